@@ -1,0 +1,59 @@
+//! The runtime config file (`--runtime-config`): how this host runs an app,
+//! as opposed to what the app is (spin.toml). Command-line flags win over it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::runtime::Limits;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Where embedded state and the compile cache live (default `.folio`).
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub max_memory_mb: Option<usize>,
+    pub request_timeout_ms: Option<u64>,
+    pub max_body_bytes: Option<u64>,
+    pub max_concurrent_instances: Option<usize>,
+}
+
+impl RuntimeConfig {
+    pub fn load(path: &Path) -> anyhow::Result<RuntimeConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read runtime config", path.display()))?;
+        toml::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: invalid runtime config: {}",
+                path.display(),
+                e.to_string().replace('\n', " ")
+            )
+        })
+    }
+}
+
+impl LimitsConfig {
+    pub fn apply(&self, limits: &mut Limits) {
+        if let Some(mb) = self.max_memory_mb {
+            limits.max_memory_bytes = mb << 20;
+        }
+        if let Some(ms) = self.request_timeout_ms {
+            limits.request_timeout = Duration::from_millis(ms);
+        }
+        if let Some(b) = self.max_body_bytes {
+            limits.max_body_bytes = b;
+        }
+        if let Some(n) = self.max_concurrent_instances {
+            limits.max_concurrent_instances = n;
+        }
+    }
+}

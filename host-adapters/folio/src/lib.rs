@@ -1,0 +1,17 @@
+//! The Folio host: serves Wasm capability components per request from a
+//! Spin manifest. `main.rs` is the `folio` command line over this library.
+
+pub mod body;
+pub mod builder;
+pub mod compile_cache;
+pub mod config;
+pub mod logging;
+pub mod manifest;
+pub mod metrics;
+pub mod outbound;
+pub mod problem;
+pub mod routing;
+pub mod runtime;
+pub mod server;
+pub mod trace;
+pub mod variables;

@@ -1,0 +1,131 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use folio::builder::{self, Which};
+use folio::compile_cache::CompileCache;
+use folio::config::RuntimeConfig;
+use folio::manifest::{App, one_line};
+use folio::runtime::{AppRuntime, Limits};
+use folio::server::Server;
+
+#[derive(Parser)]
+#[command(name = "folio", version, about = "Serve Folio's Wasm components from a Spin manifest")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build what is missing, then serve every route of the manifest.
+    Up(UpArgs),
+    /// Run every component's build command.
+    Build {
+        #[arg(long, short = 'f', default_value = "spin.toml")]
+        manifest: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct UpArgs {
+    #[arg(long, short = 'f', default_value = "spin.toml")]
+    manifest: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// TOML file binding this host's limits and (later) stores to backends.
+    #[arg(long)]
+    runtime_config: Option<PathBuf>,
+    /// Embedded state and compile cache (default: `.folio` beside the manifest).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Rebuild every component before serving, not only missing ones.
+    #[arg(long)]
+    build: bool,
+    /// Per-instance linear memory cap, in MiB.
+    #[arg(long)]
+    max_memory_mb: Option<usize>,
+    /// Request deadline, in milliseconds.
+    #[arg(long)]
+    request_timeout_ms: Option<u64>,
+    #[arg(long)]
+    max_body_bytes: Option<u64>,
+    /// Bound on component instances alive at once.
+    #[arg(long)]
+    max_instances: Option<usize>,
+    /// Compile every component on start instead of reusing the on-disk cache.
+    #[arg(long)]
+    no_compile_cache: bool,
+}
+
+fn main() -> ExitCode {
+    folio::logging::init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build { manifest } => {
+            App::load(&manifest).and_then(|app| builder::build(&app, Which::All))
+        }
+        Command::Up(args) => up(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("folio: error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn up(args: UpArgs) -> anyhow::Result<()> {
+    let app = App::load(&args.manifest)?;
+    let config = match &args.runtime_config {
+        Some(path) => RuntimeConfig::load(path)?,
+        None => RuntimeConfig::default(),
+    };
+    let mut limits = Limits::default();
+    config.limits.apply(&mut limits);
+    if let Some(mb) = args.max_memory_mb {
+        limits.max_memory_bytes = mb << 20;
+    }
+    if let Some(ms) = args.request_timeout_ms {
+        limits.request_timeout = Duration::from_millis(ms);
+    }
+    if let Some(b) = args.max_body_bytes {
+        limits.max_body_bytes = b;
+    }
+    if let Some(n) = args.max_instances {
+        limits.max_concurrent_instances = n;
+    }
+    let data_dir = args
+        .data_dir
+        .or(config.data_dir)
+        .unwrap_or_else(|| app.root.join(".folio"));
+
+    builder::build(&app, if args.build { Which::All } else { Which::Missing })?;
+
+    let cache = if args.no_compile_cache {
+        CompileCache::disabled()
+    } else {
+        CompileCache::new(data_dir.join("compiled"))
+    };
+    let started = std::time::Instant::now();
+    let tokio = tokio::runtime::Runtime::new()?;
+    tokio.block_on(async move {
+        let runtime = AppRuntime::load(&app, limits, &cache, &|k| std::env::var(k).ok())?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+        let address = listener.local_addr()?;
+        tracing::info!(
+            address = %address,
+            app = %app.name,
+            components = app.components.len(),
+            routes = app.http_triggers.len(),
+            loadMs = started.elapsed().as_secs_f64() * 1000.0,
+            "serving"
+        );
+        Server::new(runtime).serve(listener).await
+    })
+}

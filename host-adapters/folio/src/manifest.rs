@@ -1,0 +1,391 @@
+//! The application manifest: the subset of Spin manifest v2 that Folio serves.
+//!
+//! Parsing is strict about what Folio relies on (routes, sources, grants) and
+//! tolerant of Spin fields it does not use yet, so the same `spin.toml` keeps
+//! working under `spin up`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::outbound::AllowedHosts;
+use crate::routing::RoutePattern;
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub name: String,
+    pub version: String,
+    /// Directory of the manifest; relative paths in it resolve from here.
+    pub root: PathBuf,
+    pub manifest_path: PathBuf,
+    pub variables: BTreeMap<String, VariableDecl>,
+    pub components: BTreeMap<String, ComponentDecl>,
+    pub http_triggers: Vec<HttpTrigger>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpTrigger {
+    pub component: String,
+    /// `None` for `route = { private = true }`: reachable only through service chaining.
+    pub route: Option<RoutePattern>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ComponentDecl {
+    pub id: String,
+    pub source: PathBuf,
+    pub allowed_outbound_hosts: AllowedHosts,
+    pub key_value_stores: Vec<String>,
+    pub sqlite_databases: Vec<String>,
+    /// Component variable name to template (`"{{ app_var }}"` or a literal).
+    pub variables: BTreeMap<String, String>,
+    /// Environment variables the guest sees (`environment` in spin.toml).
+    pub environment: BTreeMap<String, String>,
+    pub build: Option<BuildDecl>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildDecl {
+    pub command: String,
+    pub workdir: Option<String>,
+    #[serde(default)]
+    pub watch: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariableDecl {
+    pub default: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub secret: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    spin_manifest_version: i64,
+    application: RawApplication,
+    #[serde(default)]
+    variables: BTreeMap<String, VariableDecl>,
+    #[serde(default)]
+    trigger: RawTriggers,
+    #[serde(default)]
+    component: BTreeMap<String, RawComponent>,
+}
+
+#[derive(Deserialize)]
+struct RawApplication {
+    name: String,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    authors: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawTriggers {
+    #[serde(default)]
+    http: Vec<RawHttpTrigger>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttpTrigger {
+    #[serde(default)]
+    #[allow(dead_code)]
+    id: Option<String>,
+    route: RawRoute,
+    component: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    executor: Option<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawRoute {
+    Path(String),
+    Private { private: bool },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    source: RawSource,
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    #[serde(default)]
+    allowed_outbound_hosts: Vec<String>,
+    #[serde(default)]
+    key_value_stores: Vec<String>,
+    #[serde(default)]
+    sqlite_databases: Vec<String>,
+    #[serde(default)]
+    variables: BTreeMap<String, String>,
+    #[serde(default)]
+    environment: BTreeMap<String, String>,
+    #[serde(default)]
+    files: Vec<toml::Value>,
+    #[serde(default)]
+    exclude_files: Vec<String>,
+    build: Option<BuildDecl>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawSource {
+    Path(String),
+    Remote {
+        #[allow(dead_code)]
+        url: String,
+        #[allow(dead_code)]
+        digest: String,
+    },
+}
+
+impl App {
+    pub fn load(manifest_path: &Path) -> anyhow::Result<App> {
+        let text = std::fs::read_to_string(manifest_path)
+            .with_context(|| format!("{}: cannot read manifest", manifest_path.display()))?;
+        Self::parse(manifest_path, &text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", manifest_path.display(), one_line(&e)))
+    }
+
+    pub fn parse(manifest_path: &Path, text: &str) -> anyhow::Result<App> {
+        let raw: RawManifest = toml::from_str(text).context("invalid manifest")?;
+        if raw.spin_manifest_version != 2 {
+            bail!(
+                "spin_manifest_version is {}; Folio reads version 2",
+                raw.spin_manifest_version
+            );
+        }
+        let root = manifest_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+
+        for name in raw.variables.keys() {
+            check_variable_name(name).with_context(|| format!("[variables] {name}"))?;
+        }
+        for (name, decl) in &raw.variables {
+            if decl.required && decl.default.is_some() {
+                bail!("[variables] {name}: a variable cannot be both required and have a default");
+            }
+        }
+
+        let mut components = BTreeMap::new();
+        for (id, rc) in raw.component {
+            let ctx = || format!("[component.{id}]");
+            let source = match rc.source {
+                RawSource::Path(p) => root.join(p),
+                RawSource::Remote { .. } => {
+                    bail!("{}: remote sources (url + digest) are not supported", ctx())
+                }
+            };
+            if !rc.files.is_empty() || !rc.exclude_files.is_empty() {
+                bail!(
+                    "{}: `files` is not supported: components get no filesystem in Folio",
+                    ctx()
+                );
+            }
+            let allowed_outbound_hosts = AllowedHosts::parse(&rc.allowed_outbound_hosts)
+                .with_context(|| format!("{}: allowed_outbound_hosts", ctx()))?;
+            for (var, template) in &rc.variables {
+                check_variable_name(var).with_context(|| format!("{}: variables", ctx()))?;
+                for referenced in template_references(template)
+                    .with_context(|| format!("{}: variables.{var}", ctx()))?
+                {
+                    if !raw.variables.contains_key(&referenced) {
+                        bail!(
+                            "{}: variables.{var} refers to `{referenced}`, which [variables] does not declare",
+                            ctx()
+                        );
+                    }
+                }
+            }
+            components.insert(
+                id.clone(),
+                ComponentDecl {
+                    id: id.clone(),
+                    source,
+                    allowed_outbound_hosts,
+                    key_value_stores: rc.key_value_stores,
+                    sqlite_databases: rc.sqlite_databases,
+                    variables: rc.variables,
+                    environment: rc.environment,
+                    build: rc.build,
+                },
+            );
+        }
+
+        let mut http_triggers = Vec::new();
+        let mut seen_routes: BTreeMap<String, String> = BTreeMap::new();
+        for (i, t) in raw.trigger.http.into_iter().enumerate() {
+            if !components.contains_key(&t.component) {
+                bail!(
+                    "[[trigger.http]] #{}: component `{}` is not defined in [component]",
+                    i + 1,
+                    t.component
+                );
+            }
+            let route = match t.route {
+                RawRoute::Path(p) => {
+                    let pattern = RoutePattern::parse(&p)
+                        .with_context(|| format!("[[trigger.http]] #{}: route", i + 1))?;
+                    if let Some(other) = seen_routes.insert(pattern.canonical(), t.component.clone())
+                    {
+                        bail!(
+                            "[[trigger.http]] #{}: route `{p}` is already served by component `{other}`",
+                            i + 1
+                        );
+                    }
+                    Some(pattern)
+                }
+                RawRoute::Private { private: true } => None,
+                RawRoute::Private { private: false } => {
+                    bail!("[[trigger.http]] #{}: route must be a path or {{ private = true }}", i + 1)
+                }
+            };
+            http_triggers.push(HttpTrigger {
+                component: t.component,
+                route,
+            });
+        }
+
+        Ok(App {
+            name: raw.application.name,
+            version: raw.application.version.unwrap_or_else(|| "0.0.0".into()),
+            root,
+            manifest_path: manifest_path.to_path_buf(),
+            variables: raw.variables,
+            components,
+            http_triggers,
+        })
+    }
+
+    /// Components that some trigger serves, in manifest order, without repeats.
+    pub fn triggered_components(&self) -> Vec<&ComponentDecl> {
+        let mut seen = std::collections::HashSet::new();
+        self.http_triggers
+            .iter()
+            .filter(|t| seen.insert(t.component.as_str()))
+            .map(|t| &self.components[&t.component])
+            .collect()
+    }
+}
+
+fn check_variable_name(name: &str) -> anyhow::Result<()> {
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !ok {
+        bail!("`{name}` is not a valid variable name (lowercase letters, digits and `_`, starting with a letter)");
+    }
+    Ok(())
+}
+
+/// Names of application variables a component variable template uses: `"{{ name }}"`.
+pub fn template_references(template: &str) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            bail!("unclosed `{{{{` in `{template}`");
+        };
+        let name = after[..end].trim();
+        check_variable_name(name)?;
+        out.push(name.to_string());
+        rest = &after[end + 2..];
+    }
+    Ok(out)
+}
+
+/// Flattens an error chain into the one line start-up errors promise.
+pub fn one_line(err: &anyhow::Error) -> String {
+    err.chain()
+        .map(|e| e.to_string().replace('\n', " ").trim().to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+spin_manifest_version = 2
+[application]
+name = "t"
+[variables]
+greeting = { default = "hi" }
+token = { required = true, secret = true }
+[[trigger.http]]
+route = "/a/..."
+component = "a"
+[[trigger.http]]
+route = { private = true }
+component = "b"
+[component.a]
+source = "a.wasm"
+allowed_outbound_hosts = ["http://127.0.0.1:8080", "http://*.spin.internal"]
+variables = { message = "{{ greeting }}, world", secret = "{{ token }}" }
+[component.a.build]
+command = "cargo build"
+[component.b]
+source = "b.wasm"
+"#;
+
+    #[test]
+    fn parses_a_spin_v2_manifest() {
+        let app = App::parse(Path::new("dir/spin.toml"), GOOD).unwrap();
+        assert_eq!(app.name, "t");
+        assert_eq!(app.components["a"].source, Path::new("dir/a.wasm"));
+        assert_eq!(app.http_triggers.len(), 2);
+        assert!(app.http_triggers[1].route.is_none());
+        assert!(app.variables["token"].required);
+    }
+
+    #[test]
+    fn rejects_unknown_component_in_trigger() {
+        let bad = GOOD.replace("component = \"b\"", "component = \"zz\"");
+        let err = App::parse(Path::new("spin.toml"), &bad).unwrap_err();
+        assert!(one_line(&err).contains("component `zz` is not defined"), "{err:#}");
+    }
+
+    #[test]
+    fn rejects_undeclared_template_variable() {
+        let bad = GOOD.replace("{{ greeting }}", "{{ nope }}");
+        let err = App::parse(Path::new("spin.toml"), &bad).unwrap_err();
+        assert!(one_line(&err).contains("`nope`"), "{err:#}");
+    }
+
+    #[test]
+    fn rejects_duplicate_routes() {
+        let bad = GOOD.replace("route = { private = true }", "route = \"/a/...\"");
+        let err = App::parse(Path::new("spin.toml"), &bad).unwrap_err();
+        assert!(one_line(&err).contains("already served"), "{err:#}");
+    }
+
+    #[test]
+    fn syntax_errors_are_reported_on_one_line() {
+        let err = App::parse(Path::new("spin.toml"), "spin_manifest_version = 2\n[application\n")
+            .unwrap_err();
+        assert!(!one_line(&err).contains('\n'));
+    }
+}

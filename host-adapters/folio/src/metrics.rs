@@ -1,0 +1,217 @@
+//! Prometheus metrics: RED per route and component, instantiation time,
+//! instances in flight. Rendered in the text exposition format.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const REQUEST_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+const INSTANTIATION_BUCKETS: &[f64] = &[
+    0.000_002_5, 0.000_005, 0.000_007_5, 0.000_01, 0.000_015, 0.000_02, 0.000_03, 0.000_05,
+    0.000_075, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025,
+];
+
+#[derive(Clone, Default)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    requests: Mutex<BTreeMap<RequestKey, u64>>,
+    durations: Mutex<BTreeMap<(String, String), Histogram>>,
+    errors: Mutex<BTreeMap<(String, String, String), u64>>,
+    instantiations: Mutex<BTreeMap<String, Histogram>>,
+    in_flight: AtomicI64,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct RequestKey {
+    route: String,
+    component: String,
+    method: String,
+    status: u16,
+}
+
+struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            counts: vec![0; bounds.len()],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    fn observe(&mut self, value: f64) {
+        if let Some(i) = self.bounds.iter().position(|b| value <= *b) {
+            self.counts[i] += 1;
+        }
+        self.sum += value;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (bound, count) in self.bounds.iter().zip(&self.counts) {
+            cumulative += count;
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
+}
+
+/// Decrements the in-flight gauge when the instance is gone.
+pub struct InFlight(Metrics);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.inner.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Metrics {
+    pub fn observe_request(
+        &self,
+        route: &str,
+        component: &str,
+        method: &str,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        let key = RequestKey {
+            route: route.to_string(),
+            component: component.to_string(),
+            method: method.to_string(),
+            status,
+        };
+        *self.inner.requests.lock().unwrap().entry(key).or_default() += 1;
+        self.inner
+            .durations
+            .lock()
+            .unwrap()
+            .entry((route.to_string(), component.to_string()))
+            .or_insert_with(|| Histogram::new(REQUEST_BUCKETS))
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn observe_error(&self, route: &str, component: &str, kind: &str) {
+        *self
+            .inner
+            .errors
+            .lock()
+            .unwrap()
+            .entry((route.to_string(), component.to_string(), kind.to_string()))
+            .or_default() += 1;
+    }
+
+    pub fn observe_instantiation(&self, component: &str, elapsed: Duration) {
+        self.inner
+            .instantiations
+            .lock()
+            .unwrap()
+            .entry(component.to_string())
+            .or_insert_with(|| Histogram::new(INSTANTIATION_BUCKETS))
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn instance_started(&self) -> InFlight {
+        self.inner.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP folio_http_requests_total HTTP requests served, by route, component, method and status.\n");
+        out.push_str("# TYPE folio_http_requests_total counter\n");
+        for (k, v) in self.inner.requests.lock().unwrap().iter() {
+            let _ = writeln!(
+                out,
+                "folio_http_requests_total{{route=\"{}\",component=\"{}\",method=\"{}\",status=\"{}\"}} {v}",
+                escape(&k.route),
+                escape(&k.component),
+                escape(&k.method),
+                k.status
+            );
+        }
+        out.push_str("# HELP folio_http_request_errors_total Requests that failed in the host or the guest, by kind.\n");
+        out.push_str("# TYPE folio_http_request_errors_total counter\n");
+        for ((route, component, kind), v) in self.inner.errors.lock().unwrap().iter() {
+            let _ = writeln!(
+                out,
+                "folio_http_request_errors_total{{route=\"{}\",component=\"{}\",kind=\"{kind}\"}} {v}",
+                escape(route),
+                escape(component)
+            );
+        }
+        out.push_str("# HELP folio_http_request_duration_seconds Time from request received to response headers sent.\n");
+        out.push_str("# TYPE folio_http_request_duration_seconds histogram\n");
+        for ((route, component), h) in self.inner.durations.lock().unwrap().iter() {
+            let labels = format!(
+                "route=\"{}\",component=\"{}\"",
+                escape(route),
+                escape(component)
+            );
+            h.render(&mut out, "folio_http_request_duration_seconds", &labels);
+        }
+        out.push_str("# HELP folio_instantiation_duration_seconds Time to create a fresh component instance.\n");
+        out.push_str("# TYPE folio_instantiation_duration_seconds histogram\n");
+        for (component, h) in self.inner.instantiations.lock().unwrap().iter() {
+            let labels = format!("component=\"{}\"", escape(component));
+            h.render(&mut out, "folio_instantiation_duration_seconds", &labels);
+        }
+        out.push_str("# HELP folio_instances_in_flight Component instances alive right now.\n");
+        out.push_str("# TYPE folio_instances_in_flight gauge\n");
+        let _ = writeln!(
+            out,
+            "folio_instances_in_flight {}",
+            self.inner.in_flight.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_cumulative_buckets() {
+        let m = Metrics::default();
+        m.observe_request("/a", "c", "GET", 200, Duration::from_millis(3));
+        m.observe_request("/a", "c", "GET", 200, Duration::from_millis(30));
+        let text = m.render();
+        assert!(text.contains(
+            "folio_http_requests_total{route=\"/a\",component=\"c\",method=\"GET\",status=\"200\"} 2"
+        ));
+        assert!(text.contains("folio_http_request_duration_seconds_bucket{route=\"/a\",component=\"c\",le=\"0.005\"} 1"));
+        assert!(text.contains("folio_http_request_duration_seconds_bucket{route=\"/a\",component=\"c\",le=\"0.05\"} 2"));
+        assert!(text.contains("folio_http_request_duration_seconds_count{route=\"/a\",component=\"c\"} 2"));
+    }
+
+    #[test]
+    fn in_flight_gauge_follows_guards() {
+        let m = Metrics::default();
+        let a = m.instance_started();
+        let _b = m.instance_started();
+        drop(a);
+        assert!(m.render().contains("folio_instances_in_flight 1\n"));
+    }
+}

@@ -1,0 +1,507 @@
+//! The Wasm side of the host: one Engine, every component compiled and
+//! pre-instantiated once, and a fresh instance (own Store, own memory) per request.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, Response};
+use http_body::Body;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Engine, PoolingAllocationConfig, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::body::CappedBody;
+use crate::compile_cache::CompileCache;
+use crate::manifest::{App, ComponentDecl};
+use crate::metrics::Metrics;
+use crate::outbound::{AllowedHosts, OutboundHooks};
+use crate::problem::Failure;
+use crate::routing::{RouteMatch, Router};
+use crate::trace::TraceContext;
+use crate::variables::{self, ComponentVariables};
+
+/// Epochs tick this often; request deadlines are counted in ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How long a request waits for a free instance slot before it gets 503.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
+/// Service chaining deeper than this is treated as a loop.
+const MAX_CHAIN_DEPTH: u32 = 8;
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_memory_bytes: usize,
+    pub request_timeout: Duration,
+    pub max_body_bytes: u64,
+    pub max_concurrent_instances: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_memory_bytes: 256 << 20,
+            request_timeout: Duration::from_secs(30),
+            max_body_bytes: 32 << 20,
+            max_concurrent_instances: 256,
+        }
+    }
+}
+
+/// Who is calling a component: carried into its outbound calls so chained
+/// requests keep the request id and trace.
+#[derive(Debug, Clone)]
+pub struct CallerContext {
+    pub component: String,
+    pub request_id: String,
+    pub trace: TraceContext,
+    pub chain_depth: u32,
+    pub client_addr: String,
+}
+
+/// One request to one component.
+pub struct Invocation {
+    pub component: String,
+    pub route: RouteMatch,
+    pub full_url: String,
+    pub caller: CallerContext,
+}
+
+pub struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: OutboundHooks,
+    variables: Arc<ComponentVariables>,
+    memory: MemoryGuard,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+impl variables::HasVariables for HostState {
+    fn variables(&self) -> &ComponentVariables {
+        &self.variables
+    }
+}
+
+/// The per-instance memory cap; remembers that it refused a growth so a
+/// trap that follows is reported as memory exhaustion, not a bug.
+struct MemoryGuard {
+    cap: usize,
+    exceeded: bool,
+}
+
+impl wasmtime::ResourceLimiter for MemoryGuard {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.cap {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+struct LoadedComponent {
+    pre: ProxyPre<HostState>,
+    allowed_hosts: AllowedHosts,
+    variables: Arc<ComponentVariables>,
+    environment: Vec<(String, String)>,
+}
+
+pub struct AppRuntime {
+    engine: Engine,
+    pub app_name: String,
+    pub app_version: String,
+    components: HashMap<String, LoadedComponent>,
+    router: Router<String>,
+    /// Routes of each component, for chained calls that arrive by component id.
+    component_routes: HashMap<String, Vec<crate::routing::RoutePattern>>,
+    limits: Limits,
+    pub metrics: Metrics,
+    slots: Arc<Semaphore>,
+    self_ref: Weak<AppRuntime>,
+}
+
+/// Builds the Engine every component shares: pooling allocator sized for the
+/// concurrency bound, epoch interruption for deadlines, memory capped per instance.
+pub fn engine(limits: &Limits) -> anyhow::Result<Engine> {
+    let mut config = wasmtime::Config::new();
+    config.epoch_interruption(true);
+    config.wasm_component_model(true);
+    // Chained calls hold a second instance while the first waits.
+    let slots = (limits.max_concurrent_instances as u32).saturating_mul(2) + 16;
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(slots)
+        .total_core_instances(slots * 4)
+        .total_memories(slots)
+        .total_tables(slots * 2)
+        .total_stacks(slots)
+        .max_memory_size(limits.max_memory_bytes)
+        .max_component_instance_size(10 << 20)
+        .max_core_instances_per_component(50)
+        .max_tables_per_component(20)
+        .table_elements(100_000);
+    config.allocation_strategy(pool);
+    // Stacks are reused across tenants' requests; do not leak one guest's data to the next.
+    config.async_stack_zeroing(true);
+    let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
+    let ticker = engine.weak();
+    std::thread::Builder::new()
+        .name("folio-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = ticker.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
+    Ok(engine)
+}
+
+pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
+    let mut linker = Linker::<HostState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    variables::add_to_linker::<HostState>(&mut linker)?;
+    Ok(linker)
+}
+
+impl AppRuntime {
+    pub fn load(
+        app: &App,
+        limits: Limits,
+        cache: &CompileCache,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Arc<AppRuntime>> {
+        let engine = engine(&limits)?;
+        let linker = linker(&engine)?;
+        let mut resolved = variables::resolve(app, env)
+            .map_err(|e| anyhow!("{}: {e:#}", app.manifest_path.display()))?;
+
+        let mut components = HashMap::new();
+        for decl in app.components.values() {
+            let loaded = load_component(&engine, &linker, cache, decl, &mut resolved)
+                .map_err(|e| {
+                    anyhow!(
+                        "{}: component `{}` ({}): {}",
+                        app.manifest_path.display(),
+                        decl.id,
+                        decl.source.display(),
+                        crate::manifest::one_line(&e)
+                    )
+                })?;
+            components.insert(decl.id.clone(), loaded);
+        }
+
+        let mut routes = Vec::new();
+        let mut component_routes: HashMap<String, Vec<_>> = HashMap::new();
+        for trigger in &app.http_triggers {
+            if let Some(route) = &trigger.route {
+                routes.push((route.clone(), trigger.component.clone()));
+                component_routes
+                    .entry(trigger.component.clone())
+                    .or_default()
+                    .push(route.clone());
+            }
+        }
+
+        let metrics = Metrics::default();
+        Ok(Arc::new_cyclic(|self_ref| AppRuntime {
+            engine,
+            app_name: app.name.clone(),
+            app_version: app.version.clone(),
+            components,
+            router: Router::new(routes),
+            component_routes,
+            slots: Arc::new(Semaphore::new(limits.max_concurrent_instances)),
+            limits,
+            metrics,
+            self_ref: self_ref.clone(),
+        }))
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn route(&self, path: &str) -> Option<(String, RouteMatch)> {
+        self.router.route(path)
+    }
+
+    /// Runs one request in a fresh instance of `inv.component`.
+    pub async fn dispatch<B>(
+        &self,
+        inv: Invocation,
+        request: Request<B>,
+    ) -> Result<Response<HyperOutgoingBody>, Failure>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let component = self
+            .components
+            .get(&inv.component)
+            .ok_or_else(|| Failure::Internal(format!("no component `{}`", inv.component)))?;
+        let permit = self.acquire_slot().await?;
+        let body_too_large = Arc::new(AtomicBool::new(false));
+        let request = self.prepare_request(&inv, request, body_too_large.clone())?;
+
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stderr();
+        wasi.envs(&component.environment);
+        let state = HostState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: OutboundHooks {
+                allowed: component.allowed_hosts.clone(),
+                runtime: self.self_ref.clone(),
+                caller: inv.caller.clone(),
+            },
+            variables: component.variables.clone(),
+            memory: MemoryGuard {
+                cap: self.limits.max_memory_bytes,
+                exceeded: false,
+            },
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.memory);
+        let ticks = (self.limits.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1);
+        store.set_epoch_deadline(ticks as u64);
+        store.epoch_deadline_trap();
+
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let incoming = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request)
+            .map_err(|e| Failure::Internal(format!("{e:#}")))?;
+        let outparam = store
+            .data_mut()
+            .http()
+            .new_response_outparam(sender)
+            .map_err(|e| Failure::Internal(format!("{e:#}")))?;
+
+        let pre = component.pre.clone();
+        let metrics = self.metrics.clone();
+        let component_id = inv.component.clone();
+        let overall = self.limits.request_timeout + Duration::from_secs(1);
+        let task = tokio::spawn(async move {
+            let _permit: OwnedSemaphorePermit = permit;
+            let _in_flight = metrics.instance_started();
+            let run = async {
+                let started = Instant::now();
+                let proxy = pre.instantiate_async(&mut store).await?;
+                metrics.observe_instantiation(&component_id, started.elapsed());
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, incoming, outparam)
+                    .await
+            };
+            let outcome = tokio::time::timeout(overall, run).await;
+            let memory_exceeded = store.data().memory.exceeded;
+            match outcome {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(classify_trap(e, memory_exceeded)),
+                Err(_) => Err(Failure::Timeout),
+            }
+        });
+
+        let response = match tokio::time::timeout(self.limits.request_timeout, receiver).await {
+            Ok(Ok(Ok(response))) => return Ok(response),
+            Ok(Ok(Err(code))) => Failure::GuestError(format!("{code:?}")),
+            Ok(Err(_sender_dropped)) => match task.await {
+                Ok(Ok(())) => Failure::NoResponse,
+                Ok(Err(failure)) => failure,
+                Err(join) => Failure::Internal(format!("instance task failed: {join}")),
+            },
+            Err(_elapsed) => {
+                task.abort();
+                Failure::Timeout
+            }
+        };
+        if body_too_large.load(Ordering::Relaxed) {
+            return Err(Failure::BodyTooLarge(self.limits.max_body_bytes));
+        }
+        Err(response)
+    }
+
+    async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, Failure> {
+        match tokio::time::timeout(SLOT_WAIT, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(Failure::Overloaded),
+        }
+    }
+
+    /// Adds Spin's request headers, the trace context and the body cap.
+    fn prepare_request<B>(
+        &self,
+        inv: &Invocation,
+        request: Request<B>,
+        body_too_large: Arc<AtomicBool>,
+    ) -> Result<Request<CappedBody<B>>, Failure>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let (mut parts, body) = request.into_parts();
+        if let Some(len) = crate::body::content_length(&parts.headers)
+            && len > self.limits.max_body_bytes
+        {
+            return Err(Failure::BodyTooLarge(self.limits.max_body_bytes));
+        }
+        let h = &mut parts.headers;
+        let route = &inv.route;
+        set(h, "spin-full-url", &inv.full_url);
+        set(h, "spin-path-info", &route.path_info);
+        set(h, "spin-matched-route", &route.raw_route);
+        set(h, "spin-raw-component-route", &route.raw_route);
+        set(h, "spin-component-route", &route.component_route);
+        set(h, "spin-base-path", "/");
+        set(h, "spin-client-addr", &inv.caller.client_addr);
+        for (name, value) in &route.params {
+            set(h, &format!("spin-path-match-{}", name.to_ascii_lowercase()), value);
+        }
+        set(h, "x-request-id", &inv.caller.request_id);
+        set(h, "traceparent", &inv.caller.trace.traceparent());
+        if parts.uri.authority().is_none() && !h.contains_key(http::header::HOST) {
+            h.insert(http::header::HOST, HeaderValue::from_static("localhost"));
+        }
+        let body = CappedBody::new(body, self.limits.max_body_bytes, body_too_large);
+        Ok(Request::from_parts(parts, body))
+    }
+
+    /// Service chaining: a guest's request to `http://NAME.spin.internal/...`
+    /// runs component NAME in-process, with the caller's request id and trace.
+    pub async fn chain(
+        &self,
+        caller: &CallerContext,
+        target: &str,
+        request: Request<WasiBody>,
+    ) -> wasmtime_wasi_http::Result<Response<WasiBody>> {
+        if !self.components.contains_key(target) {
+            return Err(wasmtime_wasi_http::Error::DestinationNotFound);
+        }
+        if caller.chain_depth >= MAX_CHAIN_DEPTH {
+            return Err(wasmtime_wasi_http::Error::LoopDetected);
+        }
+        let path = request.uri().path().to_string();
+        let route = self
+            .component_routes
+            .get(target)
+            .into_iter()
+            .flatten()
+            .find_map(|r| r.matches(&path))
+            .unwrap_or_else(|| RouteMatch {
+                raw_route: "/...".into(),
+                component_route: String::new(),
+                path_info: path.clone(),
+                params: Vec::new(),
+            });
+        let route_label = route.raw_route.clone();
+        let inv = Invocation {
+            component: target.to_string(),
+            full_url: request.uri().to_string(),
+            route,
+            caller: CallerContext {
+                component: target.to_string(),
+                request_id: caller.request_id.clone(),
+                trace: caller.trace.child(),
+                chain_depth: caller.chain_depth + 1,
+                client_addr: caller.client_addr.clone(),
+            },
+        };
+        let method = request.method().clone();
+        let started = Instant::now();
+        let response = match self.dispatch(inv, request).await {
+            Ok(r) => r,
+            Err(failure) => failure.to_response(&path, &caller.request_id),
+        };
+        self.metrics.observe_request(
+            &route_label,
+            target,
+            method.as_str(),
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+        Ok(response)
+    }
+}
+
+fn set(headers: &mut http::HeaderMap, name: &str, value: &str) {
+    if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+        headers.insert(name, value);
+    }
+}
+
+fn classify_trap(err: wasmtime::Error, memory_exceeded: bool) -> Failure {
+    if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return Failure::Timeout;
+    }
+    if memory_exceeded {
+        return Failure::MemoryExhausted;
+    }
+    let message = format!("{err:#}");
+    Failure::Trap(message.lines().next().unwrap_or("trap").to_string())
+}
+
+fn load_component(
+    engine: &Engine,
+    linker: &Linker<HostState>,
+    cache: &CompileCache,
+    decl: &ComponentDecl,
+    resolved: &mut BTreeMap<String, ComponentVariables>,
+) -> anyhow::Result<LoadedComponent> {
+    let component = cache.load(engine, &decl.source)?;
+    let instance_pre = linker
+        .instantiate_pre(&component)
+        .map_err(anyhow::Error::from)
+        .context("cannot link")?;
+    let pre = ProxyPre::new(instance_pre)
+        .map_err(anyhow::Error::from)
+        .context("does not export wasi:http/incoming-handler")?;
+    Ok(LoadedComponent {
+        pre,
+        allowed_hosts: decl.allowed_outbound_hosts.clone(),
+        variables: Arc::new(resolved.remove(&decl.id).unwrap_or_default()),
+        environment: decl.environment.clone().into_iter().collect(),
+    })
+}

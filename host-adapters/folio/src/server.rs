@@ -1,0 +1,249 @@
+//! The HTTP front: accepts connections, answers `/_folio/*`, routes the rest
+//! to components, and drains in-flight requests on SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::problem::{Failure, full_body};
+use crate::runtime::{AppRuntime, CallerContext, Invocation};
+use crate::trace::{TraceContext, random_hex};
+
+/// How long in-flight requests may run after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Server {
+    runtime: Arc<AppRuntime>,
+    draining: AtomicBool,
+}
+
+impl Server {
+    pub fn new(runtime: Arc<AppRuntime>) -> Arc<Server> {
+        Arc::new(Server {
+            runtime,
+            draining: AtomicBool::new(false),
+        })
+    }
+
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) -> anyhow::Result<()> {
+        let graceful = GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown_signal());
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, client) = match accepted {
+                        Ok(conn) => conn,
+                        Err(e) => {
+                            tracing::warn!("accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let server = self.clone();
+                    let service = hyper::service::service_fn(move |req| {
+                        let server = server.clone();
+                        async move { Ok::<_, std::convert::Infallible>(server.handle(req, client).await) }
+                    });
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!("connection from {client} ended: {e}");
+                        }
+                    });
+                }
+                signal = &mut shutdown => {
+                    tracing::info!(signal, "shutting down: no new connections, draining in-flight requests");
+                    break;
+                }
+            }
+        }
+        self.draining.store(true, Ordering::SeqCst);
+        drop(listener);
+        match tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await {
+            Ok(()) => tracing::info!("drained; bye"),
+            Err(_) => tracing::warn!("drain timed out after {DRAIN_TIMEOUT:?}; closing"),
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        request: Request<Incoming>,
+        client: SocketAddr,
+    ) -> Response<HyperOutgoingBody> {
+        let started = Instant::now();
+        let request_id = request_id(request.headers());
+        let trace = TraceContext::from_header(
+            request
+                .headers()
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok()),
+        );
+        let path = request.uri().path().to_string();
+        let method = request.method().clone();
+
+        if let Some(response) = self.platform_endpoint(&path) {
+            return response;
+        }
+
+        let (component, route_label, result) = match self.runtime.route(&path) {
+            None => (String::new(), String::new(), Err(Failure::NotFound)),
+            Some(_) if self.draining.load(Ordering::SeqCst) => {
+                (String::new(), String::new(), Err(Failure::ShuttingDown))
+            }
+            Some((component, route)) => {
+                let route_label = route.raw_route.clone();
+                let full_url = full_url(&request);
+                let inv = Invocation {
+                    component: component.clone(),
+                    route,
+                    full_url,
+                    caller: CallerContext {
+                        component: component.clone(),
+                        request_id: request_id.clone(),
+                        trace: trace.clone(),
+                        chain_depth: 0,
+                        client_addr: client.to_string(),
+                    },
+                };
+                let result = self.runtime.dispatch(inv, request).await;
+                (component, route_label, result)
+            }
+        };
+
+        let elapsed = started.elapsed();
+        let mut response = match result {
+            Ok(response) => {
+                tracing::info!(
+                    requestId = %request_id,
+                    traceId = %trace.trace_id,
+                    spanId = %trace.span_id,
+                    method = %method,
+                    path = %path,
+                    route = %route_label,
+                    component = %component,
+                    status = response.status().as_u16(),
+                    durationMs = elapsed.as_secs_f64() * 1000.0,
+                    "request handled"
+                );
+                response
+            }
+            Err(failure) => {
+                let status = failure.status().as_u16();
+                let detail = failure.log_detail();
+                if failure.status().is_server_error() {
+                    tracing::error!(
+                        requestId = %request_id, traceId = %trace.trace_id, spanId = %trace.span_id,
+                        method = %method, path = %path, route = %route_label, component = %component,
+                        status, kind = failure.kind(), error = %detail,
+                        durationMs = elapsed.as_secs_f64() * 1000.0,
+                        "request failed"
+                    );
+                } else {
+                    tracing::info!(
+                        requestId = %request_id, traceId = %trace.trace_id, spanId = %trace.span_id,
+                        method = %method, path = %path, route = %route_label, component = %component,
+                        status, kind = failure.kind(),
+                        durationMs = elapsed.as_secs_f64() * 1000.0,
+                        "request refused"
+                    );
+                }
+                self.runtime
+                    .metrics
+                    .observe_error(&route_label, &component, failure.kind());
+                failure.to_response(&path, &request_id)
+            }
+        };
+        self.runtime.metrics.observe_request(
+            &route_label,
+            &component,
+            method.as_str(),
+            response.status().as_u16(),
+            elapsed,
+        );
+        if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("x-request-id", v);
+        }
+        if let Ok(v) = http::HeaderValue::from_str(&trace.traceparent()) {
+            response.headers_mut().insert("traceparent", v);
+        }
+        response
+    }
+
+    fn platform_endpoint(&self, path: &str) -> Option<Response<HyperOutgoingBody>> {
+        let (status, content_type, body) = match path {
+            "/_folio/health" => (StatusCode::OK, "application/json", r#"{"status":"ok"}"#.to_string()),
+            "/_folio/ready" if self.draining.load(Ordering::SeqCst) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "application/json",
+                r#"{"status":"draining"}"#.to_string(),
+            ),
+            "/_folio/ready" => (StatusCode::OK, "application/json", r#"{"status":"ready"}"#.to_string()),
+            "/_folio/metrics" => (
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                self.runtime.metrics.render(),
+            ),
+            _ => return None,
+        };
+        Some(
+            Response::builder()
+                .status(status)
+                .header(http::header::CONTENT_TYPE, content_type)
+                .body(full_body(Bytes::from(body)))
+                .expect("static response parts are valid"),
+        )
+    }
+}
+
+/// The incoming `x-request-id` when it is a sane token, else a new one.
+fn request_id(headers: &http::HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| random_hex(16))
+}
+
+fn full_url<B>(request: &Request<B>) -> String {
+    let host = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    format!("http://{host}{path_and_query}")
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite, with its own set-up: works on a fresh machine.
+#   bash infra/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Builds are cached outside the clone, so a fresh clone reuses them.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/folio/target}"
+export CARGO_TERM_COLOR=never
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+bash infra/setup.sh
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --release --locked -p folio -p folio-tests --all-targets -- -D warnings
+cargo clippy --release --locked --target wasm32-wasip2 --target-dir target \
+  -p folio-meta -p folio-hello -p folio-fixtures -p folio-fixture-unlinkable -- -D warnings
+
+step "build host and components"
+cargo build --release --locked -p folio
+"$CARGO_TARGET_DIR/release/folio" build --manifest spin.toml
+cargo build --release --locked --target wasm32-wasip2 --target-dir target \
+  -p folio-fixtures -p folio-fixture-unlinkable -p folio-hello
+
+step "tests"
+cargo test --release --locked -p folio -p folio-tests

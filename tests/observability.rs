@@ -1,0 +1,91 @@
+//! Metrics, logs, request ids and trace context.
+
+use folio_tests::{Host, client, fixtures_manifest};
+
+#[tokio::test]
+async fn a_request_is_logged_once_with_its_request_and_trace_ids() {
+    let host = Host::start(&fixtures_manifest(&[]));
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let response = client()
+        .get(host.url("/fx/headers"))
+        .header("x-request-id", "req-obs-1")
+        .header("traceparent", traceparent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-request-id"], "req-obs-1");
+    let echoed: serde_json::Value = response.json().await.unwrap();
+    // The guest sees the same trace, with the host's span as parent.
+    let guest_tp = echoed["traceparent"].as_str().unwrap();
+    assert!(guest_tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{guest_tp}");
+    assert!(!guest_tp.contains("00f067aa0ba902b7"));
+    assert_eq!(echoed["x-request-id"], "req-obs-1");
+
+    let line = host.wait_for_log(|v| v["requestId"] == "req-obs-1");
+    assert_eq!(line["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(line["level"], "info");
+    assert_eq!(line["service"], "folio");
+    assert_eq!(line["data"]["status"], 200);
+    assert_eq!(line["data"]["route"], "/fx/...");
+    assert!(line["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(line["spanId"].as_str().unwrap().len(), 16);
+    let count = host
+        .logs()
+        .iter()
+        .filter(|l| l.contains("\"requestId\":\"req-obs-1\""))
+        .count();
+    assert_eq!(count, 1);
+}
+
+#[tokio::test]
+async fn requests_without_ids_get_fresh_ones() {
+    let host = Host::start(&fixtures_manifest(&[]));
+    let a = client().get(host.url("/exact")).send().await.unwrap();
+    let b = client().get(host.url("/exact")).send().await.unwrap();
+    let id_a = a.headers()["x-request-id"].to_str().unwrap().to_string();
+    let id_b = b.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(id_a.len(), 32);
+    assert_ne!(id_a, id_b);
+    let tp = a.headers()["traceparent"].to_str().unwrap();
+    assert_eq!(tp.len(), 55, "{tp}");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_errors_and_instantiations() {
+    let host = Host::start(&fixtures_manifest(&[]));
+    let client = client();
+    for _ in 0..3 {
+        client.get(host.url("/fx/counter")).send().await.unwrap();
+    }
+    client.get(host.url("/fx/trap")).send().await.unwrap();
+    let metrics = client
+        .get(host.url("/_folio/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "folio_http_requests_total{route=\"/fx/...\",component=\"fixtures\",method=\"GET\",status=\"200\"} 3"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        "folio_http_request_errors_total{route=\"/fx/...\",component=\"fixtures\",kind=\"guest-trap\"} 1"
+    ));
+    assert!(metrics.contains("folio_http_request_duration_seconds_count{route=\"/fx/...\",component=\"fixtures\"} 4"));
+    assert!(metrics.contains("folio_instantiation_duration_seconds_count{component=\"fixtures\"} 4"));
+    assert!(metrics.contains("folio_instances_in_flight 0"));
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let host = Host::start(&fixtures_manifest(&[]));
+    for path in ["/_folio/health", "/_folio/ready"] {
+        let response = client().get(host.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+}

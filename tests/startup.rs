@@ -1,0 +1,95 @@
+//! Start-up errors: one clear line naming the file, the component and the problem.
+
+use folio_tests::{Host, HostOptions, build_fixtures, fixtures_manifest, start_failure, wasm};
+
+fn single_line(stderr: &str) -> &str {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got:\n{stderr}");
+    lines[0]
+}
+
+#[test]
+fn a_malformed_manifest_fails_with_one_line() {
+    let (code, stderr) = start_failure("spin_manifest_version = 2\n[application\nname = 1\n", &[]);
+    assert_ne!(code, 0);
+    let line = single_line(&stderr);
+    assert!(line.starts_with("folio: error: "), "{line}");
+    assert!(line.contains("spin.toml"), "{line}");
+}
+
+#[test]
+fn a_trigger_naming_an_unknown_component_fails() {
+    let manifest = "spin_manifest_version = 2\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/a\"\ncomponent = \"ghost\"\n";
+    let (code, stderr) = start_failure(manifest, &[]);
+    assert_ne!(code, 0);
+    let line = single_line(&stderr);
+    assert!(line.contains("component `ghost` is not defined"), "{line}");
+}
+
+#[test]
+fn a_missing_wasm_names_the_component_and_the_file() {
+    let manifest = "spin_manifest_version = 2\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/a\"\ncomponent = \"absent\"\n[component.absent]\nsource = \"nowhere/absent.wasm\"\n";
+    let (code, stderr) = start_failure(manifest, &[]);
+    assert_ne!(code, 0);
+    let line = single_line(&stderr);
+    assert!(line.contains("component `absent`"), "{line}");
+    assert!(line.contains("nowhere/absent.wasm"), "{line}");
+}
+
+#[test]
+fn an_import_the_host_does_not_provide_fails_at_start() {
+    build_fixtures();
+    let manifest = format!(
+        "spin_manifest_version = 2\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/a\"\ncomponent = \"llm\"\n[component.llm]\nsource = \"{}\"\n",
+        wasm("folio_fixture_unlinkable").display()
+    );
+    let (code, stderr) = start_failure(&manifest, &[]);
+    assert_ne!(code, 0);
+    let line = single_line(&stderr);
+    assert!(line.contains("component `llm`"), "{line}");
+    assert!(line.contains("fermyon:spin/llm"), "{line}");
+}
+
+#[test]
+fn a_required_variable_without_a_value_fails_and_says_how_to_set_it() {
+    build_fixtures();
+    let manifest = fixtures_manifest(&[]).replace(
+        "greeting = { default = \"hello\" }",
+        "greeting = { required = true }",
+    );
+    let (code, stderr) = start_failure(&manifest, &[]);
+    assert_ne!(code, 0);
+    let line = single_line(&stderr);
+    assert!(line.contains("FOLIO_VAR_GREETING"), "{line}");
+    // ... and the same manifest starts once the variable is set.
+    let host = Host::start_with(
+        &manifest,
+        HostOptions {
+            env: vec![("FOLIO_VAR_GREETING".into(), "hey".into())],
+            ..Default::default()
+        },
+    );
+    drop(host);
+}
+
+#[test]
+fn a_second_start_reuses_the_compile_cache() {
+    build_fixtures();
+    let data_dir = tempfile::tempdir().unwrap();
+    let options = || HostOptions {
+        data_dir: Some(data_dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let first = Host::start_with(&fixtures_manifest(&[]), options());
+    first.wait_for_log(|v| v["message"] == "component loaded" && v["data"]["cached"] == false);
+    drop(first);
+    let second = Host::start_with(&fixtures_manifest(&[]), options());
+    second.wait_for_log(|v| v["message"] == "component loaded" && v["data"]["cached"] == true);
+    assert!(
+        !second
+            .logs()
+            .iter()
+            .any(|l| l.contains("\"cached\":false")),
+        "second start recompiled"
+    );
+}

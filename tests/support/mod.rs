@@ -1,0 +1,330 @@
+//! Starts the real `folio` binary on a free loopback port, with a manifest
+//! written for the test, and collects its JSON log lines.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+pub use reqwest;
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The `folio` binary built beside this test binary (`target/<profile>/folio`).
+pub fn folio_bin() -> PathBuf {
+    if let Ok(bin) = std::env::var("FOLIO_BIN") {
+        return bin.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let bin = profile_dir.join("folio");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build -p folio, same profile)",
+        bin.display()
+    );
+    bin
+}
+
+pub fn wasm(name: &str) -> PathBuf {
+    repo_root().join(format!("target/wasm32-wasip2/release/{name}.wasm"))
+}
+
+/// Builds the fixture components once per test binary.
+pub fn build_fixtures() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let status = Command::new("cargo")
+            .args([
+                "build",
+                "--target",
+                "wasm32-wasip2",
+                "--release",
+                "-p",
+                "folio-fixtures",
+                "-p",
+                "folio-fixture-unlinkable",
+                "-p",
+                "folio-meta",
+                "--target-dir",
+                "target",
+            ])
+            .current_dir(repo_root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building fixture components failed");
+    });
+}
+
+/// A manifest serving the fixture component under several routes.
+/// `outbound` lists extra `allowed_outbound_hosts` for the `fixtures` component.
+pub fn fixtures_manifest(outbound: &[String]) -> String {
+    build_fixtures();
+    let fixtures = wasm("folio_fixtures");
+    let mut hosts = vec!["\"http://*.spin.internal\"".to_string()];
+    hosts.extend(outbound.iter().map(|h| format!("\"{h}\"")));
+    format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "fixtures"
+
+[variables]
+greeting = {{ default = "hello" }}
+
+[[trigger.http]]
+route = "/fx/..."
+component = "fixtures"
+
+[[trigger.http]]
+route = "/fx/special"
+component = "routes"
+
+[[trigger.http]]
+route = "/exact"
+component = "routes"
+
+[[trigger.http]]
+route = "/items/:id"
+component = "routes"
+
+[[trigger.http]]
+route = "/sealed/..."
+component = "sealed"
+
+[[trigger.http]]
+route = {{ private = true }}
+component = "internal"
+
+[component.fixtures]
+source = "{fixtures}"
+allowed_outbound_hosts = [{hosts}]
+variables = {{ message = "{{{{ greeting }}}}, world" }}
+
+[component.routes]
+source = "{fixtures}"
+
+[component.sealed]
+source = "{fixtures}"
+
+[component.internal]
+source = "{fixtures}"
+"#,
+        fixtures = fixtures.display(),
+        hosts = hosts.join(", ")
+    )
+}
+
+pub struct Host {
+    child: Child,
+    pub addr: String,
+    logs: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+pub struct HostOptions {
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Shared compile cache, so tests do not recompile the same wasm.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions {
+            args: Vec::new(),
+            env: Vec::new(),
+            data_dir: Some(repo_root().join("target/folio-test-data")),
+        }
+    }
+}
+
+impl Host {
+    pub fn start(manifest: &str) -> Host {
+        Host::start_with(manifest, HostOptions::default())
+    }
+
+    pub fn start_with(manifest: &str, options: HostOptions) -> Host {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest_path = dir.path().join("spin.toml");
+        std::fs::write(&manifest_path, manifest).unwrap();
+        let data_dir = options
+            .data_dir
+            .unwrap_or_else(|| dir.path().join(".folio"));
+        let mut cmd = Command::new(folio_bin());
+        cmd.arg("up")
+            .arg("--manifest")
+            .arg(&manifest_path)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(&options.args)
+            .envs(options.env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("folio starts");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                    && v["message"] == "serving"
+                {
+                    let _ = addr_tx.send(v["data"]["address"].as_str().unwrap().to_string());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[folio stderr] {line}");
+            }
+        });
+        let addr = match addr_rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "folio did not start; logs:\n{}",
+                    logs.lock().unwrap().join("\n")
+                );
+            }
+        };
+        Host {
+            child,
+            addr,
+            logs,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Waits for a log line satisfying `pred` (logs are written after the response).
+    pub fn wait_for_log(&self, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            for line in self.logs() {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                    && pred(&v)
+                {
+                    return v;
+                }
+            }
+            assert!(Instant::now() < deadline, "no matching log line in:\n{}", self.logs().join("\n"));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Resident memory of the host process, from /proc.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .unwrap()
+            .trim()
+            .trim_end_matches(" kB")
+            .trim()
+            .parse()
+            .unwrap();
+        kb * 1024
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("folio did not exit within {timeout:?}");
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `folio up` expecting it to fail at start-up; returns (exit code, stderr).
+pub fn start_failure(manifest: &str, env: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest_path = dir.path().join("spin.toml");
+    std::fs::write(&manifest_path, manifest).unwrap();
+    let output = Command::new(folio_bin())
+        .arg("up")
+        .arg("--manifest")
+        .arg(&manifest_path)
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--data-dir")
+        .arg(dir.path().join(".folio"))
+        .envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// A loopback HTTP server answering every request with `body`; returns its port.
+pub fn static_server(body: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let _ = stream.read(&mut buf);
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes());
+            });
+        }
+    });
+    port
+}
