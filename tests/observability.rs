@@ -18,7 +18,10 @@ async fn a_request_is_logged_once_with_its_request_and_trace_ids() {
     let echoed: serde_json::Value = response.json().await.unwrap();
     // The guest sees the same trace, with the host's span as parent.
     let guest_tp = echoed["traceparent"].as_str().unwrap();
-    assert!(guest_tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{guest_tp}");
+    assert!(
+        guest_tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "{guest_tp}"
+    );
     assert!(!guest_tp.contains("00f067aa0ba902b7"));
     assert_eq!(echoed["x-request-id"], "req-obs-1");
 
@@ -76,8 +79,12 @@ async fn metrics_count_requests_errors_and_instantiations() {
     assert!(metrics.contains(
         "folio_http_request_errors_total{route=\"/fx/...\",component=\"fixtures\",kind=\"guest-trap\"} 1"
     ));
-    assert!(metrics.contains("folio_http_request_duration_seconds_count{route=\"/fx/...\",component=\"fixtures\"} 4"));
-    assert!(metrics.contains("folio_instantiation_duration_seconds_count{component=\"fixtures\"} 4"));
+    assert!(metrics.contains(
+        "folio_http_request_duration_seconds_count{route=\"/fx/...\",component=\"fixtures\"} 4"
+    ));
+    assert!(
+        metrics.contains("folio_instantiation_duration_seconds_count{component=\"fixtures\"} 4")
+    );
     assert!(metrics.contains("folio_instances_in_flight 0"));
 }
 

@@ -17,7 +17,9 @@ async fn fetch(host: &Host, component_prefix: &str, url: &str) -> (u16, Value) {
 async fn declared_hosts_work_and_others_are_refused() {
     let allowed_port = static_server("hello from loopback");
     let other_port = static_server("should never be read");
-    let host = Host::start(&fixtures_manifest(&[format!("http://127.0.0.1:{allowed_port}")]));
+    let host = Host::start(&fixtures_manifest(&[format!(
+        "http://127.0.0.1:{allowed_port}"
+    )]));
 
     let (status, body) = fetch(&host, "/fx", &format!("http://127.0.0.1:{allowed_port}/")).await;
     assert_eq!(status, 200, "{body}");
@@ -28,8 +30,12 @@ async fn declared_hosts_work_and_others_are_refused() {
     assert_eq!(status, 502, "undeclared port must be refused: {body}");
 
     // `sealed` declares no outbound hosts at all.
-    let (status, body) =
-        fetch(&host, "/sealed", &format!("http://127.0.0.1:{allowed_port}/")).await;
+    let (status, body) = fetch(
+        &host,
+        "/sealed",
+        &format!("http://127.0.0.1:{allowed_port}/"),
+    )
+    .await;
     assert_eq!(status, 502, "{body}");
     host.wait_for_log(|v| {
         v["level"] == "warn"

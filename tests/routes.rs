@@ -59,7 +59,11 @@ async fn unknown_paths_get_a_problem_404() {
 async fn private_components_have_no_route() {
     let host = Host::start(&fixtures_manifest(&[]));
     // `internal` is declared with `route = { private = true }`: nothing outside reaches it.
-    let response = client().get(host.url("/internal/counter")).send().await.unwrap();
+    let response = client()
+        .get(host.url("/internal/counter"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
 }
 
@@ -111,7 +115,17 @@ async fn meta_component_serves_the_real_manifest() {
     let meta: Value = response.json().await.unwrap();
     assert_eq!(meta["name"], "Folio");
     assert_eq!(meta["build"]["target"], "wasm32-wasip2");
-    assert!(meta["services"].as_array().unwrap().iter().any(|s| s == "meta"));
-    let wrong = client().post(host.url("/api/v1/meta")).send().await.unwrap();
+    assert!(
+        meta["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "meta")
+    );
+    let wrong = client()
+        .post(host.url("/api/v1/meta"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 405);
 }

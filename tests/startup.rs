@@ -86,10 +86,7 @@ fn a_second_start_reuses_the_compile_cache() {
     let second = Host::start_with(&fixtures_manifest(&[]), options());
     second.wait_for_log(|v| v["message"] == "component loaded" && v["data"]["cached"] == true);
     assert!(
-        !second
-            .logs()
-            .iter()
-            .any(|l| l.contains("\"cached\":false")),
+        !second.logs().iter().any(|l| l.contains("\"cached\":false")),
         "second start recompiled"
     );
 }

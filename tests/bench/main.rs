@@ -43,7 +43,10 @@ fn main() -> anyhow::Result<()> {
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = || -> anyhow::Result<u32> {
-            Ok(it.next().ok_or_else(|| anyhow::anyhow!("{arg} needs a value"))?.parse()?)
+            Ok(it
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("{arg} needs a value"))?
+                .parse()?)
         };
         match arg.as_str() {
             "--seconds" => options.seconds = value()?,
@@ -58,7 +61,16 @@ fn main() -> anyhow::Result<()> {
     let hello = wasm("folio_hello");
     if !hello.exists() {
         let status = Command::new("cargo")
-            .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "folio-hello", "--target-dir", "target"])
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "-p",
+                "folio-hello",
+                "--target-dir",
+                "target",
+            ])
             .current_dir(repo_root())
             .status()?;
         anyhow::ensure!(status.success(), "building folio-hello failed");
@@ -79,7 +91,9 @@ fn main() -> anyhow::Result<()> {
         options.threads,
         options.connections,
         options.seconds,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
     );
 
     // Start-up: cold (empty compile cache) then warm (cache filled).
@@ -115,7 +129,13 @@ fn main() -> anyhow::Result<()> {
         Some(wasmtime) => {
             let port = free_port();
             let mut child = Command::new(&wasmtime)
-                .args(["serve", "-S", "cli=y", "--addr", &format!("127.0.0.1:{port}")])
+                .args([
+                    "serve",
+                    "-S",
+                    "cli=y",
+                    "--addr",
+                    &format!("127.0.0.1:{port}"),
+                ])
                 .arg(&hello)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -127,7 +147,9 @@ fn main() -> anyhow::Result<()> {
             Some(result)
         }
         None => {
-            println!("| wasmtime serve | not installed: cargo install wasmtime-cli --version 48.0.8 --locked | | | |");
+            println!(
+                "| wasmtime serve | not installed: cargo install wasmtime-cli --version 48.0.8 --locked | | | |"
+            );
             None
         }
     };
@@ -203,7 +225,10 @@ fn wait_ready(port: u16, timeout: Duration) -> anyhow::Result<()> {
 fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     Ok(response)
@@ -246,7 +271,10 @@ fn parse_wrk(text: &str) -> anyhow::Result<LoadResult> {
             result.errors = line.to_string();
         }
     }
-    anyhow::ensure!(result.requests_per_sec > 0.0, "could not parse wrk output:\n{text}");
+    anyhow::ensure!(
+        result.requests_per_sec > 0.0,
+        "could not parse wrk output:\n{text}"
+    );
     Ok(result)
 }
 
@@ -267,12 +295,18 @@ fn duration_ms(v: &str) -> anyhow::Result<f64> {
 fn histogram_quantile(metrics: &str, name: &str, q: f64) -> Option<f64> {
     let mut buckets: Vec<(f64, f64)> = Vec::new();
     for line in metrics.lines() {
-        let Some(rest) = line.strip_prefix(&format!("{name}_bucket{{")) else { continue };
+        let Some(rest) = line.strip_prefix(&format!("{name}_bucket{{")) else {
+            continue;
+        };
         let le_start = rest.find("le=\"")? + 4;
         let le_end = le_start + rest[le_start..].find('"')?;
         let le = &rest[le_start..le_end];
         let count: f64 = rest.rsplit(' ').next()?.parse().ok()?;
-        let bound = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+        let bound = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse().ok()?
+        };
         match buckets.iter_mut().find(|(b, _)| *b == bound) {
             Some((_, c)) => *c += count,
             None => buckets.push((bound, count)),
@@ -310,11 +344,18 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn stop(child: &mut Child) {
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 pub use reqwest;
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The `folio` binary built beside this test binary (`target/<profile>/folio`).
@@ -228,7 +231,11 @@ impl Host {
                     return v;
                 }
             }
-            assert!(Instant::now() < deadline, "no matching log line in:\n{}", self.logs().join("\n"));
+            assert!(
+                Instant::now() < deadline,
+                "no matching log line in:\n{}",
+                self.logs().join("\n")
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -23,7 +23,11 @@ struct Build {
 #[http_component]
 fn handle(request: Request) -> Response {
     if *request.method() != Method::Get && *request.method() != Method::Head {
-        return problem(405, "Method not allowed", "only GET and HEAD are served here");
+        return problem(
+            405,
+            "Method not allowed",
+            "only GET and HEAD are served here",
+        );
     }
     let name = spin_sdk::variables::get("platform_name").unwrap_or_else(|_| "Folio".into());
     let services = spin_sdk::variables::get("services")
@@ -33,7 +37,11 @@ fn handle(request: Request) -> Response {
         name,
         version: env!("CARGO_PKG_VERSION"),
         build: Build {
-            profile: if cfg!(debug_assertions) { "debug" } else { "release" },
+            profile: if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            },
             target: "wasm32-wasip2",
         },
         services,

@@ -40,7 +40,9 @@ pub fn build(app: &App, which: Which) -> anyhow::Result<()> {
                 .current_dir(&workdir)
                 .stdout(std::io::stderr())
                 .status()
-                .with_context(|| format!("component `{}`: cannot run its build command", decl.id))?;
+                .with_context(|| {
+                    format!("component `{}`: cannot run its build command", decl.id)
+                })?;
             if !status.success() {
                 bail!(
                     "component `{}`: build command `{}` failed ({status})",

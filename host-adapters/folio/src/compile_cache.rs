@@ -81,7 +81,9 @@ fn store(entry: &Path, component: &Component) -> anyhow::Result<()> {
 
 fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
     let mut engine_hasher = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut engine_hasher);
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hasher);
     let wasm_hash = hex::encode(Sha256::digest(wasm));
     format!(
         "{}-wasmtime{}-{:016x}",

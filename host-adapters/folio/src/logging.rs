@@ -33,14 +33,21 @@ impl<S: Subscriber> Layer<S> for JsonLines {
             "level".into(),
             Value::String(event.metadata().level().as_str().to_ascii_lowercase()),
         );
-        let service = fields.top.remove("service").unwrap_or_else(|| "folio".into());
+        let service = fields
+            .top
+            .remove("service")
+            .unwrap_or_else(|| "folio".into());
         line.insert("service".into(), service);
         for (k, v) in std::mem::take(&mut fields.top) {
             line.insert(k, v);
         }
         line.insert("message".into(), Value::String(fields.message));
-        if event.metadata().level() <= &tracing::Level::WARN && !event.metadata().target().starts_with("folio") {
-            fields.data.insert("target".into(), event.metadata().target().into());
+        if event.metadata().level() <= &tracing::Level::WARN
+            && !event.metadata().target().starts_with("folio")
+        {
+            fields
+                .data
+                .insert("target".into(), event.metadata().target().into());
         }
         if !fields.data.is_empty() {
             line.insert("data".into(), Value::Object(fields.data));

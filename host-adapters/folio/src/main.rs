@@ -12,7 +12,11 @@ use folio::runtime::{AppRuntime, Limits};
 use folio::server::Server;
 
 #[derive(Parser)]
-#[command(name = "folio", version, about = "Serve Folio's Wasm components from a Spin manifest")]
+#[command(
+    name = "folio",
+    version,
+    about = "Serve Folio's Wasm components from a Spin manifest"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -103,7 +107,14 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         .or(config.data_dir)
         .unwrap_or_else(|| app.root.join(".folio"));
 
-    builder::build(&app, if args.build { Which::All } else { Which::Missing })?;
+    builder::build(
+        &app,
+        if args.build {
+            Which::All
+        } else {
+            Which::Missing
+        },
+    )?;
 
     let cache = if args.no_compile_cache {
         CompileCache::disabled()

@@ -243,7 +243,8 @@ impl App {
                 RawRoute::Path(p) => {
                     let pattern = RoutePattern::parse(&p)
                         .with_context(|| format!("[[trigger.http]] #{}: route", i + 1))?;
-                    if let Some(other) = seen_routes.insert(pattern.canonical(), t.component.clone())
+                    if let Some(other) =
+                        seen_routes.insert(pattern.canonical(), t.component.clone())
                     {
                         bail!(
                             "[[trigger.http]] #{}: route `{p}` is already served by component `{other}`",
@@ -254,7 +255,10 @@ impl App {
                 }
                 RawRoute::Private { private: true } => None,
                 RawRoute::Private { private: false } => {
-                    bail!("[[trigger.http]] #{}: route must be a path or {{ private = true }}", i + 1)
+                    bail!(
+                        "[[trigger.http]] #{}: route must be a path or {{ private = true }}",
+                        i + 1
+                    )
                 }
             };
             http_triggers.push(HttpTrigger {
@@ -286,15 +290,14 @@ impl App {
 }
 
 fn check_variable_name(name: &str) -> anyhow::Result<()> {
-    let ok = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase())
+    let ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !ok {
-        bail!("`{name}` is not a valid variable name (lowercase letters, digits and `_`, starting with a letter)");
+        bail!(
+            "`{name}` is not a valid variable name (lowercase letters, digits and `_`, starting with a letter)"
+        );
     }
     Ok(())
 }
@@ -365,7 +368,10 @@ source = "b.wasm"
     fn rejects_unknown_component_in_trigger() {
         let bad = GOOD.replace("component = \"b\"", "component = \"zz\"");
         let err = App::parse(Path::new("spin.toml"), &bad).unwrap_err();
-        assert!(one_line(&err).contains("component `zz` is not defined"), "{err:#}");
+        assert!(
+            one_line(&err).contains("component `zz` is not defined"),
+            "{err:#}"
+        );
     }
 
     #[test]
@@ -384,8 +390,11 @@ source = "b.wasm"
 
     #[test]
     fn syntax_errors_are_reported_on_one_line() {
-        let err = App::parse(Path::new("spin.toml"), "spin_manifest_version = 2\n[application\n")
-            .unwrap_err();
+        let err = App::parse(
+            Path::new("spin.toml"),
+            "spin_manifest_version = 2\n[application\n",
+        )
+        .unwrap_err();
         assert!(!one_line(&err).contains('\n'));
     }
 }

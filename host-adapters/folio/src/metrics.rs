@@ -11,8 +11,21 @@ const REQUEST_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 const INSTANTIATION_BUCKETS: &[f64] = &[
-    0.000_002_5, 0.000_005, 0.000_007_5, 0.000_01, 0.000_015, 0.000_02, 0.000_03, 0.000_05,
-    0.000_075, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025,
+    0.000_002_5,
+    0.000_005,
+    0.000_007_5,
+    0.000_01,
+    0.000_015,
+    0.000_02,
+    0.000_03,
+    0.000_05,
+    0.000_075,
+    0.000_1,
+    0.000_25,
+    0.000_5,
+    0.001,
+    0.005,
+    0.025,
 ];
 
 #[derive(Clone, Default)]
@@ -185,7 +198,9 @@ impl Metrics {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -202,8 +217,14 @@ mod tests {
             "folio_http_requests_total{route=\"/a\",component=\"c\",method=\"GET\",status=\"200\"} 2"
         ));
         assert!(text.contains("folio_http_request_duration_seconds_bucket{route=\"/a\",component=\"c\",le=\"0.005\"} 1"));
-        assert!(text.contains("folio_http_request_duration_seconds_bucket{route=\"/a\",component=\"c\",le=\"0.05\"} 2"));
-        assert!(text.contains("folio_http_request_duration_seconds_count{route=\"/a\",component=\"c\"} 2"));
+        assert!(text.contains(
+            "folio_http_request_duration_seconds_bucket{route=\"/a\",component=\"c\",le=\"0.05\"} 2"
+        ));
+        assert!(
+            text.contains(
+                "folio_http_request_duration_seconds_count{route=\"/a\",component=\"c\"} 2"
+            )
+        );
     }
 
     #[test]

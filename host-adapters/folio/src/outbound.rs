@@ -225,7 +225,13 @@ mod tests {
 
     #[test]
     fn malformed_entries_are_rejected() {
-        for bad in ["example.com", "ftp://x", "http://x/path", "http://x:port", "http://a*b"] {
+        for bad in [
+            "example.com",
+            "ftp://x",
+            "http://x/path",
+            "http://x:port",
+            "http://a*b",
+        ] {
             assert!(AllowedHosts::parse(&[bad.to_string()]).is_err(), "{bad}");
         }
     }

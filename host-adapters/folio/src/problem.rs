@@ -92,7 +92,10 @@ impl Failure {
         let mut builder = Response::builder()
             .status(self.status())
             .header(http::header::CONTENT_TYPE, "application/problem+json");
-        if matches!(self, Failure::Overloaded | Failure::ShuttingDown | Failure::MemoryExhausted) {
+        if matches!(
+            self,
+            Failure::Overloaded | Failure::ShuttingDown | Failure::MemoryExhausted
+        ) {
             builder = builder.header(http::header::RETRY_AFTER, "1");
         }
         builder
@@ -130,5 +133,7 @@ pub fn problem_body(
 }
 
 pub fn full_body(bytes: Bytes) -> HyperOutgoingBody {
-    Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }

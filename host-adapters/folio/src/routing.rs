@@ -109,7 +109,11 @@ impl RoutePattern {
         };
         Some(RouteMatch {
             raw_route: self.raw.clone(),
-            component_route: self.raw.strip_suffix("/...").unwrap_or(&self.raw).to_string(),
+            component_route: self
+                .raw
+                .strip_suffix("/...")
+                .unwrap_or(&self.raw)
+                .to_string(),
             path_info,
             params,
         })
@@ -138,7 +142,7 @@ pub struct Router<T> {
 
 impl<T: Clone> Router<T> {
     pub fn new(mut routes: Vec<(RoutePattern, T)>) -> Self {
-        routes.sort_by(|a, b| b.0.specificity().cmp(&a.0.specificity()));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.0.specificity()));
         Router { routes }
     }
 
@@ -203,7 +207,13 @@ mod tests {
 
     #[test]
     fn most_specific_route_wins() {
-        let r = router(&["/...", "/api/...", "/api/users/:id", "/api/users/me", "/api/users/..."]);
+        let r = router(&[
+            "/...",
+            "/api/...",
+            "/api/users/:id",
+            "/api/users/me",
+            "/api/users/...",
+        ]);
         assert_eq!(r.route("/api/users/me").unwrap().0, "/api/users/me");
         assert_eq!(r.route("/api/users/9").unwrap().0, "/api/users/:id");
         assert_eq!(r.route("/api/users/9/x").unwrap().0, "/api/users/...");

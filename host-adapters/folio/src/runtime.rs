@@ -218,8 +218,8 @@ impl AppRuntime {
 
         let mut components = HashMap::new();
         for decl in app.components.values() {
-            let loaded = load_component(&engine, &linker, cache, decl, &mut resolved)
-                .map_err(|e| {
+            let loaded =
+                load_component(&engine, &linker, cache, decl, &mut resolved).map_err(|e| {
                     anyhow!(
                         "{}: component `{}` ({}): {}",
                         app.manifest_path.display(),
@@ -345,7 +345,12 @@ impl AppRuntime {
             }
         });
 
-        let response = match tokio::time::timeout(self.limits.request_timeout, receiver).await {
+        let failure = match tokio::time::timeout(self.limits.request_timeout, receiver).await {
+            // A guest that hit the body cap answers whatever its SDK makes of a
+            // stream error; the client should learn what really happened.
+            Ok(Ok(Ok(_))) if body_too_large.load(Ordering::Relaxed) => {
+                return Err(Failure::BodyTooLarge(self.limits.max_body_bytes));
+            }
             Ok(Ok(Ok(response))) => return Ok(response),
             Ok(Ok(Err(code))) => Failure::GuestError(format!("{code:?}")),
             Ok(Err(_sender_dropped)) => match task.await {
@@ -361,7 +366,7 @@ impl AppRuntime {
         if body_too_large.load(Ordering::Relaxed) {
             return Err(Failure::BodyTooLarge(self.limits.max_body_bytes));
         }
-        Err(response)
+        Err(failure)
     }
 
     async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, Failure> {
@@ -398,7 +403,11 @@ impl AppRuntime {
         set(h, "spin-base-path", "/");
         set(h, "spin-client-addr", &inv.caller.client_addr);
         for (name, value) in &route.params {
-            set(h, &format!("spin-path-match-{}", name.to_ascii_lowercase()), value);
+            set(
+                h,
+                &format!("spin-path-match-{}", name.to_ascii_lowercase()),
+                value,
+            );
         }
         set(h, "x-request-id", &inv.caller.request_id);
         set(h, "traceparent", &inv.caller.trace.traceparent());

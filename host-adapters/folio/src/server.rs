@@ -185,13 +185,21 @@ impl Server {
 
     fn platform_endpoint(&self, path: &str) -> Option<Response<HyperOutgoingBody>> {
         let (status, content_type, body) = match path {
-            "/_folio/health" => (StatusCode::OK, "application/json", r#"{"status":"ok"}"#.to_string()),
+            "/_folio/health" => (
+                StatusCode::OK,
+                "application/json",
+                r#"{"status":"ok"}"#.to_string(),
+            ),
             "/_folio/ready" if self.draining.load(Ordering::SeqCst) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "application/json",
                 r#"{"status":"draining"}"#.to_string(),
             ),
-            "/_folio/ready" => (StatusCode::OK, "application/json", r#"{"status":"ready"}"#.to_string()),
+            "/_folio/ready" => (
+                StatusCode::OK,
+                "application/json",
+                r#"{"status":"ready"}"#.to_string(),
+            ),
             "/_folio/metrics" => (
                 StatusCode::OK,
                 "text/plain; version=0.0.4",
