@@ -32,11 +32,8 @@ impl RuntimeConfig {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read runtime config", path.display()))?;
         toml::from_str(&text).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: invalid runtime config: {}",
-                path.display(),
-                e.to_string().replace('\n', " ")
-            )
+            let e = crate::manifest::toml_error(&text, &e);
+            anyhow::anyhow!("{}: runtime config: {e}", path.display())
         })
     }
 }

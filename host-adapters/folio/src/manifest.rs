@@ -162,7 +162,7 @@ impl App {
     }
 
     pub fn parse(manifest_path: &Path, text: &str) -> anyhow::Result<App> {
-        let raw: RawManifest = toml::from_str(text).context("invalid manifest")?;
+        let raw: RawManifest = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
         if raw.spin_manifest_version != 2 {
             bail!(
                 "spin_manifest_version is {}; Folio reads version 2",
@@ -317,6 +317,20 @@ pub fn template_references(template: &str) -> anyhow::Result<Vec<String>> {
         rest = &after[end + 2..];
     }
     Ok(out)
+}
+
+/// `line L, column C: message`, instead of toml's multi-line snippet.
+pub fn toml_error(text: &str, err: &toml::de::Error) -> anyhow::Error {
+    let message = err.message().replace('\n', " ");
+    match err.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            anyhow::anyhow!("invalid TOML at line {line}, column {column}: {message}")
+        }
+        None => anyhow::anyhow!("invalid TOML: {message}"),
+    }
 }
 
 /// Flattens an error chain into the one line start-up errors promise.

@@ -492,6 +492,21 @@ fn classify_trap(err: wasmtime::Error, memory_exceeded: bool) -> Failure {
     Failure::Trap(message.lines().next().unwrap_or("trap").to_string())
 }
 
+/// Names the missing import plainly; Wasmtime's own text follows for detail.
+fn link_error(err: anyhow::Error) -> anyhow::Error {
+    let text = crate::manifest::one_line(&err);
+    let missing = text
+        .split_once("imports instance `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(name, _)| name.to_string());
+    match missing {
+        Some(name) => err.context(format!(
+            "imports `{name}`, which the Folio host does not provide"
+        )),
+        None => err.context("cannot link"),
+    }
+}
+
 fn load_component(
     engine: &Engine,
     linker: &Linker<HostState>,
@@ -502,8 +517,7 @@ fn load_component(
     let component = cache.load(engine, &decl.source)?;
     let instance_pre = linker
         .instantiate_pre(&component)
-        .map_err(anyhow::Error::from)
-        .context("cannot link")?;
+        .map_err(|e| link_error(anyhow::Error::from(e)))?;
     let pre = ProxyPre::new(instance_pre)
         .map_err(anyhow::Error::from)
         .context("does not export wasi:http/incoming-handler")?;
