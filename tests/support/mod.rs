@@ -21,8 +21,14 @@ pub fn folio_bin() -> PathBuf {
     if let Ok(bin) = std::env::var("FOLIO_BIN") {
         return bin.into();
     }
+    // Test binaries live in `<profile>/deps/`, other binaries in `<profile>/`.
     let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let dir = exe.parent().unwrap();
+    let profile_dir = if dir.ends_with("deps") {
+        dir.parent().unwrap()
+    } else {
+        dir
+    };
     let bin = profile_dir.join("folio");
     assert!(
         bin.exists(),

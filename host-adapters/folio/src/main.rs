@@ -11,6 +11,11 @@ use folio::manifest::{App, one_line};
 use folio::runtime::{AppRuntime, Limits};
 use folio::server::Server;
 
+// Instantiating a component per request allocates a lot of small, short-lived
+// objects; mimalloc serves them markedly faster than glibc's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "folio",

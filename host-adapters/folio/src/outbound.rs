@@ -140,6 +140,12 @@ type SendFuture = Box<
 >;
 
 impl WasiHttpHooks for OutboundHooks {
+    /// Lets a guest write a typical response without waiting for hyper to
+    /// take each chunk (the default buffers one).
+    fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
+        16
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,

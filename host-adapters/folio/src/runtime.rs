@@ -33,6 +33,10 @@ use crate::variables::{self, ComponentVariables};
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// How long a request waits for a free instance slot before it gets 503.
 const SLOT_WAIT: Duration = Duration::from_secs(2);
+/// Per pool slot, what stays mapped between requests (see `engine`).
+const RESIDENT_MEMORY_BYTES: usize = 2 << 20;
+const RESIDENT_TABLE_BYTES: usize = 64 << 10;
+const RESIDENT_STACK_BYTES: usize = 128 << 10;
 /// Service chaining deeper than this is treated as a loop.
 const MAX_CHAIN_DEPTH: u32 = 8;
 
@@ -178,7 +182,14 @@ pub fn engine(limits: &Limits) -> anyhow::Result<Engine> {
         .max_component_instance_size(10 << 20)
         .max_core_instances_per_component(50)
         .max_tables_per_component(20)
-        .table_elements(100_000);
+        .table_elements(100_000)
+        // Reset a slot by rewriting only the pages the last request dirtied
+        // (PAGEMAP_SCAN, Linux 6.7+) and keep them resident, instead of
+        // unmapping everything and taking page faults on the next request.
+        .pagemap_scan(wasmtime::Enabled::Auto)
+        .linear_memory_keep_resident(RESIDENT_MEMORY_BYTES)
+        .table_keep_resident(RESIDENT_TABLE_BYTES)
+        .async_stack_keep_resident(RESIDENT_STACK_BYTES);
     config.allocation_strategy(pool);
     // Stacks are reused across tenants' requests; do not leak one guest's data to the next.
     config.async_stack_zeroing(true);

@@ -127,6 +127,7 @@ impl Server {
         let elapsed = started.elapsed();
         let mut response = match result {
             Ok(response) => {
+                let response = crate::body::coalesce(response).await;
                 tracing::info!(
                     requestId = %request_id,
                     traceId = %trace.trace_id,
