@@ -12,9 +12,13 @@ step() { printf '\n==> %s\n' "$*"; }
 step "toolchain"
 bash infra/setup.sh
 
+step "backends on loopback"
+FOLIO_TEST_POSTGRES_URL="$(bash infra/postgres.sh)"
+export FOLIO_TEST_POSTGRES_URL
+
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy --release --locked -p folio -p folio-tests --all-targets -- -D warnings
+cargo clippy --release --locked -p folio -p folio-sql -p folio-tests --all-targets -- -D warnings
 cargo clippy --release --locked --target wasm32-wasip2 --target-dir target \
   -p folio-meta -p folio-hello -p folio-fixtures -p folio-fixture-unlinkable -- -D warnings
 
@@ -25,4 +29,4 @@ cargo build --release --locked --target wasm32-wasip2 --target-dir target \
   -p folio-fixtures -p folio-fixture-unlinkable -p folio-hello
 
 step "tests"
-cargo test --release --locked -p folio -p folio-tests
+cargo test --release --locked -p folio -p folio-sql -p folio-tests

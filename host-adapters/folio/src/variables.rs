@@ -12,7 +12,7 @@ use crate::manifest::{App, template_references};
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "folio:platform/host-services",
+        world: "folio:platform/variables",
     });
 }
 

@@ -1,0 +1,252 @@
+//! The backend-neutral face of a database: values, rows, errors, and the
+//! dispatch to SQLite or PostgreSQL.
+
+use crate::limits::*;
+use crate::{OutboxEvent, postgres, sqlite};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+    Boolean(bool),
+    Json(String),
+    Timestamp(String),
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub struct Rows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlError {
+    InvalidStatement(String),
+    ConstraintViolation(String),
+    TooLarge(String),
+    Unavailable(String),
+}
+
+impl std::fmt::Display for SqlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SqlError::InvalidStatement(m) => write!(f, "invalid statement: {m}"),
+            SqlError::ConstraintViolation(m) => write!(f, "constraint violation: {m}"),
+            SqlError::TooLarge(m) => write!(f, "too large: {m}"),
+            SqlError::Unavailable(m) => write!(f, "database unavailable: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for SqlError {}
+
+impl From<sqlx::Error> for SqlError {
+    fn from(e: sqlx::Error) -> SqlError {
+        use sqlx::error::ErrorKind;
+        match &e {
+            sqlx::Error::Database(db) => match db.kind() {
+                ErrorKind::UniqueViolation
+                | ErrorKind::ForeignKeyViolation
+                | ErrorKind::NotNullViolation
+                | ErrorKind::CheckViolation => {
+                    SqlError::ConstraintViolation(db.message().to_string())
+                }
+                _ if is_transient(db.code().as_deref()) => {
+                    SqlError::Unavailable(db.message().to_string())
+                }
+                _ => SqlError::InvalidStatement(db.message().to_string()),
+            },
+            sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::Decode(_)
+            | sqlx::Error::Encode(_)
+            | sqlx::Error::TypeNotFound { .. }
+            | sqlx::Error::ColumnIndexOutOfBounds { .. }
+            | sqlx::Error::ColumnNotFound(_) => SqlError::InvalidStatement(e.to_string()),
+            _ => SqlError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+/// SQLSTATEs (Postgres) and result codes (SQLite) that a retry may cure.
+fn is_transient(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some("5" | "6" | "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03")
+    ) || code.is_some_and(|c| c.starts_with("08"))
+}
+
+#[derive(Clone)]
+pub enum Database {
+    Sqlite(sqlite::Db),
+    Postgres(postgres::Db),
+}
+
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+fn check_input(statement: &str, params: &[Value]) -> Result<(), SqlError> {
+    if statement.len() > MAX_STATEMENT_BYTES {
+        return Err(SqlError::TooLarge(format!(
+            "statement is {} bytes; the limit is {MAX_STATEMENT_BYTES}",
+            statement.len()
+        )));
+    }
+    if params.len() > MAX_PARAMS {
+        return Err(SqlError::TooLarge(format!(
+            "{} parameters; the limit is {MAX_PARAMS}",
+            params.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Bounds a result set while it is read, so no query can exhaust the host.
+pub(crate) struct RowBudget {
+    bytes: usize,
+}
+
+impl RowBudget {
+    pub fn new() -> Self {
+        RowBudget { bytes: 0 }
+    }
+
+    pub fn admit(&mut self, rows: usize, row: &[Value]) -> Result<(), SqlError> {
+        if rows >= MAX_RESULT_ROWS {
+            return Err(SqlError::TooLarge(format!(
+                "more than {MAX_RESULT_ROWS} rows; page with LIMIT/OFFSET or a cursor"
+            )));
+        }
+        self.bytes += row.iter().map(value_size).sum::<usize>();
+        if self.bytes > MAX_RESULT_BYTES {
+            return Err(SqlError::TooLarge(format!(
+                "result is over {MAX_RESULT_BYTES} bytes"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn value_size(v: &Value) -> usize {
+    match v {
+        Value::Text(s) | Value::Json(s) | Value::Timestamp(s) => s.len(),
+        Value::Blob(b) => b.len(),
+        _ => 8,
+    }
+}
+
+impl Database {
+    pub async fn query(&self, statement: &str, params: Vec<Value>) -> Result<Rows, SqlError> {
+        check_input(statement, &params)?;
+        match self {
+            Database::Sqlite(db) => sqlite::query(&db.pool, statement, params).await,
+            Database::Postgres(db) => postgres::query(&db.pool, statement, params).await,
+        }
+    }
+
+    pub async fn execute(&self, statement: &str, params: Vec<Value>) -> Result<u64, SqlError> {
+        check_input(statement, &params)?;
+        match self {
+            Database::Sqlite(db) => sqlite::execute(&db.pool, statement, params).await,
+            Database::Postgres(db) => postgres::execute(&db.pool, statement, params).await,
+        }
+    }
+
+    pub async fn begin(&self) -> Result<Tx, SqlError> {
+        Ok(match self {
+            Database::Sqlite(db) => Tx::Sqlite(db.pool.begin().await?),
+            Database::Postgres(db) => Tx::Postgres(db.pool.begin().await?),
+        })
+    }
+}
+
+impl Tx {
+    pub async fn query(&mut self, statement: &str, params: Vec<Value>) -> Result<Rows, SqlError> {
+        check_input(statement, &params)?;
+        match self {
+            Tx::Sqlite(tx) => sqlite::query(&mut **tx, statement, params).await,
+            Tx::Postgres(tx) => postgres::query(&mut **tx, statement, params).await,
+        }
+    }
+
+    pub async fn execute(&mut self, statement: &str, params: Vec<Value>) -> Result<u64, SqlError> {
+        check_input(statement, &params)?;
+        match self {
+            Tx::Sqlite(tx) => sqlite::execute(&mut **tx, statement, params).await,
+            Tx::Postgres(tx) => postgres::execute(&mut **tx, statement, params).await,
+        }
+    }
+
+    pub async fn script(&mut self, script: &str) -> Result<(), SqlError> {
+        let sql = sqlx::raw_sql(sqlx::AssertSqlSafe(script.to_string()));
+        match self {
+            Tx::Sqlite(tx) => sql.execute(&mut **tx).await.map(|_| ())?,
+            Tx::Postgres(tx) => sql.execute(&mut **tx).await.map(|_| ())?,
+        }
+        Ok(())
+    }
+
+    pub async fn commit(self) -> Result<(), SqlError> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<(), SqlError> {
+        match self {
+            Tx::Sqlite(tx) => tx.rollback().await?,
+            Tx::Postgres(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn insert_outbox(
+        &mut self,
+        id: &str,
+        source: &str,
+        event: &OutboxEvent,
+    ) -> Result<(), SqlError> {
+        let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let params = vec![
+            Value::Text(id.to_string()),
+            Value::Text(event.topic.clone()),
+            Value::Text(event.key.clone()),
+            Value::Text(event.event_type.clone()),
+            Value::Text(source.to_string()),
+            event.subject.clone().map_or(Value::Null, Value::Text),
+            Value::Text(time),
+            Value::Text(event.datacontenttype.clone()),
+            Value::Blob(event.data.clone()),
+        ];
+        let statement = "INSERT INTO _folio_outbox (id, topic, key, type, source, subject, time, datacontenttype, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        self.execute(statement, params).await.map(|_| ())
+    }
+}
+
+pub(crate) fn valid_json(text: String) -> Result<String, SqlError> {
+    match serde_json::from_str::<serde::de::IgnoredAny>(&text) {
+        Ok(_) => Ok(text),
+        Err(e) => Err(SqlError::InvalidStatement(format!(
+            "json parameter is not JSON: {e}"
+        ))),
+    }
+}
+
+pub(crate) fn parse_timestamp(text: &str) -> Result<chrono::DateTime<chrono::Utc>, SqlError> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| {
+            SqlError::InvalidStatement(format!("timestamp parameter `{text}` is not RFC 3339: {e}"))
+        })
+}
+
+/// Timestamps stored as text sort and compare correctly only in one zone and format.
+pub(crate) fn utc_rfc3339(text: &str) -> Result<String, SqlError> {
+    Ok(parse_timestamp(text)?.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}

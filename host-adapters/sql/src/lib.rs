@@ -1,0 +1,345 @@
+//! Folio's SQL adapter: `folio:platform/sql` for guests, on an embedded
+//! SQLite file per component (the default) or a PostgreSQL schema and role
+//! per component. Each database carries the component's migrations and the
+//! transactional outbox table.
+
+mod backend;
+mod migrations;
+mod postgres;
+pub mod runtime_config;
+mod sqlite;
+mod statement;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context;
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+
+pub use backend::{Database, SqlError, Tx, Value};
+pub use migrations::{Dialect, Migration};
+pub use runtime_config::{BackendConfig, SqlConfig};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "folio:platform/database",
+        imports: { default: async | trappable },
+        with: {
+            "folio:platform/sql.connection": crate::Connection,
+            "folio:platform/sql.transaction": crate::Transaction,
+        },
+        require_store_data_send: true,
+    });
+}
+
+use bindings::folio::platform::events::OutgoingEvent;
+use bindings::folio::platform::sql as wit;
+
+/// Limits every backend enforces on what crosses the interface.
+pub mod limits {
+    pub const MAX_STATEMENT_BYTES: usize = 1 << 20;
+    pub const MAX_PARAMS: usize = 10_000;
+    pub const MAX_RESULT_ROWS: usize = 10_000;
+    pub const MAX_RESULT_BYTES: usize = 16 << 20;
+    pub const MAX_EVENT_BYTES: usize = 1 << 20;
+}
+
+/// The databases one component may open, by the names spin.toml grants.
+#[derive(Clone, Default)]
+pub struct ComponentDatabases {
+    pub component: String,
+    databases: BTreeMap<String, Database>,
+}
+
+impl ComponentDatabases {
+    /// Opens (creating when needed) every database `granted` to `component`
+    /// and applies the host's and the component's migrations.
+    pub async fn open(
+        component: &str,
+        granted: &[String],
+        config: &SqlConfig,
+        data_dir: &Path,
+        component_migrations: &BTreeMap<String, Vec<Migration>>,
+    ) -> anyhow::Result<ComponentDatabases> {
+        let mut databases = BTreeMap::new();
+        for name in granted {
+            let db = match config.backend(name) {
+                BackendConfig::Sqlite { path } => {
+                    let path = match path {
+                        Some(p) => p.clone(),
+                        None => data_dir
+                            .join("sqlite")
+                            .join(format!("{component}.{name}.db")),
+                    };
+                    Database::Sqlite(sqlite::open(&path).await.with_context(|| {
+                        format!("sqlite database `{name}` at {}", path.display())
+                    })?)
+                }
+                BackendConfig::Postgres {
+                    url,
+                    max_connections,
+                } => Database::Postgres(
+                    postgres::open(&url, component, name, max_connections)
+                        .await
+                        .with_context(|| format!("postgres database `{name}`"))?,
+                ),
+            };
+            let own = component_migrations
+                .get(name)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            migrations::apply(&db, own)
+                .await
+                .with_context(|| format!("database `{name}`"))?;
+            databases.insert(name.clone(), db);
+        }
+        Ok(ComponentDatabases {
+            component: component.to_string(),
+            databases,
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Database> {
+        self.databases.get(name)
+    }
+}
+
+/// What a guest's `connection` handle refers to.
+pub struct Connection {
+    db: Database,
+}
+
+/// What a guest's `transaction` handle refers to; `None` once finished.
+pub struct Transaction {
+    tx: Option<backend::Tx>,
+    source: String,
+}
+
+/// The per-instance view the bindings run against.
+pub struct SqlView<'a> {
+    pub table: &'a mut ResourceTable,
+    pub databases: &'a ComponentDatabases,
+}
+
+struct SqlData;
+
+impl HasData for SqlData {
+    type Data<'a> = SqlView<'a>;
+}
+
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> SqlView<'_>,
+) -> anyhow::Result<()> {
+    wit::add_to_linker::<T, SqlData>(linker, view)?;
+    bindings::folio::platform::events::add_to_linker::<T, SqlData>(linker, view)?;
+    Ok(())
+}
+
+type Result<T> = wasmtime::Result<std::result::Result<T, wit::Error>>;
+
+impl bindings::folio::platform::events::Host for SqlView<'_> {}
+
+impl wit::Host for SqlView<'_> {}
+
+impl wit::HostConnection for SqlView<'_> {
+    async fn open(&mut self, database: String) -> Result<Resource<Connection>> {
+        let Some(db) = self.databases.get(&database) else {
+            return Ok(Err(wit::Error::NoSuchDatabase(database)));
+        };
+        let connection = Connection { db: db.clone() };
+        Ok(Ok(self.table.push(connection)?))
+    }
+
+    async fn query(
+        &mut self,
+        this: Resource<Connection>,
+        statement: String,
+        params: Vec<wit::Value>,
+    ) -> Result<wit::RowSet> {
+        let db = self.table.get(&this)?.db.clone();
+        Ok(run(db.query(&statement, convert_params(params)).await))
+    }
+
+    async fn execute(
+        &mut self,
+        this: Resource<Connection>,
+        statement: String,
+        params: Vec<wit::Value>,
+    ) -> Result<u64> {
+        let db = self.table.get(&this)?.db.clone();
+        Ok(db
+            .execute(&statement, convert_params(params))
+            .await
+            .map_err(Into::into))
+    }
+
+    async fn begin(&mut self, this: Resource<Connection>) -> Result<Resource<Transaction>> {
+        let db = self.table.get(&this)?.db.clone();
+        match db.begin().await {
+            Ok(tx) => {
+                let tx = Transaction {
+                    tx: Some(tx),
+                    source: format!("/folio/{}", self.databases.component),
+                };
+                Ok(Ok(self.table.push(tx)?))
+            }
+            Err(e) => Ok(Err(e.into())),
+        }
+    }
+
+    async fn drop(&mut self, this: Resource<Connection>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+impl wit::HostTransaction for SqlView<'_> {
+    async fn query(
+        &mut self,
+        this: Resource<Transaction>,
+        statement: String,
+        params: Vec<wit::Value>,
+    ) -> Result<wit::RowSet> {
+        let Some(tx) = self.table.get_mut(&this)?.tx.as_mut() else {
+            return Ok(Err(wit::Error::TransactionClosed));
+        };
+        Ok(run(tx.query(&statement, convert_params(params)).await))
+    }
+
+    async fn execute(
+        &mut self,
+        this: Resource<Transaction>,
+        statement: String,
+        params: Vec<wit::Value>,
+    ) -> Result<u64> {
+        let Some(tx) = self.table.get_mut(&this)?.tx.as_mut() else {
+            return Ok(Err(wit::Error::TransactionClosed));
+        };
+        Ok(tx
+            .execute(&statement, convert_params(params))
+            .await
+            .map_err(Into::into))
+    }
+
+    async fn publish(
+        &mut self,
+        this: Resource<Transaction>,
+        event: OutgoingEvent,
+    ) -> Result<String> {
+        let transaction = self.table.get_mut(&this)?;
+        let source = transaction.source.clone();
+        let Some(tx) = transaction.tx.as_mut() else {
+            return Ok(Err(wit::Error::TransactionClosed));
+        };
+        Ok(tx
+            .publish(&source, OutboxEvent::from(event))
+            .await
+            .map_err(Into::into))
+    }
+
+    async fn commit(&mut self, this: Resource<Transaction>) -> Result<()> {
+        let Some(tx) = self.table.get_mut(&this)?.tx.take() else {
+            return Ok(Err(wit::Error::TransactionClosed));
+        };
+        Ok(tx.commit().await.map_err(Into::into))
+    }
+
+    async fn rollback(&mut self, this: Resource<Transaction>) -> Result<()> {
+        let Some(tx) = self.table.get_mut(&this)?.tx.take() else {
+            return Ok(Err(wit::Error::TransactionClosed));
+        };
+        Ok(tx.rollback().await.map_err(Into::into))
+    }
+
+    async fn drop(&mut self, this: Resource<Transaction>) -> wasmtime::Result<()> {
+        // Dropping an open sqlx transaction rolls it back.
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+fn run(
+    result: std::result::Result<backend::Rows, SqlError>,
+) -> std::result::Result<wit::RowSet, wit::Error> {
+    result
+        .map(|rows| wit::RowSet {
+            columns: rows.columns,
+            rows: rows
+                .rows
+                .into_iter()
+                .map(|row| row.into_iter().map(Into::into).collect())
+                .collect(),
+        })
+        .map_err(Into::into)
+}
+
+fn convert_params(params: Vec<wit::Value>) -> Vec<Value> {
+    params.into_iter().map(Into::into).collect()
+}
+
+impl From<wit::Value> for Value {
+    fn from(v: wit::Value) -> Value {
+        match v {
+            wit::Value::Null => Value::Null,
+            wit::Value::Integer(i) => Value::Integer(i),
+            wit::Value::Real(r) => Value::Real(r),
+            wit::Value::Text(t) => Value::Text(t),
+            wit::Value::Blob(b) => Value::Blob(b),
+            wit::Value::Boolean(b) => Value::Boolean(b),
+            wit::Value::Json(j) => Value::Json(j),
+            wit::Value::Timestamp(t) => Value::Timestamp(t),
+        }
+    }
+}
+
+impl From<Value> for wit::Value {
+    fn from(v: Value) -> wit::Value {
+        match v {
+            Value::Null => wit::Value::Null,
+            Value::Integer(i) => wit::Value::Integer(i),
+            Value::Real(r) => wit::Value::Real(r),
+            Value::Text(t) => wit::Value::Text(t),
+            Value::Blob(b) => wit::Value::Blob(b),
+            Value::Boolean(b) => wit::Value::Boolean(b),
+            Value::Json(j) => wit::Value::Json(j),
+            Value::Timestamp(t) => wit::Value::Timestamp(t),
+        }
+    }
+}
+
+impl From<SqlError> for wit::Error {
+    fn from(e: SqlError) -> wit::Error {
+        match e {
+            SqlError::InvalidStatement(m) => wit::Error::InvalidStatement(m),
+            SqlError::ConstraintViolation(m) => wit::Error::ConstraintViolation(m),
+            SqlError::TooLarge(m) => wit::Error::TooLarge(m),
+            SqlError::Unavailable(m) => wit::Error::Unavailable(m),
+        }
+    }
+}
+
+/// An event as the outbox stores it.
+#[derive(Debug, Clone)]
+pub struct OutboxEvent {
+    pub topic: String,
+    pub event_type: String,
+    pub key: String,
+    pub subject: Option<String>,
+    pub datacontenttype: String,
+    pub data: Vec<u8>,
+}
+
+impl From<OutgoingEvent> for OutboxEvent {
+    fn from(e: OutgoingEvent) -> Self {
+        OutboxEvent {
+            topic: e.topic,
+            event_type: e.type_,
+            key: e.key,
+            subject: e.subject,
+            datacontenttype: e.datacontenttype,
+            data: e.data,
+        }
+    }
+}

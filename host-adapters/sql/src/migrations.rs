@@ -1,0 +1,160 @@
+//! Schema migrations, applied at start-up: first the host's own tables
+//! (migration bookkeeping, the outbox), then the component's, each pending
+//! one inside the same transaction as its bookkeeping row.
+
+use anyhow::{Context, bail};
+
+use crate::OutboxEvent;
+use crate::backend::{Database, SqlError, Tx, Value};
+use crate::limits::MAX_EVENT_BYTES;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    pub version: u32,
+    pub name: String,
+    pub statements: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Database {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Database::Sqlite(_) => Dialect::Sqlite,
+            Database::Postgres(_) => Dialect::Postgres,
+        }
+    }
+}
+
+fn host_tables(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => {
+            "CREATE TABLE IF NOT EXISTS _folio_migrations (
+                 version INTEGER PRIMARY KEY,
+                 name TEXT NOT NULL,
+                 applied_at TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS _folio_outbox (
+                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                 id TEXT NOT NULL UNIQUE,
+                 topic TEXT NOT NULL,
+                 key TEXT NOT NULL,
+                 type TEXT NOT NULL,
+                 source TEXT NOT NULL,
+                 subject TEXT,
+                 time TEXT NOT NULL,
+                 datacontenttype TEXT NOT NULL,
+                 data BLOB NOT NULL);"
+        }
+        Dialect::Postgres => {
+            "CREATE TABLE IF NOT EXISTS _folio_migrations (
+                 version INTEGER PRIMARY KEY,
+                 name TEXT NOT NULL,
+                 applied_at TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS _folio_outbox (
+                 seq BIGSERIAL PRIMARY KEY,
+                 id TEXT NOT NULL UNIQUE,
+                 topic TEXT NOT NULL,
+                 key TEXT NOT NULL,
+                 type TEXT NOT NULL,
+                 source TEXT NOT NULL,
+                 subject TEXT,
+                 time TEXT NOT NULL,
+                 datacontenttype TEXT NOT NULL,
+                 data BYTEA NOT NULL);"
+        }
+    }
+}
+
+pub async fn apply(db: &Database, migrations: &[Migration]) -> anyhow::Result<()> {
+    let mut versions: Vec<u32> = migrations.iter().map(|m| m.version).collect();
+    versions.sort_unstable();
+    if versions.first() == Some(&0) {
+        bail!("migration versions start at 1");
+    }
+    if versions.windows(2).any(|w| w[0] == w[1]) {
+        bail!("two migrations share a version");
+    }
+
+    let mut tx = db.begin().await?;
+    if db.dialect() == Dialect::Postgres {
+        // Hosts of a cluster start together; one migrates, the others wait and see it done.
+        tx.execute("SELECT pg_advisory_xact_lock(7265735470)", vec![])
+            .await?;
+    }
+    tx.script(host_tables(db.dialect()))
+        .await
+        .context("creating Folio's tables")?;
+    let applied = tx
+        .query("SELECT version FROM _folio_migrations", vec![])
+        .await?;
+    let applied: Vec<i64> = applied
+        .rows
+        .iter()
+        .filter_map(|r| match r.first() {
+            Some(Value::Integer(v)) => Some(*v),
+            _ => None,
+        })
+        .collect();
+
+    let mut pending: Vec<&Migration> = migrations
+        .iter()
+        .filter(|m| !applied.contains(&i64::from(m.version)))
+        .collect();
+    pending.sort_by_key(|m| m.version);
+    for m in pending {
+        tx.script(&m.statements)
+            .await
+            .with_context(|| format!("migration {} ({}) failed", m.version, m.name))?;
+        tx.execute(
+            "INSERT INTO _folio_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            vec![
+                Value::Integer(m.version.into()),
+                Value::Text(m.name.clone()),
+                Value::Text(chrono::Utc::now().to_rfc3339()),
+            ],
+        )
+        .await?;
+        tracing::info!(version = m.version, name = %m.name, "migration applied");
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+impl Tx {
+    /// Writes `event` to the outbox inside this transaction; returns the event's id.
+    pub async fn publish(&mut self, source: &str, event: OutboxEvent) -> Result<String, SqlError> {
+        let topic_ok = !event.topic.is_empty()
+            && event.topic.len() <= 249
+            && event
+                .topic
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !topic_ok {
+            return Err(SqlError::InvalidStatement(format!(
+                "event topic `{}` must be 1-249 characters of letters, digits, `.`, `_`, `-`",
+                event.topic
+            )));
+        }
+        if event.event_type.is_empty() {
+            return Err(SqlError::InvalidStatement(
+                "event type must not be empty".into(),
+            ));
+        }
+        if event.key.len() > 1024 {
+            return Err(SqlError::TooLarge("event key is over 1024 bytes".into()));
+        }
+        if event.data.len() > MAX_EVENT_BYTES {
+            return Err(SqlError::TooLarge(format!(
+                "event data is {} bytes; the limit is {MAX_EVENT_BYTES}",
+                event.data.len()
+            )));
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        self.insert_outbox(&id, source, &event).await?;
+        Ok(id)
+    }
+}

@@ -1,0 +1,117 @@
+//! The embedded backend: one SQLite file per component and database, in WAL
+//! mode, so a killed host loses no committed transaction.
+
+use std::path::Path;
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Column, Row, Sqlite, SqlitePool, TypeInfo, ValueRef};
+
+use crate::backend::{RowBudget, Rows, SqlError, Value};
+use crate::statement::to_sqlite_placeholders;
+
+#[derive(Clone)]
+pub struct Db {
+    pub pool: SqlitePool,
+}
+
+pub async fn open(path: &Path) -> anyhow::Result<Db> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await?;
+    Ok(Db { pool })
+}
+
+type Query = sqlx::query::Query<'static, Sqlite, <Sqlite as sqlx::Database>::Arguments>;
+
+fn build(statement: &str, params: Vec<Value>) -> Result<Query, SqlError> {
+    let mut query = sqlx::query(AssertSqlSafe(to_sqlite_placeholders(statement)));
+    for param in params {
+        query = match param {
+            Value::Null => query.bind(None::<i64>),
+            Value::Integer(i) => query.bind(i),
+            Value::Real(r) => query.bind(r),
+            Value::Text(t) => query.bind(t),
+            Value::Blob(b) => query.bind(b),
+            Value::Boolean(b) => query.bind(b),
+            Value::Json(j) => query.bind(crate::backend::valid_json(j)?),
+            Value::Timestamp(t) => query.bind(crate::backend::utc_rfc3339(&t)?),
+        };
+    }
+    Ok(query)
+}
+
+pub async fn query<'e, E>(
+    executor: E,
+    statement: &str,
+    params: Vec<Value>,
+) -> Result<Rows, SqlError>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    let query = build(statement, params)?;
+    let mut stream = query.fetch(executor);
+    let mut rows = Rows::default();
+    let mut budget = RowBudget::new();
+    while let Some(row) = stream.try_next().await? {
+        if rows.columns.is_empty() {
+            rows.columns = row.columns().iter().map(|c| c.name().to_string()).collect();
+        }
+        let values = decode(&row)?;
+        budget.admit(rows.rows.len(), &values)?;
+        rows.rows.push(values);
+    }
+    Ok(rows)
+}
+
+pub async fn execute<'e, E>(
+    executor: E,
+    statement: &str,
+    params: Vec<Value>,
+) -> Result<u64, SqlError>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    Ok(build(statement, params)?
+        .execute(executor)
+        .await?
+        .rows_affected())
+}
+
+fn decode(row: &SqliteRow) -> Result<Vec<Value>, SqlError> {
+    let mut values = Vec::with_capacity(row.len());
+    for (i, column) in row.columns().iter().enumerate() {
+        let raw = row.try_get_raw(i)?;
+        if raw.is_null() {
+            values.push(Value::Null);
+            continue;
+        }
+        let declared = column.type_info().name().to_string();
+        let stored = raw.type_info().name().to_string();
+        let value = match (declared.as_str(), stored.as_str()) {
+            ("BOOLEAN", "INTEGER") => Value::Boolean(row.try_get::<i64, _>(i)? != 0),
+            ("DATETIME", "TEXT") => Value::Timestamp(row.try_get(i)?),
+            (_, "INTEGER") => Value::Integer(row.try_get(i)?),
+            (_, "REAL") => Value::Real(row.try_get(i)?),
+            (_, "BLOB") => Value::Blob(row.try_get(i)?),
+            _ => Value::Text(row.try_get(i)?),
+        };
+        values.push(value);
+    }
+    Ok(values)
+}
