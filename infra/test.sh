@@ -20,13 +20,13 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --release --locked -p folio -p folio-sql -p folio-tests --all-targets -- -D warnings
 cargo clippy --release --locked --target wasm32-wasip2 --target-dir target \
-  -p folio-meta -p folio-hello -p folio-fixtures -p folio-fixture-unlinkable -- -D warnings
+  -p folio-meta -p folio-hello -p folio-guest -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-sql -- -D warnings
 
 step "build host and components"
 cargo build --release --locked -p folio
 "$CARGO_TARGET_DIR/release/folio" build --manifest spin.toml
 cargo build --release --locked --target wasm32-wasip2 --target-dir target \
-  -p folio-fixtures -p folio-fixture-unlinkable -p folio-hello
+  -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-sql -p folio-hello
 
 step "tests"
 cargo test --release --locked -p folio -p folio-sql -p folio-tests

@@ -58,6 +58,8 @@ pub fn build_fixtures() {
                 "folio-fixture-unlinkable",
                 "-p",
                 "folio-meta",
+                "-p",
+                "folio-fixture-sql",
                 "--target-dir",
                 "target",
             ])

@@ -1,6 +1,7 @@
 //! The runtime config file (`--runtime-config`): how this host runs an app,
 //! as opposed to what the app is (spin.toml). Command-line flags win over it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,6 +17,9 @@ pub struct RuntimeConfig {
     pub data_dir: Option<PathBuf>,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Backends for `sqlite_databases` names, as Spin's `[sqlite_database.NAME]`.
+    #[serde(default)]
+    pub sqlite_database: BTreeMap<String, folio_sql::BackendConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -12,6 +12,7 @@ pub mod outbound;
 pub mod problem;
 pub mod routing;
 pub mod runtime;
+pub mod schema;
 pub mod server;
 pub mod trace;
 pub mod variables;

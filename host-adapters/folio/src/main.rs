@@ -8,8 +8,9 @@ use folio::builder::{self, Which};
 use folio::compile_cache::CompileCache;
 use folio::config::RuntimeConfig;
 use folio::manifest::{App, one_line};
-use folio::runtime::{AppRuntime, Limits};
+use folio::runtime::{AppRuntime, Limits, Storage};
 use folio::server::Server;
+use folio_sql::SqlConfig;
 
 // Instantiating a component per request allocates a lot of small, short-lived
 // objects; mimalloc serves them markedly faster than glibc's allocator.
@@ -129,7 +130,14 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let tokio = tokio::runtime::Runtime::new()?;
     tokio.block_on(async move {
-        let runtime = AppRuntime::load(&app, limits, &cache, &|k| std::env::var(k).ok())?;
+        let storage = Storage {
+            sql: SqlConfig {
+                databases: config.sqlite_database,
+            },
+            data_dir,
+        };
+        let runtime =
+            AppRuntime::load(&app, limits, &cache, &storage, &|k| std::env::var(k).ok()).await?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;

@@ -2,6 +2,7 @@
 //! pre-instantiated once, and a fresh instance (own Store, own memory) per request.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -18,6 +19,8 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use folio_sql::{ComponentDatabases, SqlConfig, SqlView};
 
 use crate::body::CappedBody;
 use crate::compile_cache::CompileCache;
@@ -84,7 +87,37 @@ pub struct HostState {
     table: ResourceTable,
     hooks: OutboundHooks,
     variables: Arc<ComponentVariables>,
+    sql: Arc<ComponentDatabases>,
     memory: MemoryGuard,
+}
+
+impl HostState {
+    fn new(
+        component: &LoadedComponent,
+        runtime: Weak<AppRuntime>,
+        caller: CallerContext,
+        memory_cap: usize,
+    ) -> HostState {
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stderr();
+        wasi.envs(&component.environment);
+        HostState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: OutboundHooks {
+                allowed: component.allowed_hosts.clone(),
+                runtime,
+                caller,
+            },
+            variables: component.variables.clone(),
+            sql: component.sql.clone(),
+            memory: MemoryGuard {
+                cap: memory_cap,
+                exceeded: false,
+            },
+        }
+    }
 }
 
 impl WasiView for HostState {
@@ -148,6 +181,14 @@ struct LoadedComponent {
     allowed_hosts: AllowedHosts,
     variables: Arc<ComponentVariables>,
     environment: Vec<(String, String)>,
+    sql: Arc<ComponentDatabases>,
+}
+
+/// Where components keep state: the backends bound in the runtime config,
+/// and the data directory for embedded ones.
+pub struct Storage {
+    pub sql: SqlConfig,
+    pub data_dir: PathBuf,
 }
 
 pub struct AppRuntime {
@@ -212,14 +253,19 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     variables::add_to_linker::<HostState>(&mut linker)?;
+    folio_sql::add_to_linker(&mut linker, |s: &mut HostState| SqlView {
+        table: &mut s.table,
+        databases: &s.sql,
+    })?;
     Ok(linker)
 }
 
 impl AppRuntime {
-    pub fn load(
+    pub async fn load(
         app: &App,
         limits: Limits,
         cache: &CompileCache,
+        storage: &Storage,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Arc<AppRuntime>> {
         let engine = engine(&limits)?;
@@ -229,16 +275,25 @@ impl AppRuntime {
 
         let mut components = HashMap::new();
         for decl in app.components.values() {
-            let loaded =
-                load_component(&engine, &linker, cache, decl, &mut resolved).map_err(|e| {
-                    anyhow!(
-                        "{}: component `{}` ({}): {}",
-                        app.manifest_path.display(),
-                        decl.id,
-                        decl.source.display(),
-                        crate::manifest::one_line(&e)
-                    )
-                })?;
+            let loaded = load_component(
+                &engine,
+                &linker,
+                cache,
+                decl,
+                &mut resolved,
+                storage,
+                &limits,
+            )
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "{}: component `{}` ({}): {}",
+                    app.manifest_path.display(),
+                    decl.id,
+                    decl.source.display(),
+                    crate::manifest::one_line(&e)
+                )
+            })?;
             components.insert(decl.id.clone(), loaded);
         }
 
@@ -295,24 +350,12 @@ impl AppRuntime {
         let body_too_large = Arc::new(AtomicBool::new(false));
         let request = self.prepare_request(&inv, request, body_too_large.clone())?;
 
-        let mut wasi = WasiCtx::builder();
-        wasi.inherit_stderr();
-        wasi.envs(&component.environment);
-        let state = HostState {
-            wasi: wasi.build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            hooks: OutboundHooks {
-                allowed: component.allowed_hosts.clone(),
-                runtime: self.self_ref.clone(),
-                caller: inv.caller.clone(),
-            },
-            variables: component.variables.clone(),
-            memory: MemoryGuard {
-                cap: self.limits.max_memory_bytes,
-                exceeded: false,
-            },
-        };
+        let state = HostState::new(
+            component,
+            self.self_ref.clone(),
+            inv.caller.clone(),
+            self.limits.max_memory_bytes,
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
         let ticks = (self.limits.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1);
@@ -518,12 +561,14 @@ fn link_error(err: anyhow::Error) -> anyhow::Error {
     }
 }
 
-fn load_component(
+async fn load_component(
     engine: &Engine,
     linker: &Linker<HostState>,
     cache: &CompileCache,
     decl: &ComponentDecl,
     resolved: &mut BTreeMap<String, ComponentVariables>,
+    storage: &Storage,
+    limits: &Limits,
 ) -> anyhow::Result<LoadedComponent> {
     let component = cache.load(engine, &decl.source)?;
     let instance_pre = linker
@@ -532,10 +577,39 @@ fn load_component(
     let pre = ProxyPre::new(instance_pre)
         .map_err(anyhow::Error::from)
         .context("does not export wasi:http/incoming-handler")?;
-    Ok(LoadedComponent {
+    let mut loaded = LoadedComponent {
         pre,
         allowed_hosts: decl.allowed_outbound_hosts.clone(),
         variables: Arc::new(resolved.remove(&decl.id).unwrap_or_default()),
         environment: decl.environment.clone().into_iter().collect(),
-    })
+        sql: Arc::default(),
+    };
+    if !decl.sqlite_databases.is_empty() {
+        let startup = CallerContext {
+            component: decl.id.clone(),
+            request_id: "startup".into(),
+            trace: TraceContext::from_header(None),
+            chain_depth: 0,
+            client_addr: String::new(),
+        };
+        let state = HostState::new(&loaded, Weak::new(), startup, limits.max_memory_bytes);
+        let migrations = crate::schema::migrations(
+            linker,
+            &component,
+            &decl.sqlite_databases,
+            &storage.sql,
+            state,
+        )
+        .await?;
+        let databases = ComponentDatabases::open(
+            &decl.id,
+            &decl.sqlite_databases,
+            &storage.sql,
+            &storage.data_dir,
+            &migrations,
+        )
+        .await?;
+        loaded.sql = Arc::new(databases);
+    }
+    Ok(loaded)
 }

@@ -1,0 +1,209 @@
+//! Test fixture: exposes the SQL interface over HTTP so black-box tests can
+//! drive it from inside a real guest. Never deployed.
+//!
+//! `POST .../query` and `.../execute` take `{"database"?, "statement", "params"}`;
+//! `POST .../transaction` takes `{"steps": [{"execute": ..}|{"publish": ..}], "commit": bool}`.
+//! Values are JSON objects: `{"integer": 1}`, `{"text": "a"}`, `"null"`, ...
+
+use folio_guest::{Connection, Dialect, Migration, OutgoingEvent, SqlError, Value};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+use spin_sdk::http::{Request, Response};
+use spin_sdk::http_component;
+
+struct Schema;
+
+impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
+    fn migrations(database: String, dialect: Dialect) -> Vec<Migration> {
+        if database != "default" {
+            return Vec::new();
+        }
+        let (blob, json, ts) = match dialect {
+            Dialect::Sqlite => ("BLOB", "TEXT", "TIMESTAMP"),
+            Dialect::Postgres => ("BYTEA", "JSONB", "TIMESTAMPTZ"),
+        };
+        vec![
+            Migration {
+                version: 1,
+                name: "notes".into(),
+                statements: format!(
+                    "CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT NOT NULL UNIQUE, \
+                     body {blob}, meta {json}, pinned BOOLEAN, score DOUBLE PRECISION, created {ts})"
+                ),
+            },
+            Migration {
+                version: 2,
+                name: "notes-index".into(),
+                statements: "CREATE INDEX notes_created ON notes (created)".into(),
+            },
+        ]
+    }
+}
+
+folio_guest::bindings::export!(Schema);
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum JsonValue {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+    Boolean(bool),
+    Json(String),
+    Timestamp(String),
+}
+
+impl From<JsonValue> for Value {
+    fn from(v: JsonValue) -> Value {
+        match v {
+            JsonValue::Null => Value::Null,
+            JsonValue::Integer(i) => Value::Integer(i),
+            JsonValue::Real(r) => Value::Real(r),
+            JsonValue::Text(t) => Value::Text(t),
+            JsonValue::Blob(b) => Value::Blob(b),
+            JsonValue::Boolean(b) => Value::Boolean(b),
+            JsonValue::Json(j) => Value::Json(j),
+            JsonValue::Timestamp(t) => Value::Timestamp(t),
+        }
+    }
+}
+
+fn to_json(v: Value) -> Json {
+    match v {
+        Value::Null => json!("null"),
+        Value::Integer(i) => json!({ "integer": i }),
+        Value::Real(r) => json!({ "real": r }),
+        Value::Text(t) => json!({ "text": t }),
+        Value::Blob(b) => json!({ "blob": b }),
+        Value::Boolean(b) => json!({ "boolean": b }),
+        Value::Json(j) => json!({ "json": j }),
+        Value::Timestamp(t) => json!({ "timestamp": t }),
+    }
+}
+
+#[derive(Deserialize)]
+struct Statement {
+    #[serde(default = "default_database")]
+    database: String,
+    statement: String,
+    #[serde(default)]
+    params: Vec<JsonValue>,
+}
+
+fn default_database() -> String {
+    "default".into()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Step {
+    Execute {
+        statement: String,
+        #[serde(default)]
+        params: Vec<JsonValue>,
+    },
+    Publish {
+        topic: String,
+        key: String,
+        data: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct TransactionRequest {
+    steps: Vec<Step>,
+    commit: bool,
+}
+
+#[http_component]
+fn handle(request: Request) -> Response {
+    let action = request
+        .header("spin-path-info")
+        .and_then(|h| h.as_str())
+        .unwrap_or("")
+        .trim_start_matches('/')
+        .to_string();
+    let result = match action.as_str() {
+        "query" => parse::<Statement>(&request).and_then(|s| {
+            let db = Connection::open(&s.database)?;
+            let result = db.query(&s.statement, &params(s.params))?;
+            let rows: Vec<Json> = result
+                .rows
+                .into_iter()
+                .map(|r| Json::Array(r.into_iter().map(to_json).collect()))
+                .collect();
+            Ok(json!({ "columns": result.columns, "rows": rows }))
+        }),
+        "execute" => parse::<Statement>(&request).and_then(|s| {
+            let db = Connection::open(&s.database)?;
+            Ok(json!({ "changed": db.execute(&s.statement, &params(s.params))? }))
+        }),
+        "transaction" => parse::<TransactionRequest>(&request).and_then(|t| {
+            let db = Connection::open("default")?;
+            let tx = db.begin()?;
+            let mut events = Vec::new();
+            for step in t.steps {
+                match step {
+                    Step::Execute {
+                        statement,
+                        params: p,
+                    } => {
+                        tx.execute(&statement, &params(p))?;
+                    }
+                    Step::Publish { topic, key, data } => {
+                        events.push(tx.publish(&OutgoingEvent {
+                            topic,
+                            type_: "folio.fixture.note-changed".into(),
+                            subject: Some(key.clone()),
+                            key,
+                            datacontenttype: "application/json".into(),
+                            data: data.into_bytes(),
+                        })?)
+                    }
+                }
+            }
+            if t.commit {
+                tx.commit()?;
+            } else {
+                tx.rollback()?;
+            }
+            let after = tx.commit().err().map(|e| e.kind());
+            Ok(json!({ "events": events, "afterFinish": after }))
+        }),
+        _ => return Response::new(404, format!("no action `{action}`")),
+    };
+    match result {
+        Ok(body) => Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .build(),
+        Err(Failure::Sql(e)) => Response::builder()
+            .status(400)
+            .header("content-type", "application/json")
+            .body(json!({ "error": { "kind": e.kind(), "message": e.to_string() } }).to_string())
+            .build(),
+        Err(Failure::BadRequest(m)) => Response::new(422, m),
+    }
+}
+
+enum Failure {
+    Sql(SqlError),
+    BadRequest(String),
+}
+
+impl From<SqlError> for Failure {
+    fn from(e: SqlError) -> Self {
+        Failure::Sql(e)
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(request: &Request) -> Result<T, Failure> {
+    serde_json::from_slice(request.body()).map_err(|e| Failure::BadRequest(e.to_string()))
+}
+
+fn params(values: Vec<JsonValue>) -> Vec<Value> {
+    values.into_iter().map(Into::into).collect()
+}

@@ -1,0 +1,36 @@
+//! The guest side of `folio:platform`: bindings for the database imports and
+//! the schema export, shared by every component.
+//!
+//! A component that owns a database implements [`bindings::exports::folio::platform::schema::Guest`]
+//! and registers it with `folio_guest::bindings::export!(MySchema);`.
+
+pub mod bindings {
+    spin_sdk::wit_bindgen::generate!({
+        path: "../../wit",
+        world: "folio:platform/guest",
+        pub_export_macro: true,
+        default_bindings_module: "folio_guest::bindings",
+        runtime_path: "spin_sdk::wit_bindgen::rt",
+        generate_all,
+    });
+}
+
+pub use bindings::exports::folio::platform::schema::{Dialect, Migration};
+pub use bindings::folio::platform::events::OutgoingEvent;
+pub use bindings::folio::platform::sql::{
+    Connection, Error as SqlError, RowSet, Transaction, Value,
+};
+
+impl SqlError {
+    /// A stable, machine-readable name for the error's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SqlError::NoSuchDatabase(_) => "no-such-database",
+            SqlError::InvalidStatement(_) => "invalid-statement",
+            SqlError::ConstraintViolation(_) => "constraint-violation",
+            SqlError::TooLarge(_) => "too-large",
+            SqlError::TransactionClosed => "transaction-closed",
+            SqlError::Unavailable(_) => "unavailable",
+        }
+    }
+}

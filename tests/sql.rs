@@ -1,0 +1,228 @@
+//! The SQL interface driven from a real guest (`components/fixture-sql`),
+//! through the host, on embedded SQLite and on PostgreSQL.
+
+use folio_tests::{Host, HostOptions, client, wasm};
+use serde_json::{Value, json};
+
+fn manifest() -> String {
+    folio_tests::build_fixtures();
+    let source = wasm("folio_fixture_sql");
+    format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "sql-fixtures"
+
+[[trigger.http]]
+route = "/a/..."
+component = "notes-a"
+
+[[trigger.http]]
+route = "/b/..."
+component = "notes-b"
+
+[[trigger.http]]
+route = "/none/..."
+component = "no-db"
+
+[component.notes-a]
+source = "{source}"
+sqlite_databases = ["default"]
+
+[component.notes-b]
+source = "{source}"
+sqlite_databases = ["default"]
+
+[component.no-db]
+source = "{source}"
+"#,
+        source = source.display()
+    )
+}
+
+/// A host on embedded SQLite, or on Postgres when `postgres_url` is given.
+fn host(postgres_url: Option<&str>) -> (Host, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = Vec::new();
+    if let Some(url) = postgres_url {
+        let config = dir.path().join("runtime.toml");
+        std::fs::write(
+            &config,
+            format!("[sqlite_database.default]\ntype = \"postgres\"\nurl = \"{url}\"\n"),
+        )
+        .unwrap();
+        args = vec!["--runtime-config".into(), config.display().to_string()];
+    }
+    let host = Host::start_with(
+        &manifest(),
+        HostOptions {
+            args,
+            data_dir: Some(dir.path().join("data")),
+            ..Default::default()
+        },
+    );
+    (host, dir)
+}
+
+async fn post(host: &Host, path: &str, body: Value) -> (u16, Value) {
+    let response = client()
+        .post(host.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn guest_conformance(host: &Host) {
+    // The component's migrations ran at start-up: its table exists.
+    let (status, body) = post(
+        host,
+        "/a/execute",
+        json!({
+            "statement": "INSERT INTO notes (id, title, body, meta, pinned, score, created) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "params": [
+                {"integer": 1}, {"text": "first"}, {"blob": [1, 2, 255]},
+                {"json": "{\"tags\":[\"x\"]}"}, {"boolean": true}, {"real": 0.5},
+                {"timestamp": "2026-03-04T05:06:07Z"}
+            ]
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["changed"], 1);
+
+    let (status, body) = post(
+        host,
+        "/a/query",
+        json!({"statement": "SELECT id, title, body, pinned, score, created FROM notes WHERE title = $1", "params": [{"text": "first"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["columns"],
+        json!(["id", "title", "body", "pinned", "score", "created"])
+    );
+    assert_eq!(
+        body["rows"][0],
+        json!([
+            {"integer": 1}, {"text": "first"}, {"blob": [1, 2, 255]}, {"boolean": true},
+            {"real": 0.5}, {"timestamp": "2026-03-04T05:06:07.000000Z"}
+        ])
+    );
+
+    // Typed errors, never a host failure.
+    let (status, body) = post(host, "/a/query", json!({"statement": "SELEKT 1"})).await;
+    assert_eq!(
+        (status, body["error"]["kind"].as_str()),
+        (400, Some("invalid-statement"))
+    );
+    let (status, body) = post(
+        host,
+        "/a/execute",
+        json!({"statement": "INSERT INTO notes (id, title) VALUES (2, 'first')"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["kind"].as_str()),
+        (400, Some("constraint-violation"))
+    );
+    let (status, body) = post(
+        host,
+        "/a/query",
+        json!({"database": "other", "statement": "SELECT 1"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["kind"].as_str()),
+        (400, Some("no-such-database"))
+    );
+    let (status, body) = post(host, "/none/query", json!({"statement": "SELECT 1"})).await;
+    assert_eq!(
+        (status, body["error"]["kind"].as_str()),
+        (400, Some("no-such-database"))
+    );
+
+    // A transaction's outbox rows commit, or vanish, with its data; a finished
+    // transaction refuses further use.
+    let (status, body) = post(
+        host,
+        "/a/transaction",
+        json!({"commit": true, "steps": [
+            {"execute": {"statement": "INSERT INTO notes (id, title) VALUES (10, 'kept')"}},
+            {"publish": {"topic": "notes", "key": "10", "data": "{\"id\":10}"}}
+        ]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["afterFinish"], "transaction-closed");
+    let kept_event = body["events"][0].as_str().unwrap().to_string();
+    let (status, _) = post(
+        host,
+        "/a/transaction",
+        json!({"commit": false, "steps": [
+            {"execute": {"statement": "INSERT INTO notes (id, title) VALUES (11, 'discarded')"}},
+            {"publish": {"topic": "notes", "key": "11", "data": "{\"id\":11}"}}
+        ]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, body) = post(
+        host,
+        "/a/query",
+        json!({"statement": "SELECT id FROM notes WHERE id >= 10"}),
+    )
+    .await;
+    assert_eq!(body["rows"], json!([[{"integer": 10}]]));
+    let (_, body) = post(
+        host,
+        "/a/query",
+        json!({"statement": "SELECT id, topic, key FROM _folio_outbox"}),
+    )
+    .await;
+    assert_eq!(
+        body["rows"],
+        json!([[{"text": kept_event}, {"text": "notes"}, {"text": "10"}]])
+    );
+
+    // Another component's database is another database.
+    let (status, body) = post(
+        host,
+        "/b/query",
+        json!({"statement": "SELECT count(*) FROM notes"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rows"], json!([[{"integer": 0}]]));
+}
+
+#[tokio::test]
+async fn sqlite_through_a_guest() {
+    let (host, _dir) = host(None);
+    guest_conformance(&host).await;
+}
+
+#[tokio::test]
+async fn postgres_through_a_guest() {
+    let url = std::env::var("FOLIO_TEST_POSTGRES_URL").expect(
+        "FOLIO_TEST_POSTGRES_URL is not set: run `bash infra/postgres.sh` and export its URL",
+    );
+    // Component names map to Postgres roles and schemas, shared by every run
+    // against this server: start each run from an empty schema.
+    let admin_psql = |sql: &str| {
+        let status = std::process::Command::new("psql")
+            .args([url.as_str(), "-q", "-c", sql])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    admin_psql(
+        "DROP SCHEMA IF EXISTS folio_notes_a CASCADE; DROP SCHEMA IF EXISTS folio_notes_b CASCADE;",
+    );
+    let (host, _dir) = host(Some(&url));
+    guest_conformance(&host).await;
+}
