@@ -1,4 +1,4 @@
-//! The SQL interface driven from a real guest (`components/fixture-sql`),
+//! The SQL interface driven from a real guest (`components/fixture-state`),
 //! through the host, on embedded SQLite and on PostgreSQL.
 
 use folio_tests::{Host, HostOptions, client, wasm};
@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 fn manifest() -> String {
     folio_tests::build_fixtures();
-    let source = wasm("folio_fixture_sql");
+    let source = wasm("folio_fixture_state");
     format!(
         r#"spin_manifest_version = 2
 [application]

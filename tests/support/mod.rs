@@ -59,7 +59,7 @@ pub fn build_fixtures() {
                 "-p",
                 "folio-meta",
                 "-p",
-                "folio-fixture-sql",
+                "folio-fixture-state",
                 "--target-dir",
                 "target",
             ])

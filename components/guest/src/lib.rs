@@ -1,5 +1,5 @@
-//! The guest side of `folio:platform`: bindings for the database imports and
-//! the schema export, shared by every component.
+//! The guest side of `folio:platform`: bindings for the database and
+//! key-value imports and the schema export, shared by every component.
 //!
 //! A component that owns a database implements [`bindings::exports::folio::platform::schema::Guest`]
 //! and registers it with `folio_guest::bindings::export!(MySchema);`.
@@ -33,4 +33,11 @@ impl SqlError {
             SqlError::Unavailable(_) => "unavailable",
         }
     }
+}
+
+/// Key-value stores (`wasi:keyvalue`), with expiry from `folio:platform/kv-expiry`.
+pub mod kv {
+    pub use crate::bindings::folio::platform::kv_expiry::set_with_ttl;
+    pub use crate::bindings::wasi::keyvalue::atomics::increment;
+    pub use crate::bindings::wasi::keyvalue::store::{Bucket, Error, open};
 }

@@ -20,6 +20,9 @@ pub struct RuntimeConfig {
     /// Backends for `sqlite_databases` names, as Spin's `[sqlite_database.NAME]`.
     #[serde(default)]
     pub sqlite_database: BTreeMap<String, folio_sql::BackendConfig>,
+    /// Backends for `key_value_stores` names, as Spin's `[key_value_store.NAME]`.
+    #[serde(default)]
+    pub key_value_store: BTreeMap<String, folio_kv::KvBackendConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]

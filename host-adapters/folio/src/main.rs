@@ -10,6 +10,7 @@ use folio::config::RuntimeConfig;
 use folio::manifest::{App, one_line};
 use folio::runtime::{AppRuntime, Limits, Storage};
 use folio::server::Server;
+use folio_kv::KvConfig;
 use folio_sql::SqlConfig;
 
 // Instantiating a component per request allocates a lot of small, short-lived
@@ -133,6 +134,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         let storage = Storage {
             sql: SqlConfig {
                 databases: config.sqlite_database,
+            },
+            kv: KvConfig {
+                stores: config.key_value_store,
             },
             data_dir,
         };

@@ -20,6 +20,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use folio_kv::{ComponentStores, KvConfig, KvView};
 use folio_sql::{ComponentDatabases, SqlConfig, SqlView};
 
 use crate::body::CappedBody;
@@ -88,6 +89,7 @@ pub struct HostState {
     hooks: OutboundHooks,
     variables: Arc<ComponentVariables>,
     sql: Arc<ComponentDatabases>,
+    kv: Arc<ComponentStores>,
     memory: MemoryGuard,
 }
 
@@ -112,6 +114,7 @@ impl HostState {
             },
             variables: component.variables.clone(),
             sql: component.sql.clone(),
+            kv: component.kv.clone(),
             memory: MemoryGuard {
                 cap: memory_cap,
                 exceeded: false,
@@ -182,12 +185,14 @@ struct LoadedComponent {
     variables: Arc<ComponentVariables>,
     environment: Vec<(String, String)>,
     sql: Arc<ComponentDatabases>,
+    kv: Arc<ComponentStores>,
 }
 
 /// Where components keep state: the backends bound in the runtime config,
 /// and the data directory for embedded ones.
 pub struct Storage {
     pub sql: SqlConfig,
+    pub kv: KvConfig,
     pub data_dir: PathBuf,
 }
 
@@ -256,6 +261,10 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
     folio_sql::add_to_linker(&mut linker, |s: &mut HostState| SqlView {
         table: &mut s.table,
         databases: &s.sql,
+    })?;
+    folio_kv::add_to_linker(&mut linker, |s: &mut HostState| KvView {
+        table: &mut s.table,
+        stores: &s.kv,
     })?;
     Ok(linker)
 }
@@ -583,7 +592,18 @@ async fn load_component(
         variables: Arc::new(resolved.remove(&decl.id).unwrap_or_default()),
         environment: decl.environment.clone().into_iter().collect(),
         sql: Arc::default(),
+        kv: Arc::default(),
     };
+    if !decl.key_value_stores.is_empty() {
+        let stores = ComponentStores::open(
+            &decl.id,
+            &decl.key_value_stores,
+            &storage.kv,
+            &storage.data_dir,
+        )
+        .await?;
+        loaded.kv = Arc::new(stores);
+    }
     if !decl.sqlite_databases.is_empty() {
         let startup = CallerContext {
             component: decl.id.clone(),

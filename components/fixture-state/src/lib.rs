@@ -4,8 +4,10 @@
 //! `POST .../query` and `.../execute` take `{"database"?, "statement", "params"}`;
 //! `POST .../transaction` takes `{"steps": [{"execute": ..}|{"publish": ..}], "commit": bool}`.
 //! Values are JSON objects: `{"integer": 1}`, `{"text": "a"}`, `"null"`, ...
+//! `POST .../kv` takes `{"store"?, "ops": [{"set": {"key", "value"}}, {"get": "k"}, ...]}`
+//! and answers one `{"ok": ..}` or `{"error": ..}` per operation.
 
-use folio_guest::{Connection, Dialect, Migration, OutgoingEvent, SqlError, Value};
+use folio_guest::{Connection, Dialect, Migration, OutgoingEvent, SqlError, Value, kv};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use spin_sdk::http::{Request, Response};
@@ -172,6 +174,13 @@ fn handle(request: Request) -> Response {
             let after = tx.commit().err().map(|e| e.kind());
             Ok(json!({ "events": events, "afterFinish": after }))
         }),
+        "kv" => parse::<KvRequest>(&request).map(|r| {
+            let results: Vec<Json> = match kv::open(&r.store) {
+                Ok(bucket) => r.ops.into_iter().map(|op| kv_op(&bucket, op)).collect(),
+                Err(e) => vec![json!({ "error": format!("{e:?}") })],
+            };
+            json!({ "results": results })
+        }),
         _ => return Response::new(404, format!("no action `{action}`")),
     };
     match result {
@@ -186,6 +195,55 @@ fn handle(request: Request) -> Response {
             .body(json!({ "error": { "kind": e.kind(), "message": e.to_string() } }).to_string())
             .build(),
         Err(Failure::BadRequest(m)) => Response::new(422, m),
+    }
+}
+
+#[derive(Deserialize)]
+struct KvRequest {
+    #[serde(default = "default_database")]
+    store: String,
+    ops: Vec<KvOp>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
+enum KvOp {
+    Set {
+        key: String,
+        value: String,
+    },
+    SetTtl {
+        key: String,
+        value: String,
+        ttl_ms: u64,
+    },
+    Get(String),
+    Delete(String),
+    Exists(String),
+    Increment {
+        key: String,
+        delta: i64,
+    },
+    List,
+}
+
+fn kv_op(bucket: &kv::Bucket, op: KvOp) -> Json {
+    let result: Result<Json, kv::Error> = match op {
+        KvOp::Set { key, value } => bucket.set(&key, value.as_bytes()).map(|_| Json::Null),
+        KvOp::SetTtl { key, value, ttl_ms } => {
+            kv::set_with_ttl(bucket, &key, value.as_bytes(), ttl_ms).map(|_| Json::Null)
+        }
+        KvOp::Get(key) => bucket
+            .get(&key)
+            .map(|v| v.map_or(Json::Null, |b: Vec<u8>| String::from_utf8_lossy(&b).into())),
+        KvOp::Delete(key) => bucket.delete(&key).map(|_| Json::Null),
+        KvOp::Exists(key) => bucket.exists(&key).map(Json::from),
+        KvOp::Increment { key, delta } => kv::increment(bucket, &key, delta).map(Json::from),
+        KvOp::List => bucket.list_keys(None).map(|page| json!(page.keys)),
+    };
+    match result {
+        Ok(v) => json!({ "ok": v }),
+        Err(e) => json!({ "error": format!("{e:?}") }),
     }
 }
 
