@@ -38,6 +38,12 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                 name: "notes-index".into(),
                 statements: "CREATE INDEX notes_created ON notes (created)".into(),
             },
+            Migration {
+                version: 3,
+                name: "bench-inserts".into(),
+                statements: "CREATE TABLE bench_inserts (note BIGINT NOT NULL, at TEXT NOT NULL)"
+                    .into(),
+            },
         ]
     }
 }
@@ -181,6 +187,7 @@ fn handle(request: Request) -> Response {
             };
             json!({ "results": results })
         }),
+        "bench" => parse::<BenchRequest>(&request).and_then(bench),
         _ => return Response::new(404, format!("no action `{action}`")),
     };
     match result {
@@ -245,6 +252,38 @@ fn kv_op(bucket: &kv::Bucket, op: KvOp) -> Json {
         Ok(v) => json!({ "ok": v }),
         Err(e) => json!({ "error": format!("{e:?}") }),
     }
+}
+
+#[derive(Deserialize)]
+struct BenchRequest {
+    op: String,
+    n: i64,
+}
+
+/// Times `n` point reads or inserts from inside the guest, so the host
+/// benchmark can compare the interface with the same sqlx calls made natively.
+fn bench(request: BenchRequest) -> Result<Json, Failure> {
+    let db = Connection::open("default")?;
+    let started = std::time::Instant::now();
+    for i in 0..request.n {
+        match request.op.as_str() {
+            "read" => {
+                let rows = db.query(
+                    "SELECT id, title FROM notes WHERE id = $1",
+                    &[Value::Integer(i % 10_000 + 1)],
+                )?;
+                std::hint::black_box(rows);
+            }
+            "insert" => {
+                db.execute(
+                    "INSERT INTO bench_inserts (note, at) VALUES ($1, $2)",
+                    &[Value::Integer(i), Value::Text("bench".into())],
+                )?;
+            }
+            other => return Err(Failure::BadRequest(format!("unknown op `{other}`"))),
+        }
+    }
+    Ok(json!({ "n": request.n, "seconds": started.elapsed().as_secs_f64() }))
 }
 
 enum Failure {
