@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use folio_tests::{Host, HostOptions, client, wasm};
+use folio_tests::{Host, client, start_with_runtime_config, wasm};
 use serde_json::{Value, json};
 
 fn manifest() -> String {
@@ -34,29 +34,14 @@ key_value_stores = ["default"]
     )
 }
 
+/// A host on the embedded store, or on Redis when `redis_url` is given.
 fn host(redis_url: Option<&str>) -> (Host, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = Vec::new();
-    if let Some(url) = redis_url {
-        let config = dir.path().join("runtime.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[key_value_store.default]\ntype = \"redis\"\nurl = \"{url}\"\n\n[key_value_store.sessions]\ntype = \"redis\"\nurl = \"{url}\"\n"
-            ),
-        )
-        .unwrap();
-        args = vec!["--runtime-config".into(), config.display().to_string()];
-    }
-    let host = Host::start_with(
-        &manifest(),
-        HostOptions {
-            args,
-            data_dir: Some(dir.path().join("data")),
-            ..Default::default()
-        },
-    );
-    (host, dir)
+    let config = redis_url.map(|url| {
+        ["default", "sessions"]
+            .map(|store| format!("[key_value_store.{store}]\ntype = \"redis\"\nurl = \"{url}\"\n"))
+            .join("\n")
+    });
+    start_with_runtime_config(&manifest(), config.as_deref())
 }
 
 async fn ops(host: &Host, path: &str, store: &str, ops: Value) -> Vec<Value> {

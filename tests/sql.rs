@@ -1,7 +1,7 @@
 //! The SQL interface driven from a real guest (`components/fixture-state`),
 //! through the host, on embedded SQLite and on PostgreSQL.
 
-use folio_tests::{Host, HostOptions, client, wasm};
+use folio_tests::{Host, client, start_with_runtime_config, wasm};
 use serde_json::{Value, json};
 
 fn manifest() -> String {
@@ -41,26 +41,9 @@ source = "{source}"
 
 /// A host on embedded SQLite, or on Postgres when `postgres_url` is given.
 fn host(postgres_url: Option<&str>) -> (Host, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = Vec::new();
-    if let Some(url) = postgres_url {
-        let config = dir.path().join("runtime.toml");
-        std::fs::write(
-            &config,
-            format!("[sqlite_database.default]\ntype = \"postgres\"\nurl = \"{url}\"\n"),
-        )
-        .unwrap();
-        args = vec!["--runtime-config".into(), config.display().to_string()];
-    }
-    let host = Host::start_with(
-        &manifest(),
-        HostOptions {
-            args,
-            data_dir: Some(dir.path().join("data")),
-            ..Default::default()
-        },
-    );
-    (host, dir)
+    let config = postgres_url
+        .map(|url| format!("[sqlite_database.default]\ntype = \"postgres\"\nurl = \"{url}\"\n"));
+    start_with_runtime_config(&manifest(), config.as_deref())
 }
 
 async fn post(host: &Host, path: &str, body: Value) -> (u16, Value) {

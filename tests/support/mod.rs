@@ -292,6 +292,30 @@ impl Drop for Host {
     }
 }
 
+/// Starts a host with its own data directory and, when given, a runtime
+/// config file with `runtime_config` (TOML) as its contents.
+pub fn start_with_runtime_config(
+    manifest: &str,
+    runtime_config: Option<&str>,
+) -> (Host, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = Vec::new();
+    if let Some(config) = runtime_config {
+        let path = dir.path().join("runtime.toml");
+        std::fs::write(&path, config).unwrap();
+        args = vec!["--runtime-config".into(), path.display().to_string()];
+    }
+    let host = Host::start_with(
+        manifest,
+        HostOptions {
+            args,
+            data_dir: Some(dir.path().join("data")),
+            ..Default::default()
+        },
+    );
+    (host, dir)
+}
+
 /// Runs `folio up` expecting it to fail at start-up; returns (exit code, stderr).
 pub fn start_failure(manifest: &str, env: &[(&str, &str)]) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();

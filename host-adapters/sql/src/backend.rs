@@ -105,17 +105,45 @@ fn check_input(statement: &str, params: &[Value]) -> Result<(), SqlError> {
     Ok(())
 }
 
+/// Reads a result set, decoding each row with `decode`, within the limits.
+pub(crate) async fn collect_rows<'e, DB, E>(
+    query: sqlx::query::Query<'static, DB, <DB as sqlx::Database>::Arguments>,
+    executor: E,
+    decode: fn(&DB::Row) -> Result<Vec<Value>, SqlError>,
+) -> Result<Rows, SqlError>
+where
+    DB: sqlx::Database,
+    E: sqlx::Executor<'e, Database = DB>,
+    <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+{
+    use futures_util::TryStreamExt;
+    use sqlx::{Column, Row};
+
+    let mut stream = query.fetch(executor);
+    let mut rows = Rows::default();
+    let mut budget = RowBudget::new();
+    while let Some(row) = stream.try_next().await? {
+        if rows.columns.is_empty() {
+            rows.columns = row.columns().iter().map(|c| c.name().to_string()).collect();
+        }
+        let values = decode(&row)?;
+        budget.admit(rows.rows.len(), &values)?;
+        rows.rows.push(values);
+    }
+    Ok(rows)
+}
+
 /// Bounds a result set while it is read, so no query can exhaust the host.
-pub(crate) struct RowBudget {
+struct RowBudget {
     bytes: usize,
 }
 
 impl RowBudget {
-    pub fn new() -> Self {
+    fn new() -> Self {
         RowBudget { bytes: 0 }
     }
 
-    pub fn admit(&mut self, rows: usize, row: &[Value]) -> Result<(), SqlError> {
+    fn admit(&mut self, rows: usize, row: &[Value]) -> Result<(), SqlError> {
         if rows >= MAX_RESULT_ROWS {
             return Err(SqlError::TooLarge(format!(
                 "more than {MAX_RESULT_ROWS} rows; page with LIMIT/OFFSET or a cursor"

@@ -30,43 +30,29 @@ impl Database {
     }
 }
 
-fn host_tables(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Sqlite => {
-            "CREATE TABLE IF NOT EXISTS _folio_migrations (
-                 version INTEGER PRIMARY KEY,
-                 name TEXT NOT NULL,
-                 applied_at TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS _folio_outbox (
-                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                 id TEXT NOT NULL UNIQUE,
-                 topic TEXT NOT NULL,
-                 key TEXT NOT NULL,
-                 type TEXT NOT NULL,
-                 source TEXT NOT NULL,
-                 subject TEXT,
-                 time TEXT NOT NULL,
-                 datacontenttype TEXT NOT NULL,
-                 data BLOB NOT NULL);"
-        }
-        Dialect::Postgres => {
-            "CREATE TABLE IF NOT EXISTS _folio_migrations (
-                 version INTEGER PRIMARY KEY,
-                 name TEXT NOT NULL,
-                 applied_at TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS _folio_outbox (
-                 seq BIGSERIAL PRIMARY KEY,
-                 id TEXT NOT NULL UNIQUE,
-                 topic TEXT NOT NULL,
-                 key TEXT NOT NULL,
-                 type TEXT NOT NULL,
-                 source TEXT NOT NULL,
-                 subject TEXT,
-                 time TEXT NOT NULL,
-                 datacontenttype TEXT NOT NULL,
-                 data BYTEA NOT NULL);"
-        }
-    }
+/// Folio's own tables, in every component database.
+fn host_tables(dialect: Dialect) -> String {
+    let (serial, bytes) = match dialect {
+        Dialect::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB"),
+        Dialect::Postgres => ("BIGSERIAL PRIMARY KEY", "BYTEA"),
+    };
+    format!(
+        "CREATE TABLE IF NOT EXISTS _folio_migrations (
+             version INTEGER PRIMARY KEY,
+             name TEXT NOT NULL,
+             applied_at TEXT NOT NULL);
+         CREATE TABLE IF NOT EXISTS _folio_outbox (
+             seq {serial},
+             id TEXT NOT NULL UNIQUE,
+             topic TEXT NOT NULL,
+             key TEXT NOT NULL,
+             type TEXT NOT NULL,
+             source TEXT NOT NULL,
+             subject TEXT,
+             time TEXT NOT NULL,
+             datacontenttype TEXT NOT NULL,
+             data {bytes} NOT NULL);"
+    )
 }
 
 pub async fn apply(db: &Database, migrations: &[Migration]) -> anyhow::Result<()> {
@@ -85,7 +71,7 @@ pub async fn apply(db: &Database, migrations: &[Migration]) -> anyhow::Result<()
         tx.execute("SELECT pg_advisory_xact_lock(7265735470)", vec![])
             .await?;
     }
-    tx.script(host_tables(db.dialect()))
+    tx.script(&host_tables(db.dialect()))
         .await
         .context("creating Folio's tables")?;
     let applied = tx

@@ -6,14 +6,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgConnectOptions, PgPoolOptions, PgRow, PgTypeInfo};
 use sqlx::{AssertSqlSafe, Column, Executor, PgPool, Postgres, Row, TypeInfo, ValueRef};
 
-use crate::backend::{RowBudget, Rows, SqlError, Value, parse_timestamp, valid_json};
+use crate::backend::{Rows, SqlError, Value, collect_rows, parse_timestamp, valid_json};
 
 #[derive(Clone)]
 pub struct Db {
@@ -149,19 +148,7 @@ pub async fn query<'e, E>(
 where
     E: Executor<'e, Database = Postgres>,
 {
-    let query = build(statement, params)?;
-    let mut stream = query.fetch(executor);
-    let mut rows = Rows::default();
-    let mut budget = RowBudget::new();
-    while let Some(row) = stream.try_next().await? {
-        if rows.columns.is_empty() {
-            rows.columns = row.columns().iter().map(|c| c.name().to_string()).collect();
-        }
-        let values = decode(&row)?;
-        budget.admit(rows.rows.len(), &values)?;
-        rows.rows.push(values);
-    }
-    Ok(rows)
+    collect_rows(build(statement, params)?, executor, decode).await
 }
 
 pub async fn execute<'e, E>(

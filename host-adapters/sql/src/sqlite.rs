@@ -4,13 +4,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use futures_util::TryStreamExt;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Column, Row, Sqlite, SqlitePool, TypeInfo, ValueRef};
 
-use crate::backend::{RowBudget, Rows, SqlError, Value};
+use crate::backend::{Rows, SqlError, Value, collect_rows};
 use crate::statement::to_sqlite_placeholders;
 
 #[derive(Clone)]
@@ -64,19 +63,7 @@ pub async fn query<'e, E>(
 where
     E: sqlx::Executor<'e, Database = Sqlite>,
 {
-    let query = build(statement, params)?;
-    let mut stream = query.fetch(executor);
-    let mut rows = Rows::default();
-    let mut budget = RowBudget::new();
-    while let Some(row) = stream.try_next().await? {
-        if rows.columns.is_empty() {
-            rows.columns = row.columns().iter().map(|c| c.name().to_string()).collect();
-        }
-        let values = decode(&row)?;
-        budget.admit(rows.rows.len(), &values)?;
-        rows.rows.push(values);
-    }
-    Ok(rows)
+    collect_rows(build(statement, params)?, executor, decode).await
 }
 
 pub async fn execute<'e, E>(
