@@ -196,16 +196,20 @@ async fn postgres_through_a_guest() {
     );
     // Component names map to Postgres roles and schemas, shared by every run
     // against this server: start each run from an empty schema.
-    let admin_psql = |sql: &str| {
-        let status = std::process::Command::new("psql")
-            .args([url.as_str(), "-q", "-c", sql])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
-    admin_psql(
-        "DROP SCHEMA IF EXISTS folio_notes_a CASCADE; DROP SCHEMA IF EXISTS folio_notes_b CASCADE;",
-    );
+    drop_schemas(&url, &["folio_notes_a", "folio_notes_b"]).await;
     let (host, _dir) = host(Some(&url));
     guest_conformance(&host).await;
+}
+
+pub async fn drop_schemas(admin_url: &str, schemas: &[&str]) {
+    use sqlx::{Connection, Executor};
+    let mut admin = sqlx::PgConnection::connect(admin_url).await.unwrap();
+    for schema in schemas {
+        admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+            )))
+            .await
+            .unwrap();
+    }
 }
