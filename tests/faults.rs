@@ -172,3 +172,33 @@ async fn sigterm_drains_in_flight_requests() {
     assert_eq!(response.text().await.unwrap(), "slept 500 ms");
     assert_eq!(host.wait_exit(Duration::from_secs(10)), Some(0));
 }
+
+#[tokio::test]
+async fn instances_beyond_the_bound_wait_then_get_503() {
+    let host = Host::start_with(
+        &fixtures_manifest(&[]),
+        HostOptions {
+            args: ["--max-instances", "1"].map(String::from).to_vec(),
+            ..Default::default()
+        },
+    );
+    let busy_url = host.url("/fx/slow?ms=4000");
+    let busy = tokio::spawn(async move { client().get(busy_url).send().await.unwrap().status() });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let refused = client().get(host.url("/fx/counter")).send().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["type"], "urn:folio:problem:overloaded");
+    // It waited for a slot before giving up, rather than failing at once.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(busy.await.unwrap(), 200);
+    // With the slot free again, requests are served.
+    let served = client().get(host.url("/fx/counter")).send().await.unwrap();
+    assert_eq!(served.status(), 200);
+}
