@@ -90,3 +90,28 @@ fn a_second_start_reuses_the_compile_cache() {
         "second start recompiled"
     );
 }
+
+#[test]
+fn a_runtime_config_binding_no_component_declares_fails_at_start() {
+    build_fixtures();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("runtime.toml");
+    std::fs::write(
+        &config,
+        "[key_value_store.sesions]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let manifest = dir.path().join("spin.toml");
+    std::fs::write(&manifest, fixtures_manifest(&[])).unwrap();
+    let output = std::process::Command::new(folio_tests::folio_bin())
+        .args(["up", "--listen", "127.0.0.1:0", "--manifest"])
+        .arg(&manifest)
+        .arg("--runtime-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = single_line(&stderr);
+    assert!(line.contains("[key_value_store.sesions]"), "{line}");
+}

@@ -45,6 +45,42 @@ impl RuntimeConfig {
     }
 }
 
+impl RuntimeConfig {
+    /// A binding for a name no component declares is almost always a typo;
+    /// refuse it rather than silently running that component on the default.
+    pub fn check_bindings(&self, app: &crate::manifest::App) -> anyhow::Result<()> {
+        let declared = |pick: fn(&crate::manifest::ComponentDecl) -> &Vec<String>| {
+            app.components
+                .values()
+                .flat_map(pick)
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        let databases = declared(|c| &c.sqlite_databases);
+        let stores = declared(|c| &c.key_value_stores);
+        let unused = self
+            .sqlite_database
+            .keys()
+            .filter(|n| !databases.contains(*n))
+            .map(|n| format!("[sqlite_database.{n}]"))
+            .chain(
+                self.key_value_store
+                    .keys()
+                    .filter(|n| !stores.contains(*n))
+                    .map(|n| format!("[key_value_store.{n}]")),
+            )
+            .collect::<Vec<_>>();
+        if !unused.is_empty() {
+            anyhow::bail!(
+                "runtime config binds {}, which no component in {} declares",
+                unused.join(", "),
+                app.manifest_path.display()
+            );
+        }
+        Ok(())
+    }
+}
+
 impl LimitsConfig {
     pub fn apply(&self, limits: &mut Limits) {
         if let Some(mb) = self.max_memory_mb {

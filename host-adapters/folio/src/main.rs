@@ -95,6 +95,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         Some(path) => RuntimeConfig::load(path)?,
         None => RuntimeConfig::default(),
     };
+    config.check_bindings(&app)?;
     let mut limits = Limits::default();
     config.limits.apply(&mut limits);
     if let Some(mb) = args.max_memory_mb {
