@@ -162,14 +162,15 @@ impl futures_core::Stream for ChunkStream {
 
 #[tokio::test]
 async fn sigterm_drains_in_flight_requests() {
-    let mut host = limited_host();
-    let url = host.url("/fx/slow?ms=500");
+    let mut host = Host::start(&fixtures_manifest(&[]));
+    let url = host.url("/fx/slow?ms=1500");
     let in_flight = tokio::spawn(async move { client().get(url).send().await.unwrap() });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Give the request time to reach the host before the signal, even on a busy machine.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     host.signal("TERM");
     let response = in_flight.await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.text().await.unwrap(), "slept 500 ms");
+    assert_eq!(response.text().await.unwrap(), "slept 1500 ms");
     assert_eq!(host.wait_exit(Duration::from_secs(10)), Some(0));
 }
 

@@ -71,7 +71,7 @@ async fn guest_conformance(host: &Host, run: &str) {
             {"delete": key("greeting")},
             {"get": key("greeting")},
             {"get": ""},
-            {"setTtl": {"key": key("otp"), "value": "123456", "ttlMs": 200}},
+            {"setTtl": {"key": key("otp"), "value": "123456", "ttlMs": 1500}},
             {"exists": key("otp")},
         ]),
     )
@@ -87,7 +87,7 @@ async fn guest_conformance(host: &Host, run: &str) {
     );
     assert_eq!(r[9], json!({"ok": true}));
 
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     let r = ops(host, "/a/kv", "default", json!([{"exists": key("otp")}])).await;
     assert_eq!(r[0], json!({"ok": false}), "the key outlived its ttl");
 

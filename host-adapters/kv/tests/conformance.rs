@@ -63,11 +63,11 @@ async fn conformance(backend: KvBackendConfig) {
 
     // Expiry.
     store
-        .set("short", b"x", Some(Duration::from_millis(150)))
+        .set("short", b"x", Some(Duration::from_millis(1000)))
         .await
         .unwrap();
     assert!(store.exists("short").await.unwrap());
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(!store.exists("short").await.unwrap());
 
     // Compare-and-swap.
