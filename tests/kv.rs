@@ -3,35 +3,18 @@
 
 use std::time::Duration;
 
-use folio_tests::{Host, client, start_with_runtime_config, wasm};
+use folio_tests::{Host, client, fixture_state_manifest, start_with_runtime_config};
 use serde_json::{Value, json};
 
 fn manifest() -> String {
-    folio_tests::build_fixtures();
-    let source = wasm("folio_fixture_state");
-    format!(
-        r#"spin_manifest_version = 2
-[application]
-name = "kv-fixtures"
-
-[[trigger.http]]
-route = "/a/..."
-component = "cache-a"
-
-[[trigger.http]]
-route = "/b/..."
-component = "cache-b"
-
-[component.cache-a]
-source = "{source}"
-key_value_stores = ["default", "sessions"]
-
-[component.cache-b]
-source = "{source}"
-key_value_stores = ["default"]
-"#,
-        source = source.display()
-    )
+    fixture_state_manifest(&[
+        (
+            "/a",
+            "cache-a",
+            r#"key_value_stores = ["default", "sessions"]"#,
+        ),
+        ("/b", "cache-b", r#"key_value_stores = ["default"]"#),
+    ])
 }
 
 /// A host on the embedded store, or on Redis when `redis_url` is given.

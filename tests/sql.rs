@@ -1,42 +1,15 @@
 //! The SQL interface driven from a real guest (`components/fixture-state`),
 //! through the host, on embedded SQLite and on PostgreSQL.
 
-use folio_tests::{Host, client, start_with_runtime_config, wasm};
+use folio_tests::{Host, client, fixture_state_manifest, start_with_runtime_config};
 use serde_json::{Value, json};
 
 fn manifest() -> String {
-    folio_tests::build_fixtures();
-    let source = wasm("folio_fixture_state");
-    format!(
-        r#"spin_manifest_version = 2
-[application]
-name = "sql-fixtures"
-
-[[trigger.http]]
-route = "/a/..."
-component = "notes-a"
-
-[[trigger.http]]
-route = "/b/..."
-component = "notes-b"
-
-[[trigger.http]]
-route = "/none/..."
-component = "no-db"
-
-[component.notes-a]
-source = "{source}"
-sqlite_databases = ["default"]
-
-[component.notes-b]
-source = "{source}"
-sqlite_databases = ["default"]
-
-[component.no-db]
-source = "{source}"
-"#,
-        source = source.display()
-    )
+    fixture_state_manifest(&[
+        ("/a", "notes-a", r#"sqlite_databases = ["default"]"#),
+        ("/b", "notes-b", r#"sqlite_databases = ["default"]"#),
+        ("/none", "no-db", ""),
+    ])
 }
 
 /// A host on embedded SQLite, or on Postgres when `postgres_url` is given.

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use folio_tests::{client, start_with_runtime_config, wasm};
+use folio_tests::{client, fixture_state_manifest, start_with_runtime_config};
 use serde_json::{Value, json};
 
 fn postgres(action: &str) {
@@ -23,11 +23,8 @@ async fn the_host_reconnects_after_postgres_restarts() {
     let url = std::env::var("FOLIO_TEST_POSTGRES_URL").expect(
         "FOLIO_TEST_POSTGRES_URL is not set: run `bash infra/postgres.sh` and export its URL",
     );
-    folio_tests::build_fixtures();
-    let manifest = format!(
-        "spin_manifest_version = 2\n[application]\nname = \"pg-restart\"\n[[trigger.http]]\nroute = \"/r/...\"\ncomponent = \"restart-probe\"\n[component.restart-probe]\nsource = \"{}\"\nsqlite_databases = [\"default\"]\n",
-        wasm("folio_fixture_state").display()
-    );
+    let manifest =
+        fixture_state_manifest(&[("/r", "restart-probe", r#"sqlite_databases = ["default"]"#)]);
     let config = format!("[sqlite_database.default]\ntype = \"postgres\"\nurl = \"{url}\"\n");
     let (host, _dir) = start_with_runtime_config(&manifest, Some(&config));
     let insert = |id: i64| {

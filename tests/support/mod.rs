@@ -128,6 +128,23 @@ source = "{fixtures}"
     )
 }
 
+/// A manifest serving `components/fixture-state` once per entry of
+/// `components`: (route prefix, component id, grant lines such as
+/// `sqlite_databases = ["default"]`).
+pub fn fixture_state_manifest(components: &[(&str, &str, &str)]) -> String {
+    build_fixtures();
+    let source = wasm("folio_fixture_state");
+    let mut manifest =
+        "spin_manifest_version = 2\n[application]\nname = \"state-fixtures\"\n".to_string();
+    for (prefix, id, grants) in components {
+        manifest.push_str(&format!(
+            "\n[[trigger.http]]\nroute = \"{prefix}/...\"\ncomponent = \"{id}\"\n\n[component.{id}]\nsource = \"{}\"\n{grants}\n",
+            source.display()
+        ));
+    }
+    manifest
+}
+
 pub struct Host {
     child: Child,
     pub addr: String,
