@@ -12,12 +12,15 @@ mod statement;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
 
 use anyhow::Context;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 pub use backend::{Database, SqlError, Tx, Value};
-pub use migrations::{Dialect, Migration};
+pub use migrations::{Dialect, Migration, check_event};
 pub use runtime_config::{BackendConfig, SqlConfig};
 
 mod bindings {
@@ -33,7 +36,7 @@ mod bindings {
     });
 }
 
-use bindings::folio::platform::events::OutgoingEvent;
+use bindings::folio::platform::event_types::OutgoingEvent;
 use bindings::folio::platform::sql as wit;
 
 /// Limits every backend enforces on what crosses the interface.
@@ -49,7 +52,15 @@ pub mod limits {
 #[derive(Clone, Default)]
 pub struct ComponentDatabases {
     pub component: String,
-    databases: BTreeMap<String, Database>,
+    databases: BTreeMap<String, OpenDatabase>,
+}
+
+/// A database and the signal its committed outbox writes raise, which
+/// wakes the host's relay at once instead of at its next poll.
+#[derive(Clone)]
+pub struct OpenDatabase {
+    pub db: Database,
+    pub outbox_ready: Arc<Notify>,
 }
 
 impl ComponentDatabases {
@@ -92,7 +103,8 @@ impl ComponentDatabases {
             migrations::apply(&db, own)
                 .await
                 .with_context(|| format!("database `{name}`"))?;
-            databases.insert(name.clone(), db);
+            let outbox_ready = Arc::new(Notify::new());
+            databases.insert(name.clone(), OpenDatabase { db, outbox_ready });
         }
         Ok(ComponentDatabases {
             component: component.to_string(),
@@ -100,20 +112,26 @@ impl ComponentDatabases {
         })
     }
 
-    pub fn get(&self, name: &str) -> Option<&Database> {
+    pub fn get(&self, name: &str) -> Option<&OpenDatabase> {
         self.databases.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &OpenDatabase)> {
+        self.databases.iter().map(|(name, db)| (name.as_str(), db))
     }
 }
 
 /// What a guest's `connection` handle refers to.
 pub struct Connection {
-    db: Database,
+    db: OpenDatabase,
 }
 
 /// What a guest's `transaction` handle refers to; `None` once finished.
 pub struct Transaction {
     tx: Option<backend::Tx>,
     source: String,
+    published: bool,
+    outbox_ready: Arc<Notify>,
 }
 
 /// The per-instance view the bindings run against.
@@ -133,13 +151,13 @@ pub fn add_to_linker<T: Send + 'static>(
     view: fn(&mut T) -> SqlView<'_>,
 ) -> anyhow::Result<()> {
     wit::add_to_linker::<T, SqlData>(linker, view)?;
-    bindings::folio::platform::events::add_to_linker::<T, SqlData>(linker, view)?;
+    bindings::folio::platform::event_types::add_to_linker::<T, SqlData>(linker, view)?;
     Ok(())
 }
 
 type Result<T> = wasmtime::Result<std::result::Result<T, wit::Error>>;
 
-impl bindings::folio::platform::events::Host for SqlView<'_> {}
+impl bindings::folio::platform::event_types::Host for SqlView<'_> {}
 
 impl wit::Host for SqlView<'_> {}
 
@@ -158,7 +176,7 @@ impl wit::HostConnection for SqlView<'_> {
         statement: String,
         params: Vec<wit::Value>,
     ) -> Result<wit::RowSet> {
-        let db = self.table.get(&this)?.db.clone();
+        let db = self.table.get(&this)?.db.db.clone();
         Ok(run(db.query(&statement, convert_params(params)).await))
     }
 
@@ -168,7 +186,7 @@ impl wit::HostConnection for SqlView<'_> {
         statement: String,
         params: Vec<wit::Value>,
     ) -> Result<u64> {
-        let db = self.table.get(&this)?.db.clone();
+        let db = self.table.get(&this)?.db.db.clone();
         Ok(db
             .execute(&statement, convert_params(params))
             .await
@@ -177,11 +195,13 @@ impl wit::HostConnection for SqlView<'_> {
 
     async fn begin(&mut self, this: Resource<Connection>) -> Result<Resource<Transaction>> {
         let db = self.table.get(&this)?.db.clone();
-        match db.begin().await {
+        match db.db.begin().await {
             Ok(tx) => {
                 let tx = Transaction {
                     tx: Some(tx),
                     source: format!("/folio/{}", self.databases.component),
+                    published: false,
+                    outbox_ready: db.outbox_ready,
                 };
                 Ok(Ok(self.table.push(tx)?))
             }
@@ -233,17 +253,21 @@ impl wit::HostTransaction for SqlView<'_> {
         let Some(tx) = transaction.tx.as_mut() else {
             return Ok(Err(wit::Error::TransactionClosed));
         };
-        Ok(tx
-            .publish(&source, OutboxEvent::from(event))
-            .await
-            .map_err(Into::into))
+        let result = tx.publish(&source, OutboxEvent::from(event)).await;
+        transaction.published |= result.is_ok();
+        Ok(result.map_err(Into::into))
     }
 
     async fn commit(&mut self, this: Resource<Transaction>) -> Result<()> {
-        let Some(tx) = self.table.get_mut(&this)?.tx.take() else {
+        let transaction = self.table.get_mut(&this)?;
+        let Some(tx) = transaction.tx.take() else {
             return Ok(Err(wit::Error::TransactionClosed));
         };
-        Ok(tx.commit().await.map_err(Into::into))
+        let committed = tx.commit().await;
+        if committed.is_ok() && transaction.published {
+            transaction.outbox_ready.notify_one();
+        }
+        Ok(committed.map_err(Into::into))
     }
 
     async fn rollback(&mut self, this: Resource<Transaction>) -> Result<()> {

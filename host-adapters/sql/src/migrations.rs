@@ -113,34 +113,40 @@ pub async fn apply(db: &Database, migrations: &[Migration]) -> anyhow::Result<()
 impl Tx {
     /// Writes `event` to the outbox inside this transaction; returns the event's id.
     pub async fn publish(&mut self, source: &str, event: OutboxEvent) -> Result<String, SqlError> {
-        let topic_ok = !event.topic.is_empty()
-            && event.topic.len() <= 249
-            && event
-                .topic
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-        if !topic_ok {
-            return Err(SqlError::InvalidStatement(format!(
-                "event topic `{}` must be 1-249 characters of letters, digits, `.`, `_`, `-`",
-                event.topic
-            )));
-        }
-        if event.event_type.is_empty() {
-            return Err(SqlError::InvalidStatement(
-                "event type must not be empty".into(),
-            ));
-        }
-        if event.key.len() > 1024 {
-            return Err(SqlError::TooLarge("event key is over 1024 bytes".into()));
-        }
-        if event.data.len() > MAX_EVENT_BYTES {
-            return Err(SqlError::TooLarge(format!(
-                "event data is {} bytes; the limit is {MAX_EVENT_BYTES}",
-                event.data.len()
-            )));
-        }
+        check_event(&event)?;
         let id = uuid::Uuid::now_v7().to_string();
         self.insert_outbox(&id, source, &event).await?;
         Ok(id)
     }
+}
+
+/// The limits every published event meets, in a transaction or not.
+pub fn check_event(event: &OutboxEvent) -> Result<(), SqlError> {
+    let topic_ok = !event.topic.is_empty()
+        && event.topic.len() <= 249
+        && event
+            .topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !topic_ok {
+        return Err(SqlError::InvalidStatement(format!(
+            "event topic `{}` must be 1-249 characters of letters, digits, `.`, `_`, `-`",
+            event.topic
+        )));
+    }
+    if event.event_type.is_empty() {
+        return Err(SqlError::InvalidStatement(
+            "event type must not be empty".into(),
+        ));
+    }
+    if event.key.len() > 1024 {
+        return Err(SqlError::TooLarge("event key is over 1024 bytes".into()));
+    }
+    if event.data.len() > MAX_EVENT_BYTES {
+        return Err(SqlError::TooLarge(format!(
+            "event data is {} bytes; the limit is {MAX_EVENT_BYTES}",
+            event.data.len()
+        )));
+    }
+    Ok(())
 }

@@ -1,0 +1,162 @@
+//! The outbox relay: moves each component database's committed
+//! `_folio_outbox` rows to the event log, oldest first, and deletes rows
+//! only after the log acknowledged them durably. A crash between the two
+//! re-sends a batch (at-least-once); nothing committed is skipped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use folio_sql::{Database, OpenDatabase, SqlError, Tx, Value};
+
+use crate::{CloudEvent, EventLog};
+
+const BATCH: i64 = 500;
+/// Outbox rows written by another host of the cluster raise no local
+/// signal; this poll finds them (and rows left by a crash).
+const POLL: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+const SELECT: &str = "SELECT seq, id, topic, key, type, source, subject, time, datacontenttype, data
+     FROM _folio_outbox ORDER BY seq LIMIT $1";
+
+#[derive(Default)]
+pub struct RelayStats {
+    pub relayed: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+/// Runs the relay for one component database until the task is dropped.
+pub async fn run(label: String, database: OpenDatabase, log: EventLog, stats: Arc<RelayStats>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        // Created before the read, so a commit that lands meanwhile still wakes us.
+        let signal = database.outbox_ready.notified();
+        match relay_batch(&database.db, &log).await {
+            Ok(0) => {
+                backoff = Duration::from_millis(100);
+                let _ = tokio::time::timeout(POLL, signal).await;
+            }
+            Ok(n) => {
+                backoff = Duration::from_millis(100);
+                stats.relayed.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(database = %label, error = %e, retry_in_ms = backoff.as_millis() as u64,
+                    "outbox relay: cannot move events to the log; will retry");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Moves one batch; returns how many events it moved.
+pub async fn relay_batch(db: &Database, log: &EventLog) -> Result<usize, String> {
+    match db {
+        Database::Sqlite(_) => {
+            // One host owns an SQLite file, so no lock is needed: read,
+            // append, then delete exactly the rows appended.
+            let rows = db
+                .query(SELECT, vec![Value::Integer(BATCH)])
+                .await
+                .map_err(|e| e.to_string())?;
+            let (seqs, events) = decode(rows.rows)?;
+            if events.is_empty() {
+                return Ok(0);
+            }
+            log.append(&events).await.map_err(|e| e.to_string())?;
+            db.execute(&delete_statement(&seqs), vec![])
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(events.len())
+        }
+        Database::Postgres(_) => {
+            // Hosts of a cluster share the schema: one relays at a time, so
+            // per-key order holds; the others find the lock taken and wait.
+            let mut tx = db.begin().await.map_err(|e| e.to_string())?;
+            if !try_lock(&mut tx).await.map_err(|e| e.to_string())? {
+                return Ok(0);
+            }
+            let rows = tx
+                .query(SELECT, vec![Value::Integer(BATCH)])
+                .await
+                .map_err(|e| e.to_string())?;
+            let (seqs, events) = decode(rows.rows)?;
+            if events.is_empty() {
+                return Ok(0);
+            }
+            log.append(&events).await.map_err(|e| e.to_string())?;
+            tx.execute(&delete_statement(&seqs), vec![])
+                .await
+                .map_err(|e| e.to_string())?;
+            tx.commit().await.map_err(|e| e.to_string())?;
+            Ok(events.len())
+        }
+    }
+}
+
+async fn try_lock(tx: &mut Tx) -> Result<bool, SqlError> {
+    let rows = tx
+        .query(
+            "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '._folio_outbox'))",
+            vec![],
+        )
+        .await?;
+    Ok(matches!(
+        rows.rows.first().and_then(|r| r.first()),
+        Some(Value::Boolean(true))
+    ))
+}
+
+fn delete_statement(seqs: &[i64]) -> String {
+    let list: Vec<String> = seqs.iter().map(i64::to_string).collect();
+    format!("DELETE FROM _folio_outbox WHERE seq IN ({})", list.join(","))
+}
+
+fn decode(rows: Vec<Vec<Value>>) -> Result<(Vec<i64>, Vec<CloudEvent>), String> {
+    let mut seqs = Vec::with_capacity(rows.len());
+    let mut events = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut it = row.into_iter();
+        let mut next = || it.next().unwrap_or(Value::Null);
+        let seq = match next() {
+            Value::Integer(i) => i,
+            other => return Err(format!("outbox seq is {other:?}")),
+        };
+        let text = |v: Value| match v {
+            Value::Text(s) | Value::Timestamp(s) | Value::Json(s) => Ok(s),
+            other => Err(format!("outbox row {seq}: expected text, found {other:?}")),
+        };
+        let id = text(next())?;
+        let topic = text(next())?;
+        let key = text(next())?;
+        let event_type = text(next())?;
+        let source = text(next())?;
+        let subject = match next() {
+            Value::Null => None,
+            v => Some(text(v)?),
+        };
+        let time = text(next())?;
+        let datacontenttype = text(next())?;
+        let data = match next() {
+            Value::Blob(b) => b,
+            other => return Err(format!("outbox row {seq}: data is {other:?}")),
+        };
+        seqs.push(seq);
+        events.push(CloudEvent {
+            id,
+            source,
+            event_type,
+            subject,
+            time,
+            datacontenttype,
+            data,
+            topic,
+            key,
+            extensions: Default::default(),
+        });
+    }
+    Ok((seqs, events))
+}
