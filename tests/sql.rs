@@ -103,8 +103,8 @@ async fn guest_conformance(host: &Host) {
         (400, Some("no-such-database"))
     );
 
-    // A transaction's outbox rows commit, or vanish, with its data; a finished
-    // transaction refuses further use.
+    // A transaction's data commits or rolls back; a finished transaction
+    // refuses further use. (Whether its events reach the log is tests/events.rs.)
     let (status, body) = post(
         host,
         "/a/transaction",
@@ -116,7 +116,7 @@ async fn guest_conformance(host: &Host) {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["afterFinish"], "transaction-closed");
-    let kept_event = body["events"][0].as_str().unwrap().to_string();
+    assert_eq!(body["events"].as_array().map(Vec::len), Some(1), "{body}");
     let (status, _) = post(
         host,
         "/a/transaction",
@@ -134,16 +134,6 @@ async fn guest_conformance(host: &Host) {
     )
     .await;
     assert_eq!(body["rows"], json!([[{"integer": 10}]]));
-    let (_, body) = post(
-        host,
-        "/a/query",
-        json!({"statement": "SELECT id, topic, key FROM _folio_outbox"}),
-    )
-    .await;
-    assert_eq!(
-        body["rows"],
-        json!([[{"text": kept_event}, {"text": "notes"}, {"text": "10"}]])
-    );
 
     // Another component's database is another database.
     let (status, body) = post(

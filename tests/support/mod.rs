@@ -60,6 +60,8 @@ pub fn build_fixtures() {
                 "folio-meta",
                 "-p",
                 "folio-fixture-state",
+                "-p",
+                "folio-fixture-events",
                 "--target-dir",
                 "target",
             ])
@@ -143,6 +145,39 @@ pub fn fixture_state_manifest(components: &[(&str, &str, &str)]) -> String {
         ));
     }
     manifest
+}
+
+/// A manifest with `components/fixture-events` under `/ev/...`, as a worker
+/// of `topic` (3 tries, 20 ms first backoff) and of `topic.dlq`.
+pub fn events_manifest(topic: &str) -> String {
+    build_fixtures();
+    format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "events-fixtures"
+
+[[trigger.http]]
+route = "/ev/..."
+component = "events"
+
+[[trigger.event]]
+component = "events"
+topics = ["{topic}"]
+group = "events-main"
+max_attempts = 3
+retry_backoff_ms = 20
+
+[[trigger.event]]
+component = "events"
+topics = ["{topic}.dlq"]
+group = "events-dead-letters"
+
+[component.events]
+source = "{}"
+sqlite_databases = ["default"]
+"#,
+        wasm("folio_fixture_events").display()
+    )
 }
 
 pub struct Host {

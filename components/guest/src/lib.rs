@@ -16,7 +16,7 @@ pub mod bindings {
 }
 
 pub use bindings::exports::folio::platform::schema::{Dialect, Migration};
-pub use bindings::folio::platform::events::OutgoingEvent;
+pub use bindings::folio::platform::event_types::OutgoingEvent;
 pub use bindings::folio::platform::sql::{
     Connection, Error as SqlError, RowSet, Transaction, Value,
 };
@@ -33,6 +33,11 @@ impl SqlError {
             SqlError::Unavailable(_) => "unavailable",
         }
     }
+}
+
+/// Publishing outside a transaction (`folio:platform/events`).
+pub mod events {
+    pub use crate::bindings::folio::platform::events::{Error, publish};
 }
 
 /// Key-value stores (`wasi:keyvalue`), with expiry from `folio:platform/kv-expiry`.

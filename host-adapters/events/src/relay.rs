@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use folio_sql::{Database, OpenDatabase, SqlError, Tx, Value};
+use tokio::sync::watch;
 
 use crate::{CloudEvent, EventLog};
 
@@ -27,15 +28,26 @@ pub struct RelayStats {
 }
 
 /// Runs the relay for one component database until the task is dropped.
-pub async fn run(label: String, database: OpenDatabase, log: EventLog, stats: Arc<RelayStats>) {
+/// Runs the relay for one component database until `stop` turns true; a
+/// batch in flight is finished first, so a clean shutdown re-sends nothing.
+pub async fn run(
+    label: String,
+    database: OpenDatabase,
+    log: EventLog,
+    stats: Arc<RelayStats>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut backoff = Duration::from_millis(100);
-    loop {
+    while !*stop.borrow() {
         // Created before the read, so a commit that lands meanwhile still wakes us.
         let signal = database.outbox_ready.notified();
         match relay_batch(&database.db, &log).await {
             Ok(0) => {
                 backoff = Duration::from_millis(100);
-                let _ = tokio::time::timeout(POLL, signal).await;
+                tokio::select! {
+                    _ = tokio::time::timeout(POLL, signal) => {}
+                    _ = stop.changed() => {}
+                }
             }
             Ok(n) => {
                 backoff = Duration::from_millis(100);
@@ -45,7 +57,10 @@ pub async fn run(label: String, database: OpenDatabase, log: EventLog, stats: Ar
                 stats.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(database = %label, error = %e, retry_in_ms = backoff.as_millis() as u64,
                     "outbox relay: cannot move events to the log; will retry");
-                tokio::time::sleep(backoff).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => {}
+                }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }

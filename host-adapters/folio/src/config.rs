@@ -23,6 +23,9 @@ pub struct RuntimeConfig {
     /// Backends for `key_value_stores` names, as Spin's `[key_value_store.NAME]`.
     #[serde(default)]
     pub key_value_store: BTreeMap<String, folio_kv::KvBackendConfig>,
+    /// The event log: `[event_log] type = "embedded"` (default) or `"kafka"`.
+    #[serde(default)]
+    pub event_log: folio_events::EventLogConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]

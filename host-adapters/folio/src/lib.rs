@@ -16,3 +16,4 @@ pub mod schema;
 pub mod server;
 pub mod trace;
 pub mod variables;
+pub mod workers;

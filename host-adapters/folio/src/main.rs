@@ -139,6 +139,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             kv: KvConfig {
                 stores: config.key_value_store,
             },
+            events: config.event_log,
             data_dir,
         };
         let runtime =
@@ -155,6 +156,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             loadMs = started.elapsed().as_secs_f64() * 1000.0,
             "serving"
         );
-        Server::new(runtime).serve(listener).await
+        runtime.start_background();
+        let served = Server::new(runtime.clone()).serve(listener).await;
+        runtime.stop_background().await;
+        served
     })
 }

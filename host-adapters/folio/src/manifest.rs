@@ -23,6 +23,7 @@ pub struct App {
     pub variables: BTreeMap<String, VariableDecl>,
     pub components: BTreeMap<String, ComponentDecl>,
     pub http_triggers: Vec<HttpTrigger>,
+    pub event_triggers: Vec<EventTrigger>,
 }
 
 #[derive(Debug, Clone)]
@@ -30,6 +31,21 @@ pub struct HttpTrigger {
     pub component: String,
     /// `None` for `route = { private = true }`: reachable only through service chaining.
     pub route: Option<RoutePattern>,
+}
+
+/// `[[trigger.event]]`: a worker component consuming topics of the event log.
+#[derive(Debug, Clone)]
+pub struct EventTrigger {
+    pub component: String,
+    pub topics: Vec<String>,
+    /// Consumer group; hosts sharing it share the work. Defaults to the component id.
+    pub group: String,
+    /// Tries per event before it is dead-lettered.
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubles each retry (with jitter).
+    pub retry_backoff: std::time::Duration,
+    /// Where failed events go; default `<topic>.dlq`.
+    pub dead_letter_topic: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -95,6 +111,32 @@ struct RawApplication {
 struct RawTriggers {
     #[serde(default)]
     http: Vec<RawHttpTrigger>,
+    #[serde(default)]
+    event: Vec<RawEventTrigger>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEventTrigger {
+    #[serde(default)]
+    #[allow(dead_code)]
+    id: Option<String>,
+    component: String,
+    topics: Vec<String>,
+    group: Option<String>,
+    #[serde(default = "default_max_attempts")]
+    max_attempts: u32,
+    #[serde(default = "default_retry_backoff_ms")]
+    retry_backoff_ms: u64,
+    dead_letter_topic: Option<String>,
+}
+
+fn default_max_attempts() -> u32 {
+    5
+}
+
+fn default_retry_backoff_ms() -> u64 {
+    500
 }
 
 #[derive(Deserialize)]
@@ -267,6 +309,35 @@ impl App {
             });
         }
 
+        let mut event_triggers = Vec::new();
+        for (i, t) in raw.trigger.event.into_iter().enumerate() {
+            let ctx = || format!("[[trigger.event]] #{}", i + 1);
+            if !components.contains_key(&t.component) {
+                bail!(
+                    "{}: component `{}` is not defined in [component]",
+                    ctx(),
+                    t.component
+                );
+            }
+            if t.topics.is_empty() {
+                bail!("{}: topics must name at least one topic", ctx());
+            }
+            for topic in t.topics.iter().chain(&t.dead_letter_topic) {
+                check_topic(topic).with_context(ctx)?;
+            }
+            if t.max_attempts == 0 {
+                bail!("{}: max_attempts must be at least 1", ctx());
+            }
+            event_triggers.push(EventTrigger {
+                group: t.group.unwrap_or_else(|| t.component.clone()),
+                component: t.component,
+                topics: t.topics,
+                max_attempts: t.max_attempts,
+                retry_backoff: std::time::Duration::from_millis(t.retry_backoff_ms),
+                dead_letter_topic: t.dead_letter_topic,
+            });
+        }
+
         Ok(App {
             name: raw.application.name,
             version: raw.application.version.unwrap_or_else(|| "0.0.0".into()),
@@ -275,6 +346,7 @@ impl App {
             variables: raw.variables,
             components,
             http_triggers,
+            event_triggers,
         })
     }
 
@@ -283,10 +355,32 @@ impl App {
         let mut seen = std::collections::HashSet::new();
         self.http_triggers
             .iter()
-            .filter(|t| seen.insert(t.component.as_str()))
-            .map(|t| &self.components[&t.component])
+            .map(|t| &t.component)
+            .chain(self.event_triggers.iter().map(|t| &t.component))
+            .filter(|c| seen.insert(c.as_str()))
+            .map(|c| &self.components[c])
             .collect()
     }
+
+    pub fn serves_http(&self, component: &str) -> bool {
+        self.http_triggers.iter().any(|t| t.component == component)
+    }
+
+    pub fn handles_events(&self, component: &str) -> bool {
+        self.event_triggers.iter().any(|t| t.component == component)
+    }
+}
+
+fn check_topic(topic: &str) -> anyhow::Result<()> {
+    let ok = !topic.is_empty()
+        && topic.len() <= 249
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !ok {
+        bail!("topic `{topic}` must be 1-249 letters, digits, `.`, `_` or `-`");
+    }
+    Ok(())
 }
 
 fn check_variable_name(name: &str) -> anyhow::Result<()> {

@@ -28,6 +28,13 @@ const INSTANTIATION_BUCKETS: &[f64] = &[
     0.025,
 ];
 
+/// End-to-end event latency: from publish (the event's `time`) to the
+/// worker's handler returning success.
+const DELIVERY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 0.75, 1.0,
+    2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
 #[derive(Clone, Default)]
 pub struct Metrics {
     inner: Arc<Inner>,
@@ -40,6 +47,10 @@ struct Inner {
     errors: Mutex<BTreeMap<(String, String, String), u64>>,
     instantiations: Mutex<BTreeMap<String, Histogram>>,
     in_flight: AtomicI64,
+    /// (component, topic, outcome) → count.
+    events: Mutex<BTreeMap<(String, String, &'static str), u64>>,
+    deliveries: Mutex<BTreeMap<(String, String), Histogram>>,
+    relays: Mutex<BTreeMap<String, Arc<folio_events::relay::RelayStats>>>,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -141,6 +152,38 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// `outcome` is `handled`, `retried` or `dead_lettered`.
+    pub fn observe_event(&self, component: &str, topic: &str, outcome: &'static str) {
+        *self
+            .inner
+            .events
+            .lock()
+            .unwrap()
+            .entry((component.to_string(), topic.to_string(), outcome))
+            .or_default() += 1;
+    }
+
+    pub fn observe_delivery(&self, component: &str, topic: &str, latency: Duration) {
+        self.inner
+            .deliveries
+            .lock()
+            .unwrap()
+            .entry((component.to_string(), topic.to_string()))
+            .or_insert_with(|| Histogram::new(DELIVERY_BUCKETS))
+            .observe(latency.as_secs_f64());
+    }
+
+    /// Counters of the relay of one component database (`component/database`).
+    pub fn relay_stats(&self, label: &str) -> Arc<folio_events::relay::RelayStats> {
+        self.inner
+            .relays
+            .lock()
+            .unwrap()
+            .entry(label.to_string())
+            .or_default()
+            .clone()
+    }
+
     pub fn instance_started(&self) -> InFlight {
         self.inner.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(self.clone())
@@ -193,6 +236,47 @@ impl Metrics {
             "folio_instances_in_flight {}",
             self.inner.in_flight.load(Ordering::Relaxed)
         );
+        out.push_str("# HELP folio_events_total Events given to worker components, by outcome (handled, retried, dead_lettered).\n");
+        out.push_str("# TYPE folio_events_total counter\n");
+        for ((component, topic, outcome), v) in self.inner.events.lock().unwrap().iter() {
+            let _ = writeln!(
+                out,
+                "folio_events_total{{component=\"{}\",topic=\"{}\",outcome=\"{outcome}\"}} {v}",
+                escape(component),
+                escape(topic)
+            );
+        }
+        out.push_str("# HELP folio_event_delivery_seconds Time from an event's publish to its worker handling it successfully.\n");
+        out.push_str("# TYPE folio_event_delivery_seconds histogram\n");
+        for ((component, topic), h) in self.inner.deliveries.lock().unwrap().iter() {
+            let labels = format!(
+                "component=\"{}\",topic=\"{}\"",
+                escape(component),
+                escape(topic)
+            );
+            h.render(&mut out, "folio_event_delivery_seconds", &labels);
+        }
+        out.push_str("# HELP folio_outbox_relayed_total Outbox events moved to the event log, by component database.\n");
+        out.push_str("# TYPE folio_outbox_relayed_total counter\n");
+        let relays = self.inner.relays.lock().unwrap();
+        for (label, stats) in relays.iter() {
+            let _ = writeln!(
+                out,
+                "folio_outbox_relayed_total{{database=\"{}\"}} {}",
+                escape(label),
+                stats.relayed.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP folio_outbox_relay_failures_total Relay batches that failed (and were retried).\n");
+        out.push_str("# TYPE folio_outbox_relay_failures_total counter\n");
+        for (label, stats) in relays.iter() {
+            let _ = writeln!(
+                out,
+                "folio_outbox_relay_failures_total{{database=\"{}\"}} {}",
+                escape(label),
+                stats.failures.load(Ordering::Relaxed)
+            );
+        }
         out
     }
 }

@@ -20,6 +20,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use folio_events::{EventLog, EventLogConfig, EventsView};
 use folio_kv::{ComponentStores, KvConfig, KvView};
 use folio_sql::{ComponentDatabases, SqlConfig, SqlView};
 
@@ -34,7 +35,7 @@ use crate::trace::TraceContext;
 use crate::variables::{self, ComponentVariables};
 
 /// Epochs tick this often; request deadlines are counted in ticks.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// How long a request waits for a free instance slot before it gets 503.
 const SLOT_WAIT: Duration = Duration::from_secs(2);
 /// Per pool slot, what stays mapped between requests (see `engine`).
@@ -90,11 +91,13 @@ pub struct HostState {
     variables: Arc<ComponentVariables>,
     sql: Arc<ComponentDatabases>,
     kv: Arc<ComponentStores>,
-    memory: MemoryGuard,
+    events: Option<EventLog>,
+    event_source: Arc<str>,
+    pub(crate) memory: MemoryGuard,
 }
 
 impl HostState {
-    fn new(
+    pub(crate) fn new(
         component: &LoadedComponent,
         runtime: Weak<AppRuntime>,
         caller: CallerContext,
@@ -115,6 +118,8 @@ impl HostState {
             variables: component.variables.clone(),
             sql: component.sql.clone(),
             kv: component.kv.clone(),
+            events: component.events.clone(),
+            event_source: component.event_source.clone(),
             memory: MemoryGuard {
                 cap: memory_cap,
                 exceeded: false,
@@ -150,9 +155,9 @@ impl variables::HasVariables for HostState {
 
 /// The per-instance memory cap; remembers that it refused a growth so a
 /// trap that follows is reported as memory exhaustion, not a bug.
-struct MemoryGuard {
+pub(crate) struct MemoryGuard {
     cap: usize,
-    exceeded: bool,
+    pub(crate) exceeded: bool,
 }
 
 impl wasmtime::ResourceLimiter for MemoryGuard {
@@ -179,13 +184,24 @@ impl wasmtime::ResourceLimiter for MemoryGuard {
     }
 }
 
-struct LoadedComponent {
-    pre: ProxyPre<HostState>,
+impl LoadedComponent {
+    pub(crate) fn sql_databases(&self) -> &ComponentDatabases {
+        &self.sql
+    }
+}
+
+pub(crate) struct LoadedComponent {
+    /// Present when an HTTP trigger serves the component.
+    pre: Option<ProxyPre<HostState>>,
+    /// Present when an event trigger feeds the component.
+    pub(crate) worker: Option<crate::workers::EventHandlerPre>,
     allowed_hosts: AllowedHosts,
     variables: Arc<ComponentVariables>,
     environment: Vec<(String, String)>,
     sql: Arc<ComponentDatabases>,
     kv: Arc<ComponentStores>,
+    events: Option<EventLog>,
+    event_source: Arc<str>,
 }
 
 /// Where components keep state: the backends bound in the runtime config,
@@ -193,21 +209,25 @@ struct LoadedComponent {
 pub struct Storage {
     pub sql: SqlConfig,
     pub kv: KvConfig,
+    pub events: EventLogConfig,
     pub data_dir: PathBuf,
 }
 
 pub struct AppRuntime {
-    engine: Engine,
+    pub(crate) engine: Engine,
     pub app_name: String,
     pub app_version: String,
-    components: HashMap<String, LoadedComponent>,
+    pub(crate) components: HashMap<String, LoadedComponent>,
+    pub(crate) event_log: EventLog,
+    pub(crate) event_triggers: Vec<crate::manifest::EventTrigger>,
+    pub(crate) background: crate::workers::Background,
     router: Router<String>,
     /// Routes of each component, for chained calls that arrive by component id.
     component_routes: HashMap<String, Vec<crate::routing::RoutePattern>>,
-    limits: Limits,
+    pub(crate) limits: Limits,
     pub metrics: Metrics,
     slots: Arc<Semaphore>,
-    self_ref: Weak<AppRuntime>,
+    pub(crate) self_ref: Weak<AppRuntime>,
 }
 
 /// Builds the Engine every component shares: pooling allocator sized for the
@@ -266,6 +286,10 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
         table: &mut s.table,
         stores: &s.kv,
     })?;
+    folio_events::add_to_linker(&mut linker, |s: &mut HostState| EventsView {
+        log: s.events.as_ref(),
+        source: &s.event_source,
+    })?;
     Ok(linker)
 }
 
@@ -281,9 +305,14 @@ impl AppRuntime {
         let linker = linker(&engine)?;
         let mut resolved = variables::resolve(app, env)
             .map_err(|e| anyhow!("{}: {e:#}", app.manifest_path.display()))?;
+        let event_log = EventLog::open(&storage.events, &storage.data_dir).await?;
 
         let mut components = HashMap::new();
         for decl in app.components.values() {
+            let roles = Roles {
+                http: app.serves_http(&decl.id) || !app.handles_events(&decl.id),
+                events: app.handles_events(&decl.id),
+            };
             let loaded = load_component(
                 &engine,
                 &linker,
@@ -292,6 +321,8 @@ impl AppRuntime {
                 &mut resolved,
                 storage,
                 &limits,
+                &event_log,
+                roles,
             )
             .await
             .map_err(|e| {
@@ -324,6 +355,9 @@ impl AppRuntime {
             app_name: app.name.clone(),
             app_version: app.version.clone(),
             components,
+            event_log,
+            event_triggers: app.event_triggers.clone(),
+            background: Default::default(),
             router: Router::new(routes),
             component_routes,
             slots: Arc::new(Semaphore::new(limits.max_concurrent_instances)),
@@ -355,6 +389,12 @@ impl AppRuntime {
             .components
             .get(&inv.component)
             .ok_or_else(|| Failure::Internal(format!("no component `{}`", inv.component)))?;
+        let pre = component.pre.clone().ok_or_else(|| {
+            Failure::Internal(format!(
+                "component `{}` is a worker, not an HTTP component",
+                inv.component
+            ))
+        })?;
         let permit = self.acquire_slot().await?;
         let body_too_large = Arc::new(AtomicBool::new(false));
         let request = self.prepare_request(&inv, request, body_too_large.clone())?;
@@ -383,7 +423,6 @@ impl AppRuntime {
             .new_response_outparam(sender)
             .map_err(|e| Failure::Internal(format!("{e:#}")))?;
 
-        let pre = component.pre.clone();
         let metrics = self.metrics.clone();
         let component_id = inv.component.clone();
         let overall = self.limits.request_timeout + Duration::from_secs(1);
@@ -432,7 +471,7 @@ impl AppRuntime {
         Err(failure)
     }
 
-    async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, Failure> {
+    pub(crate) async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, Failure> {
         match tokio::time::timeout(SLOT_WAIT, self.slots.clone().acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             _ => Err(Failure::Overloaded),
@@ -544,7 +583,7 @@ fn set(headers: &mut http::HeaderMap, name: &str, value: &str) {
     }
 }
 
-fn classify_trap(err: wasmtime::Error, memory_exceeded: bool) -> Failure {
+pub(crate) fn classify_trap(err: wasmtime::Error, memory_exceeded: bool) -> Failure {
     if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         return Failure::Timeout;
     }
@@ -570,6 +609,13 @@ fn link_error(err: anyhow::Error) -> anyhow::Error {
     }
 }
 
+/// Which exports the manifest's triggers need from a component.
+struct Roles {
+    http: bool,
+    events: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn load_component(
     engine: &Engine,
     linker: &Linker<HostState>,
@@ -578,21 +624,41 @@ async fn load_component(
     resolved: &mut BTreeMap<String, ComponentVariables>,
     storage: &Storage,
     limits: &Limits,
+    event_log: &EventLog,
+    roles: Roles,
 ) -> anyhow::Result<LoadedComponent> {
     let component = cache.load(engine, &decl.source)?;
     let instance_pre = linker
         .instantiate_pre(&component)
         .map_err(|e| link_error(anyhow::Error::from(e)))?;
-    let pre = ProxyPre::new(instance_pre)
-        .map_err(anyhow::Error::from)
-        .context("does not export wasi:http/incoming-handler")?;
+    let pre = match roles.http {
+        true => Some(
+            ProxyPre::new(instance_pre.clone())
+                .map_err(anyhow::Error::from)
+                .context("does not export wasi:http/incoming-handler")?,
+        ),
+        false => None,
+    };
+    let worker = match roles.events {
+        true => Some(
+            crate::workers::EventHandlerPre::new(instance_pre)
+                .map_err(anyhow::Error::from)
+                .context(
+                    "a [[trigger.event]] names it, but it does not export folio:platform/event-handler",
+                )?,
+        ),
+        false => None,
+    };
     let mut loaded = LoadedComponent {
         pre,
+        worker,
         allowed_hosts: decl.allowed_outbound_hosts.clone(),
         variables: Arc::new(resolved.remove(&decl.id).unwrap_or_default()),
         environment: decl.environment.clone().into_iter().collect(),
         sql: Arc::default(),
         kv: Arc::default(),
+        events: Some(event_log.clone()),
+        event_source: format!("/folio/{}", decl.id).into(),
     };
     if !decl.key_value_stores.is_empty() {
         let stores = ComponentStores::open(

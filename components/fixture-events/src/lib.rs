@@ -1,0 +1,250 @@
+//! Test fixture for the events adapter. Never deployed.
+//!
+//! Over HTTP (`spin-path-info`):
+//! - `POST /write` `{"keys": [..], "topic", "type"?, "commit"?}`: one transaction
+//!   that inserts each key into `writes` and publishes one event per key (data = key).
+//! - `POST /emit` `{"topic", "type"?, "key"}`: `events.publish`, outside a transaction.
+//! - `GET /writes`, `GET /received`, `GET /tries`: what is stored.
+//!
+//! As a worker it records each event it accepts in `received`, once per id.
+//! The event type picks its behaviour: `fixture.fail-twice` asks for a retry on
+//! its first two tries, `fixture.always-fail` always does, `fixture.reject`
+//! rejects, `fixture.trap` panics, `fixture.bench` does nothing. Events read
+//! from a `*.dlq` topic are recorded with their extensions.
+
+use folio_guest::{Connection, Dialect, Migration, OutgoingEvent, SqlError, Value, events};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+use spin_sdk::http::{Request, Response};
+use spin_sdk::http_component;
+
+mod worker_bindings {
+    spin_sdk::wit_bindgen::generate!({
+        path: "../../wit",
+        world: "folio:platform/event-handler-export",
+        runtime_path: "spin_sdk::wit_bindgen::rt",
+        generate_all,
+    });
+}
+
+use worker_bindings::exports::folio::platform::event_handler::{Event, Guest, HandleError};
+
+struct Schema;
+
+impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
+    fn migrations(_database: String, _dialect: Dialect) -> Vec<Migration> {
+        vec![Migration {
+            version: 1,
+            name: "events-fixture".into(),
+            statements: "CREATE TABLE writes (key TEXT PRIMARY KEY, event TEXT NOT NULL);
+                 CREATE TABLE received (id TEXT PRIMARY KEY, topic TEXT NOT NULL, type TEXT NOT NULL,
+                     data TEXT NOT NULL, attempt INTEGER NOT NULL, extensions TEXT NOT NULL,
+                     deliveries INTEGER NOT NULL);
+                 CREATE TABLE tries (id TEXT NOT NULL, attempt INTEGER NOT NULL)"
+                .into(),
+        }]
+    }
+}
+
+folio_guest::bindings::export!(Schema);
+
+struct Worker;
+
+impl Guest for Worker {
+    fn handle(event: Event) -> Result<(), HandleError> {
+        if event.event_type() == "fixture.bench" {
+            return Ok(());
+        }
+        let db = Connection::open("default").map_err(retry)?;
+        let dead_letter = event.topic.ends_with(".dlq");
+        if !dead_letter {
+            db.execute(
+                "INSERT INTO tries (id, attempt) VALUES ($1, $2)",
+                &[Value::Text(event.id.clone()), Value::Integer(event.attempt.into())],
+            )
+            .map_err(retry)?;
+            match event.event_type() {
+                "fixture.fail-twice" if event.attempt <= 2 => {
+                    return Err(HandleError::Retry(format!("try {} fails", event.attempt)));
+                }
+                "fixture.always-fail" => {
+                    return Err(HandleError::Retry("this handler always fails".into()));
+                }
+                "fixture.reject" => return Err(HandleError::Reject("rejected on sight".into())),
+                "fixture.trap" => panic!("fixture trap"),
+                _ => {}
+            }
+        }
+        let extensions: serde_json::Map<String, Json> = event
+            .extensions
+            .iter()
+            .map(|(k, v)| (k.clone(), Json::from(v.as_str())))
+            .collect();
+        let params = [
+            Value::Text(event.id.clone()),
+            Value::Text(event.topic.clone()),
+            Value::Text(event.type_.clone()),
+            Value::Text(String::from_utf8_lossy(&event.data).into_owned()),
+            Value::Integer(event.attempt.into()),
+            Value::Text(Json::Object(extensions).to_string()),
+        ];
+        // Idempotent by event id: a redelivery only counts itself.
+        db.execute(
+            "INSERT INTO received (id, topic, type, data, attempt, extensions, deliveries)
+             VALUES ($1, $2, $3, $4, $5, $6, 1)
+             ON CONFLICT (id) DO UPDATE SET deliveries = received.deliveries + 1",
+            &params,
+        )
+        .map_err(retry)?;
+        Ok(())
+    }
+}
+
+impl Event {
+    fn event_type(&self) -> &str {
+        &self.type_
+    }
+}
+
+fn retry(e: SqlError) -> HandleError {
+    HandleError::Retry(e.to_string())
+}
+
+worker_bindings::export!(Worker with_types_in worker_bindings);
+
+#[derive(Deserialize)]
+struct WriteRequest {
+    keys: Vec<String>,
+    topic: String,
+    #[serde(rename = "type", default = "default_type")]
+    event_type: String,
+    #[serde(default = "yes")]
+    commit: bool,
+}
+
+#[derive(Deserialize)]
+struct EmitRequest {
+    topic: String,
+    #[serde(rename = "type", default = "default_type")]
+    event_type: String,
+    key: String,
+}
+
+fn default_type() -> String {
+    "fixture.ok".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn event(topic: &str, event_type: &str, key: &str) -> OutgoingEvent {
+    OutgoingEvent {
+        topic: topic.to_string(),
+        type_: event_type.to_string(),
+        key: key.to_string(),
+        subject: Some(key.to_string()),
+        datacontenttype: "text/plain".into(),
+        data: key.as_bytes().to_vec(),
+    }
+}
+
+#[http_component]
+fn handle(request: Request) -> Response {
+    let action = request
+        .header("spin-path-info")
+        .and_then(|h| h.as_str())
+        .unwrap_or("")
+        .trim_start_matches('/')
+        .to_string();
+    let result = match action.as_str() {
+        "write" => parse::<WriteRequest>(&request).and_then(write),
+        "emit" => parse::<EmitRequest>(&request).and_then(|r| {
+            match events::publish(&event(&r.topic, &r.event_type, &r.key)) {
+                Ok(id) => Ok(json!({ "event": id })),
+                Err(e) => Err(Failure::Event(format!("{e:?}"))),
+            }
+        }),
+        "writes" => list("SELECT key, event FROM writes ORDER BY key"),
+        "received" => list(
+            "SELECT id, topic, type, data, attempt, extensions, deliveries FROM received ORDER BY data",
+        ),
+        "tries" => list("SELECT id, attempt FROM tries ORDER BY id, attempt"),
+        _ => return Response::new(404, format!("no action `{action}`")),
+    };
+    match result {
+        Ok(body) => Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .build(),
+        Err(Failure::Sql(e)) => Response::builder()
+            .status(if matches!(e, SqlError::Unavailable(_)) { 503 } else { 400 })
+            .header("content-type", "application/json")
+            .body(json!({ "error": { "kind": e.kind(), "message": e.to_string() } }).to_string())
+            .build(),
+        Err(Failure::Event(m)) => Response::builder()
+            .status(400)
+            .header("content-type", "application/json")
+            .body(json!({ "error": { "message": m } }).to_string())
+            .build(),
+        Err(Failure::BadRequest(m)) => Response::new(422, m),
+    }
+}
+
+fn write(request: WriteRequest) -> Result<Json, Failure> {
+    let db = Connection::open("default")?;
+    let tx = db.begin()?;
+    let mut ids = Vec::with_capacity(request.keys.len());
+    for key in &request.keys {
+        let id = tx.publish(&event(&request.topic, &request.event_type, key))?;
+        tx.execute(
+            "INSERT INTO writes (key, event) VALUES ($1, $2)",
+            &[Value::Text(key.clone()), Value::Text(id.clone())],
+        )?;
+        ids.push(id);
+    }
+    if request.commit {
+        tx.commit()?;
+    } else {
+        tx.rollback()?;
+    }
+    Ok(json!({ "events": ids }))
+}
+
+fn list(statement: &str) -> Result<Json, Failure> {
+    let db = Connection::open("default")?;
+    let rows = db.query(statement, &[])?;
+    let rows: Vec<Json> = rows
+        .rows
+        .into_iter()
+        .map(|row| {
+            Json::Array(
+                row.into_iter()
+                    .map(|v| match v {
+                        Value::Text(t) => Json::from(t),
+                        Value::Integer(i) => Json::from(i),
+                        other => Json::from(format!("{other:?}")),
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    Ok(json!({ "rows": rows }))
+}
+
+enum Failure {
+    Sql(SqlError),
+    Event(String),
+    BadRequest(String),
+}
+
+impl From<SqlError> for Failure {
+    fn from(e: SqlError) -> Self {
+        Failure::Sql(e)
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(request: &Request) -> Result<T, Failure> {
+    serde_json::from_slice(request.body()).map_err(|e| Failure::BadRequest(e.to_string()))
+}
