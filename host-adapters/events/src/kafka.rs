@@ -14,7 +14,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use tokio::sync::Mutex;
 
 use crate::{CloudEvent, EventError};
@@ -26,7 +26,9 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct Log {
     brokers: String,
-    producer: FutureProducer,
+    /// Replaced when librdkafka reports a fatal error (an idempotent
+    /// producer cannot continue after one, e.g. when the broker lost its state).
+    producer: Arc<std::sync::RwLock<FutureProducer>>,
     admin: Arc<AdminClient<DefaultClientContext>>,
     partitions: i32,
     replication: i32,
@@ -35,19 +37,13 @@ pub struct Log {
 
 impl Log {
     pub fn open(brokers: &str, partitions: i32, replication: i32) -> anyhow::Result<Log> {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "2")
-            .set("message.timeout.ms", DELIVERY_TIMEOUT.as_millis().to_string())
-            .create()?;
+        let producer = new_producer(brokers)?;
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             .create()?;
         Ok(Log {
             brokers: brokers.to_string(),
-            producer,
+            producer: Arc::new(std::sync::RwLock::new(producer)),
             admin: Arc::new(admin),
             partitions,
             replication,
@@ -96,6 +92,7 @@ impl Log {
             .into_iter()
             .collect();
         self.ensure_topics(&topics).await?;
+        let producer = self.producer.read().unwrap().clone();
         let deliveries: Vec<_> = events
             .iter()
             .map(|event| {
@@ -103,15 +100,23 @@ impl Log {
                     .key(&event.key)
                     .payload(&event.data)
                     .headers(headers(event));
-                self.producer.send(record, DELIVERY_TIMEOUT)
+                producer.send(record, DELIVERY_TIMEOUT)
             })
             .collect();
+        let mut failure = None;
         for delivery in futures_util::future::join_all(deliveries).await {
             if let Err((e, _)) = delivery {
-                return Err(EventError::Unavailable(format!("kafka: delivery failed: {e}")));
+                failure.get_or_insert(e);
             }
         }
-        Ok(())
+        let Some(e) = failure else { return Ok(()) };
+        if let Some((code, reason)) = producer.client().fatal_error() {
+            tracing::warn!(%code, %reason, "kafka producer hit a fatal error; starting a new one");
+            if let Ok(fresh) = new_producer(&self.brokers) {
+                *self.producer.write().unwrap() = fresh;
+            }
+        }
+        Err(EventError::Unavailable(format!("kafka: delivery failed: {e}")))
     }
 
     pub async fn subscribe(&self, group: &str, topics: &[String]) -> Result<Consumer, EventError> {
@@ -125,6 +130,9 @@ impl Log {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
+            // Answer a fetch as soon as anything arrives, and poll an idle
+            // partition often: events are latency-sensitive work, not bulk.
+            .set("fetch.wait.max.ms", "50")
             .create()
             .map_err(|e| EventError::Unavailable(format!("kafka: consumer: {e}")))?;
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -133,6 +141,16 @@ impl Log {
             .map_err(|e| EventError::Unavailable(format!("kafka: subscribe: {e}")))?;
         Ok(Consumer { consumer })
     }
+}
+
+fn new_producer(brokers: &str) -> anyhow::Result<FutureProducer> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "2")
+        .set("message.timeout.ms", DELIVERY_TIMEOUT.as_millis().to_string())
+        .create()?)
 }
 
 fn headers(event: &CloudEvent) -> OwnedHeaders {

@@ -85,7 +85,11 @@ pub enum Database {
 }
 
 pub enum Tx {
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    /// Holds the database's writer lock until it ends (see `sqlite::Db`).
+    Sqlite(
+        sqlx::Transaction<'static, sqlx::Sqlite>,
+        tokio::sync::OwnedMutexGuard<()>,
+    ),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
 
@@ -179,14 +183,20 @@ impl Database {
     pub async fn execute(&self, statement: &str, params: Vec<Value>) -> Result<u64, SqlError> {
         check_input(statement, &params)?;
         match self {
-            Database::Sqlite(db) => sqlite::execute(&db.pool, statement, params).await,
+            Database::Sqlite(db) => {
+                let _writer = db.writer.lock().await;
+                sqlite::execute(&db.pool, statement, params).await
+            }
             Database::Postgres(db) => postgres::execute(&db.pool, statement, params).await,
         }
     }
 
     pub async fn begin(&self) -> Result<Tx, SqlError> {
         Ok(match self {
-            Database::Sqlite(db) => Tx::Sqlite(db.pool.begin().await?),
+            Database::Sqlite(db) => {
+                let writer = db.writer.clone().lock_owned().await;
+                Tx::Sqlite(db.pool.begin().await?, writer)
+            }
             Database::Postgres(db) => Tx::Postgres(db.pool.begin().await?),
         })
     }
@@ -196,7 +206,7 @@ impl Tx {
     pub async fn query(&mut self, statement: &str, params: Vec<Value>) -> Result<Rows, SqlError> {
         check_input(statement, &params)?;
         match self {
-            Tx::Sqlite(tx) => sqlite::query(&mut **tx, statement, params).await,
+            Tx::Sqlite(tx, _) => sqlite::query(&mut **tx, statement, params).await,
             Tx::Postgres(tx) => postgres::query(&mut **tx, statement, params).await,
         }
     }
@@ -204,7 +214,7 @@ impl Tx {
     pub async fn execute(&mut self, statement: &str, params: Vec<Value>) -> Result<u64, SqlError> {
         check_input(statement, &params)?;
         match self {
-            Tx::Sqlite(tx) => sqlite::execute(&mut **tx, statement, params).await,
+            Tx::Sqlite(tx, _) => sqlite::execute(&mut **tx, statement, params).await,
             Tx::Postgres(tx) => postgres::execute(&mut **tx, statement, params).await,
         }
     }
@@ -212,7 +222,7 @@ impl Tx {
     pub async fn script(&mut self, script: &str) -> Result<(), SqlError> {
         let sql = sqlx::raw_sql(sqlx::AssertSqlSafe(script.to_string()));
         match self {
-            Tx::Sqlite(tx) => sql.execute(&mut **tx).await.map(|_| ())?,
+            Tx::Sqlite(tx, _) => sql.execute(&mut **tx).await.map(|_| ())?,
             Tx::Postgres(tx) => sql.execute(&mut **tx).await.map(|_| ())?,
         }
         Ok(())
@@ -220,7 +230,7 @@ impl Tx {
 
     pub async fn commit(self) -> Result<(), SqlError> {
         match self {
-            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Sqlite(tx, _) => tx.commit().await?,
             Tx::Postgres(tx) => tx.commit().await?,
         }
         Ok(())
@@ -228,32 +238,48 @@ impl Tx {
 
     pub async fn rollback(self) -> Result<(), SqlError> {
         match self {
-            Tx::Sqlite(tx) => tx.rollback().await?,
+            Tx::Sqlite(tx, _) => tx.rollback().await?,
             Tx::Postgres(tx) => tx.rollback().await?,
         }
         Ok(())
     }
 
+    /// Writes `events` (id, source, event) to the outbox, many rows per statement.
     pub(crate) async fn insert_outbox(
         &mut self,
-        id: &str,
-        source: &str,
-        event: &OutboxEvent,
+        events: &[(String, String, OutboxEvent)],
     ) -> Result<(), SqlError> {
+        const COLUMNS: usize = 9;
+        const ROWS_PER_STATEMENT: usize = 500;
         let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let params = vec![
-            Value::Text(id.to_string()),
-            Value::Text(event.topic.clone()),
-            Value::Text(event.key.clone()),
-            Value::Text(event.event_type.clone()),
-            Value::Text(source.to_string()),
-            event.subject.clone().map_or(Value::Null, Value::Text),
-            Value::Text(time),
-            Value::Text(event.datacontenttype.clone()),
-            Value::Blob(event.data.clone()),
-        ];
-        let statement = "INSERT INTO _folio_outbox (id, topic, key, type, source, subject, time, datacontenttype, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-        self.execute(statement, params).await.map(|_| ())
+        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+            let mut statement = String::from(
+                "INSERT INTO _folio_outbox (id, topic, key, type, source, subject, time, datacontenttype, data) VALUES ",
+            );
+            let mut params = Vec::with_capacity(chunk.len() * COLUMNS);
+            for (row, (id, source, event)) in chunk.iter().enumerate() {
+                if row > 0 {
+                    statement.push(',');
+                }
+                let first = row * COLUMNS + 1;
+                let placeholders: Vec<String> =
+                    (first..first + COLUMNS).map(|n| format!("${n}")).collect();
+                statement.push_str(&format!("({})", placeholders.join(", ")));
+                params.extend([
+                    Value::Text(id.clone()),
+                    Value::Text(event.topic.clone()),
+                    Value::Text(event.key.clone()),
+                    Value::Text(event.event_type.clone()),
+                    Value::Text(source.clone()),
+                    event.subject.clone().map_or(Value::Null, Value::Text),
+                    Value::Text(time.clone()),
+                    Value::Text(event.datacontenttype.clone()),
+                    Value::Blob(event.data.clone()),
+                ]);
+            }
+            self.execute(&statement, params).await?;
+        }
+        Ok(())
     }
 }
 

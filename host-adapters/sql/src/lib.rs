@@ -46,6 +46,7 @@ pub mod limits {
     pub const MAX_RESULT_ROWS: usize = 10_000;
     pub const MAX_RESULT_BYTES: usize = 16 << 20;
     pub const MAX_EVENT_BYTES: usize = 1 << 20;
+    pub const MAX_EVENTS_PER_TRANSACTION: usize = 10_000;
 }
 
 /// The databases one component may open, by the names spin.toml grants.
@@ -130,7 +131,9 @@ pub struct Connection {
 pub struct Transaction {
     tx: Option<backend::Tx>,
     source: String,
-    published: bool,
+    /// Events published so far: (id, source, event). They are written to
+    /// the outbox just before the commit, in as few statements as possible.
+    published: Vec<(String, String, OutboxEvent)>,
     outbox_ready: Arc<Notify>,
 }
 
@@ -200,7 +203,7 @@ impl wit::HostConnection for SqlView<'_> {
                 let tx = Transaction {
                     tx: Some(tx),
                     source: format!("/folio/{}", self.databases.component),
-                    published: false,
+                    published: Vec::new(),
                     outbox_ready: db.outbox_ready,
                 };
                 Ok(Ok(self.table.push(tx)?))
@@ -249,13 +252,23 @@ impl wit::HostTransaction for SqlView<'_> {
         event: OutgoingEvent,
     ) -> Result<String> {
         let transaction = self.table.get_mut(&this)?;
-        let source = transaction.source.clone();
-        let Some(tx) = transaction.tx.as_mut() else {
+        if transaction.tx.is_none() {
             return Ok(Err(wit::Error::TransactionClosed));
-        };
-        let result = tx.publish(&source, OutboxEvent::from(event)).await;
-        transaction.published |= result.is_ok();
-        Ok(result.map_err(Into::into))
+        }
+        let event = OutboxEvent::from(event);
+        if let Err(e) = check_event(&event) {
+            return Ok(Err(e.into()));
+        }
+        if transaction.published.len() >= limits::MAX_EVENTS_PER_TRANSACTION {
+            return Ok(Err(wit::Error::TooLarge(format!(
+                "more than {} events in one transaction",
+                limits::MAX_EVENTS_PER_TRANSACTION
+            ))));
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        let source = transaction.source.clone();
+        transaction.published.push((id.clone(), source, event));
+        Ok(Ok(id))
     }
 
     async fn commit(&mut self, this: Resource<Transaction>) -> Result<()> {
@@ -263,8 +276,9 @@ impl wit::HostTransaction for SqlView<'_> {
         let Some(tx) = transaction.tx.take() else {
             return Ok(Err(wit::Error::TransactionClosed));
         };
-        let committed = tx.commit().await;
-        if committed.is_ok() && transaction.published {
+        let events = std::mem::take(&mut transaction.published);
+        let committed = tx.commit_with_outbox(&events).await;
+        if committed.is_ok() && !events.is_empty() {
             transaction.outbox_ready.notify_one();
         }
         Ok(committed.map_err(Into::into))

@@ -111,12 +111,16 @@ pub async fn apply(db: &Database, migrations: &[Migration]) -> anyhow::Result<()
 }
 
 impl Tx {
-    /// Writes `event` to the outbox inside this transaction; returns the event's id.
-    pub async fn publish(&mut self, source: &str, event: OutboxEvent) -> Result<String, SqlError> {
-        check_event(&event)?;
-        let id = uuid::Uuid::now_v7().to_string();
-        self.insert_outbox(&id, source, &event).await?;
-        Ok(id)
+    /// Writes `events` (already checked, with their ids) to the outbox
+    /// inside this transaction, then commits.
+    pub async fn commit_with_outbox(
+        mut self,
+        events: &[(String, String, OutboxEvent)],
+    ) -> Result<(), SqlError> {
+        if !events.is_empty() {
+            self.insert_outbox(events).await?;
+        }
+        self.commit().await
     }
 }
 

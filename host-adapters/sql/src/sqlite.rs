@@ -2,6 +2,7 @@
 //! mode, so a killed host loses no committed transaction.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -9,12 +10,18 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Column, Row, Sqlite, SqlitePool, TypeInfo, ValueRef};
 
+use tokio::sync::Mutex;
+
 use crate::backend::{Rows, SqlError, Value, collect_rows};
 use crate::statement::to_sqlite_placeholders;
 
+/// SQLite allows one writer at a time and makes the others poll with
+/// sleeps of up to 100 ms. Writers of this process queue on `writer`
+/// instead, so the next one starts the moment the last one finishes.
 #[derive(Clone)]
 pub struct Db {
     pub pool: SqlitePool,
+    pub writer: Arc<Mutex<()>>,
 }
 
 pub async fn open(path: &Path) -> anyhow::Result<Db> {
@@ -33,7 +40,10 @@ pub async fn open(path: &Path) -> anyhow::Result<Db> {
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await?;
-    Ok(Db { pool })
+    Ok(Db {
+        pool,
+        writer: Arc::default(),
+    })
 }
 
 type Query = sqlx::query::Query<'static, Sqlite, <Sqlite as sqlx::Database>::Arguments>;
