@@ -23,6 +23,12 @@ pub struct RuntimeConfig {
     /// Backends for `key_value_stores` names, as Spin's `[key_value_store.NAME]`.
     #[serde(default)]
     pub key_value_store: BTreeMap<String, folio_kv::KvBackendConfig>,
+    /// Backends for `blob_buckets` names (a Folio extension: Spin has no blob store).
+    #[serde(default)]
+    pub blob_bucket: BTreeMap<String, folio_blobs::BlobBackendConfig>,
+    /// The URL clients reach this host at (default `http://<listen address>`);
+    /// presigned URLs of buckets on disk point here.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -58,6 +64,7 @@ impl RuntimeConfig {
         };
         let databases = declared(|c| &c.sqlite_databases);
         let stores = declared(|c| &c.key_value_stores);
+        let buckets = declared(|c| &c.blob_buckets);
         let unused = self
             .sqlite_database
             .keys()
@@ -68,6 +75,12 @@ impl RuntimeConfig {
                     .keys()
                     .filter(|n| !stores.contains(*n))
                     .map(|n| format!("[key_value_store.{n}]")),
+            )
+            .chain(
+                self.blob_bucket
+                    .keys()
+                    .filter(|n| !buckets.contains(*n))
+                    .map(|n| format!("[blob_bucket.{n}]")),
             )
             .collect::<Vec<_>>();
         if !unused.is_empty() {

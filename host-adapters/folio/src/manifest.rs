@@ -39,6 +39,8 @@ pub struct ComponentDecl {
     pub allowed_outbound_hosts: AllowedHosts,
     pub key_value_stores: Vec<String>,
     pub sqlite_databases: Vec<String>,
+    /// Object-storage buckets (`blob_buckets`, a Folio extension to Spin's manifest).
+    pub blob_buckets: Vec<String>,
     /// Component variable name to template (`"{{ app_var }}"` or a literal).
     pub variables: BTreeMap<String, String>,
     /// Environment variables the guest sees (`environment` in spin.toml).
@@ -131,6 +133,8 @@ struct RawComponent {
     #[serde(default)]
     sqlite_databases: Vec<String>,
     #[serde(default)]
+    blob_buckets: Vec<String>,
+    #[serde(default)]
     variables: BTreeMap<String, String>,
     #[serde(default)]
     environment: BTreeMap<String, String>,
@@ -222,6 +226,7 @@ impl App {
                     allowed_outbound_hosts,
                     key_value_stores: rc.key_value_stores,
                     sqlite_databases: rc.sqlite_databases,
+                    blob_buckets: rc.blob_buckets,
                     variables: rc.variables,
                     environment: rc.environment,
                     build: rc.build,

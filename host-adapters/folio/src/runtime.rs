@@ -20,6 +20,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use folio_blobs::{BlobConfig, BlobView, ComponentBuckets, Signer};
 use folio_kv::{ComponentStores, KvConfig, KvView};
 use folio_sql::{ComponentDatabases, SqlConfig, SqlView};
 
@@ -90,6 +91,7 @@ pub struct HostState {
     variables: Arc<ComponentVariables>,
     sql: Arc<ComponentDatabases>,
     kv: Arc<ComponentStores>,
+    blobs: Arc<ComponentBuckets>,
     memory: MemoryGuard,
 }
 
@@ -115,6 +117,7 @@ impl HostState {
             variables: component.variables.clone(),
             sql: component.sql.clone(),
             kv: component.kv.clone(),
+            blobs: component.blobs.clone(),
             memory: MemoryGuard {
                 cap: memory_cap,
                 exceeded: false,
@@ -186,6 +189,7 @@ struct LoadedComponent {
     environment: Vec<(String, String)>,
     sql: Arc<ComponentDatabases>,
     kv: Arc<ComponentStores>,
+    blobs: Arc<ComponentBuckets>,
 }
 
 /// Where components keep state: the backends bound in the runtime config,
@@ -193,6 +197,7 @@ struct LoadedComponent {
 pub struct Storage {
     pub sql: SqlConfig,
     pub kv: KvConfig,
+    pub blobs: BlobConfig,
     pub data_dir: PathBuf,
 }
 
@@ -208,6 +213,9 @@ pub struct AppRuntime {
     pub metrics: Metrics,
     slots: Arc<Semaphore>,
     self_ref: Weak<AppRuntime>,
+    /// Signs and checks presigned URLs of buckets on disk (none when no
+    /// component declares a bucket).
+    blob_signer: Option<Signer>,
 }
 
 /// Builds the Engine every component shares: pooling allocator sized for the
@@ -266,6 +274,10 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
         table: &mut s.table,
         stores: &s.kv,
     })?;
+    folio_blobs::add_to_linker(&mut linker, |s: &mut HostState| BlobView {
+        table: &mut s.table,
+        buckets: &s.blobs,
+    })?;
     Ok(linker)
 }
 
@@ -282,6 +294,11 @@ impl AppRuntime {
         let mut resolved = variables::resolve(app, env)
             .map_err(|e| anyhow!("{}: {e:#}", app.manifest_path.display()))?;
 
+        let blob_signer = if app.components.values().any(|c| !c.blob_buckets.is_empty()) {
+            Some(Signer::load_or_create(&storage.data_dir)?)
+        } else {
+            None
+        };
         let mut components = HashMap::new();
         for decl in app.components.values() {
             let loaded = load_component(
@@ -292,6 +309,7 @@ impl AppRuntime {
                 &mut resolved,
                 storage,
                 &limits,
+                blob_signer.as_ref(),
             )
             .await
             .map_err(|e| {
@@ -330,7 +348,26 @@ impl AppRuntime {
             limits,
             metrics,
             self_ref: self_ref.clone(),
+            blob_signer,
         }))
+    }
+
+    /// The URL clients reach this host at, for presigned URLs of buckets on disk.
+    pub fn set_public_url(&self, url: &str) {
+        if let Some(signer) = &self.blob_signer {
+            signer.set_base_url(url);
+        }
+    }
+
+    /// Component `component`'s bucket `name`, and the signer its presigned
+    /// disk URLs are checked with; for `/_folio/blobs/...`.
+    pub fn blob_bucket(
+        &self,
+        component: &str,
+        name: &str,
+    ) -> Option<(folio_blobs::Bucket, &Signer)> {
+        let bucket = self.components.get(component)?.blobs.get(name)?.clone();
+        Some((bucket, self.blob_signer.as_ref()?))
     }
 
     pub fn limits(&self) -> &Limits {
@@ -578,6 +615,7 @@ async fn load_component(
     resolved: &mut BTreeMap<String, ComponentVariables>,
     storage: &Storage,
     limits: &Limits,
+    blob_signer: Option<&Signer>,
 ) -> anyhow::Result<LoadedComponent> {
     let component = cache.load(engine, &decl.source)?;
     let instance_pre = linker
@@ -593,7 +631,21 @@ async fn load_component(
         environment: decl.environment.clone().into_iter().collect(),
         sql: Arc::default(),
         kv: Arc::default(),
+        blobs: Arc::default(),
     };
+    if let Some(signer) = blob_signer
+        && !decl.blob_buckets.is_empty()
+    {
+        let buckets = ComponentBuckets::open(
+            &decl.id,
+            &decl.blob_buckets,
+            &storage.blobs,
+            &storage.data_dir,
+            signer,
+        )
+        .await?;
+        loaded.blobs = Arc::new(buckets);
+    }
     if !decl.key_value_stores.is_empty() {
         let stores = ComponentStores::open(
             &decl.id,
