@@ -47,13 +47,10 @@ impl Signer {
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Signer> {
         let path = data_dir.join("blobs").join("signing-key");
         let key = match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let bytes = hex::decode(text.trim())
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .with_context(|| format!("{}: not a 32-byte hex key", path.display()))?;
-                bytes
-            }
+            Ok(text) => hex::decode(text.trim())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .with_context(|| format!("{}: not a 32-byte hex key", path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key: [u8; 32] = rand::random();
                 std::fs::create_dir_all(path.parent().unwrap())?;

@@ -607,6 +607,7 @@ fn link_error(err: anyhow::Error) -> anyhow::Error {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the start-up context, passed once per component
 async fn load_component(
     engine: &Engine,
     linker: &Linker<HostState>,
