@@ -57,10 +57,8 @@ impl ComponentBuckets {
         for name in granted {
             let bucket = match config.backend(name) {
                 BlobBackendConfig::Disk { path } => {
-                    let dir = match path {
-                        Some(p) => p.join(component),
-                        None => data_dir.join("blobs").join(component).join(name),
-                    };
+                    let root = path.unwrap_or_else(|| data_dir.join("blobs"));
+                    let dir = root.join(component).join(name);
                     let bucket = disk::DiskBucket::open(&dir, component, name, signer.clone())
                         .with_context(|| format!("blob bucket `{name}` at {}", dir.display()))?;
                     Bucket::Disk(bucket)

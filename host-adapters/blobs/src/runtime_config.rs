@@ -10,8 +10,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum BlobBackendConfig {
-    /// `type = "disk"`: a directory per component, by default
-    /// `<data_dir>/blobs/<component>/<bucket>/`; with `path`, `<path>/<component>/`.
+    /// `type = "disk"`: a directory per component and bucket,
+    /// `<path>/<component>/<bucket>/`; `path` defaults to `<data_dir>/blobs`.
     Disk { path: Option<PathBuf> },
     /// `type = "s3"`: any S3 server, addressed path-style. Credentials not
     /// given here come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`,
