@@ -17,10 +17,11 @@ FOLIO_TEST_POSTGRES_URL="$(bash infra/postgres.sh)"
 export FOLIO_TEST_POSTGRES_URL
 FOLIO_TEST_REDIS_URL="$(bash infra/redis.sh)"
 export FOLIO_TEST_REDIS_URL
+eval "$(bash infra/s3.sh)"
 
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy --release --locked -p folio -p folio-sql -p folio-kv -p folio-tests --all-targets -- -D warnings
+cargo clippy --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-tests --all-targets -- -D warnings
 cargo clippy --release --locked --target wasm32-wasip2 --target-dir target \
   -p folio-meta -p folio-hello -p folio-guest -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -- -D warnings
 
@@ -31,4 +32,4 @@ cargo build --release --locked --target wasm32-wasip2 --target-dir target \
   -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-hello
 
 step "tests"
-cargo test --release --locked -p folio -p folio-sql -p folio-kv -p folio-tests
+cargo test --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-tests

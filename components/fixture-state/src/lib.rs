@@ -6,11 +6,15 @@
 //! Values are JSON objects: `{"integer": 1}`, `{"text": "a"}`, `"null"`, ...
 //! `POST .../kv` takes `{"store"?, "ops": [{"set": {"key", "value"}}, {"get": "k"}, ...]}`
 //! and answers one `{"ok": ..}` or `{"error": ..}` per operation.
+//! `.../blobs/...` drives object storage with streaming bodies: see `blobs.rs`.
+
+mod blobs;
 
 use folio_guest::{Connection, Dialect, Migration, OutgoingEvent, SqlError, Value, kv};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
-use spin_sdk::http::{Request, Response};
+use spin_sdk::http::conversions::TryFromIncomingRequest;
+use spin_sdk::http::{IncomingRequest, OutgoingResponse, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 
 struct Schema;
@@ -126,7 +130,30 @@ struct TransactionRequest {
 }
 
 #[http_component]
-fn handle(request: Request) -> Response {
+async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
+    let path_info = incoming
+        .headers()
+        .get("spin-path-info")
+        .into_iter()
+        .next()
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+        .unwrap_or_default();
+    if let Some(action) = path_info.strip_prefix("/blobs/") {
+        let action = action.to_string();
+        return blobs::handle(&action, incoming, out);
+    }
+    let mut response = match Request::try_from_incoming_request(incoming).await {
+        Ok(request) => handle_whole(request),
+        Err(e) => Response::new(400, format!("{e:?}")),
+    };
+    let body = std::mem::take(response.body_mut());
+    if let Ok(response) = OutgoingResponse::try_from(response) {
+        let _ = ResponseOutparam::set_with_body(out, response, body).await;
+    }
+}
+
+/// The actions that take and give whole JSON bodies.
+fn handle_whole(request: Request) -> Response {
     let action = request
         .header("spin-path-info")
         .and_then(|h| h.as_str())

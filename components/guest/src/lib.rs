@@ -1,5 +1,5 @@
-//! The guest side of `folio:platform`: bindings for the database and
-//! key-value imports and the schema export, shared by every component.
+//! The guest side of `folio:platform`: bindings for the database,
+//! key-value and object-storage imports and the schema export, shared by every component.
 //!
 //! A component that owns a database implements [`bindings::exports::folio::platform::schema::Guest`]
 //! and registers it with `folio_guest::bindings::export!(MySchema);`.
@@ -45,4 +45,25 @@ pub mod kv {
     pub use crate::bindings::folio::platform::kv_expiry::set_with_ttl;
     pub use crate::bindings::wasi::keyvalue::atomics::increment;
     pub use crate::bindings::wasi::keyvalue::store::{Bucket, Error, open};
+}
+
+/// Object storage (`folio:platform/blobs`): buckets granted by `blob_buckets`.
+pub mod blobs {
+    pub use crate::bindings::folio::platform::blobs::{
+        Bucket, ByteRange, Download, Error, Listing, ObjectMeta, ObjectSummary, Upload,
+    };
+
+    impl Error {
+        /// A stable, machine-readable name for the error's kind.
+        pub fn kind(&self) -> &'static str {
+            match self {
+                Error::NoSuchBucket(_) => "no-such-bucket",
+                Error::InvalidKey(_) => "invalid-key",
+                Error::TooLarge(_) => "too-large",
+                Error::InvalidArgument(_) => "invalid-argument",
+                Error::Closed => "closed",
+                Error::Unavailable(_) => "unavailable",
+            }
+        }
+    }
 }

@@ -26,6 +26,12 @@ pub struct RuntimeConfig {
     /// The event log: `[event_log] type = "embedded"` (default) or `"kafka"`.
     #[serde(default)]
     pub event_log: folio_events::EventLogConfig,
+    /// Backends for `blob_buckets` names (a Folio extension: Spin has no blob store).
+    #[serde(default)]
+    pub blob_bucket: BTreeMap<String, folio_blobs::BlobBackendConfig>,
+    /// The URL clients reach this host at (default `http://<listen address>`);
+    /// presigned URLs of buckets on disk point here.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,6 +67,7 @@ impl RuntimeConfig {
         };
         let databases = declared(|c| &c.sqlite_databases);
         let stores = declared(|c| &c.key_value_stores);
+        let buckets = declared(|c| &c.blob_buckets);
         let unused = self
             .sqlite_database
             .keys()
@@ -71,6 +78,12 @@ impl RuntimeConfig {
                     .keys()
                     .filter(|n| !stores.contains(*n))
                     .map(|n| format!("[key_value_store.{n}]")),
+            )
+            .chain(
+                self.blob_bucket
+                    .keys()
+                    .filter(|n| !buckets.contains(*n))
+                    .map(|n| format!("[blob_bucket.{n}]")),
             )
             .collect::<Vec<_>>();
         if !unused.is_empty() {

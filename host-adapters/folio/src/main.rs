@@ -10,6 +10,7 @@ use folio::config::RuntimeConfig;
 use folio::manifest::{App, one_line};
 use folio::runtime::{AppRuntime, Limits, Storage};
 use folio::server::Server;
+use folio_blobs::BlobConfig;
 use folio_kv::KvConfig;
 use folio_sql::SqlConfig;
 
@@ -140,6 +141,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                 stores: config.key_value_store,
             },
             events: config.event_log,
+            blobs: BlobConfig {
+                buckets: config.blob_bucket,
+            },
             data_dir,
         };
         let runtime =
@@ -148,6 +152,12 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
         let address = listener.local_addr()?;
+        runtime.set_public_url(
+            config
+                .public_url
+                .as_deref()
+                .unwrap_or(&format!("http://{address}")),
+        );
         tracing::info!(
             address = %address,
             app = %app.name,

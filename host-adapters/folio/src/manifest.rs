@@ -55,6 +55,8 @@ pub struct ComponentDecl {
     pub allowed_outbound_hosts: AllowedHosts,
     pub key_value_stores: Vec<String>,
     pub sqlite_databases: Vec<String>,
+    /// Object-storage buckets (`blob_buckets`, a Folio extension to Spin's manifest).
+    pub blob_buckets: Vec<String>,
     /// Component variable name to template (`"{{ app_var }}"` or a literal).
     pub variables: BTreeMap<String, String>,
     /// Environment variables the guest sees (`environment` in spin.toml).
@@ -173,6 +175,8 @@ struct RawComponent {
     #[serde(default)]
     sqlite_databases: Vec<String>,
     #[serde(default)]
+    blob_buckets: Vec<String>,
+    #[serde(default)]
     variables: BTreeMap<String, String>,
     #[serde(default)]
     environment: BTreeMap<String, String>,
@@ -241,6 +245,9 @@ impl App {
                     ctx()
                 );
             }
+            for bucket in &rc.blob_buckets {
+                check_bucket_name(bucket).with_context(|| format!("{}: blob_buckets", ctx()))?;
+            }
             let allowed_outbound_hosts = AllowedHosts::parse(&rc.allowed_outbound_hosts)
                 .with_context(|| format!("{}: allowed_outbound_hosts", ctx()))?;
             for (var, template) in &rc.variables {
@@ -264,6 +271,7 @@ impl App {
                     allowed_outbound_hosts,
                     key_value_stores: rc.key_value_stores,
                     sqlite_databases: rc.sqlite_databases,
+                    blob_buckets: rc.blob_buckets,
                     variables: rc.variables,
                     environment: rc.environment,
                     build: rc.build,
@@ -396,6 +404,24 @@ fn check_variable_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Bucket names become directory names on disk and key prefixes on S3.
+fn check_bucket_name(name: &str) -> anyhow::Result<()> {
+    let ok = (1..=63).contains(&name.len())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !ok {
+        bail!(
+            "`{name}` is not a valid bucket name (1 to 63 lowercase letters, digits, `-` and `_`, starting with a letter or digit)"
+        );
+    }
+    Ok(())
+}
+
 /// Names of application variables a component variable template uses: `"{{ name }}"`.
 pub fn template_references(template: &str) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
@@ -487,6 +513,21 @@ source = "b.wasm"
         let bad = GOOD.replace("{{ greeting }}", "{{ nope }}");
         let err = App::parse(Path::new("spin.toml"), &bad).unwrap_err();
         assert!(one_line(&err).contains("`nope`"), "{err:#}");
+    }
+
+    #[test]
+    fn reads_blob_buckets_and_rejects_names_that_are_not_labels() {
+        let with = GOOD.replace(
+            "[component.b]\nsource = \"b.wasm\"",
+            "[component.b]\nsource = \"b.wasm\"\nblob_buckets = [\"media\"]",
+        );
+        let app = App::parse(Path::new("spin.toml"), &with).unwrap();
+        assert_eq!(app.components["b"].blob_buckets, ["media"]);
+        for bad in ["../up", "Media", "", "a/b"] {
+            let manifest = with.replace("\"media\"", &format!("{bad:?}"));
+            let err = App::parse(Path::new("spin.toml"), &manifest).unwrap_err();
+            assert!(one_line(&err).contains("blob_buckets"), "{bad}: {err:#}");
+        }
     }
 
     #[test]

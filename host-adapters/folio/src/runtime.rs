@@ -21,6 +21,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use folio_events::{EventLog, EventLogConfig, EventsView};
+use folio_blobs::{BlobConfig, BlobView, ComponentBuckets, Signer};
 use folio_kv::{ComponentStores, KvConfig, KvView};
 use folio_sql::{ComponentDatabases, SqlConfig, SqlView};
 
@@ -93,6 +94,7 @@ pub struct HostState {
     kv: Arc<ComponentStores>,
     events: Option<EventLog>,
     event_source: Arc<str>,
+    blobs: Arc<ComponentBuckets>,
     pub(crate) memory: MemoryGuard,
 }
 
@@ -120,6 +122,7 @@ impl HostState {
             kv: component.kv.clone(),
             events: component.events.clone(),
             event_source: component.event_source.clone(),
+            blobs: component.blobs.clone(),
             memory: MemoryGuard {
                 cap: memory_cap,
                 exceeded: false,
@@ -202,6 +205,7 @@ pub(crate) struct LoadedComponent {
     kv: Arc<ComponentStores>,
     events: Option<EventLog>,
     event_source: Arc<str>,
+    blobs: Arc<ComponentBuckets>,
 }
 
 /// Where components keep state: the backends bound in the runtime config,
@@ -210,6 +214,7 @@ pub struct Storage {
     pub sql: SqlConfig,
     pub kv: KvConfig,
     pub events: EventLogConfig,
+    pub blobs: BlobConfig,
     pub data_dir: PathBuf,
 }
 
@@ -228,6 +233,9 @@ pub struct AppRuntime {
     pub metrics: Metrics,
     slots: Arc<Semaphore>,
     pub(crate) self_ref: Weak<AppRuntime>,
+    /// Signs and checks presigned URLs of buckets on disk (none when no
+    /// component declares a bucket).
+    blob_signer: Option<Signer>,
 }
 
 /// Builds the Engine every component shares: pooling allocator sized for the
@@ -290,6 +298,10 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
         log: s.events.as_ref(),
         source: &s.event_source,
     })?;
+    folio_blobs::add_to_linker(&mut linker, |s: &mut HostState| BlobView {
+        table: &mut s.table,
+        buckets: &s.blobs,
+    })?;
     Ok(linker)
 }
 
@@ -307,6 +319,11 @@ impl AppRuntime {
             .map_err(|e| anyhow!("{}: {e:#}", app.manifest_path.display()))?;
         let event_log = EventLog::open(&storage.events, &storage.data_dir).await?;
 
+        let blob_signer = if app.components.values().any(|c| !c.blob_buckets.is_empty()) {
+            Some(Signer::load_or_create(&storage.data_dir)?)
+        } else {
+            None
+        };
         let mut components = HashMap::new();
         for decl in app.components.values() {
             let roles = Roles {
@@ -323,6 +340,7 @@ impl AppRuntime {
                 &limits,
                 &event_log,
                 roles,
+                blob_signer.as_ref(),
             )
             .await
             .map_err(|e| {
@@ -364,7 +382,26 @@ impl AppRuntime {
             limits,
             metrics,
             self_ref: self_ref.clone(),
+            blob_signer,
         }))
+    }
+
+    /// The URL clients reach this host at, for presigned URLs of buckets on disk.
+    pub fn set_public_url(&self, url: &str) {
+        if let Some(signer) = &self.blob_signer {
+            signer.set_base_url(url);
+        }
+    }
+
+    /// Component `component`'s bucket `name`, and the signer its presigned
+    /// disk URLs are checked with; for `/_folio/blobs/...`.
+    pub fn blob_bucket(
+        &self,
+        component: &str,
+        name: &str,
+    ) -> Option<(folio_blobs::Bucket, &Signer)> {
+        let bucket = self.components.get(component)?.blobs.get(name)?.clone();
+        Some((bucket, self.blob_signer.as_ref()?))
     }
 
     pub fn limits(&self) -> &Limits {
@@ -626,6 +663,7 @@ async fn load_component(
     limits: &Limits,
     event_log: &EventLog,
     roles: Roles,
+    blob_signer: Option<&Signer>,
 ) -> anyhow::Result<LoadedComponent> {
     let component = cache.load(engine, &decl.source)?;
     let instance_pre = linker
@@ -659,7 +697,21 @@ async fn load_component(
         kv: Arc::default(),
         events: Some(event_log.clone()),
         event_source: format!("/folio/{}", decl.id).into(),
+        blobs: Arc::default(),
     };
+    if let Some(signer) = blob_signer
+        && !decl.blob_buckets.is_empty()
+    {
+        let buckets = ComponentBuckets::open(
+            &decl.id,
+            &decl.blob_buckets,
+            &storage.blobs,
+            &storage.data_dir,
+            signer,
+        )
+        .await?;
+        loaded.blobs = Arc::new(buckets);
+    }
     if !decl.key_value_stores.is_empty() {
         let stores = ComponentStores::open(
             &decl.id,

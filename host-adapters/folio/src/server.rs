@@ -98,6 +98,20 @@ impl Server {
         if let Some(response) = self.platform_endpoint(&path) {
             return response;
         }
+        if path.starts_with(folio_blobs::presign::ROUTE_PREFIX) {
+            let mut response = crate::blob_urls::serve(&self.runtime, request, &request_id).await;
+            tracing::info!(
+                requestId = %request_id, traceId = %trace.trace_id, spanId = %trace.span_id,
+                method = %method, path = %path, route = "/_folio/blobs/...",
+                status = response.status().as_u16(),
+                durationMs = started.elapsed().as_secs_f64() * 1000.0,
+                "presigned blob request"
+            );
+            if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert("x-request-id", v);
+            }
+            return response;
+        }
 
         let (component, route_label, result) = match self.runtime.route(&path) {
             None => (String::new(), String::new(), Err(Failure::NotFound)),
