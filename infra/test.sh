@@ -18,18 +18,22 @@ export FOLIO_TEST_POSTGRES_URL
 FOLIO_TEST_REDIS_URL="$(bash infra/redis.sh)"
 export FOLIO_TEST_REDIS_URL
 eval "$(bash infra/s3.sh)"
+FOLIO_TEST_KAFKA_BROKERS="$(bash infra/kafka.sh)"
+export FOLIO_TEST_KAFKA_BROKERS
+FOLIO_TEST_TANSU="$(PATH="$HOME/.cargo/bin:$PATH" command -v tansu)"
+export FOLIO_TEST_TANSU
 
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-tests --all-targets -- -D warnings
+cargo clippy --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-events -p folio-tests --all-targets -- -D warnings
 cargo clippy --release --locked --target wasm32-wasip2 --target-dir target \
-  -p folio-meta -p folio-hello -p folio-guest -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -- -D warnings
+  -p folio-meta -p folio-hello -p folio-guest -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -- -D warnings
 
 step "build host and components"
 cargo build --release --locked -p folio
 "$CARGO_TARGET_DIR/release/folio" build --manifest spin.toml
 cargo build --release --locked --target wasm32-wasip2 --target-dir target \
-  -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-hello
+  -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-hello
 
 step "tests"
-cargo test --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-tests
+cargo test --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-events -p folio-tests

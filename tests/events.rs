@@ -25,7 +25,11 @@ async fn post(host: &Host, path: &str, body: Value) -> (u16, Value) {
 }
 
 async fn rows(host: &Host, what: &str) -> Vec<Value> {
-    let response = client().get(host.url(&format!("/ev/{what}"))).send().await.unwrap();
+    let response = client()
+        .get(host.url(&format!("/ev/{what}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     body["rows"].as_array().unwrap().clone()
@@ -64,7 +68,11 @@ async fn wait_received(
         }
         if Instant::now() > deadline {
             let missing: Vec<_> = keys.difference(&seen).take(20).collect();
-            panic!("{} of {} events never arrived, e.g. {missing:?}", keys.difference(&seen).count(), keys.len());
+            panic!(
+                "{} of {} events never arrived, e.g. {missing:?}",
+                keys.difference(&seen).count(),
+                keys.len()
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -83,50 +91,87 @@ fn unique_topic(prefix: &str) -> String {
 }
 
 async fn conformance(host: &Host, topic: &str) {
-    let write = |keys: &[&str], event_type: &str, commit: bool| {
-        json!({"keys": keys, "topic": topic, "type": event_type, "commit": commit})
-    };
+    let write = |keys: &[&str], event_type: &str, commit: bool| json!({"keys": keys, "topic": topic, "type": event_type, "commit": commit});
 
     // Committed transactional events arrive once each, in order per key.
-    let (status, body) = post(host, "/ev/write", write(&["a1", "a2", "a3"], "fixture.ok", true)).await;
+    let (status, body) = post(
+        host,
+        "/ev/write",
+        write(&["a1", "a2", "a3"], "fixture.ok", true),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["events"].as_array().unwrap().len(), 3);
     // A rolled-back transaction's event never does.
-    let (status, _) = post(host, "/ev/write", write(&["rolled-back"], "fixture.ok", false)).await;
+    let (status, _) = post(
+        host,
+        "/ev/write",
+        write(&["rolled-back"], "fixture.ok", false),
+    )
+    .await;
     assert_eq!(status, 200);
     // Fire-and-forget publish.
     let (status, body) = post(host, "/ev/emit", json!({"topic": topic, "key": "emitted"})).await;
     assert_eq!(status, 200, "{body}");
     // A handler that fails its first two tries gets a third.
-    let (status, _) = post(host, "/ev/write", write(&["flaky"], "fixture.fail-twice", true)).await;
+    let (status, _) = post(
+        host,
+        "/ev/write",
+        write(&["flaky"], "fixture.fail-twice", true),
+    )
+    .await;
     assert_eq!(status, 200);
     // One that always fails, one that rejects, one that traps: dead letters.
-    for (key, event_type) in [("doomed", "fixture.always-fail"), ("rejected", "fixture.reject"), ("trapped", "fixture.trap")] {
+    for (key, event_type) in [
+        ("doomed", "fixture.always-fail"),
+        ("rejected", "fixture.reject"),
+        ("trapped", "fixture.trap"),
+    ] {
         let (status, _) = post(host, "/ev/write", write(&[key], event_type, true)).await;
         assert_eq!(status, 200);
     }
 
-    let expected = keys(&["a1", "a2", "a3", "emitted", "flaky", "doomed", "rejected", "trapped"]);
+    let expected = keys(&[
+        "a1", "a2", "a3", "emitted", "flaky", "doomed", "rejected", "trapped",
+    ]);
     let got = wait_received(host, &expected, Duration::from_secs(60)).await;
     let by_key = |k: &str| got.iter().find(|r| r.0 == k).unwrap().clone();
     for k in ["a1", "a2", "a3", "emitted"] {
         let (_, t, ty, attempt, _, deliveries) = by_key(k);
-        assert_eq!((t.as_str(), ty.as_str(), attempt, deliveries), (topic, "fixture.ok", 1, 1), "{k}");
+        assert_eq!(
+            (t.as_str(), ty.as_str(), attempt, deliveries),
+            (topic, "fixture.ok", 1, 1),
+            "{k}"
+        );
     }
     let (_, t, _, attempt, _, _) = by_key("flaky");
-    assert_eq!((t.as_str(), attempt), (topic, 3), "flaky succeeds on its third try");
+    assert_eq!(
+        (t.as_str(), attempt),
+        (topic, 3),
+        "flaky succeeds on its third try"
+    );
 
     let dlq = format!("{topic}.dlq");
     let (_, t, _, _, ext, _) = by_key("doomed");
     assert_eq!(t, dlq);
     assert_eq!(ext["folioattempts"], "3", "{ext}");
     assert_eq!(ext["foliotopic"], topic, "{ext}");
-    assert!(ext["folioerror"].as_str().unwrap().contains("always fails"), "{ext}");
+    assert!(
+        ext["folioerror"].as_str().unwrap().contains("always fails"),
+        "{ext}"
+    );
     let (_, t, _, _, ext, _) = by_key("rejected");
-    assert_eq!((t.as_str(), ext["folioattempts"].as_str()), (dlq.as_str(), Some("1")), "rejected at once: {ext}");
+    assert_eq!(
+        (t.as_str(), ext["folioattempts"].as_str()),
+        (dlq.as_str(), Some("1")),
+        "rejected at once: {ext}"
+    );
     let (_, t, _, _, ext, _) = by_key("trapped");
     assert_eq!(t, dlq);
-    assert!(ext["folioerror"].as_str().unwrap().contains("trap"), "{ext}");
+    assert!(
+        ext["folioerror"].as_str().unwrap().contains("trap"),
+        "{ext}"
+    );
 
     // Tries the handler saw: one each for the four that succeeded at once,
     // three for flaky, doomed and trapped (max_attempts), one for rejected.
@@ -134,16 +179,36 @@ async fn conformance(host: &Host, topic: &str) {
     assert_eq!(tries.len(), 4 + 3 + 3 + 3 + 1, "tries: {tries:?}");
 
     // The rolled-back key is neither stored nor delivered.
-    let writes: BTreeSet<String> = rows(host, "writes").await.iter().map(|r| r[0].as_str().unwrap().to_string()).collect();
+    let writes: BTreeSet<String> = rows(host, "writes")
+        .await
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .collect();
     assert!(!writes.contains("rolled-back"));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(received(host).await.iter().all(|r| r.0 != "rolled-back"));
 
     // Bad input gets a typed error, not a dead host.
-    let (status, body) = post(host, "/ev/emit", json!({"topic": "no spaces allowed", "key": "x"})).await;
+    let (status, body) = post(
+        host,
+        "/ev/emit",
+        json!({"topic": "no spaces allowed", "key": "x"}),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("InvalidEvent"), "{body}");
-    let (status, body) = post(host, "/ev/write", json!({"keys": ["x"], "topic": "", "commit": true})).await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("InvalidEvent"),
+        "{body}"
+    );
+    let (status, body) = post(
+        host,
+        "/ev/write",
+        json!({"keys": ["x"], "topic": "", "commit": true}),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["kind"], "invalid-statement");
 }
@@ -157,10 +222,12 @@ async fn embedded_log_with_sqlite() {
 
 #[tokio::test]
 async fn kafka_with_postgres() {
-    let brokers = std::env::var("FOLIO_TEST_KAFKA_BROKERS")
-        .expect("FOLIO_TEST_KAFKA_BROKERS is not set: run `bash infra/kafka.sh` and export its address");
-    let postgres = std::env::var("FOLIO_TEST_POSTGRES_URL")
-        .expect("FOLIO_TEST_POSTGRES_URL is not set: run `bash infra/postgres.sh` and export its URL");
+    let brokers = std::env::var("FOLIO_TEST_KAFKA_BROKERS").expect(
+        "FOLIO_TEST_KAFKA_BROKERS is not set: run `bash infra/kafka.sh` and export its address",
+    );
+    let postgres = std::env::var("FOLIO_TEST_POSTGRES_URL").expect(
+        "FOLIO_TEST_POSTGRES_URL is not set: run `bash infra/postgres.sh` and export its URL",
+    );
     let topic = unique_topic("notes");
     let config = format!(
         "[event_log]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\n\n[sqlite_database.default]\ntype = \"postgres\"\nurl = \"{postgres}\"\n"
@@ -173,10 +240,12 @@ async fn kafka_with_postgres() {
 async fn drop_schema(url: &str, schema: &str) {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
 }
 
 /// kill -9 in the middle of a stream of writes: after a restart, every write
@@ -226,7 +295,11 @@ async fn killed_host_loses_no_committed_event() {
     for w in writers {
         acked.extend(w.await.unwrap());
     }
-    assert!(acked.len() > 20, "only {} writes before the kill", acked.len());
+    assert!(
+        acked.len() > 20,
+        "only {} writes before the kill",
+        acked.len()
+    );
     drop(host);
 
     let host = Host::start_with(&manifest, options());
@@ -243,6 +316,13 @@ async fn killed_host_loses_no_committed_event() {
     let got = wait_received(&host, &committed, Duration::from_secs(30)).await;
     let delivered_now: BTreeSet<String> = got.iter().map(|r| r.0.clone()).collect();
     assert!(delivered.is_subset(&delivered_now));
-    assert_eq!(delivered_now, committed, "delivered events are exactly the committed writes");
-    eprintln!("{} writes acknowledged, {} committed, all delivered", acked.len(), committed.len());
+    assert_eq!(
+        delivered_now, committed,
+        "delivered events are exactly the committed writes"
+    );
+    eprintln!(
+        "{} writes acknowledged, {} committed, all delivered",
+        acked.len(),
+        committed.len()
+    );
 }

@@ -30,10 +30,15 @@ impl Broker {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run `{tansu}` (set FOLIO_TEST_TANSU or run infra/kafka.sh): {e}"));
+            .unwrap_or_else(|e| {
+                panic!("cannot run `{tansu}` (set FOLIO_TEST_TANSU or run infra/kafka.sh): {e}")
+            });
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(&address).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {address}");
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen on {address}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Broker { child, address }
@@ -84,7 +89,10 @@ async fn broker_outage_during_writes_loses_no_event() {
     let config = dir.path().join("runtime.toml");
     std::fs::write(
         &config,
-        format!("[event_log]\ntype = \"kafka\"\nbrokers = \"{}\"\n", broker.address),
+        format!(
+            "[event_log]\ntype = \"kafka\"\nbrokers = \"{}\"\n",
+            broker.address
+        ),
     )
     .unwrap();
     let host = Host::start_with(
@@ -126,7 +134,10 @@ async fn broker_outage_during_writes_loses_no_event() {
     }
     let flowing = Instant::now() + Duration::from_secs(30);
     while received_keys(&host).await.len() < 20 {
-        assert!(Instant::now() < flowing, "no events were delivered before the outage");
+        assert!(
+            Instant::now() < flowing,
+            "no events were delivered before the outage"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let delivered_before = received_keys(&host).await.len();
@@ -147,9 +158,17 @@ async fn broker_outage_during_writes_loses_no_event() {
         if got == expected {
             break;
         }
-        assert!(got.is_subset(&expected), "unexpected events: {:?}", got.difference(&expected).take(5).collect::<Vec<_>>());
+        assert!(
+            got.is_subset(&expected),
+            "unexpected events: {:?}",
+            got.difference(&expected).take(5).collect::<Vec<_>>()
+        );
         if Instant::now() > deadline {
-            panic!("{} of {total} events missing, e.g. {:?}", expected.difference(&got).count(), expected.difference(&got).take(5).collect::<Vec<_>>());
+            panic!(
+                "{} of {total} events missing, e.g. {:?}",
+                expected.difference(&got).count(),
+                expected.difference(&got).take(5).collect::<Vec<_>>()
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

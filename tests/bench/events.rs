@@ -31,7 +31,9 @@ async fn main() -> anyhow::Result<()> {
     run("embedded", None, events, per_tx, clients).await?;
     match std::env::var("FOLIO_TEST_KAFKA_BROKERS") {
         Ok(brokers) => run("kafka", Some(brokers), events, per_tx, clients).await?,
-        Err(_) => println!("| kafka | skipped: set FOLIO_TEST_KAFKA_BROKERS (bash infra/kafka.sh) | | | |"),
+        Err(_) => println!(
+            "| kafka | skipped: set FOLIO_TEST_KAFKA_BROKERS (bash infra/kafka.sh) | | | |"
+        ),
     }
     Ok(())
 }
@@ -89,12 +91,20 @@ async fn run(
     let total = transactions * per_tx;
     let deadline = Instant::now() + Duration::from_secs(600);
     let histogram = loop {
-        let metrics = client().get(host.url("/_folio/metrics")).send().await?.text().await?;
+        let metrics = client()
+            .get(host.url("/_folio/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
         let buckets = delivery_buckets(&metrics, &topic);
         if buckets.last().is_some_and(|(_, n)| *n as usize >= total) {
             break buckets;
         }
-        anyhow::ensure!(Instant::now() < deadline, "events did not all arrive: {buckets:?}");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "events did not all arrive: {buckets:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let elapsed = started.elapsed();
@@ -117,7 +127,11 @@ fn delivery_buckets(metrics: &str, topic: &str) -> Vec<(f64, u64)> {
         .filter_map(|l| {
             let rest = &l[l.find(&needle)? + needle.len()..];
             let (bound, count) = rest.split_once("\"} ")?;
-            let bound = if bound == "+Inf" { f64::INFINITY } else { bound.parse().ok()? };
+            let bound = if bound == "+Inf" {
+                f64::INFINITY
+            } else {
+                bound.parse().ok()?
+            };
             Some((bound, count.trim().parse().ok()?))
         })
         .collect()
@@ -133,7 +147,11 @@ fn quantile(buckets: &[(f64, u64)], q: f64) -> f64 {
                 return previous.0;
             }
             let in_bucket = (count - previous.1) as f64;
-            let fraction = if in_bucket == 0.0 { 0.0 } else { (rank - previous.1 as f64) / in_bucket };
+            let fraction = if in_bucket == 0.0 {
+                0.0
+            } else {
+                (rank - previous.1 as f64) / in_bucket
+            };
             return previous.0 + (bound - previous.0) * fraction;
         }
         previous = (bound, count);

@@ -60,7 +60,10 @@ impl Guest for Worker {
         if !dead_letter {
             db.execute(
                 "INSERT INTO tries (id, attempt) VALUES ($1, $2)",
-                &[Value::Text(event.id.clone()), Value::Integer(event.attempt.into())],
+                &[
+                    Value::Text(event.id.clone()),
+                    Value::Integer(event.attempt.into()),
+                ],
             )
             .map_err(retry)?;
             match event.event_type() {
@@ -179,7 +182,11 @@ fn handle(request: Request) -> Response {
             .body(body.to_string())
             .build(),
         Err(Failure::Sql(e)) => Response::builder()
-            .status(if matches!(e, SqlError::Unavailable(_)) { 503 } else { 400 })
+            .status(if matches!(e, SqlError::Unavailable(_)) {
+                503
+            } else {
+                400
+            })
             .header("content-type", "application/json")
             .body(json!({ "error": { "kind": e.kind(), "message": e.to_string() } }).to_string())
             .build(),

@@ -77,17 +77,18 @@ impl Log {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let mut assigned: HashMap<String, i64> = HashMap::new();
         for event in events {
-            let pos = match assigned.get(&event.topic).or_else(|| next.get(&event.topic)) {
+            let pos = match assigned
+                .get(&event.topic)
+                .or_else(|| next.get(&event.topic))
+            {
                 Some(pos) => *pos,
-                None => {
-                    sqlx::query_scalar::<_, i64>(
-                        "SELECT COALESCE(MAX(pos) + 1, 0) FROM events WHERE topic = ?1",
-                    )
-                    .bind(&event.topic)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(unavailable)?
-                }
+                None => sqlx::query_scalar::<_, i64>(
+                    "SELECT COALESCE(MAX(pos) + 1, 0) FROM events WHERE topic = ?1",
+                )
+                .bind(&event.topic)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(unavailable)?,
             };
             sqlx::query(
                 "INSERT INTO events (topic, pos, key, id, source, type, subject, time, datacontenttype, data, extensions)
@@ -141,7 +142,12 @@ impl Log {
     }
 
     /// Every event of `topic` from position `from`, for tests and tools.
-    pub async fn read(&self, topic: &str, from: i64, limit: i64) -> Result<Vec<(i64, CloudEvent)>, EventError> {
+    pub async fn read(
+        &self,
+        topic: &str,
+        from: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, CloudEvent)>, EventError> {
         let rows = sqlx::query(
             "SELECT pos, key, id, source, type, subject, time, datacontenttype, data, extensions
              FROM events WHERE topic = ?1 AND pos >= ?2 ORDER BY pos LIMIT ?3",
@@ -239,7 +245,8 @@ impl Consumer {
 
     /// Marks everything up to and including `position` as handled.
     pub async fn commit(&mut self, position: &Position) -> Result<(), EventError> {
-        self.committed.insert(position.topic.clone(), position.pos + 1);
+        self.committed
+            .insert(position.topic.clone(), position.pos + 1);
         self.dirty = true;
         if self.last_flush.elapsed() >= COMMIT_INTERVAL {
             self.flush().await?;

@@ -15,6 +15,7 @@ use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tokio::sync::Mutex;
 
 use crate::{CloudEvent, EventError};
@@ -60,7 +61,13 @@ impl Log {
         }
         let new_topics: Vec<NewTopic> = missing
             .iter()
-            .map(|t| NewTopic::new(t, self.partitions, TopicReplication::Fixed(self.replication)))
+            .map(|t| {
+                NewTopic::new(
+                    t,
+                    self.partitions,
+                    TopicReplication::Fixed(self.replication),
+                )
+            })
             .collect();
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         let results = self
@@ -116,7 +123,9 @@ impl Log {
                 *self.producer.write().unwrap() = fresh;
             }
         }
-        Err(EventError::Unavailable(format!("kafka: delivery failed: {e}")))
+        Err(EventError::Unavailable(format!(
+            "kafka: delivery failed: {e}"
+        )))
     }
 
     pub async fn subscribe(&self, group: &str, topics: &[String]) -> Result<Consumer, EventError> {
@@ -139,7 +148,10 @@ impl Log {
         consumer
             .subscribe(&names)
             .map_err(|e| EventError::Unavailable(format!("kafka: subscribe: {e}")))?;
-        Ok(Consumer { consumer })
+        Ok(Consumer {
+            consumer,
+            handled: BTreeMap::new(),
+        })
     }
 }
 
@@ -149,7 +161,10 @@ fn new_producer(brokers: &str) -> anyhow::Result<FutureProducer> {
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "2")
-        .set("message.timeout.ms", DELIVERY_TIMEOUT.as_millis().to_string())
+        .set(
+            "message.timeout.ms",
+            DELIVERY_TIMEOUT.as_millis().to_string(),
+        )
         .create()?)
 }
 
@@ -190,6 +205,8 @@ pub struct Position {
 
 pub struct Consumer {
     consumer: StreamConsumer,
+    /// Next offset to read after the handled events, per (topic, partition).
+    handled: BTreeMap<(String, i32), i64>,
 }
 
 impl Consumer {
@@ -218,16 +235,36 @@ impl Consumer {
     }
 
     pub fn commit(&mut self, position: &Position) -> Result<(), EventError> {
-        self.consumer
-            .store_offset(&position.topic, position.partition, position.offset + 1)
-            .map_err(|e| EventError::Unavailable(format!("kafka: storing offset: {e}")))
+        self.handled.insert(
+            (position.topic.clone(), position.partition),
+            position.offset + 1,
+        );
+        // `store_offsets` takes the next offset to read (the single-offset
+        // `store_offset` adds one itself).
+        let mut next = TopicPartitionList::new();
+        next.add_partition_offset(
+            &position.topic,
+            position.partition,
+            Offset::Offset(position.offset + 1),
+        )
+        .and_then(|()| self.consumer.store_offsets(&next))
+        .map_err(|e| EventError::Unavailable(format!("kafka: storing offset: {e}")))
     }
 
+    /// Commits the handled offsets now (not the fetch position, which runs
+    /// ahead of the handler).
     pub fn flush(&mut self) -> Result<(), EventError> {
-        match self.consumer.commit_consumer_state(CommitMode::Sync) {
-            Ok(()) | Err(rdkafka::error::KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
-            Err(e) => Err(EventError::Unavailable(format!("kafka: commit: {e}"))),
+        if self.handled.is_empty() {
+            return Ok(());
         }
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), offset) in &self.handled {
+            list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .map_err(|e| EventError::Unavailable(format!("kafka: commit: {e}")))?;
+        }
+        self.consumer
+            .commit(&list, CommitMode::Sync)
+            .map_err(|e| EventError::Unavailable(format!("kafka: commit: {e}")))
     }
 }
 

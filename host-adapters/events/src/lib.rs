@@ -186,7 +186,9 @@ impl wit::Host for EventsView<'_> {
             }));
         }
         let Some(log) = self.log else {
-            return Ok(Err(wit::Error::Unavailable("no event log is configured".into())));
+            return Ok(Err(wit::Error::Unavailable(
+                "no event log is configured".into(),
+            )));
         };
         let event = CloudEvent::new(self.source, event);
         Ok(match log.append(std::slice::from_ref(&event)).await {

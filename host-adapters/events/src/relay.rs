@@ -18,7 +18,8 @@ const BATCH: i64 = 500;
 const POLL: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-const SELECT: &str = "SELECT seq, id, topic, key, type, source, subject, time, datacontenttype, data
+const SELECT: &str =
+    "SELECT seq, id, topic, key, type, source, subject, time, datacontenttype, data
      FROM _folio_outbox ORDER BY seq LIMIT $1";
 
 #[derive(Default)]
@@ -127,7 +128,10 @@ async fn try_lock(tx: &mut Tx) -> Result<bool, SqlError> {
 
 fn delete_statement(seqs: &[i64]) -> String {
     let list: Vec<String> = seqs.iter().map(i64::to_string).collect();
-    format!("DELETE FROM _folio_outbox WHERE seq IN ({})", list.join(","))
+    format!(
+        "DELETE FROM _folio_outbox WHERE seq IN ({})",
+        list.join(",")
+    )
 }
 
 fn decode(rows: Vec<Vec<Value>>) -> Result<(Vec<i64>, Vec<CloudEvent>), String> {

@@ -20,8 +20,8 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use folio_events::{EventLog, EventLogConfig, EventsView};
 use folio_blobs::{BlobConfig, BlobView, ComponentBuckets, Signer};
+use folio_events::{EventLog, EventLogConfig, EventsView};
 use folio_kv::{ComponentStores, KvConfig, KvView};
 use folio_sql::{ComponentDatabases, SqlConfig, SqlView};
 

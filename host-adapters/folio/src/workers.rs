@@ -108,7 +108,9 @@ impl AppRuntime {
         let caller = CallerContext {
             component: component_id.to_string(),
             request_id: event.id.clone(),
-            trace: TraceContext::from_header(event.extensions.get("traceparent").map(String::as_str)),
+            trace: TraceContext::from_header(
+                event.extensions.get("traceparent").map(String::as_str),
+            ),
             chain_depth: 0,
             client_addr: String::new(),
         };
@@ -120,7 +122,9 @@ impl AppRuntime {
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
-        let ticks = (self.limits.request_timeout.as_millis() / crate::runtime::EPOCH_TICK.as_millis()).max(1);
+        let ticks = (self.limits.request_timeout.as_millis()
+            / crate::runtime::EPOCH_TICK.as_millis())
+        .max(1);
         store.set_epoch_deadline(ticks as u64);
         store.epoch_deadline_trap();
 
@@ -144,7 +148,8 @@ impl AppRuntime {
         let run = async {
             let started = Instant::now();
             let worker = pre.instantiate_async(&mut store).await?;
-            self.metrics.observe_instantiation(component_id, started.elapsed());
+            self.metrics
+                .observe_instantiation(component_id, started.elapsed());
             worker
                 .folio_platform_event_handler()
                 .call_handle(&mut store, &wit_event)
@@ -164,9 +169,17 @@ impl AppRuntime {
     }
 }
 
-async fn run_worker(runtime: Arc<AppRuntime>, trigger: EventTrigger, mut stop: watch::Receiver<bool>) {
+async fn run_worker(
+    runtime: Arc<AppRuntime>,
+    trigger: EventTrigger,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut consumer: Consumer = loop {
-        match runtime.event_log.subscribe(&trigger.group, &trigger.topics).await {
+        match runtime
+            .event_log
+            .subscribe(&trigger.group, &trigger.topics)
+            .await
+        {
             Ok(c) => break c,
             Err(e) => {
                 tracing::warn!(component = %trigger.component, error = %e, "worker cannot subscribe; retrying");
@@ -217,14 +230,20 @@ async fn deliver(
     loop {
         let error = match runtime.handle_event(component, event, attempt).await {
             Outcome::Handled => {
-                runtime.metrics.observe_event(component, &event.topic, "handled");
+                runtime
+                    .metrics
+                    .observe_event(component, &event.topic, "handled");
                 if let Some(age) = event.age() {
-                    runtime.metrics.observe_delivery(component, &event.topic, age);
+                    runtime
+                        .metrics
+                        .observe_delivery(component, &event.topic, age);
                 }
                 return true;
             }
             Outcome::Retry(e) if attempt < trigger.max_attempts => {
-                runtime.metrics.observe_event(component, &event.topic, "retried");
+                runtime
+                    .metrics
+                    .observe_event(component, &event.topic, "retried");
                 tracing::info!(component = %component, eventId = %event.id, attempt, error = %e, "event handler failed; will retry");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff(trigger.retry_backoff, attempt)) => {}
@@ -261,13 +280,18 @@ async fn dead_letter(
         .dead_letter_topic
         .clone()
         .unwrap_or_else(|| format!("{}.dlq", event.topic));
-    dead.extensions.insert("folioerror".into(), error.chars().take(1024).collect());
-    dead.extensions.insert("foliotopic".into(), event.topic.clone());
-    dead.extensions.insert("folioattempts".into(), attempts.to_string());
+    dead.extensions
+        .insert("folioerror".into(), error.chars().take(1024).collect());
+    dead.extensions
+        .insert("foliotopic".into(), event.topic.clone());
+    dead.extensions
+        .insert("folioattempts".into(), attempts.to_string());
     loop {
         match runtime.event_log.append(std::slice::from_ref(&dead)).await {
             Ok(()) => {
-                runtime.metrics.observe_event(&trigger.component, &event.topic, "dead_lettered");
+                runtime
+                    .metrics
+                    .observe_event(&trigger.component, &event.topic, "dead_lettered");
                 tracing::warn!(component = %trigger.component, eventId = %event.id, attempts, error, deadLetterTopic = %dead.topic, "event dead-lettered");
                 return true;
             }
@@ -292,7 +316,10 @@ mod tests {
         for attempt in 1..=4 {
             let full = base * (1 << (attempt - 1));
             let wait = backoff(base, attempt);
-            assert!(wait >= full / 2 && wait <= full, "attempt {attempt}: {wait:?}");
+            assert!(
+                wait >= full / 2 && wait <= full,
+                "attempt {attempt}: {wait:?}"
+            );
         }
         assert!(backoff(base, 40) <= MAX_BACKOFF);
     }
