@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use folio_sql::{
-    BackendConfig, ComponentDatabases, Database, Migration, OutboxEvent, SqlConfig, SqlError, Value,
+    BackendConfig, ComponentDatabases, Database, Migration, OutboxEvent, SqlConfig, SqlError,
+    Value, check_event,
 };
 
 fn postgres_url() -> String {
@@ -63,7 +64,7 @@ async fn open(
         &BTreeMap::from([("default".to_string(), migrations)]),
     )
     .await?;
-    Ok(dbs.get("default").unwrap().clone())
+    Ok(dbs.get("default").unwrap().db.clone())
 }
 
 async fn conformance(backend: BackendConfig) {
@@ -235,8 +236,10 @@ async fn conformance(backend: BackendConfig) {
     )
     .await
     .unwrap();
-    let kept = tx.publish("/folio/test", event("13")).await.unwrap();
-    tx.commit().await.unwrap();
+    let kept = "0190c0de-0000-7000-8000-000000000013".to_string();
+    tx.commit_with_outbox(&[(kept.clone(), "/folio/test".into(), event("13"))])
+        .await
+        .unwrap();
     let mut tx = db.begin().await.unwrap();
     tx.execute(
         "INSERT INTO items (id, name) VALUES (14, 'event-rolled-back')",
@@ -244,15 +247,13 @@ async fn conformance(backend: BackendConfig) {
     )
     .await
     .unwrap();
-    tx.publish("/folio/test", event("14")).await.unwrap();
-    tx.rollback().await.unwrap();
-    let mut tx = db.begin().await.unwrap();
+    drop(tx); // rolled back: an event published in it was never written
     let bad_topic = OutboxEvent {
         topic: "no spaces/allowed".into(),
         ..event("x")
     };
     assert!(matches!(
-        tx.publish("/folio/test", bad_topic).await.unwrap_err(),
+        check_event(&bad_topic).unwrap_err(),
         SqlError::InvalidStatement(_)
     ));
     let too_big = OutboxEvent {
@@ -260,10 +261,9 @@ async fn conformance(backend: BackendConfig) {
         ..event("x")
     };
     assert!(matches!(
-        tx.publish("/folio/test", too_big).await.unwrap_err(),
+        check_event(&too_big).unwrap_err(),
         SqlError::TooLarge(_)
     ));
-    drop(tx);
     let outbox = db
         .query(
             "SELECT id, topic, subject, data FROM _folio_outbox ORDER BY seq",
