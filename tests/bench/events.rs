@@ -3,7 +3,12 @@
 //! worker component's handler, on the embedded log and on Kafka (when
 //! `FOLIO_TEST_KAFKA_BROKERS` is set).
 //!
-//!     cargo run --release -p folio-tests --bin folio-events-bench -- [EVENTS] [PER_TX] [CLIENTS]
+//!     cargo run --release -p folio-tests --bin folio-events-bench -- [EVENTS] [PER_TX] [CLIENTS] [RATE]
+//!
+//! With RATE (events/s) the clients pace their transactions to offer that
+//! load, and the latencies are those at that load; without it they publish
+//! as fast as they can, which measures the maximum rate (and latencies that
+//! include the queue such a flood builds).
 //!
 //! Latency is publish (the event's `time`) to handler success, read from the
 //! host's `folio_event_delivery_seconds` histogram and interpolated within
@@ -23,14 +28,26 @@ async fn main() -> anyhow::Result<()> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
-    let (events, per_tx, clients) = (arg(1, 50_000), arg(2, 50), arg(3, 4));
+    let (events, per_tx, clients, rate) = (arg(1, 50_000), arg(2, 50), arg(3, 4), arg(4, 0));
     folio_tests::build_fixtures();
-    println!("# Events end to end ({events} events, {per_tx} per transaction, {clients} clients)");
-    println!("| log | SQL | events/s end to end | p50 latency | p99 latency |");
-    println!("| --- | --- | ---: | ---: | ---: |");
-    run("embedded", None, events, per_tx, clients).await?;
+    let offered = match rate {
+        0 => "as fast as possible".to_string(),
+        r => format!("offered at {r} events/s"),
+    };
+    println!(
+        "# Events end to end ({events} events, {per_tx} per transaction, {clients} clients, {offered})"
+    );
+    println!("| log | events/s end to end | p50 latency | p99 latency |");
+    println!("| --- | ---: | ---: | ---: |");
+    let load = Load {
+        events,
+        per_tx,
+        clients,
+        rate,
+    };
+    run("embedded", None, &load).await?;
     match std::env::var("FOLIO_TEST_KAFKA_BROKERS") {
-        Ok(brokers) => run("kafka", Some(brokers), events, per_tx, clients).await?,
+        Ok(brokers) => run("kafka", Some(brokers), &load).await?,
         Err(_) => println!(
             "| kafka | skipped: set FOLIO_TEST_KAFKA_BROKERS (bash infra/kafka.sh) | | | |"
         ),
@@ -38,13 +55,22 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(
-    log: &str,
-    brokers: Option<String>,
+#[derive(Clone, Copy)]
+struct Load {
     events: usize,
     per_tx: usize,
     clients: usize,
-) -> anyhow::Result<()> {
+    /// Events per second offered; 0 for as fast as possible.
+    rate: usize,
+}
+
+async fn run(log: &str, brokers: Option<String>, load: &Load) -> anyhow::Result<()> {
+    let Load {
+        events,
+        per_tx,
+        clients,
+        rate,
+    } = *load;
     let dir = tempfile::tempdir()?;
     let topic = format!("bench-{}-{log}", std::process::id());
     let mut args = Vec::new();
@@ -71,8 +97,15 @@ async fn run(
     for c in 0..clients {
         let url = url.clone();
         let topic = topic.clone();
+        // Each client sends one transaction per `interval`.
+        let interval =
+            (rate > 0).then(|| Duration::from_secs_f64((per_tx * clients) as f64 / rate as f64));
         tasks.push(tokio::spawn(async move {
-            for t in (c..transactions).step_by(clients) {
+            let begin = Instant::now();
+            for (n, t) in (c..transactions).step_by(clients).enumerate() {
+                if let Some(interval) = interval {
+                    tokio::time::sleep_until((begin + interval * n as u32).into()).await;
+                }
                 let keys: Vec<String> = (0..per_tx).map(|i| format!("t{t}-{i}")).collect();
                 let response = client()
                     .post(&url)
@@ -109,7 +142,7 @@ async fn run(
     };
     let elapsed = started.elapsed();
     println!(
-        "| {log} | sqlite | {:.0} | {:.1} ms | {:.1} ms |",
+        "| {log} | {:.0} | {:.1} ms | {:.1} ms |",
         total as f64 / elapsed.as_secs_f64(),
         quantile(&histogram, 0.50) * 1000.0,
         quantile(&histogram, 0.99) * 1000.0,
