@@ -6,23 +6,10 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use folio_tests::{Host, HostOptions, client, events_manifest, start_with_runtime_config};
+use folio_tests::{
+    Host, HostOptions, client, events_manifest, post_json, start_with_runtime_config,
+};
 use serde_json::{Value, json};
-
-async fn post(host: &Host, path: &str, body: Value) -> (u16, Value) {
-    let response = client()
-        .post(host.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
 
 async fn rows(host: &Host, what: &str) -> Vec<Value> {
     let response = client()
@@ -94,7 +81,7 @@ async fn conformance(host: &Host, topic: &str) {
     let write = |keys: &[&str], event_type: &str, commit: bool| json!({"keys": keys, "topic": topic, "type": event_type, "commit": commit});
 
     // Committed transactional events arrive once each, in order per key.
-    let (status, body) = post(
+    let (status, body) = post_json(
         host,
         "/ev/write",
         write(&["a1", "a2", "a3"], "fixture.ok", true),
@@ -103,7 +90,7 @@ async fn conformance(host: &Host, topic: &str) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["events"].as_array().unwrap().len(), 3);
     // A rolled-back transaction's event never does.
-    let (status, _) = post(
+    let (status, _) = post_json(
         host,
         "/ev/write",
         write(&["rolled-back"], "fixture.ok", false),
@@ -111,10 +98,11 @@ async fn conformance(host: &Host, topic: &str) {
     .await;
     assert_eq!(status, 200);
     // Fire-and-forget publish.
-    let (status, body) = post(host, "/ev/emit", json!({"topic": topic, "key": "emitted"})).await;
+    let (status, body) =
+        post_json(host, "/ev/emit", json!({"topic": topic, "key": "emitted"})).await;
     assert_eq!(status, 200, "{body}");
     // A handler that fails its first two tries gets a third.
-    let (status, _) = post(
+    let (status, _) = post_json(
         host,
         "/ev/write",
         write(&["flaky"], "fixture.fail-twice", true),
@@ -127,7 +115,7 @@ async fn conformance(host: &Host, topic: &str) {
         ("rejected", "fixture.reject"),
         ("trapped", "fixture.trap"),
     ] {
-        let (status, _) = post(host, "/ev/write", write(&[key], event_type, true)).await;
+        let (status, _) = post_json(host, "/ev/write", write(&[key], event_type, true)).await;
         assert_eq!(status, 200);
     }
 
@@ -189,7 +177,7 @@ async fn conformance(host: &Host, topic: &str) {
     assert!(received(host).await.iter().all(|r| r.0 != "rolled-back"));
 
     // Bad input gets a typed error, not a dead host.
-    let (status, body) = post(
+    let (status, body) = post_json(
         host,
         "/ev/emit",
         json!({"topic": "no spaces allowed", "key": "x"}),
@@ -203,7 +191,7 @@ async fn conformance(host: &Host, topic: &str) {
             .contains("InvalidEvent"),
         "{body}"
     );
-    let (status, body) = post(
+    let (status, body) = post_json(
         host,
         "/ev/write",
         json!({"keys": ["x"], "topic": "", "commit": true}),

@@ -1,8 +1,8 @@
 //! The SQL interface driven from a real guest (`components/fixture-state`),
 //! through the host, on embedded SQLite and on PostgreSQL.
 
-use folio_tests::{Host, client, fixture_state_manifest, start_with_runtime_config};
-use serde_json::{Value, json};
+use folio_tests::{Host, fixture_state_manifest, post_json, start_with_runtime_config};
+use serde_json::json;
 
 fn manifest() -> String {
     fixture_state_manifest(&[
@@ -19,24 +19,9 @@ fn host(postgres_url: Option<&str>) -> (Host, tempfile::TempDir) {
     start_with_runtime_config(&manifest(), config.as_deref())
 }
 
-async fn post(host: &Host, path: &str, body: Value) -> (u16, Value) {
-    let response = client()
-        .post(host.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 async fn guest_conformance(host: &Host) {
     // The component's migrations ran at start-up: its table exists.
-    let (status, body) = post(
+    let (status, body) = post_json(
         host,
         "/a/execute",
         json!({
@@ -52,7 +37,7 @@ async fn guest_conformance(host: &Host) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["changed"], 1);
 
-    let (status, body) = post(
+    let (status, body) = post_json(
         host,
         "/a/query",
         json!({"statement": "SELECT id, title, body, pinned, score, created FROM notes WHERE title = $1", "params": [{"text": "first"}]}),
@@ -72,12 +57,12 @@ async fn guest_conformance(host: &Host) {
     );
 
     // Typed errors, never a host failure.
-    let (status, body) = post(host, "/a/query", json!({"statement": "SELEKT 1"})).await;
+    let (status, body) = post_json(host, "/a/query", json!({"statement": "SELEKT 1"})).await;
     assert_eq!(
         (status, body["error"]["kind"].as_str()),
         (400, Some("invalid-statement"))
     );
-    let (status, body) = post(
+    let (status, body) = post_json(
         host,
         "/a/execute",
         json!({"statement": "INSERT INTO notes (id, title) VALUES (2, 'first')"}),
@@ -87,7 +72,7 @@ async fn guest_conformance(host: &Host) {
         (status, body["error"]["kind"].as_str()),
         (400, Some("constraint-violation"))
     );
-    let (status, body) = post(
+    let (status, body) = post_json(
         host,
         "/a/query",
         json!({"database": "other", "statement": "SELECT 1"}),
@@ -97,7 +82,7 @@ async fn guest_conformance(host: &Host) {
         (status, body["error"]["kind"].as_str()),
         (400, Some("no-such-database"))
     );
-    let (status, body) = post(host, "/none/query", json!({"statement": "SELECT 1"})).await;
+    let (status, body) = post_json(host, "/none/query", json!({"statement": "SELECT 1"})).await;
     assert_eq!(
         (status, body["error"]["kind"].as_str()),
         (400, Some("no-such-database"))
@@ -105,7 +90,7 @@ async fn guest_conformance(host: &Host) {
 
     // A transaction's data commits or rolls back; a finished transaction
     // refuses further use. (Whether its events reach the log is tests/events.rs.)
-    let (status, body) = post(
+    let (status, body) = post_json(
         host,
         "/a/transaction",
         json!({"commit": true, "steps": [
@@ -117,7 +102,7 @@ async fn guest_conformance(host: &Host) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["afterFinish"], "transaction-closed");
     assert_eq!(body["events"].as_array().map(Vec::len), Some(1), "{body}");
-    let (status, _) = post(
+    let (status, _) = post_json(
         host,
         "/a/transaction",
         json!({"commit": false, "steps": [
@@ -127,7 +112,7 @@ async fn guest_conformance(host: &Host) {
     )
     .await;
     assert_eq!(status, 200);
-    let (_, body) = post(
+    let (_, body) = post_json(
         host,
         "/a/query",
         json!({"statement": "SELECT id FROM notes WHERE id >= 10"}),
@@ -136,7 +121,7 @@ async fn guest_conformance(host: &Host) {
     assert_eq!(body["rows"], json!([[{"integer": 10}]]));
 
     // Another component's database is another database.
-    let (status, body) = post(
+    let (status, body) = post_json(
         host,
         "/b/query",
         json!({"statement": "SELECT count(*) FROM notes"}),

@@ -148,7 +148,9 @@ pub fn fixture_state_manifest(components: &[(&str, &str, &str)]) -> String {
 }
 
 /// A manifest with `components/fixture-events` under `/ev/...`, as a worker
-/// of `topic` (3 tries, 20 ms first backoff) and of `topic.dlq`.
+/// of `topic` (3 tries, 20 ms first backoff) and of `topic.dlq`. Consumer
+/// groups are named after the topic: a group a killed host left behind makes
+/// a broker wait for that member before it admits a new one.
 pub fn events_manifest(topic: &str) -> String {
     build_fixtures();
     format!(
@@ -163,14 +165,14 @@ component = "events"
 [[trigger.event]]
 component = "events"
 topics = ["{topic}"]
-group = "events-main"
+group = "{topic}-main"
 max_attempts = 3
 retry_backoff_ms = 20
 
 [[trigger.event]]
 component = "events"
 topics = ["{topic}.dlq"]
-group = "events-dead-letters"
+group = "{topic}-dead-letters"
 
 [component.events]
 source = "{}"
@@ -388,6 +390,26 @@ pub fn start_failure(manifest: &str, env: &[(&str, &str)]) -> (i32, String) {
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// POSTs `body` as JSON; returns the status and the answer (JSON when it parses).
+pub async fn post_json(
+    host: &Host,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = client()
+        .post(host.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
     )
 }
 
