@@ -89,6 +89,17 @@ async fn conformance(host: &Host, topic: &str) {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["events"].as_array().unwrap().len(), 3);
+    // The publishing request's trace travels with the event (CloudEvents
+    // `traceparent` extension).
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = client()
+        .post(host.url("/ev/write"))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .json(&write(&["traced"], "fixture.ok", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
     // A rolled-back transaction's event never does.
     let (status, _) = post_json(
         host,
@@ -124,7 +135,7 @@ async fn conformance(host: &Host, topic: &str) {
     ]);
     let got = wait_received(host, &expected, Duration::from_secs(60)).await;
     let by_key = |k: &str| got.iter().find(|r| r.0 == k).unwrap().clone();
-    for k in ["a1", "a2", "a3", "emitted"] {
+    for k in ["a1", "a2", "a3", "traced", "emitted"] {
         let (_, t, ty, attempt, _, deliveries) = by_key(k);
         assert_eq!(
             (t.as_str(), ty.as_str(), attempt, deliveries),
@@ -132,6 +143,11 @@ async fn conformance(host: &Host, topic: &str) {
             "{k}"
         );
     }
+    let (_, _, _, _, ext, _) = by_key("traced");
+    let traceparent = ext["traceparent"].as_str().unwrap_or_default();
+    assert!(traceparent.starts_with(&format!("00-{trace_id}-")), "{ext}");
+    let (_, _, _, _, ext, _) = by_key("emitted");
+    assert_eq!(ext["traceparent"].as_str().map(str::len), Some(55), "{ext}");
     let (_, t, _, attempt, _, _) = by_key("flaky");
     assert_eq!(
         (t.as_str(), attempt),
@@ -161,10 +177,10 @@ async fn conformance(host: &Host, topic: &str) {
         "{ext}"
     );
 
-    // Tries the handler saw: one each for the four that succeeded at once,
+    // Tries the handler saw: one each for the five that succeeded at once,
     // three for flaky, doomed and trapped (max_attempts), one for rejected.
     let tries = rows(host, "tries").await;
-    assert_eq!(tries.len(), 4 + 3 + 3 + 3 + 1, "tries: {tries:?}");
+    assert_eq!(tries.len(), 5 + 3 + 3 + 3 + 1, "tries: {tries:?}");
 
     // The rolled-back key is neither stored nor delivered.
     let writes: BTreeSet<String> = rows(host, "writes")

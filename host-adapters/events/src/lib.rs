@@ -150,6 +150,9 @@ pub struct EventsView<'a> {
     pub log: Option<&'a EventLog>,
     /// CloudEvents `source` of what this component publishes.
     pub source: &'a str,
+    /// W3C trace context of the publishing instance, carried as the
+    /// `traceparent` extension (CloudEvents distributed tracing).
+    pub traceparent: &'a str,
 }
 
 struct EventsData;
@@ -190,7 +193,10 @@ impl wit::Host for EventsView<'_> {
                 "no event log is configured".into(),
             )));
         };
-        let event = CloudEvent::new(self.source, event);
+        let mut event = CloudEvent::new(self.source, event);
+        event
+            .extensions
+            .insert("traceparent".into(), self.traceparent.to_string());
         Ok(match log.append(std::slice::from_ref(&event)).await {
             Ok(()) => Ok(event.id),
             Err(EventError::TooLarge(m)) => Err(wit::Error::TooLarge(m)),

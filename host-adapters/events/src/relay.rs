@@ -19,7 +19,7 @@ const POLL: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 const SELECT: &str =
-    "SELECT seq, id, topic, key, type, source, subject, time, datacontenttype, data
+    "SELECT seq, id, topic, key, type, source, subject, time, datacontenttype, data, traceparent
      FROM _folio_outbox ORDER BY seq LIMIT $1";
 
 #[derive(Default)]
@@ -163,6 +163,10 @@ fn decode(rows: Vec<Vec<Value>>) -> Result<(Vec<i64>, Vec<CloudEvent>), String> 
             Value::Blob(b) => b,
             other => return Err(format!("outbox row {seq}: data is {other:?}")),
         };
+        let mut extensions = std::collections::BTreeMap::new();
+        if let Value::Text(traceparent) = next() {
+            extensions.insert("traceparent".to_string(), traceparent);
+        }
         seqs.push(seq);
         events.push(CloudEvent {
             id,
@@ -174,7 +178,7 @@ fn decode(rows: Vec<Vec<Value>>) -> Result<(Vec<i64>, Vec<CloudEvent>), String> 
             data,
             topic,
             key,
-            extensions: Default::default(),
+            extensions,
         });
     }
     Ok((seqs, events))

@@ -94,6 +94,8 @@ pub struct HostState {
     kv: Arc<ComponentStores>,
     events: Option<EventLog>,
     event_source: Arc<str>,
+    /// The instance's span, stamped on the events it publishes.
+    traceparent: String,
     blobs: Arc<ComponentBuckets>,
     pub(crate) memory: MemoryGuard,
 }
@@ -112,6 +114,7 @@ impl HostState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
+            traceparent: caller.trace.traceparent(),
             hooks: OutboundHooks {
                 allowed: component.allowed_hosts.clone(),
                 runtime,
@@ -289,6 +292,7 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
     folio_sql::add_to_linker(&mut linker, |s: &mut HostState| SqlView {
         table: &mut s.table,
         databases: &s.sql,
+        traceparent: &s.traceparent,
     })?;
     folio_kv::add_to_linker(&mut linker, |s: &mut HostState| KvView {
         table: &mut s.table,
@@ -297,6 +301,7 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
     folio_events::add_to_linker(&mut linker, |s: &mut HostState| EventsView {
         log: s.events.as_ref(),
         source: &s.event_source,
+        traceparent: &s.traceparent,
     })?;
     folio_blobs::add_to_linker(&mut linker, |s: &mut HostState| BlobView {
         table: &mut s.table,

@@ -2,7 +2,7 @@
 //! dispatch to SQLite or PostgreSQL.
 
 use crate::limits::*;
-use crate::{OutboxEvent, postgres, sqlite};
+use crate::{PendingEvent, postgres, sqlite};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -244,20 +244,18 @@ impl Tx {
         Ok(())
     }
 
-    /// Writes `events` (id, source, event) to the outbox, many rows per statement.
-    pub(crate) async fn insert_outbox(
-        &mut self,
-        events: &[(String, String, OutboxEvent)],
-    ) -> Result<(), SqlError> {
-        const COLUMNS: usize = 9;
+    /// Writes `events` to the outbox, many rows per statement.
+    pub(crate) async fn insert_outbox(&mut self, events: &[PendingEvent]) -> Result<(), SqlError> {
+        const COLUMNS: usize = 10;
         const ROWS_PER_STATEMENT: usize = 500;
         let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
             let mut statement = String::from(
-                "INSERT INTO _folio_outbox (id, topic, key, type, source, subject, time, datacontenttype, data) VALUES ",
+                "INSERT INTO _folio_outbox (id, topic, key, type, source, subject, time, datacontenttype, data, traceparent) VALUES ",
             );
             let mut params = Vec::with_capacity(chunk.len() * COLUMNS);
-            for (row, (id, source, event)) in chunk.iter().enumerate() {
+            for (row, pending) in chunk.iter().enumerate() {
+                let event = &pending.event;
                 if row > 0 {
                     statement.push(',');
                 }
@@ -266,15 +264,16 @@ impl Tx {
                     (first..first + COLUMNS).map(|n| format!("${n}")).collect();
                 statement.push_str(&format!("({})", placeholders.join(", ")));
                 params.extend([
-                    Value::Text(id.clone()),
+                    Value::Text(pending.id.clone()),
                     Value::Text(event.topic.clone()),
                     Value::Text(event.key.clone()),
                     Value::Text(event.event_type.clone()),
-                    Value::Text(source.clone()),
+                    Value::Text(pending.source.clone()),
                     event.subject.clone().map_or(Value::Null, Value::Text),
                     Value::Text(time.clone()),
                     Value::Text(event.datacontenttype.clone()),
                     Value::Blob(event.data.clone()),
+                    pending.traceparent.clone().map_or(Value::Null, Value::Text),
                 ]);
             }
             self.execute(&statement, params).await?;

@@ -131,9 +131,9 @@ pub struct Connection {
 pub struct Transaction {
     tx: Option<backend::Tx>,
     source: String,
-    /// Events published so far: (id, source, event). They are written to
-    /// the outbox just before the commit, in as few statements as possible.
-    published: Vec<(String, String, OutboxEvent)>,
+    /// Events published so far. They are written to the outbox just before
+    /// the commit, in as few statements as possible.
+    published: Vec<PendingEvent>,
     outbox_ready: Arc<Notify>,
 }
 
@@ -141,6 +141,8 @@ pub struct Transaction {
 pub struct SqlView<'a> {
     pub table: &'a mut ResourceTable,
     pub databases: &'a ComponentDatabases,
+    /// W3C trace context of the instance, stored with each published event.
+    pub traceparent: &'a str,
 }
 
 struct SqlData;
@@ -266,8 +268,12 @@ impl wit::HostTransaction for SqlView<'_> {
             ))));
         }
         let id = uuid::Uuid::now_v7().to_string();
-        let source = transaction.source.clone();
-        transaction.published.push((id.clone(), source, event));
+        transaction.published.push(PendingEvent {
+            id: id.clone(),
+            source: transaction.source.clone(),
+            traceparent: Some(self.traceparent.to_string()),
+            event,
+        });
         Ok(Ok(id))
     }
 
@@ -356,6 +362,15 @@ impl From<SqlError> for wit::Error {
             SqlError::Unavailable(m) => wit::Error::Unavailable(m),
         }
     }
+}
+
+/// An event published in a transaction, waiting for its commit.
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    pub id: String,
+    pub source: String,
+    pub traceparent: Option<String>,
+    pub event: OutboxEvent,
 }
 
 /// An event as the outbox stores it.

@@ -4,9 +4,9 @@
 
 use anyhow::{Context, bail};
 
-use crate::OutboxEvent;
 use crate::backend::{Database, SqlError, Tx, Value};
 use crate::limits::MAX_EVENT_BYTES;
+use crate::{OutboxEvent, PendingEvent};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migration {
@@ -51,7 +51,8 @@ fn host_tables(dialect: Dialect) -> String {
              subject TEXT,
              time TEXT NOT NULL,
              datacontenttype TEXT NOT NULL,
-             data {bytes} NOT NULL);"
+             data {bytes} NOT NULL,
+             traceparent TEXT);"
     )
 }
 
@@ -74,6 +75,9 @@ pub async fn apply(db: &Database, migrations: &[Migration]) -> anyhow::Result<()
     tx.script(&host_tables(db.dialect()))
         .await
         .context("creating Folio's tables")?;
+    add_outbox_traceparent(&mut tx, db.dialect())
+        .await
+        .context("upgrading Folio's outbox table")?;
     let applied = tx
         .query("SELECT version FROM _folio_migrations", vec![])
         .await?;
@@ -110,13 +114,33 @@ pub async fn apply(db: &Database, migrations: &[Migration]) -> anyhow::Result<()
     Ok(())
 }
 
+/// Outboxes made before events carried their trace context lack the column.
+async fn add_outbox_traceparent(tx: &mut Tx, dialect: Dialect) -> Result<(), SqlError> {
+    match dialect {
+        Dialect::Postgres => {
+            tx.script("ALTER TABLE _folio_outbox ADD COLUMN IF NOT EXISTS traceparent TEXT")
+                .await
+        }
+        Dialect::Sqlite => {
+            let found = tx
+                .query(
+                    "SELECT COUNT(*) FROM pragma_table_info('_folio_outbox') WHERE name = 'traceparent'",
+                    vec![],
+                )
+                .await?;
+            if found.rows.first().and_then(|r| r.first()) == Some(&Value::Integer(0)) {
+                tx.script("ALTER TABLE _folio_outbox ADD COLUMN traceparent TEXT")
+                    .await?;
+            }
+            Ok(())
+        }
+    }
+}
+
 impl Tx {
     /// Writes `events` (already checked, with their ids) to the outbox
     /// inside this transaction, then commits.
-    pub async fn commit_with_outbox(
-        mut self,
-        events: &[(String, String, OutboxEvent)],
-    ) -> Result<(), SqlError> {
+    pub async fn commit_with_outbox(mut self, events: &[PendingEvent]) -> Result<(), SqlError> {
         if !events.is_empty() {
             self.insert_outbox(events).await?;
         }

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use folio_sql::{
-    BackendConfig, ComponentDatabases, Database, Migration, OutboxEvent, SqlConfig, SqlError,
-    Value, check_event,
+    BackendConfig, ComponentDatabases, Database, Migration, OutboxEvent, PendingEvent, SqlConfig,
+    SqlError, Value, check_event,
 };
 
 fn postgres_url() -> String {
@@ -237,9 +237,14 @@ async fn conformance(backend: BackendConfig) {
     .await
     .unwrap();
     let kept = "0190c0de-0000-7000-8000-000000000013".to_string();
-    tx.commit_with_outbox(&[(kept.clone(), "/folio/test".into(), event("13"))])
-        .await
-        .unwrap();
+    tx.commit_with_outbox(&[PendingEvent {
+        id: kept.clone(),
+        source: "/folio/test".into(),
+        traceparent: None,
+        event: event("13"),
+    }])
+    .await
+    .unwrap();
     let mut tx = db.begin().await.unwrap();
     tx.execute(
         "INSERT INTO items (id, name) VALUES (14, 'event-rolled-back')",
@@ -424,4 +429,55 @@ async fn sqlite_components_get_separate_files() {
     let a = open("a", &backend, dir.path(), vec![]).await.unwrap();
     let _b = open("b", &backend, dir.path(), vec![secret]).await.unwrap();
     assert!(a.query("SELECT * FROM secrets", vec![]).await.is_err());
+}
+
+/// A database made before events carried a `traceparent` gains the column.
+#[tokio::test]
+async fn sqlite_outbox_from_before_traceparent_is_upgraded() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut old = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE _folio_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+             topic TEXT NOT NULL, key TEXT NOT NULL, type TEXT NOT NULL, source TEXT NOT NULL,
+             subject TEXT, time TEXT NOT NULL, datacontenttype TEXT NOT NULL, data BLOB NOT NULL)",
+    )
+    .execute(&mut old)
+    .await
+    .unwrap();
+    old.close().await.unwrap();
+
+    let backend = BackendConfig::Sqlite { path: Some(path) };
+    let db = open("upgraded", &backend, dir.path(), vec![])
+        .await
+        .unwrap();
+    let tx = db.begin().await.unwrap();
+    tx.commit_with_outbox(&[PendingEvent {
+        id: "e1".into(),
+        source: "/folio/upgraded".into(),
+        traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+        event: OutboxEvent {
+            topic: "t".into(),
+            event_type: "folio.test.upgraded".into(),
+            key: "k".into(),
+            subject: None,
+            datacontenttype: "text/plain".into(),
+            data: b"x".to_vec(),
+        },
+    }])
+    .await
+    .unwrap();
+    let rows = db
+        .query("SELECT id, traceparent FROM _folio_outbox", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.rows,
+        vec![vec![
+            Value::Text("e1".into()),
+            Value::Text("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into())
+        ]]
+    );
 }
