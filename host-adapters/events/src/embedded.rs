@@ -181,6 +181,41 @@ impl Log {
     }
 }
 
+/// How often the retention sweep runs.
+const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
+
+/// Deletes events older than `retention` now and every hour after.
+pub async fn enforce_retention_forever(log: Log, retention: Duration) {
+    loop {
+        let cutoff = chrono::Utc::now()
+            - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        match log.delete_before(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "embedded event log: retention applied"),
+            Err(e) => tracing::warn!(error = %e, "embedded event log: retention failed"),
+        }
+        tokio::time::sleep(RETENTION_SWEEP).await;
+    }
+}
+
+impl Log {
+    /// Deletes the events published before `cutoff`, consumed or not.
+    pub async fn delete_before(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, EventError> {
+        // `time` is always UTC RFC 3339 with microseconds, so text order is time order.
+        let cutoff = cutoff.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let _writer = self.writer.lock().await;
+        let deleted = sqlx::query("DELETE FROM events WHERE time < ?1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(deleted.rows_affected())
+    }
+}
+
 fn unavailable(e: sqlx::Error) -> EventError {
     EventError::Unavailable(format!("embedded event log: {e}"))
 }

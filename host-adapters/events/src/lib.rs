@@ -56,13 +56,19 @@ pub enum EventLog {
 impl EventLog {
     pub async fn open(config: &EventLogConfig, data_dir: &Path) -> anyhow::Result<EventLog> {
         Ok(match config {
-            EventLogConfig::Embedded { path } => {
+            EventLogConfig::Embedded {
+                path,
+                retention_hours,
+            } => {
                 let path = path
                     .clone()
                     .unwrap_or_else(|| data_dir.join("events").join("log.db"));
-                EventLog::Embedded(embedded::Log::open(&path).await.map_err(|e| {
+                let log = embedded::Log::open(&path).await.map_err(|e| {
                     anyhow::anyhow!("embedded event log at {}: {e:#}", path.display())
-                })?)
+                })?;
+                let retention = std::time::Duration::from_secs(retention_hours * 3600);
+                tokio::spawn(embedded::enforce_retention_forever(log.clone(), retention));
+                EventLog::Embedded(log)
             }
             EventLogConfig::Kafka {
                 brokers,
@@ -77,6 +83,18 @@ impl EventLog {
         match self {
             EventLog::Embedded(log) => log.append(events).await,
             EventLog::Kafka(log) => log.append(events).await,
+        }
+    }
+
+    /// Deletes embedded-log events published before `cutoff`; returns how
+    /// many. Kafka enforces its own retention, so there it does nothing.
+    pub async fn delete_before(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, EventError> {
+        match self {
+            EventLog::Embedded(log) => log.delete_before(cutoff).await,
+            EventLog::Kafka(_) => Ok(0),
         }
     }
 

@@ -8,8 +8,14 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum EventLogConfig {
-    /// `type = "embedded"`: a durable log file, by default under the data directory.
-    Embedded { path: Option<PathBuf> },
+    /// `type = "embedded"`: a durable log file, by default under the data
+    /// directory. Events older than `retention_hours` (default 168, Kafka's
+    /// default week) are deleted, consumed or not.
+    Embedded {
+        path: Option<PathBuf>,
+        #[serde(default = "default_retention_hours")]
+        retention_hours: u64,
+    },
     /// `type = "kafka"`: `brokers` is Kafka's `bootstrap.servers`.
     Kafka {
         brokers: String,
@@ -19,6 +25,10 @@ pub enum EventLogConfig {
         #[serde(default = "default_replication")]
         replication: i32,
     },
+}
+
+fn default_retention_hours() -> u64 {
+    168
 }
 
 fn default_partitions() -> i32 {
@@ -31,6 +41,9 @@ fn default_replication() -> i32 {
 
 impl Default for EventLogConfig {
     fn default() -> Self {
-        EventLogConfig::Embedded { path: None }
+        EventLogConfig::Embedded {
+            path: None,
+            retention_hours: default_retention_hours(),
+        }
     }
 }
