@@ -10,3 +10,15 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
+
+# rdkafka builds librdkafka from source (configure + make, C, zlib).
+missing=()
+for tool in cc make perl pkg-config; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+[ -f /usr/include/zlib.h ] || missing+=(zlib)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing build tools (missing: ${missing[*]})" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential perl pkg-config zlib1g-dev >/dev/null
+fi

@@ -458,49 +458,21 @@ async fn s3_through_a_guest() {
 
 #[test]
 fn a_bucket_binding_no_component_declares_fails_at_start() {
-    folio_tests::build_fixtures();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("runtime.toml");
-    std::fs::write(&config, "[blob_bucket.meda]\ntype = \"disk\"\n").unwrap();
-    let manifest = dir.path().join("spin.toml");
-    std::fs::write(&manifest, self::manifest()).unwrap();
-    let output = std::process::Command::new(folio_tests::folio_bin())
-        .args(["up", "--listen", "127.0.0.1:0", "--manifest"])
-        .arg(&manifest)
-        .arg("--runtime-config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (code, stderr) = folio_tests::start_failure_with_runtime_config(
+        &self::manifest(),
+        "[blob_bucket.meda]\ntype = \"disk\"\n",
+    );
+    assert_ne!(code, 0);
     assert!(stderr.contains("[blob_bucket.meda]"), "{stderr}");
 }
 
 #[test]
 fn an_unreachable_s3_binding_fails_at_start() {
-    folio_tests::build_fixtures();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("runtime.toml");
-    std::fs::write(
-        &config,
+    let (code, stderr) = folio_tests::start_failure_with_runtime_config(
+        &self::manifest(),
         "[blob_bucket.media]\ntype = \"s3\"\nendpoint = \"http://127.0.0.1:9\"\nbucket = \"x\"\naccess_key_id = \"a\"\nsecret_access_key = \"b\"\n",
-    )
-    .unwrap();
-    let manifest = dir.path().join("spin.toml");
-    std::fs::write(&manifest, self::manifest()).unwrap();
-    let output = std::process::Command::new(folio_tests::folio_bin())
-        .args(["up", "--listen", "127.0.0.1:0", "--manifest"])
-        .arg(&manifest)
-        .arg("--runtime-config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    );
+    assert_ne!(code, 0);
     assert!(
         stderr.contains("media-a") && stderr.contains("blob bucket `media`"),
         "{stderr}"

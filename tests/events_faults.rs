@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use folio_tests::{Host, HostOptions, client, events_manifest};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// A private tansu broker, so stopping it disturbs no other test.
 struct Broker {
@@ -45,12 +45,7 @@ impl Broker {
     }
 
     fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
+        folio_tests::send_signal(self.child.id(), signal);
     }
 }
 
@@ -62,14 +57,7 @@ impl Drop for Broker {
 }
 
 async fn received_keys(host: &Host) -> BTreeSet<String> {
-    let body: Value = client()
-        .get(host.url("/ev/received"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = folio_tests::get_json(host, "/ev/received").await;
     body["rows"]
         .as_array()
         .unwrap()

@@ -1,6 +1,9 @@
 //! Start-up errors: one clear line naming the file, the component and the problem.
 
-use folio_tests::{Host, HostOptions, build_fixtures, fixtures_manifest, start_failure, wasm};
+use folio_tests::{
+    Host, HostOptions, build_fixtures, fixtures_manifest, start_failure,
+    start_failure_with_runtime_config, wasm,
+};
 
 fn single_line(stderr: &str) -> &str {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -93,25 +96,11 @@ fn a_second_start_reuses_the_compile_cache() {
 
 #[test]
 fn a_runtime_config_binding_no_component_declares_fails_at_start() {
-    build_fixtures();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("runtime.toml");
-    std::fs::write(
-        &config,
+    let (code, stderr) = start_failure_with_runtime_config(
+        &fixtures_manifest(&[]),
         "[key_value_store.sesions]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:1\"\n",
-    )
-    .unwrap();
-    let manifest = dir.path().join("spin.toml");
-    std::fs::write(&manifest, fixtures_manifest(&[])).unwrap();
-    let output = std::process::Command::new(folio_tests::folio_bin())
-        .args(["up", "--listen", "127.0.0.1:0", "--manifest"])
-        .arg(&manifest)
-        .arg("--runtime-config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    );
+    assert_ne!(code, 0);
     let line = single_line(&stderr);
     assert!(line.contains("[key_value_store.sesions]"), "{line}");
 }

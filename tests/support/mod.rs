@@ -318,12 +318,7 @@ impl Host {
     }
 
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
+        send_signal(self.pid(), signal);
     }
 
     /// Waits for the process to exit and returns its exit code.
@@ -372,17 +367,37 @@ pub fn start_with_runtime_config(
 
 /// Runs `folio up` expecting it to fail at start-up; returns (exit code, stderr).
 pub fn start_failure(manifest: &str, env: &[(&str, &str)]) -> (i32, String) {
+    run_to_failure(manifest, None, env)
+}
+
+/// Like [`start_failure`], with a runtime config file holding `runtime_config`.
+pub fn start_failure_with_runtime_config(manifest: &str, runtime_config: &str) -> (i32, String) {
+    run_to_failure(manifest, Some(runtime_config), &[])
+}
+
+fn run_to_failure(
+    manifest: &str,
+    runtime_config: Option<&str>,
+    env: &[(&str, &str)],
+) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let manifest_path = dir.path().join("spin.toml");
     std::fs::write(&manifest_path, manifest).unwrap();
-    let output = Command::new(folio_bin())
+    let mut command = Command::new(folio_bin());
+    command
         .arg("up")
         .arg("--manifest")
         .arg(&manifest_path)
         .arg("--listen")
         .arg("127.0.0.1:0")
         .arg("--data-dir")
-        .arg(dir.path().join(".folio"))
+        .arg(dir.path().join(".folio"));
+    if let Some(config) = runtime_config {
+        let config_path = dir.path().join("runtime.toml");
+        std::fs::write(&config_path, config).unwrap();
+        command.arg("--runtime-config").arg(config_path);
+    }
+    let output = command
         .envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
         .stdin(Stdio::null())
         .output()
@@ -391,6 +406,28 @@ pub fn start_failure(manifest: &str, env: &[(&str, &str)]) -> (i32, String) {
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// Sends `signal` (a `kill` name such as `KILL` or `STOP`) to process `pid`.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// GETs `path` and parses the answer as JSON.
+pub async fn get_json(host: &Host, path: &str) -> serde_json::Value {
+    client()
+        .get(host.url(path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// POSTs `body` as JSON; returns the status and the answer (JSON when it parses).

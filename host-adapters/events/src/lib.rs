@@ -165,7 +165,7 @@ impl Consumer {
 
 /// The per-instance view the `events` bindings run against.
 pub struct EventsView<'a> {
-    pub log: Option<&'a EventLog>,
+    pub log: &'a EventLog,
     /// CloudEvents `source` of what this component publishes.
     pub source: &'a str,
     /// W3C trace context of the publishing instance, carried as the
@@ -206,16 +206,11 @@ impl wit::Host for EventsView<'_> {
                 other => wit::Error::InvalidEvent(other.to_string()),
             }));
         }
-        let Some(log) = self.log else {
-            return Ok(Err(wit::Error::Unavailable(
-                "no event log is configured".into(),
-            )));
-        };
         let mut event = CloudEvent::new(self.source, event);
         event
             .extensions
             .insert("traceparent".into(), self.traceparent.to_string());
-        Ok(match log.append(std::slice::from_ref(&event)).await {
+        Ok(match self.log.append(std::slice::from_ref(&event)).await {
             Ok(()) => Ok(event.id),
             Err(EventError::TooLarge(m)) => Err(wit::Error::TooLarge(m)),
             Err(EventError::Invalid(m)) => Err(wit::Error::InvalidEvent(m)),

@@ -70,47 +70,48 @@ pub async fn run(
 
 /// Moves one batch; returns how many events it moved.
 pub async fn relay_batch(db: &Database, log: &EventLog) -> Result<usize, String> {
+    let limit = || vec![Value::Integer(BATCH)];
     match db {
         Database::Sqlite(_) => {
-            // One host owns an SQLite file, so no lock is needed: read,
-            // append, then delete exactly the rows appended.
-            let rows = db
-                .query(SELECT, vec![Value::Integer(BATCH)])
-                .await
-                .map_err(|e| e.to_string())?;
-            let (seqs, events) = decode(rows.rows)?;
-            if events.is_empty() {
+            // One host owns an SQLite file, so no lock is needed.
+            let rows = db.query(SELECT, limit()).await.map_err(text)?;
+            let Some((moved, delete)) = append(rows.rows, log).await? else {
                 return Ok(0);
-            }
-            log.append(&events).await.map_err(|e| e.to_string())?;
-            db.execute(&delete_statement(&seqs), vec![])
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(events.len())
+            };
+            db.execute(&delete, vec![]).await.map_err(text)?;
+            Ok(moved)
         }
         Database::Postgres(_) => {
             // Hosts of a cluster share the schema: one relays at a time, so
             // per-key order holds; the others find the lock taken and wait.
-            let mut tx = db.begin().await.map_err(|e| e.to_string())?;
-            if !try_lock(&mut tx).await.map_err(|e| e.to_string())? {
+            let mut tx = db.begin().await.map_err(text)?;
+            if !try_lock(&mut tx).await.map_err(text)? {
                 return Ok(0);
             }
-            let rows = tx
-                .query(SELECT, vec![Value::Integer(BATCH)])
-                .await
-                .map_err(|e| e.to_string())?;
-            let (seqs, events) = decode(rows.rows)?;
-            if events.is_empty() {
+            let rows = tx.query(SELECT, limit()).await.map_err(text)?;
+            let Some((moved, delete)) = append(rows.rows, log).await? else {
                 return Ok(0);
-            }
-            log.append(&events).await.map_err(|e| e.to_string())?;
-            tx.execute(&delete_statement(&seqs), vec![])
-                .await
-                .map_err(|e| e.to_string())?;
-            tx.commit().await.map_err(|e| e.to_string())?;
-            Ok(events.len())
+            };
+            tx.execute(&delete, vec![]).await.map_err(text)?;
+            tx.commit().await.map_err(text)?;
+            Ok(moved)
         }
     }
+}
+
+/// Appends the outbox `rows` to the log. Returns how many there were and the
+/// statement that deletes exactly them; `None` when there were none.
+async fn append(rows: Vec<Vec<Value>>, log: &EventLog) -> Result<Option<(usize, String)>, String> {
+    let (seqs, events) = decode(rows)?;
+    if events.is_empty() {
+        return Ok(None);
+    }
+    log.append(&events).await.map_err(text)?;
+    Ok(Some((events.len(), delete_statement(&seqs))))
+}
+
+fn text(e: impl std::fmt::Display) -> String {
+    e.to_string()
 }
 
 async fn try_lock(tx: &mut Tx) -> Result<bool, SqlError> {

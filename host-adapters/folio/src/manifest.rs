@@ -380,12 +380,7 @@ impl App {
 }
 
 fn check_topic(topic: &str) -> anyhow::Result<()> {
-    let ok = !topic.is_empty()
-        && topic.len() <= 249
-        && topic
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if !ok {
+    if !folio_sql::valid_topic(topic) {
         bail!("topic `{topic}` must be 1-249 letters, digits, `.`, `_` or `-`");
     }
     Ok(())

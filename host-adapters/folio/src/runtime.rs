@@ -36,7 +36,7 @@ use crate::trace::TraceContext;
 use crate::variables::{self, ComponentVariables};
 
 /// Epochs tick this often; request deadlines are counted in ticks.
-pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// How long a request waits for a free instance slot before it gets 503.
 const SLOT_WAIT: Duration = Duration::from_secs(2);
 /// Per pool slot, what stays mapped between requests (see `engine`).
@@ -92,7 +92,7 @@ pub struct HostState {
     variables: Arc<ComponentVariables>,
     sql: Arc<ComponentDatabases>,
     kv: Arc<ComponentStores>,
-    events: Option<EventLog>,
+    events: EventLog,
     event_source: Arc<str>,
     /// The instance's span, stamped on the events it publishes.
     traceparent: String,
@@ -206,7 +206,7 @@ pub(crate) struct LoadedComponent {
     environment: Vec<(String, String)>,
     sql: Arc<ComponentDatabases>,
     kv: Arc<ComponentStores>,
-    events: Option<EventLog>,
+    events: EventLog,
     event_source: Arc<str>,
     blobs: Arc<ComponentBuckets>,
 }
@@ -222,7 +222,7 @@ pub struct Storage {
 }
 
 pub struct AppRuntime {
-    pub(crate) engine: Engine,
+    engine: Engine,
     pub app_name: String,
     pub app_version: String,
     pub(crate) components: HashMap<String, LoadedComponent>,
@@ -299,7 +299,7 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
         stores: &s.kv,
     })?;
     folio_events::add_to_linker(&mut linker, |s: &mut HostState| EventsView {
-        log: s.events.as_ref(),
+        log: &s.events,
         source: &s.event_source,
         traceparent: &s.traceparent,
     })?;
@@ -441,17 +441,7 @@ impl AppRuntime {
         let body_too_large = Arc::new(AtomicBool::new(false));
         let request = self.prepare_request(&inv, request, body_too_large.clone())?;
 
-        let state = HostState::new(
-            component,
-            self.self_ref.clone(),
-            inv.caller.clone(),
-            self.limits.max_memory_bytes,
-        );
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.memory);
-        let ticks = (self.limits.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1);
-        store.set_epoch_deadline(ticks as u64);
-        store.epoch_deadline_trap();
+        let mut store = self.new_store(component, inv.caller.clone());
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store
@@ -511,6 +501,27 @@ impl AppRuntime {
             return Err(Failure::BodyTooLarge(self.limits.max_body_bytes));
         }
         Err(failure)
+    }
+
+    /// A fresh store for one instance of `component`: its own host state,
+    /// the memory cap and the deadline of one request.
+    pub(crate) fn new_store(
+        &self,
+        component: &LoadedComponent,
+        caller: CallerContext,
+    ) -> Store<HostState> {
+        let state = HostState::new(
+            component,
+            self.self_ref.clone(),
+            caller,
+            self.limits.max_memory_bytes,
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.memory);
+        let ticks = (self.limits.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1);
+        store.set_epoch_deadline(ticks as u64);
+        store.epoch_deadline_trap();
+        store
     }
 
     pub(crate) async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, Failure> {
@@ -700,7 +711,7 @@ async fn load_component(
         environment: decl.environment.clone().into_iter().collect(),
         sql: Arc::default(),
         kv: Arc::default(),
-        events: Some(event_log.clone()),
+        events: event_log.clone(),
         event_source: format!("/folio/{}", decl.id).into(),
         blobs: Arc::default(),
     };

@@ -11,7 +11,6 @@ use folio_events::{CloudEvent, Consumer};
 use rand::Rng;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use wasmtime::Store;
 
 use crate::manifest::EventTrigger;
 use crate::runtime::{AppRuntime, CallerContext, HostState, classify_trap};
@@ -114,19 +113,7 @@ impl AppRuntime {
             chain_depth: 0,
             client_addr: String::new(),
         };
-        let state = HostState::new(
-            component,
-            self.self_ref.clone(),
-            caller,
-            self.limits.max_memory_bytes,
-        );
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.memory);
-        let ticks = (self.limits.request_timeout.as_millis()
-            / crate::runtime::EPOCH_TICK.as_millis())
-        .max(1);
-        store.set_epoch_deadline(ticks as u64);
-        store.epoch_deadline_trap();
+        let mut store = self.new_store(component, caller);
 
         let wit_event = Event {
             id: event.id.clone(),

@@ -20,7 +20,7 @@ use anyhow::Context;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 pub use backend::{Database, SqlError, Tx, Value};
-pub use migrations::{Dialect, Migration, check_event};
+pub use migrations::{Dialect, Migration, check_event, valid_topic};
 pub use runtime_config::{BackendConfig, SqlConfig};
 
 mod bindings {

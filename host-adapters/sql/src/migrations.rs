@@ -148,15 +148,19 @@ impl Tx {
     }
 }
 
+/// A topic name Kafka and the embedded log both accept: 1-249 letters,
+/// digits, `.`, `_` or `-`.
+pub fn valid_topic(topic: &str) -> bool {
+    !topic.is_empty()
+        && topic.len() <= 249
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
 /// The limits every published event meets, in a transaction or not.
 pub fn check_event(event: &OutboxEvent) -> Result<(), SqlError> {
-    let topic_ok = !event.topic.is_empty()
-        && event.topic.len() <= 249
-        && event
-            .topic
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if !topic_ok {
+    if !valid_topic(&event.topic) {
         return Err(SqlError::InvalidStatement(format!(
             "event topic `{}` must be 1-249 characters of letters, digits, `.`, `_`, `-`",
             event.topic
