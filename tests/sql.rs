@@ -1,7 +1,9 @@
 //! The SQL interface driven from a real guest (`components/fixture-state`),
 //! through the host, on embedded SQLite and on PostgreSQL.
 
-use folio_tests::{Host, fixture_state_manifest, post_json, start_with_runtime_config};
+use folio_tests::{
+    Host, drop_schemas, fixture_state_manifest, post_json, start_with_runtime_config,
+};
 use serde_json::json;
 
 fn manifest() -> String {
@@ -147,17 +149,4 @@ async fn postgres_through_a_guest() {
     drop_schemas(&url, &["folio_notes_a", "folio_notes_b"]).await;
     let (host, _dir) = host(Some(&url));
     guest_conformance(&host).await;
-}
-
-pub async fn drop_schemas(admin_url: &str, schemas: &[&str]) {
-    use sqlx::{Connection, Executor};
-    let mut admin = sqlx::PgConnection::connect(admin_url).await.unwrap();
-    for schema in schemas {
-        admin
-            .execute(sqlx::AssertSqlSafe(format!(
-                "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
-            )))
-            .await
-            .unwrap();
-    }
 }

@@ -62,6 +62,8 @@ pub fn build_fixtures() {
                 "folio-fixture-state",
                 "-p",
                 "folio-fixture-events",
+                "-p",
+                "folio-users",
                 "--target-dir",
                 "target",
             ])
@@ -146,6 +148,77 @@ pub fn fixture_state_manifest(components: &[(&str, &str, &str)]) -> String {
     }
     manifest
 }
+
+/// A manifest with the users service as component `id`, its routes as in
+/// spin.toml, `admin@folio.test` as the bootstrap admin, and
+/// `components/fixture-events` (as `{id}-events`, under `/ev/...`) recording
+/// every event on `folio.users` in consumer group `group`.
+pub fn users_manifest(id: &str, group: &str) -> String {
+    build_fixtures();
+    let mut manifest = format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "users-tests"
+
+[variables]
+auth_signing_key = {{ required = true, secret = true }}
+auth_public_keys = {{ required = true }}
+auth_issuer = {{ default = "http://folio.test" }}
+auth_audience = {{ default = "folio" }}
+bootstrap_admin_email = {{ default = "{BOOTSTRAP_ADMIN_EMAIL}" }}
+bootstrap_admin_password = {{ default = "{BOOTSTRAP_ADMIN_PASSWORD}" }}
+login_max_failures = {{ default = "5" }}
+login_max_failures_per_address = {{ default = "5" }}
+
+[[trigger.event]]
+component = "{id}-events"
+topics = ["folio.users"]
+group = "{group}"
+
+[[trigger.http]]
+route = "/ev/..."
+component = "{id}-events"
+
+[component.{id}-events]
+source = "{}"
+sqlite_databases = ["default"]
+
+[component.{id}]
+source = "{}"
+sqlite_databases = ["default"]
+key_value_stores = ["default"]
+[component.{id}.variables]
+"#,
+        wasm("folio_fixture_events").display(),
+        wasm("folio_users").display(),
+    );
+    for var in [
+        "auth_signing_key",
+        "auth_public_keys",
+        "auth_issuer",
+        "auth_audience",
+        "bootstrap_admin_email",
+        "bootstrap_admin_password",
+        "login_max_failures",
+        "login_max_failures_per_address",
+    ] {
+        manifest.push_str(&format!("{var} = \"{{{{ {var} }}}}\"\n"));
+    }
+    for route in [
+        "/api/v1/auth/...",
+        "/api/v1/users/...",
+        "/api/v1/service-clients/...",
+        "/.well-known/...",
+    ] {
+        manifest.push_str(&format!(
+            "\n[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{id}\"\n"
+        ));
+    }
+    manifest
+}
+
+pub const BOOTSTRAP_ADMIN_EMAIL: &str = "admin@folio.test";
+pub const BOOTSTRAP_ADMIN_PASSWORD: &str = "bootstrap admin passphrase 7";
 
 /// A manifest with `components/fixture-events` under `/ev/...`, as a worker
 /// of `topic` (3 tries, 20 ms first backoff) and of `topic.dlq`. Consumer
@@ -477,4 +550,18 @@ pub fn static_server(body: &'static str) -> u16 {
         }
     });
     port
+}
+
+/// Drops Postgres schemas (a component's state) so a run starts empty.
+pub async fn drop_schemas(admin_url: &str, schemas: &[&str]) {
+    use sqlx::{Connection, Executor};
+    let mut admin = sqlx::PgConnection::connect(admin_url).await.unwrap();
+    for schema in schemas {
+        admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+            )))
+            .await
+            .unwrap();
+    }
 }

@@ -4,6 +4,9 @@
 //! A component that owns a database implements [`bindings::exports::folio::platform::schema::Guest`]
 //! and registers it with `folio_guest::bindings::export!(MySchema);`.
 
+pub mod auth;
+pub mod http;
+
 pub mod bindings {
     spin_sdk::wit_bindgen::generate!({
         path: "../../wit",

@@ -320,7 +320,9 @@ impl AppRuntime {
     ) -> anyhow::Result<Arc<AppRuntime>> {
         let engine = engine(&limits)?;
         let linker = linker(&engine)?;
-        let mut resolved = variables::resolve(app, env)
+        let generated = crate::auth_keys::defaults(app, env, &storage.data_dir)?;
+        let env = |name: &str| env(name).or_else(|| generated.get(name).cloned());
+        let mut resolved = variables::resolve(app, &env)
             .map_err(|e| anyhow!("{}: {e:#}", app.manifest_path.display()))?;
         let event_log = EventLog::open(&storage.events, &storage.data_dir).await?;
 

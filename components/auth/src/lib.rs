@@ -1,0 +1,11 @@
+//! Authentication helpers shared by Folio components: EdDSA access tokens and roles ([`jwt`]),
+//! one-time codes ([`totp`]) and password hashing and policy ([`password`]).
+//!
+//! Pure Rust with no I/O and no randomness of its own: callers pass in the time and any random
+//! bytes, so everything here is deterministic and builds both natively and for `wasm32-wasip2`.
+
+pub mod jwt;
+pub mod password;
+pub mod totp;
+
+pub use jwt::{Claims, KeyError, PublicKey, Role, SigningKey, TokenError, Verifier};

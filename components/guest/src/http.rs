@@ -1,0 +1,259 @@
+//! What every component's HTTP handlers share: RFC 9457 problem responses,
+//! JSON bodies read field by field (so errors name the field), and JSON replies.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use spin_sdk::http::{Request, Response};
+
+/// An RFC 9457 `application/problem+json` error.
+#[derive(Debug)]
+pub struct Problem {
+    pub status: u16,
+    pub title: &'static str,
+    pub detail: String,
+    /// The request fields at fault, each with what is wrong with it.
+    pub errors: Vec<FieldError>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(status: u16, title: &'static str, detail: impl Into<String>) -> Problem {
+        Problem {
+            status,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// 422: the request was well-formed JSON but `field` is not acceptable.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Problem {
+        let message = message.into();
+        Problem {
+            errors: vec![FieldError {
+                field: field.to_string(),
+                message: message.clone(),
+            }],
+            ..Problem::new(422, "Invalid field", format!("{field}: {message}"))
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Problem {
+        Problem::new(400, "Bad request", detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Problem {
+        Problem::new(401, "Unauthorized", detail).with_header(
+            "www-authenticate",
+            "Bearer error=\"invalid_token\"".to_string(),
+        )
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Problem {
+        Problem::new(403, "Forbidden", detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Problem {
+        Problem::new(404, "Not found", detail)
+    }
+
+    pub fn method_not_allowed(allowed: &str) -> Problem {
+        Problem::new(
+            405,
+            "Method not allowed",
+            format!("this resource accepts {allowed}"),
+        )
+        .with_header("allow", allowed.to_string())
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Problem {
+        Problem::new(409, "Conflict", detail)
+    }
+
+    /// 503: a backend (database, key-value store, event log) failed; retrying may help.
+    pub fn unavailable(detail: impl Into<String>) -> Problem {
+        Problem::new(503, "Service unavailable", detail)
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: String) -> Problem {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn into_response(self) -> Response {
+        let mut body = serde_json::json!({
+            "type": "about:blank",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        });
+        if !self.errors.is_empty() {
+            body["errors"] = serde_json::to_value(&self.errors).expect("field errors serialize");
+        }
+        let mut builder = Response::builder();
+        builder
+            .status(self.status)
+            .header("content-type", "application/problem+json")
+            .header("cache-control", "no-store");
+        for (name, value) in self.headers {
+            builder.header(name, value);
+        }
+        builder.body(body.to_string()).build()
+    }
+}
+
+/// Turns a handler's result into the response.
+pub fn respond(result: Result<Response, Problem>) -> Response {
+    result.unwrap_or_else(Problem::into_response)
+}
+
+/// A JSON reply with `status`; never cached, since these carry account data.
+pub fn json(status: u16, body: &impl Serialize) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .body(serde_json::to_vec(body).expect("response serializes"))
+        .build()
+}
+
+pub fn no_content() -> Response {
+    Response::builder().status(204).body(Vec::new()).build()
+}
+
+/// A request header as text, if present and valid UTF-8.
+pub fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request.header(name).and_then(|v| v.as_str())
+}
+
+/// The request's path without the query, e.g. `/api/v1/users/42`.
+pub fn path(request: &Request) -> &str {
+    let uri = request.path_and_query().unwrap_or("/");
+    uri.split('?').next().unwrap_or("/")
+}
+
+/// Query parameters, percent-decoded.
+pub fn query_pairs(request: &Request) -> Vec<(String, String)> {
+    let query = request.query();
+    form_pairs(query)
+}
+
+/// Decodes `application/x-www-form-urlencoded` text.
+pub fn form_pairs(text: &str) -> Vec<(String, String)> {
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match hex_value(bytes[i + 1], bytes[i + 2]) {
+                Some(b) => {
+                    out.push(b);
+                    i += 2;
+                }
+                None => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_value(high: u8, low: u8) -> Option<u8> {
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    Some(digit(high)? << 4 | digit(low)?)
+}
+
+/// A JSON object request body, read one field at a time.
+pub struct JsonBody(Map<String, Value>);
+
+impl JsonBody {
+    /// 415 unless the body is declared JSON (or undeclared), 400 unless it is a JSON object.
+    pub fn parse(request: &Request) -> Result<JsonBody, Problem> {
+        if let Some(ct) = header(request, "content-type") {
+            let mime = ct.split(';').next().unwrap_or("").trim();
+            if !mime.eq_ignore_ascii_case("application/json") && !mime.ends_with("+json") {
+                return Err(Problem::new(
+                    415,
+                    "Unsupported media type",
+                    format!("the body must be application/json, not {mime}"),
+                ));
+            }
+        }
+        match serde_json::from_slice::<Value>(request.body()) {
+            Ok(Value::Object(map)) => Ok(JsonBody(map)),
+            Ok(_) => Err(Problem::bad_request("the body must be a JSON object")),
+            Err(e) => Err(Problem::bad_request(format!(
+                "the body is not valid JSON: {e}"
+            ))),
+        }
+    }
+
+    pub fn has(&self, field: &str) -> bool {
+        self.0.contains_key(field)
+    }
+
+    pub fn required_str(&self, field: &str) -> Result<&str, Problem> {
+        self.optional_str(field)?
+            .ok_or_else(|| Problem::invalid_field(field, "is required"))
+    }
+
+    /// `None` when absent or null; 422 when present with another type.
+    pub fn optional_str(&self, field: &str) -> Result<Option<&str>, Problem> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(Problem::invalid_field(field, "must be a string")),
+        }
+    }
+
+    pub fn optional_bool(&self, field: &str) -> Result<Option<bool>, Problem> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(Problem::invalid_field(field, "must be true or false")),
+        }
+    }
+
+    pub fn optional_str_list(&self, field: &str) -> Result<Option<Vec<String>>, Problem> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| Problem::invalid_field(field, "must be a list of strings"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(Problem::invalid_field(field, "must be a list of strings")),
+        }
+    }
+
+    /// 422 naming the first field not in `known`: a typo must not pass silently.
+    pub fn only(&self, known: &[&str]) -> Result<(), Problem> {
+        match self.0.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(unknown) => Err(Problem::invalid_field(unknown, "is not a known field")),
+            None => Ok(()),
+        }
+    }
+}

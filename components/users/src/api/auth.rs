@@ -1,0 +1,557 @@
+//! `/api/v1/auth/...`: registration, login (with MFA), refresh, logout, the
+//! client-credentials grant and password reset.
+
+use folio_auth::{password, totp};
+use folio_guest::http::{JsonBody, Problem, form_pairs, header, json, no_content};
+use serde_json::json;
+use spin_sdk::http::{Request, Response};
+
+use crate::accounts::{self, Change, NewUser, User, db_error};
+use crate::events::{self, UserEvent};
+use crate::sessions::{self, MfaChallenge, Refresh, Throttle};
+use crate::tokens::{Issuer, SERVICE_LIFETIME_SECS, TokenPair, variable};
+use crate::util::{new_secret, now_ms, now_rfc3339, rfc3339, sha256_hex};
+use crate::{clients, validate};
+
+const PASSWORD_RESET_LIFETIME_MS: i64 = 30 * 60 * 1000;
+
+/// The client's address without the port, as the host reports it.
+pub fn client_address(request: &Request) -> String {
+    let raw = header(request, "spin-client-addr").unwrap_or("");
+    match raw.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        _ => raw.to_string(),
+    }
+}
+
+fn user_agent(request: &Request) -> String {
+    header(request, "user-agent").unwrap_or("").to_string()
+}
+
+fn throttle(variable_name: &str) -> Throttle {
+    Throttle {
+        max_failures: variable(variable_name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5),
+        window_secs: 15 * 60,
+    }
+}
+
+fn too_many_attempts(retry_after: i64) -> Problem {
+    Problem::new(
+        429,
+        "Too many attempts",
+        "too many failed sign-in attempts; try again later",
+    )
+    .with_header("retry-after", retry_after.to_string())
+}
+
+fn invalid_credentials() -> Problem {
+    Problem::unauthorized("the email or password is wrong")
+}
+
+pub fn register(request: &Request) -> Result<Response, Problem> {
+    let body = JsonBody::parse(request)?;
+    body.only(&["email", "password", "firstName", "lastName"])?;
+    let email = validate::email("email", body.required_str("email")?)?;
+    let first_name = validate::name("firstName", body.required_str("firstName")?)?;
+    let last_name = validate::name("lastName", body.required_str("lastName")?)?;
+    let password = body.required_str("password")?;
+    let local = email.split('@').next().unwrap_or("");
+    validate::new_password("password", password, &[local, &first_name, &last_name])?;
+    let db = accounts::open()?;
+    let user = accounts::create(
+        &db,
+        NewUser {
+            email,
+            password_hash: password::hash(password, crate::util::random()),
+            first_name,
+            last_name,
+            role: "consumer",
+        },
+    )?;
+    let mut response = json(201, &user.view());
+    response.set_header("location", format!("/api/v1/users/{}", user.id));
+    Ok(response)
+}
+
+/// The first admin: when `bootstrap_admin_email` and `bootstrap_admin_password`
+/// are configured and no account has that email, signing in with them creates
+/// the account as an admin. Unset them afterwards.
+fn bootstrap_admin(
+    db: &folio_guest::Connection,
+    email: &str,
+    password: &str,
+) -> Result<(), Problem> {
+    let configured = |name: &str| variable(name).ok().filter(|v| !v.is_empty());
+    let (Some(admin_email), Some(admin_password)) = (
+        configured("bootstrap_admin_email"),
+        configured("bootstrap_admin_password"),
+    ) else {
+        return Ok(());
+    };
+    if admin_email.trim().to_lowercase() != email
+        || admin_password != password
+        || accounts::find_by_email(db, email)?.is_some()
+    {
+        return Ok(());
+    }
+    validate::new_password("bootstrap_admin_password", password, &[])?;
+    accounts::create(
+        db,
+        NewUser {
+            email: email.to_string(),
+            password_hash: password::hash(password, crate::util::random()),
+            first_name: "Admin".into(),
+            last_name: "Admin".into(),
+            role: "admin",
+        },
+    )?;
+    Ok(())
+}
+
+pub fn login(request: &Request) -> Result<Response, Problem> {
+    let body = JsonBody::parse(request)?;
+    body.only(&["email", "password"])?;
+    let email = body.required_str("email")?.trim().to_lowercase();
+    let password = body.required_str("password")?;
+    let address = client_address(request);
+    let bucket = sessions::open()?;
+    let per_account = throttle("login_max_failures");
+    let per_address = throttle("login_max_failures_per_address");
+    let account_subject = format!("account:{email}");
+    let address_subject = format!("address:{address}");
+    for (limit, subject) in [
+        (&per_account, &account_subject),
+        (&per_address, &address_subject),
+    ] {
+        if let Some(retry_after) = limit.retry_after(&bucket, subject)? {
+            return Err(too_many_attempts(retry_after));
+        }
+    }
+    let db = accounts::open()?;
+    bootstrap_admin(&db, &email, password)?;
+    let user = accounts::find_by_email(&db, &email)?;
+    // Unknown emails cost the same hash as known ones: no enumeration by timing.
+    let verified = match &user {
+        Some(user) => password::verify(password, &user.password_hash),
+        None => {
+            password::verify_against_dummy(password);
+            false
+        }
+    };
+    let user = match user {
+        Some(user) if verified => user,
+        _ => {
+            per_account.record_failure(&bucket, &account_subject)?;
+            per_address.record_failure(&bucket, &address_subject)?;
+            return Err(invalid_credentials());
+        }
+    };
+    per_account.clear(&bucket, &account_subject)?;
+    check_can_sign_in(&user)?;
+    if user.totp_secret.is_some() {
+        let token = sessions::start_mfa(
+            &bucket,
+            &MfaChallenge {
+                user_id: user.id.clone(),
+                attempts: 0,
+                client_address: address,
+                user_agent: user_agent(request),
+            },
+        )?;
+        return Ok(json(
+            200,
+            &json!({
+                "mfaRequired": true,
+                "mfaToken": token,
+                "expiresIn": sessions::MFA_CHALLENGE_SECS,
+            }),
+        ));
+    }
+    sign_in(
+        &db,
+        &bucket,
+        &user,
+        "password",
+        &address,
+        &user_agent(request),
+    )
+}
+
+fn check_can_sign_in(user: &User) -> Result<(), Problem> {
+    if user.is_active() {
+        Ok(())
+    } else {
+        Err(Problem::forbidden(format!(
+            "this account is {}",
+            user.status
+        )))
+    }
+}
+
+/// Records the sign-in (emitting `UserAuthenticated`) and starts a session.
+fn sign_in(
+    db: &folio_guest::Connection,
+    bucket: &folio_guest::kv::Bucket,
+    user: &User,
+    method: &str,
+    address: &str,
+    agent: &str,
+) -> Result<Response, Problem> {
+    let issuer = Issuer::from_config()?;
+    let tx = db.begin().map_err(db_error)?;
+    let user = accounts::update(&tx, user, vec![Change::LastLogin])?;
+    events::publish(&tx, UserEvent::authenticated(&user, method, address))?;
+    tx.commit().map_err(db_error)?;
+    let (session_id, refresh) =
+        sessions::start(bucket, &user.id, user.session_epoch, address, agent)?;
+    let access = issuer.user_token(&user.id, &user.role, &session_id);
+    Ok(json(
+        200,
+        &TokenPair::new(access, refresh, sessions::REFRESH_LIFETIME_SECS),
+    ))
+}
+
+pub fn mfa(request: &Request) -> Result<Response, Problem> {
+    let body = JsonBody::parse(request)?;
+    body.only(&["mfaToken", "code", "recoveryCode"])?;
+    let token = body.required_str("mfaToken")?;
+    let code = body.optional_str("code")?;
+    let recovery_code = body.optional_str("recoveryCode")?;
+    if code.is_none() && recovery_code.is_none() {
+        return Err(Problem::invalid_field(
+            "code",
+            "a code or a recoveryCode is required",
+        ));
+    }
+    let bucket = sessions::open()?;
+    let challenge = sessions::load_mfa(&bucket, token)?.ok_or_else(|| {
+        Problem::unauthorized("the MFA challenge is unknown or expired: sign in again")
+    })?;
+    let db = accounts::open()?;
+    let user = accounts::find_by_id(&db, &challenge.user_id)?
+        .ok_or_else(|| Problem::unauthorized("the account no longer exists"))?;
+    check_can_sign_in(&user)?;
+    let tx = db.begin().map_err(db_error)?;
+    let accepted = second_factor(&tx, &user, code, recovery_code)?;
+    if !accepted {
+        drop(tx);
+        let per_account = throttle("login_max_failures");
+        per_account.record_failure(&bucket, &format!("account:{}", user.email))?;
+        sessions::fail_mfa(&bucket, token, challenge)?;
+        return Err(Problem::unauthorized(
+            "the code is wrong or was already used",
+        ));
+    }
+    tx.commit().map_err(db_error)?;
+    sessions::end_mfa(&bucket, token)?;
+    let method = if code.is_some() {
+        "totp"
+    } else {
+        "recovery-code"
+    };
+    sign_in(
+        &db,
+        &bucket,
+        &user,
+        method,
+        &challenge.client_address,
+        &challenge.user_agent,
+    )
+}
+
+/// Checks a TOTP code or recovery code and uses it up inside `tx`, so
+/// neither works twice.
+pub fn second_factor(
+    tx: &folio_guest::Transaction,
+    user: &User,
+    code: Option<&str>,
+    recovery_code: Option<&str>,
+) -> Result<bool, Problem> {
+    let Some(secret) = user
+        .totp_secret
+        .as_deref()
+        .and_then(|s| totp::base32_decode(s).ok())
+    else {
+        return Ok(false);
+    };
+    if let Some(code) = code {
+        let now = crate::util::now_unix() as u64;
+        return match totp::verify(&secret, code.trim(), now) {
+            Some(step) => accounts::consume_totp_step(tx, &user.id, step as i64),
+            None => Ok(false),
+        };
+    }
+    match recovery_code {
+        Some(code) => accounts::consume_recovery_code(tx, &user.id, code),
+        None => Ok(false),
+    }
+}
+
+pub fn refresh(request: &Request) -> Result<Response, Problem> {
+    let body = JsonBody::parse(request)?;
+    body.only(&["refreshToken"])?;
+    let token = body.required_str("refreshToken")?;
+    let bucket = sessions::open()?;
+    let (id, session, next) = match sessions::rotate(&bucket, token)? {
+        Refresh::Rotated { id, session, token } => (id, session, token),
+        Refresh::Reused => {
+            return Err(Problem::unauthorized(
+                "this refresh token was already used: the session is revoked, sign in again",
+            ));
+        }
+        Refresh::Invalid => {
+            return Err(Problem::unauthorized(
+                "the refresh token is invalid or expired",
+            ));
+        }
+    };
+    let db = accounts::open()?;
+    let user = accounts::find_by_id(&db, &session.user_id)?;
+    let user = match user {
+        Some(user) if user.is_active() && user.session_epoch == session.epoch => user,
+        _ => {
+            sessions::end(&bucket, &id)?;
+            return Err(Problem::unauthorized(
+                "the session has ended: sign in again",
+            ));
+        }
+    };
+    let issuer = Issuer::from_config()?;
+    let access = issuer.user_token(&user.id, &user.role, &id);
+    let left = (sessions::parse_rfc3339_ms(&session.expires_at).unwrap_or(0) - now_ms()) / 1000;
+    Ok(json(200, &TokenPair::new(access, next, left.max(0))))
+}
+
+/// Ends the session named by the refresh token in the body, or by the access token.
+pub fn logout(request: &Request) -> Result<Response, Problem> {
+    let bucket = sessions::open()?;
+    let session_id = if request.body().is_empty() {
+        let claims = folio_guest::auth::authenticate(request)?;
+        claims
+            .sid
+            .ok_or_else(|| Problem::bad_request("this token belongs to no session"))?
+    } else {
+        let body = JsonBody::parse(request)?;
+        body.only(&["refreshToken"])?;
+        let token = body.required_str("refreshToken")?;
+        sessions::authentic_session_id(&bucket, token)?
+            .ok_or_else(|| Problem::unauthorized("the refresh token is invalid or expired"))?
+    };
+    sessions::end(&bucket, &session_id)?;
+    Ok(no_content())
+}
+
+fn oauth_error(status: u16, error: &str, description: &str) -> Response {
+    let mut response = json(
+        status,
+        &json!({ "error": error, "error_description": description }),
+    );
+    if status == 401 {
+        response.set_header("www-authenticate", "Basic realm=\"folio\"");
+    }
+    response
+}
+
+/// `POST /auth/token`: the OAuth 2.0 client-credentials grant (RFC 6749 §4.4),
+/// with client authentication by HTTP Basic or in the form body.
+pub fn token(request: &Request) -> Result<Response, Problem> {
+    let content_type = header(request, "content-type").unwrap_or("");
+    let params: Vec<(String, String)> = if content_type.starts_with("application/json") {
+        match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(request.body()) {
+            Ok(map) => map
+                .into_iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string())))
+                .collect(),
+            Err(_) => {
+                return Ok(oauth_error(
+                    400,
+                    "invalid_request",
+                    "the body is not a JSON object",
+                ));
+            }
+        }
+    } else {
+        form_pairs(&String::from_utf8_lossy(request.body()))
+    };
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    match param("grant_type") {
+        Some("client_credentials") => {}
+        Some(_) => {
+            return Ok(oauth_error(
+                400,
+                "unsupported_grant_type",
+                "only client_credentials is supported here",
+            ));
+        }
+        None => {
+            return Ok(oauth_error(
+                400,
+                "invalid_request",
+                "grant_type is required",
+            ));
+        }
+    }
+    let credentials = basic_credentials(request).or_else(|| {
+        Some((
+            param("client_id")?.to_string(),
+            param("client_secret")?.to_string(),
+        ))
+    });
+    let Some((client_id, secret)) = credentials else {
+        return Ok(oauth_error(
+            401,
+            "invalid_client",
+            "client authentication is required",
+        ));
+    };
+    let db = accounts::open()?;
+    let Some(client) = clients::authenticate(&db, &client_id, &secret)? else {
+        return Ok(oauth_error(
+            401,
+            "invalid_client",
+            "unknown client or wrong secret",
+        ));
+    };
+    let scope = match param("scope") {
+        None => client.scopes.join(" "),
+        Some(requested) => {
+            let requested: Vec<&str> = requested.split_whitespace().collect();
+            if let Some(bad) = requested
+                .iter()
+                .find(|s| !client.scopes.iter().any(|c| c == *s))
+            {
+                return Ok(oauth_error(
+                    400,
+                    "invalid_scope",
+                    &format!("the client may not request `{bad}`"),
+                ));
+            }
+            requested.join(" ")
+        }
+    };
+    let issuer = Issuer::from_config()?;
+    Ok(json(
+        200,
+        &json!({
+            "access_token": issuer.service_token(&client.id, &scope),
+            "token_type": "Bearer",
+            "expires_in": SERVICE_LIFETIME_SECS,
+            "scope": scope,
+        }),
+    ))
+}
+
+fn basic_credentials(request: &Request) -> Option<(String, String)> {
+    let value = header(request, "authorization")?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    Some((id.to_string(), secret.to_string()))
+}
+
+/// Answers the same whether or not the email has an account.
+pub fn request_password_reset(request: &Request) -> Result<Response, Problem> {
+    let body = JsonBody::parse(request)?;
+    body.only(&["email"])?;
+    let email = validate::email("email", body.required_str("email")?)?;
+    let db = accounts::open()?;
+    if let Some(user) = accounts::find_by_email(&db, &email)?.filter(User::is_active) {
+        let token = new_secret();
+        let expires_at = rfc3339(now_ms() + PASSWORD_RESET_LIFETIME_MS);
+        let tx = db.begin().map_err(db_error)?;
+        tx.execute(
+            "INSERT INTO password_resets (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+            &[
+                folio_guest::Value::Text(sha256_hex(&token)),
+                folio_guest::Value::Text(user.id.clone()),
+                folio_guest::Value::Timestamp(expires_at.clone()),
+            ],
+        )
+        .map_err(db_error)?;
+        events::publish(
+            &tx,
+            UserEvent::password_reset_requested(&user, &token, &expires_at),
+        )?;
+        tx.commit().map_err(db_error)?;
+    }
+    Ok(json(
+        202,
+        &json!({ "message": "if the address has an account, a reset link is on its way" }),
+    ))
+}
+
+pub fn confirm_password_reset(request: &Request) -> Result<Response, Problem> {
+    let body = JsonBody::parse(request)?;
+    body.only(&["token", "newPassword"])?;
+    let token = body.required_str("token")?;
+    let new_password = body.required_str("newPassword")?;
+    let invalid = || Problem::invalid_field("token", "is invalid, expired or already used");
+    let db = accounts::open()?;
+    let rows = db
+        .query(
+            "SELECT user_id FROM password_resets WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+            &[
+                folio_guest::Value::Text(sha256_hex(token)),
+                folio_guest::Value::Timestamp(now_rfc3339()),
+            ],
+        )
+        .map_err(db_error)?;
+    let user_id = rows
+        .rows
+        .first()
+        .map(|r| accounts::row_text(&r[0]))
+        .ok_or_else(invalid)?;
+    let user = accounts::find_by_id(&db, &user_id)?.ok_or_else(invalid)?;
+    let local = user.email.split('@').next().unwrap_or("");
+    validate::new_password(
+        "newPassword",
+        new_password,
+        &[local, &user.first_name, &user.last_name],
+    )?;
+    let tx = db.begin().map_err(db_error)?;
+    let used = tx
+        .execute(
+            "UPDATE password_resets SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+            &[
+                folio_guest::Value::Timestamp(now_rfc3339()),
+                folio_guest::Value::Text(sha256_hex(token)),
+            ],
+        )
+        .map_err(db_error)?;
+    if used != 1 {
+        return Err(invalid());
+    }
+    tx.execute(
+        "DELETE FROM password_resets WHERE user_id = $1 AND used_at IS NULL",
+        &[folio_guest::Value::Text(user.id.clone())],
+    )
+    .map_err(db_error)?;
+    accounts::update(
+        &tx,
+        &user,
+        vec![
+            Change::PasswordHash(password::hash(new_password, crate::util::random())),
+            Change::EndSessions,
+        ],
+    )?;
+    tx.commit().map_err(db_error)?;
+    Ok(no_content())
+}

@@ -1,0 +1,209 @@
+//! `/api/v1/users/me...`: the signed-in user's own account.
+
+use folio_auth::jwt::Claims;
+use folio_auth::{password, totp};
+use folio_guest::auth::authenticate;
+use folio_guest::http::{JsonBody, Problem, json, no_content};
+use serde_json::json;
+use spin_sdk::http::{Request, Response};
+
+use crate::accounts::{self, Change, Preferences, User, db_error};
+use crate::api::auth::second_factor;
+use crate::sessions;
+use crate::util::random;
+use crate::validate;
+
+const RECOVERY_CODES: usize = 10;
+
+/// The caller's account: 401 without a user token, 403 once it is not active.
+fn current_user(request: &Request) -> Result<(Claims, User), Problem> {
+    let claims = authenticate(request)?;
+    if claims.role == "service" {
+        return Err(Problem::forbidden("service tokens have no user account"));
+    }
+    let db = accounts::open()?;
+    let user = accounts::find_by_id(&db, &claims.sub)?
+        .ok_or_else(|| Problem::unauthorized("the account no longer exists"))?;
+    if !user.is_active() {
+        return Err(Problem::forbidden(format!(
+            "this account is {}",
+            user.status
+        )));
+    }
+    Ok((claims, user))
+}
+
+pub fn get(request: &Request) -> Result<Response, Problem> {
+    let (_, user) = current_user(request)?;
+    Ok(json(200, &user.view()))
+}
+
+pub fn patch(request: &Request) -> Result<Response, Problem> {
+    let (_, user) = current_user(request)?;
+    let body = JsonBody::parse(request)?;
+    body.only(&["firstName", "lastName"])?;
+    let mut changes = Vec::new();
+    if let Some(v) = body.optional_str("firstName")? {
+        changes.push(Change::FirstName(validate::name("firstName", v)?));
+    }
+    if let Some(v) = body.optional_str("lastName")? {
+        changes.push(Change::LastName(validate::name("lastName", v)?));
+    }
+    if changes.is_empty() {
+        return Ok(json(200, &user.view()));
+    }
+    let user = accounts::update_now(&accounts::open()?, &user, changes)?;
+    Ok(json(200, &user.view()))
+}
+
+pub fn put_preferences(request: &Request) -> Result<Response, Problem> {
+    let (_, user) = current_user(request)?;
+    let body = JsonBody::parse(request)?;
+    body.only(&[
+        "language",
+        "timezone",
+        "emailNotifications",
+        "pushNotifications",
+    ])?;
+    let preferences = Preferences {
+        language: validate::language("language", body.required_str("language")?)?,
+        timezone: validate::timezone("timezone", body.required_str("timezone")?)?,
+        email_notifications: body
+            .optional_bool("emailNotifications")?
+            .ok_or_else(|| Problem::invalid_field("emailNotifications", "is required"))?,
+        push_notifications: body
+            .optional_bool("pushNotifications")?
+            .ok_or_else(|| Problem::invalid_field("pushNotifications", "is required"))?,
+    };
+    let user = accounts::update_now(
+        &accounts::open()?,
+        &user,
+        vec![Change::Preferences(preferences)],
+    )?;
+    Ok(json(200, &user.preferences))
+}
+
+/// Changes the password; every other session of the account ends.
+pub fn change_password(request: &Request) -> Result<Response, Problem> {
+    let (claims, user) = current_user(request)?;
+    let body = JsonBody::parse(request)?;
+    body.only(&["currentPassword", "newPassword"])?;
+    let current = body.required_str("currentPassword")?;
+    let new_password = body.required_str("newPassword")?;
+    if !password::verify(current, &user.password_hash) {
+        return Err(Problem::invalid_field("currentPassword", "is wrong"));
+    }
+    let local = user.email.split('@').next().unwrap_or("");
+    validate::new_password(
+        "newPassword",
+        new_password,
+        &[local, &user.first_name, &user.last_name],
+    )?;
+    let user = accounts::update_now(
+        &accounts::open()?,
+        &user,
+        vec![
+            Change::PasswordHash(password::hash(new_password, random())),
+            Change::EndSessions,
+        ],
+    )?;
+    if let Some(sid) = &claims.sid {
+        sessions::set_epoch(&sessions::open()?, sid, user.session_epoch)?;
+    }
+    Ok(no_content())
+}
+
+/// Starts TOTP enrolment: a new secret, active once a code from it is verified.
+pub fn enrol_totp(request: &Request) -> Result<Response, Problem> {
+    let (_, user) = current_user(request)?;
+    if user.totp_secret.is_some() {
+        return Err(Problem::conflict(
+            "MFA is already on: turn it off before enrolling again",
+        ));
+    }
+    let secret = totp::base32_encode(&random::<20>());
+    accounts::update_now(
+        &accounts::open()?,
+        &user,
+        vec![Change::TotpPending(Some(secret.clone()))],
+    )?;
+    let issuer = spin_sdk::variables::get("mfa_issuer").unwrap_or_else(|_| "Folio".into());
+    Ok(json(
+        200,
+        &json!({
+            "secret": secret,
+            "otpauthUri": totp::otpauth_uri(&issuer, &user.email, &secret),
+        }),
+    ))
+}
+
+/// Activates TOTP with a first code; answers the one-time recovery codes.
+pub fn verify_totp(request: &Request) -> Result<Response, Problem> {
+    let (_, user) = current_user(request)?;
+    let body = JsonBody::parse(request)?;
+    body.only(&["code"])?;
+    let code = body.required_str("code")?;
+    let Some(pending) = user.totp_pending_secret.clone() else {
+        return Err(Problem::conflict(
+            "no TOTP enrolment is pending: start one first",
+        ));
+    };
+    let secret = totp::base32_decode(&pending).unwrap_or_default();
+    let now = crate::util::now_unix() as u64;
+    let step = totp::verify(&secret, code.trim(), now)
+        .ok_or_else(|| Problem::invalid_field("code", "is not the current code"))?;
+    let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
+    let db = accounts::open()?;
+    let tx = db.begin().map_err(db_error)?;
+    accounts::update(
+        &tx,
+        &user,
+        vec![Change::TotpEnabled {
+            secret: pending,
+            step: step as i64,
+        }],
+    )?;
+    accounts::replace_recovery_codes(&tx, &user.id, &codes)?;
+    tx.commit().map_err(db_error)?;
+    Ok(json(200, &json!({ "recoveryCodes": codes })))
+}
+
+/// `xxxxx-xxxxx`: 50 random bits in an alphabet without look-alikes.
+fn recovery_code() -> String {
+    let text = totp::base32_encode(&random::<7>()).to_lowercase();
+    format!("{}-{}", &text[0..5], &text[5..10])
+}
+
+/// Turns MFA off; needs a current TOTP code or a recovery code.
+pub fn disable_mfa(request: &Request) -> Result<Response, Problem> {
+    let (_, user) = current_user(request)?;
+    if user.totp_secret.is_none() {
+        return Err(Problem::conflict("MFA is not on"));
+    }
+    let body = JsonBody::parse(request)?;
+    body.only(&["code", "recoveryCode"])?;
+    let code = body.optional_str("code")?;
+    let recovery = body.optional_str("recoveryCode")?;
+    if code.is_none() && recovery.is_none() {
+        return Err(Problem::invalid_field(
+            "code",
+            "a code or a recoveryCode is required",
+        ));
+    }
+    let db = accounts::open()?;
+    let tx = db.begin().map_err(db_error)?;
+    if !second_factor(&tx, &user, code, recovery)? {
+        return Err(Problem::invalid_field(
+            if code.is_some() {
+                "code"
+            } else {
+                "recoveryCode"
+            },
+            "is wrong or was already used",
+        ));
+    }
+    accounts::update(&tx, &user, vec![Change::TotpDisabled])?;
+    accounts::replace_recovery_codes(&tx, &user.id, &[])?;
+    tx.commit().map_err(db_error)?;
+    Ok(no_content())
+}
