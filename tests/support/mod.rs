@@ -209,6 +209,7 @@ key_value_stores = ["default"]
         "/api/v1/users/...",
         "/api/v1/service-clients/...",
         "/.well-known/...",
+        "/api/v1/openapi/users.json",
     ] {
         manifest.push_str(&format!(
             "\n[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{id}\"\n"

@@ -3,10 +3,10 @@
 use folio_auth::jwt::{Claims, Role};
 use folio_guest::auth::{authenticate, require_role};
 use folio_guest::http::{JsonBody, Problem, json, no_content, query_pairs};
-use serde_json::json;
 use spin_sdk::http::{Request, Response};
 
-use crate::accounts::{self, Change, ListQuery, ROLES, STATUSES};
+use super::bodies::*;
+use crate::accounts::{self, Change, ListQuery, ROLES, STATUSES, UserView};
 use crate::{clients, util, validate};
 
 fn admin(request: &Request) -> Result<Claims, Problem> {
@@ -17,6 +17,26 @@ fn admin(request: &Request) -> Result<Claims, Problem> {
 
 /// `GET /users?role=&status=&email=&page=&limit=&sort=`; `sort` is a field,
 /// `-` first for descending (default `-createdAt`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(
+        ("role" = Option<String>, Query, description = "admin, creator or consumer"),
+        ("status" = Option<String>, Query, description = "active, inactive or suspended"),
+        ("email" = Option<String>, Query, description = "Email prefix"),
+        ("page" = Option<u32>, Query, description = "From 1"),
+        ("limit" = Option<u32>, Query, description = "1-100, default 20"),
+        ("sort" = Option<String>, Query, description = "createdAt, updatedAt, email or lastName; `-` first for descending (default -createdAt)"),
+    ),
+    responses(
+        (status = 200, description = "One page of accounts", body = UserPage),
+        (status = 401, description = "No valid access token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "A query parameter is invalid", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn list_users(request: &Request) -> Result<Response, Problem> {
     admin(request)?;
     let mut query = ListQuery {
@@ -80,15 +100,15 @@ pub fn list_users(request: &Request) -> Result<Response, Problem> {
     let limit = i64::from(query.limit);
     Ok(json(
         200,
-        &json!({
-            "items": items,
-            "pagination": {
-                "page": query.page,
-                "limit": query.limit,
-                "total": total,
-                "totalPages": (total + limit - 1) / limit,
+        &UserPage {
+            items,
+            pagination: Pagination {
+                page: query.page,
+                limit: query.limit,
+                total,
+                total_pages: (total + limit - 1) / limit,
             },
-        }),
+        },
     ))
 }
 
@@ -103,6 +123,18 @@ fn find(id: &str) -> Result<(folio_guest::Connection, accounts::User), Problem> 
     Ok((db, user))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 200, description = "The account", body = UserView),
+        (status = 403, description = "Not an admin", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn get_user(request: &Request, id: &str) -> Result<Response, Problem> {
     admin(request)?;
     let (_, user) = find(id)?;
@@ -111,6 +143,20 @@ pub fn get_user(request: &Request, id: &str) -> Result<Response, Problem> {
 
 /// Changes role, status or names. Suspending or deactivating an account ends
 /// its refresh sessions at once; its access tokens run out within 15 minutes.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{id}",
+    tag = "admin",
+    request_body = UserChange,
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 200, description = "The account", body = UserView),
+        (status = 403, description = "Not an admin", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Admins cannot change their own role or status", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn patch_user(request: &Request, id: &str) -> Result<Response, Problem> {
     let claims = admin(request)?;
     let body = JsonBody::parse(request)?;
@@ -152,6 +198,18 @@ pub fn patch_user(request: &Request, id: &str) -> Result<Response, Problem> {
 }
 
 /// Deletes the account and its personal data; emits `UserDeleted`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 204, description = "Deleted with its personal data"),
+        (status = 403, description = "Not an admin", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn delete_user(request: &Request, id: &str) -> Result<Response, Problem> {
     let claims = admin(request)?;
     let (db, user) = find(id)?;
@@ -164,6 +222,18 @@ pub fn delete_user(request: &Request, id: &str) -> Result<Response, Problem> {
     Ok(no_content())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/service-clients",
+    tag = "admin",
+    request_body = ClientRegistration,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The client and its secret", body = RegisteredClient),
+        (status = 403, description = "Not an admin", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn register_client(request: &Request) -> Result<Response, Problem> {
     admin(request)?;
     let body = JsonBody::parse(request)?;
@@ -184,28 +254,53 @@ pub fn register_client(request: &Request) -> Result<Response, Problem> {
         }
     }
     let (client, secret) = clients::register(&accounts::open()?, &name, &scopes)?;
+    let location = format!("/api/v1/service-clients/{}", client.id);
     let mut response = json(
         201,
-        &json!({
-            "clientId": client.id,
-            "clientSecret": secret,
-            "name": client.name,
-            "scopes": client.scopes,
-            "createdAt": client.created_at,
-        }),
+        &RegisteredClient {
+            client_id: client.id,
+            client_secret: secret,
+            name: client.name,
+            scopes: client.scopes,
+            created_at: client.created_at,
+        },
     );
-    response.set_header("location", format!("/api/v1/service-clients/{}", client.id));
+    response.set_header("location", location);
     Ok(response)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/service-clients",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every service client", body = ClientList),
+        (status = 403, description = "Not an admin", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn list_clients(request: &Request) -> Result<Response, Problem> {
     admin(request)?;
     Ok(json(
         200,
-        &json!({ "items": clients::list(&accounts::open()?)? }),
+        &ClientList {
+            items: clients::list(&accounts::open()?)?,
+        },
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/service-clients/{id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not an admin", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such client", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn delete_client(request: &Request, id: &str) -> Result<Response, Problem> {
     admin(request)?;
     if clients::delete(&accounts::open()?, id)? {

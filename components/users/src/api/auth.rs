@@ -3,10 +3,10 @@
 
 use folio_auth::{password, totp};
 use folio_guest::http::{JsonBody, Problem, form_pairs, header, json, no_content};
-use serde_json::json;
 use spin_sdk::http::{Request, Response};
 
-use crate::accounts::{self, Change, NewUser, User, db_error};
+use super::bodies::*;
+use crate::accounts::{self, Change, NewUser, User, UserView, db_error};
 use crate::events::{self, UserEvent};
 use crate::sessions::{self, MfaChallenge, Refresh, Throttle};
 use crate::tokens::{Issuer, SERVICE_LIFETIME_SECS, TokenPair, variable};
@@ -54,6 +54,17 @@ fn invalid_credentials() -> Problem {
     Problem::unauthorized("the email or password is wrong")
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/register",
+    tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "The account, with `Location`", body = UserView),
+        (status = 409, description = "The email has an account", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `errors` names it", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn register(request: &Request) -> Result<Response, Problem> {
     let body = JsonBody::parse(request)?;
     body.only(&["email", "password", "firstName", "lastName"])?;
@@ -114,6 +125,18 @@ fn bootstrap_admin(
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Tokens, or an MFA challenge", body = LoginResponse),
+        (status = 401, description = "Wrong email or password (the same answer for both)", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The account is suspended or inactive", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failures: see `Retry-After`", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn login(request: &Request) -> Result<Response, Problem> {
     let body = JsonBody::parse(request)?;
     body.only(&["email", "password"])?;
@@ -166,11 +189,11 @@ pub fn login(request: &Request) -> Result<Response, Problem> {
         )?;
         return Ok(json(
             200,
-            &json!({
-                "mfaRequired": true,
-                "mfaToken": token,
-                "expiresIn": sessions::MFA_CHALLENGE_SECS,
-            }),
+            &MfaChallengeResponse {
+                mfa_required: true,
+                mfa_token: token,
+                expires_in: sessions::MFA_CHALLENGE_SECS,
+            },
         ));
     }
     sign_in(
@@ -217,6 +240,16 @@ fn sign_in(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/mfa",
+    tag = "auth",
+    request_body = MfaRequest,
+    responses(
+        (status = 200, description = "Tokens", body = TokenPair),
+        (status = 401, description = "Wrong or reused code, or unknown challenge", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn mfa(request: &Request) -> Result<Response, Problem> {
     let body = JsonBody::parse(request)?;
     body.only(&["mfaToken", "code", "recoveryCode"])?;
@@ -293,6 +326,16 @@ pub fn second_factor(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/refresh",
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "The next token pair; the old refresh token is spent", body = TokenPair),
+        (status = 401, description = "Invalid, expired or reused (reuse revokes the session)", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn refresh(request: &Request) -> Result<Response, Problem> {
     let body = JsonBody::parse(request)?;
     body.only(&["refreshToken"])?;
@@ -329,6 +372,16 @@ pub fn refresh(request: &Request) -> Result<Response, Problem> {
 }
 
 /// Ends the session named by the refresh token in the body, or by the access token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "auth",
+    request_body(content = Option<LogoutRequest>),
+    responses(
+        (status = 204, description = "The session has ended"),
+        (status = 401, description = "No valid refresh or access token", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn logout(request: &Request) -> Result<Response, Problem> {
     let bucket = sessions::open()?;
     let session_id = if request.body().is_empty() {
@@ -350,7 +403,10 @@ pub fn logout(request: &Request) -> Result<Response, Problem> {
 fn oauth_error(status: u16, error: &str, description: &str) -> Response {
     let mut response = json(
         status,
-        &json!({ "error": error, "error_description": description }),
+        &OAuthError {
+            error: error.to_string(),
+            error_description: description.to_string(),
+        },
     );
     if status == 401 {
         response.set_header("www-authenticate", "Basic realm=\"folio\"");
@@ -360,6 +416,17 @@ fn oauth_error(status: u16, error: &str, description: &str) -> Response {
 
 /// `POST /auth/token`: the OAuth 2.0 client-credentials grant (RFC 6749 §4.4),
 /// with client authentication by HTTP Basic or in the form body.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/token",
+    tag = "auth",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "A service access token", body = ServiceTokenResponse),
+        (status = 400, description = "Bad grant or scope", body = OAuthError),
+        (status = 401, description = "Unknown client or wrong secret", body = OAuthError)
+    )
+)]
 pub fn token(request: &Request) -> Result<Response, Problem> {
     let content_type = header(request, "content-type").unwrap_or("");
     let params: Vec<(String, String)> = if content_type.starts_with("application/json") {
@@ -443,12 +510,12 @@ pub fn token(request: &Request) -> Result<Response, Problem> {
     let issuer = Issuer::from_config()?;
     Ok(json(
         200,
-        &json!({
-            "access_token": issuer.service_token(&client.id, &scope),
-            "token_type": "Bearer",
-            "expires_in": SERVICE_LIFETIME_SECS,
-            "scope": scope,
-        }),
+        &ServiceTokenResponse {
+            access_token: issuer.service_token(&client.id, &scope),
+            token_type: "Bearer",
+            expires_in: SERVICE_LIFETIME_SECS,
+            scope,
+        },
     ))
 }
 
@@ -468,6 +535,16 @@ fn basic_credentials(request: &Request) -> Option<(String, String)> {
 }
 
 /// Answers the same whether or not the email has an account.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password-reset",
+    tag = "auth",
+    request_body = PasswordResetRequest,
+    responses(
+        (status = 202, description = "The same answer whether or not the email has an account", body = Accepted),
+        (status = 422, description = "Not an email address", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn request_password_reset(request: &Request) -> Result<Response, Problem> {
     let body = JsonBody::parse(request)?;
     body.only(&["email"])?;
@@ -494,10 +571,22 @@ pub fn request_password_reset(request: &Request) -> Result<Response, Problem> {
     }
     Ok(json(
         202,
-        &json!({ "message": "if the address has an account, a reset link is on its way" }),
+        &Accepted {
+            message: "if the address has an account, a reset link is on its way",
+        },
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password-reset/confirm",
+    tag = "auth",
+    request_body = PasswordResetConfirmation,
+    responses(
+        (status = 204, description = "The password is changed and every session ended"),
+        (status = 422, description = "Bad token or weak password", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn confirm_password_reset(request: &Request) -> Result<Response, Problem> {
     let body = JsonBody::parse(request)?;
     body.only(&["token", "newPassword"])?;

@@ -4,10 +4,10 @@ use folio_auth::jwt::Claims;
 use folio_auth::{password, totp};
 use folio_guest::auth::authenticate;
 use folio_guest::http::{JsonBody, Problem, json, no_content};
-use serde_json::json;
 use spin_sdk::http::{Request, Response};
 
-use crate::accounts::{self, Change, Preferences, User, db_error};
+use super::bodies::*;
+use crate::accounts::{self, Change, Preferences, User, UserView, db_error};
 use crate::api::auth::second_factor;
 use crate::sessions;
 use crate::util::random;
@@ -33,11 +33,33 @@ fn current_user(request: &Request) -> Result<(Claims, User), Problem> {
     Ok((claims, user))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/me",
+    tag = "me",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's account", body = UserView),
+        (status = 401, description = "No valid access token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Suspended or inactive", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn get(request: &Request) -> Result<Response, Problem> {
     let (_, user) = current_user(request)?;
     Ok(json(200, &user.view()))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/me",
+    tag = "me",
+    request_body = ProfileChange,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account", body = UserView),
+        (status = 422, description = "A field is invalid", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn patch(request: &Request) -> Result<Response, Problem> {
     let (_, user) = current_user(request)?;
     let body = JsonBody::parse(request)?;
@@ -56,6 +78,17 @@ pub fn patch(request: &Request) -> Result<Response, Problem> {
     Ok(json(200, &user.view()))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/users/me/preferences",
+    tag = "me",
+    request_body = Preferences,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The preferences", body = Preferences),
+        (status = 422, description = "A field is invalid", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn put_preferences(request: &Request) -> Result<Response, Problem> {
     let (_, user) = current_user(request)?;
     let body = JsonBody::parse(request)?;
@@ -84,6 +117,17 @@ pub fn put_preferences(request: &Request) -> Result<Response, Problem> {
 }
 
 /// Changes the password; every other session of the account ends.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/me/password",
+    tag = "me",
+    request_body = PasswordChange,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Changed; other sessions have ended"),
+        (status = 422, description = "Wrong current password or weak new one", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn change_password(request: &Request) -> Result<Response, Problem> {
     let (claims, user) = current_user(request)?;
     let body = JsonBody::parse(request)?;
@@ -114,6 +158,16 @@ pub fn change_password(request: &Request) -> Result<Response, Problem> {
 }
 
 /// Starts TOTP enrolment: a new secret, active once a code from it is verified.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/me/mfa/totp",
+    tag = "me",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A new secret, active once verified", body = TotpEnrolment),
+        (status = 409, description = "MFA is already on", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn enrol_totp(request: &Request) -> Result<Response, Problem> {
     let (_, user) = current_user(request)?;
     if user.totp_secret.is_some() {
@@ -130,14 +184,26 @@ pub fn enrol_totp(request: &Request) -> Result<Response, Problem> {
     let issuer = spin_sdk::variables::get("mfa_issuer").unwrap_or_else(|_| "Folio".into());
     Ok(json(
         200,
-        &json!({
-            "secret": secret,
-            "otpauthUri": totp::otpauth_uri(&issuer, &user.email, &secret),
-        }),
+        &TotpEnrolment {
+            otpauth_uri: totp::otpauth_uri(&issuer, &user.email, &secret),
+            secret,
+        },
     ))
 }
 
 /// Activates TOTP with a first code; answers the one-time recovery codes.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/me/mfa/totp/verify",
+    tag = "me",
+    request_body = TotpCode,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "MFA is on; ten single-use recovery codes", body = RecoveryCodes),
+        (status = 409, description = "No enrolment pending", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Wrong code", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn verify_totp(request: &Request) -> Result<Response, Problem> {
     let (_, user) = current_user(request)?;
     let body = JsonBody::parse(request)?;
@@ -165,7 +231,12 @@ pub fn verify_totp(request: &Request) -> Result<Response, Problem> {
     )?;
     accounts::replace_recovery_codes(&tx, &user.id, &codes)?;
     tx.commit().map_err(db_error)?;
-    Ok(json(200, &json!({ "recoveryCodes": codes })))
+    Ok(json(
+        200,
+        &RecoveryCodes {
+            recovery_codes: codes,
+        },
+    ))
 }
 
 /// `xxxxx-xxxxx`: 50 random bits in an alphabet without look-alikes.
@@ -175,6 +246,18 @@ fn recovery_code() -> String {
 }
 
 /// Turns MFA off; needs a current TOTP code or a recovery code.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/me/mfa",
+    tag = "me",
+    request_body = SecondFactor,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "MFA is off"),
+        (status = 409, description = "MFA is not on", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Wrong or used code", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn disable_mfa(request: &Request) -> Result<Response, Problem> {
     let (_, user) = current_user(request)?;
     if user.totp_secret.is_none() {

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bodies;
 pub mod me;
 pub mod wellknown;
 
@@ -23,6 +24,7 @@ pub fn route(request: Request) -> Response {
         ([".well-known", "jwks.json"], Get) => wellknown::jwks(),
         ([".well-known", "openid-configuration"], Get) => wellknown::openid_configuration(),
         ([".well-known", ..], _) => Err(Problem::method_not_allowed("GET")),
+        (["api", "v1", "openapi", "users.json"], Get) => Ok(crate::openapi::document()),
         (["api", "v1", rest @ ..], _) => match (rest, &method) {
             (["auth", "register"], Post) => auth::register(r),
             (["auth", "login"], Post) => auth::login(r),
@@ -32,7 +34,6 @@ pub fn route(request: Request) -> Response {
             (["auth", "token"], Post) => auth::token(r),
             (["auth", "password-reset"], Post) => auth::request_password_reset(r),
             (["auth", "password-reset", "confirm"], Post) => auth::confirm_password_reset(r),
-            (["auth", "openapi.json"], Get) => Ok(crate::openapi::document()),
             (["auth", ..], _) => Err(not_here_or_method(rest, "POST")),
             (["users", "me"], Get) => me::get(r),
             (["users", "me"], Patch) => me::patch(r),

@@ -7,6 +7,14 @@ use spin_sdk::http::Response;
 
 use crate::tokens::variable;
 
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "discovery",
+    responses(
+        (status = 200, description = "The JWK set access tokens are signed with")
+    )
+)]
 pub fn jwks() -> Result<Response, Problem> {
     let keys = variable("auth_public_keys")?;
     Ok(Response::builder()
@@ -17,6 +25,14 @@ pub fn jwks() -> Result<Response, Problem> {
         .build())
 }
 
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    tag = "discovery",
+    responses(
+        (status = 200, description = "OpenID Provider metadata")
+    )
+)]
 pub fn openid_configuration() -> Result<Response, Problem> {
     let issuer = variable("auth_issuer")?;
     let base = issuer.trim_end_matches('/');
