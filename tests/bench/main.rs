@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use folio_tests::wrk::{LoadResult, which};
 use folio_tests::{folio_bin, repo_root, wasm};
 
 struct Options {
@@ -19,14 +20,6 @@ struct Options {
     connections: u32,
     threads: u32,
     starts: usize,
-}
-
-#[derive(Debug, Clone)]
-struct LoadResult {
-    requests_per_sec: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    errors: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -57,7 +50,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
-    let wrk = which("wrk").ok_or_else(|| anyhow::anyhow!("wrk is needed: apt-get install wrk"))?;
+    let wrk = folio_tests::wrk::find()?;
     let hello = wasm("folio_hello");
     if !hello.exists() {
         let status = Command::new("cargo")
@@ -250,45 +243,7 @@ fn load(wrk: &Path, port: u16, options: &Options) -> anyhow::Result<LoadResult> 
     run(2)?;
     let output = run(options.seconds)?;
     anyhow::ensure!(output.status.success(), "wrk failed");
-    parse_wrk(&String::from_utf8_lossy(&output.stdout))
-}
-
-fn parse_wrk(text: &str) -> anyhow::Result<LoadResult> {
-    let mut result = LoadResult {
-        requests_per_sec: 0.0,
-        p50_ms: 0.0,
-        p99_ms: 0.0,
-        errors: "none".into(),
-    };
-    for line in text.lines().map(str::trim) {
-        if let Some(v) = line.strip_prefix("Requests/sec:") {
-            result.requests_per_sec = v.trim().parse()?;
-        } else if let Some(v) = line.strip_prefix("50%") {
-            result.p50_ms = duration_ms(v.trim())?;
-        } else if let Some(v) = line.strip_prefix("99%") {
-            result.p99_ms = duration_ms(v.trim())?;
-        } else if line.starts_with("Socket errors") || line.starts_with("Non-2xx") {
-            result.errors = line.to_string();
-        }
-    }
-    anyhow::ensure!(
-        result.requests_per_sec > 0.0,
-        "could not parse wrk output:\n{text}"
-    );
-    Ok(result)
-}
-
-fn duration_ms(v: &str) -> anyhow::Result<f64> {
-    let (number, factor) = if let Some(n) = v.strip_suffix("us") {
-        (n, 0.001)
-    } else if let Some(n) = v.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = v.strip_suffix('s') {
-        (n, 1000.0)
-    } else {
-        anyhow::bail!("unknown duration {v}")
-    };
-    Ok(number.parse::<f64>()? * factor)
+    folio_tests::wrk::parse(&String::from_utf8_lossy(&output.stdout))
 }
 
 /// Prometheus' histogram_quantile over every series of `name`, summed.
@@ -365,14 +320,6 @@ fn stop(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| Path::new(dir).join(name))
-        .find(|p| p.is_file())
 }
 
 fn find_wasmtime() -> Option<PathBuf> {

@@ -1,6 +1,8 @@
 //! Starts the real `folio` binary on a free loopback port, with a manifest
 //! written for the test, and collects its JSON log lines.
 
+pub mod wrk;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -21,6 +21,7 @@ use crate::api::{admin, auth, me, wellknown};
         auth::refresh,
         auth::logout,
         auth::token,
+        auth::session,
         auth::request_password_reset,
         auth::confirm_password_reset,
         me::get,

@@ -234,3 +234,16 @@ pub struct FieldProblem {
     pub field: String,
     pub message: String,
 }
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenClaims {
+    /// The user id, or the service client id.
+    pub subject: String,
+    pub role: String,
+    pub session_id: Option<String>,
+    pub client_id: Option<String>,
+    pub scope: Option<String>,
+    /// Unix seconds.
+    pub expires_at: i64,
+}

@@ -32,6 +32,7 @@ pub fn route(request: Request) -> Response {
             (["auth", "refresh"], Post) => auth::refresh(r),
             (["auth", "logout"], Post) => auth::logout(r),
             (["auth", "token"], Post) => auth::token(r),
+            (["auth", "session"], Get) => auth::session(r),
             (["auth", "password-reset"], Post) => auth::request_password_reset(r),
             (["auth", "password-reset", "confirm"], Post) => auth::confirm_password_reset(r),
             (["auth", ..], _) => Err(not_here_or_method(rest, "POST")),
@@ -74,16 +75,17 @@ fn not_here_or_method(rest: &[&str], allowed: &str) -> Problem {
         [
             "auth",
             "register" | "login" | "mfa" | "refresh" | "logout" | "token" | "password-reset"
+                | "session"
         ] | ["auth", "password-reset", "confirm"]
             | ["users", "me", "password" | "mfa"]
             | ["users", "me", "mfa", "totp"]
             | ["users", "me", "mfa", "totp", "verify"]
     );
     if known {
-        Problem::method_not_allowed(if rest == ["users", "me", "mfa"] {
-            "DELETE"
-        } else {
-            allowed
+        Problem::method_not_allowed(match rest {
+            ["users", "me", "mfa"] => "DELETE",
+            ["auth", "session"] => "GET",
+            _ => allowed,
         })
     } else {
         not_found()

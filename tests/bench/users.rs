@@ -1,0 +1,169 @@
+//! The users service benchmark: sign-ins per second (bound by Argon2id),
+//! token verification natively, and what verifying a bearer token adds to a
+//! request through the host.
+//!
+//!     cargo run --release -p folio-tests --bin folio-users-bench -- [--seconds 10]
+//!
+//! It prints numbers; it asserts nothing.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use folio_auth::jwt::{Claims, SigningKey, Verifier, jwks_json};
+use folio_auth::password;
+use folio_tests::wrk::{self, LoadResult};
+use folio_tests::{Host, HostOptions, users_manifest};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "a long and quiet river 42";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut seconds = 10u32;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, value] = args.as_slice()
+        && flag == "--seconds"
+    {
+        seconds = value.parse()?;
+    }
+    let wrk = wrk::find()?;
+    native();
+
+    let dir = tempfile::tempdir()?;
+    let host = Host::start_with(
+        &users_manifest("users-bench", "users-bench"),
+        HostOptions {
+            data_dir: Some(dir.path().join("data")),
+            env: vec![(
+                "FOLIO_VAR_LOGIN_MAX_FAILURES_PER_ADDRESS".into(),
+                "1000000".into(),
+            )],
+            ..Default::default()
+        },
+    );
+    let client = folio_tests::client();
+    let email = "bench@example.com";
+    let registered = client
+        .post(host.url("/api/v1/auth/register"))
+        .json(&json!({"email": email, "password": PASSWORD, "firstName": "Bench", "lastName": "Mark"}))
+        .send()
+        .await?;
+    anyhow::ensure!(registered.status() == 201, "register: {}", registered.status());
+    let login: Value = client
+        .post(host.url("/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["accessToken"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no token: {login}"))?
+        .to_string();
+
+    let script = dir.path().join("login.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = '{}'\n",
+            json!({"email": email, "password": PASSWORD})
+        ),
+    )?;
+    let duration = format!("-d{seconds}s");
+    println!("| load | requests/s | p50 ms | p99 ms | errors |");
+    println!("| --- | --- | --- | --- | --- |");
+    let login = wrk::run(
+        &wrk,
+        &[
+            "-t2".into(),
+            "-c4".into(),
+            duration.clone(),
+            "-s".into(),
+            script.display().to_string(),
+            host.url("/api/v1/auth/login"),
+        ],
+    )?;
+    row("POST /auth/login, 4 connections", &login);
+
+    // One connection, so the medians measure latency rather than queueing.
+    let session = host.url("/api/v1/auth/session");
+    let one = |extra: Vec<String>| -> anyhow::Result<LoadResult> {
+        let mut args = vec!["-t1".to_string(), "-c1".into(), duration.clone()];
+        args.extend(extra);
+        args.push(session.clone());
+        wrk::run(&wrk, &args)
+    };
+    one(vec!["-d2s".into()])?;
+    let anonymous = one(Vec::new())?;
+    row("GET /auth/session without a token (401), 1 connection", &anonymous);
+    let authorized = one(vec!["-H".into(), format!("Authorization: Bearer {token}")])?;
+    row("GET /auth/session with a valid token (200), 1 connection", &authorized);
+    println!(
+        "\na valid token adds {:.0} µs at the median ({:.3} ms vs {:.3} ms)",
+        (authorized.p50_ms - anonymous.p50_ms) * 1000.0,
+        authorized.p50_ms,
+        anonymous.p50_ms
+    );
+    let many = |extra: Vec<String>| -> anyhow::Result<LoadResult> {
+        let mut args = vec!["-t2".to_string(), "-c16".into(), duration.clone()];
+        args.extend(extra);
+        args.push(session.clone());
+        wrk::run(&wrk, &args)
+    };
+    row(
+        "GET /auth/session with a valid token, 16 connections",
+        &many(vec!["-H".into(), format!("Authorization: Bearer {token}")])?,
+    );
+    drop(host);
+    Ok(())
+}
+
+fn row(name: &str, r: &LoadResult) {
+    println!(
+        "| {name} | {:.0} | {:.3} | {:.3} | {} |",
+        r.requests_per_sec, r.p50_ms, r.p99_ms, r.errors
+    );
+}
+
+/// The same library code natively, for scale.
+fn native() {
+    let key = SigningKey::from_seed(&[42; 32]);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let claims = Claims {
+        iss: "http://folio.test".into(),
+        sub: "bench".into(),
+        aud: "folio".into(),
+        exp: now + 900,
+        iat: now,
+        nbf: now,
+        jti: "j".into(),
+        role: "consumer".into(),
+        sid: None,
+        scope: None,
+        client_id: None,
+    };
+    let token = key.sign(&claims);
+    let jwks = jwks_json([key.public_key()]);
+    let n = 20_000;
+    let started = Instant::now();
+    for _ in 0..n {
+        let verifier = Verifier::from_jwks(&jwks, "http://folio.test", "folio").unwrap();
+        std::hint::black_box(verifier.verify(&token, now).unwrap());
+    }
+    let per_verify = started.elapsed() / n;
+    let hashes = 10;
+    let started = Instant::now();
+    for i in 0..hashes {
+        std::hint::black_box(password::hash(PASSWORD, [i as u8; 16]));
+    }
+    let per_hash = started.elapsed() / hashes;
+    println!(
+        "native: JWKS parse + verify {} µs ({:.0}/s on one core); Argon2id hash {:.1} ms\n",
+        per_verify.as_micros(),
+        1.0 / per_verify.as_secs_f64(),
+        ms(per_hash)
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
