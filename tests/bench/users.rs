@@ -47,7 +47,11 @@ async fn main() -> anyhow::Result<()> {
         .json(&json!({"email": email, "password": PASSWORD, "firstName": "Bench", "lastName": "Mark"}))
         .send()
         .await?;
-    anyhow::ensure!(registered.status() == 201, "register: {}", registered.status());
+    anyhow::ensure!(
+        registered.status() == 201,
+        "register: {}",
+        registered.status()
+    );
     let login: Value = client
         .post(host.url("/api/v1/auth/login"))
         .json(&json!({"email": email, "password": PASSWORD}))
@@ -94,9 +98,15 @@ async fn main() -> anyhow::Result<()> {
     };
     one(vec!["-d2s".into()])?;
     let anonymous = one(Vec::new())?;
-    row("GET /auth/session without a token (401), 1 connection", &anonymous);
+    row(
+        "GET /auth/session without a token (401), 1 connection",
+        &anonymous,
+    );
     let authorized = one(vec!["-H".into(), format!("Authorization: Bearer {token}")])?;
-    row("GET /auth/session with a valid token (200), 1 connection", &authorized);
+    row(
+        "GET /auth/session with a valid token (200), 1 connection",
+        &authorized,
+    );
     println!(
         "\na valid token adds {:.0} µs at the median ({:.3} ms vs {:.3} ms)",
         (authorized.p50_ms - anonymous.p50_ms) * 1000.0,
@@ -127,7 +137,10 @@ fn row(name: &str, r: &LoadResult) {
 /// The same library code natively, for scale.
 fn native() {
     let key = SigningKey::from_seed(&[42; 32]);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let claims = Claims {
         iss: "http://folio.test".into(),
         sub: "bench".into(),

@@ -401,6 +401,24 @@ fn is_access_token_type(typ: &str) -> bool {
     typ.eq_ignore_ascii_case(TOKEN_TYPE) || typ.eq_ignore_ascii_case("application/at+jwt")
 }
 
+/// The time checks alone, with [`LEEWAY_SECS`] of clock skew allowed: for
+/// claims verified earlier and checked again now.
+pub fn check_validity_period(
+    exp: i64,
+    iat: i64,
+    nbf: i64,
+    now_unix: i64,
+) -> Result<(), TokenError> {
+    if now_unix >= exp.saturating_add(LEEWAY_SECS) {
+        return Err(TokenError::Expired);
+    }
+    let latest_start = now_unix.saturating_add(LEEWAY_SECS);
+    if iat > latest_start || nbf > latest_start {
+        return Err(TokenError::NotYetValid);
+    }
+    Ok(())
+}
+
 /// Checks access tokens from one issuer, for one audience, against a fixed set of keys.
 #[derive(Debug, Clone)]
 pub struct Verifier {
@@ -500,13 +518,12 @@ impl Verifier {
         if !for_us {
             return Err(TokenError::WrongAudience);
         }
-        if now_unix >= claims.exp.saturating_add(LEEWAY_SECS) {
-            return Err(TokenError::Expired);
-        }
-        let latest_start = now_unix.saturating_add(LEEWAY_SECS);
-        if claims.iat > latest_start || claims.nbf.is_some_and(|nbf| nbf > latest_start) {
-            return Err(TokenError::NotYetValid);
-        }
+        check_validity_period(
+            claims.exp,
+            claims.iat,
+            claims.nbf.unwrap_or(claims.iat),
+            now_unix,
+        )?;
 
         Ok(Claims {
             iss: claims.iss,

@@ -1,6 +1,7 @@
 //! The Folio host: serves Wasm capability components per request from a
 //! Spin manifest. `main.rs` is the `folio` command line over this library.
 
+pub mod access_tokens;
 pub mod auth_keys;
 pub mod blob_urls;
 pub mod body;

@@ -25,6 +25,7 @@ use folio_events::{EventLog, EventLogConfig, EventsView};
 use folio_kv::{ComponentStores, KvConfig, KvView};
 use folio_sql::{ComponentDatabases, SqlConfig, SqlView};
 
+use crate::access_tokens::TokenVerifier;
 use crate::body::CappedBody;
 use crate::compile_cache::CompileCache;
 use crate::manifest::{App, ComponentDecl};
@@ -90,6 +91,7 @@ pub struct HostState {
     table: ResourceTable,
     hooks: OutboundHooks,
     variables: Arc<ComponentVariables>,
+    tokens: Arc<TokenVerifier>,
     sql: Arc<ComponentDatabases>,
     kv: Arc<ComponentStores>,
     events: EventLog,
@@ -121,6 +123,7 @@ impl HostState {
                 caller,
             },
             variables: component.variables.clone(),
+            tokens: component.tokens.clone(),
             sql: component.sql.clone(),
             kv: component.kv.clone(),
             events: component.events.clone(),
@@ -150,6 +153,12 @@ impl WasiHttpView for HostState {
             table: &mut self.table,
             hooks: &mut self.hooks,
         }
+    }
+}
+
+impl crate::access_tokens::HasTokenVerifier for HostState {
+    fn token_verifier(&self) -> &TokenVerifier {
+        &self.tokens
     }
 }
 
@@ -203,6 +212,7 @@ pub(crate) struct LoadedComponent {
     pub(crate) worker: Option<crate::workers::EventHandlerPre>,
     allowed_hosts: AllowedHosts,
     variables: Arc<ComponentVariables>,
+    tokens: Arc<TokenVerifier>,
     environment: Vec<(String, String)>,
     sql: Arc<ComponentDatabases>,
     kv: Arc<ComponentStores>,
@@ -289,6 +299,7 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     variables::add_to_linker::<HostState>(&mut linker)?;
+    crate::access_tokens::add_to_linker::<HostState>(&mut linker)?;
     folio_sql::add_to_linker(&mut linker, |s: &mut HostState| SqlView {
         table: &mut s.table,
         databases: &s.sql,
@@ -705,11 +716,16 @@ async fn load_component(
         ),
         false => None,
     };
+    let variables = resolved.remove(&decl.id).unwrap_or_default();
     let mut loaded = LoadedComponent {
         pre,
         worker,
         allowed_hosts: decl.allowed_outbound_hosts.clone(),
-        variables: Arc::new(resolved.remove(&decl.id).unwrap_or_default()),
+        tokens: Arc::new(
+            TokenVerifier::from_variables(&variables)
+                .with_context(|| format!("component `{}`", decl.id))?,
+        ),
+        variables: Arc::new(variables),
         environment: decl.environment.clone().into_iter().collect(),
         sql: Arc::default(),
         kv: Arc::default(),

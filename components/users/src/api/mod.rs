@@ -74,7 +74,13 @@ fn not_here_or_method(rest: &[&str], allowed: &str) -> Problem {
         rest,
         [
             "auth",
-            "register" | "login" | "mfa" | "refresh" | "logout" | "token" | "password-reset"
+            "register"
+                | "login"
+                | "mfa"
+                | "refresh"
+                | "logout"
+                | "token"
+                | "password-reset"
                 | "session"
         ] | ["auth", "password-reset", "confirm"]
             | ["users", "me", "password" | "mfa"]
