@@ -1035,3 +1035,43 @@ async fn the_signing_key_survives_a_restart() {
         200
     );
 }
+
+/// In production the keys come from the environment (`folio auth-keys` makes
+/// a pair): the host then generates nothing and serves exactly those keys.
+#[tokio::test]
+async fn keys_from_the_environment() {
+    let output = std::process::Command::new(folio_tests::folio_bin())
+        .arg("auth-keys")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let env: Vec<(String, String)> = text
+        .lines()
+        .map(|line| {
+            let (name, value) = line.split_once('=').unwrap();
+            (name.to_string(), value.trim_matches('\'').to_string())
+        })
+        .collect();
+    let configured_jwks: Value = serde_json::from_str(&env[1].1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start_with(
+        &users_manifest("users-configured", "users-configured"),
+        folio_tests::HostOptions {
+            env,
+            data_dir: Some(dir.path().join("data")),
+            ..Default::default()
+        },
+    );
+    let served = folio_tests::get_json(&host, "/.well-known/jwks.json").await;
+    assert_eq!(served, configured_jwks);
+    assert!(!dir.path().join("data/auth/signing-key").exists());
+    let api = Api { host: &host };
+    let email = format!("frank.{}@example.com", unique());
+    api.register(&email, "Frank").await;
+    let (access, _) = api.login(&email, PASSWORD).await;
+    let verifier =
+        folio_auth::jwt::Verifier::from_jwks(&served.to_string(), "http://folio.test", "folio")
+            .unwrap();
+    assert!(verifier.verify(&access, now() as i64).is_ok());
+}

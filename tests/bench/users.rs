@@ -33,10 +33,14 @@ async fn main() -> anyhow::Result<()> {
         &users_manifest("users-bench", "users-bench"),
         HostOptions {
             data_dir: Some(dir.path().join("data")),
-            env: vec![(
-                "FOLIO_VAR_LOGIN_MAX_FAILURES_PER_ADDRESS".into(),
-                "1000000".into(),
-            )],
+            // Throttling would answer the failed sign-ins below with 429s.
+            env: vec![
+                (
+                    "FOLIO_VAR_LOGIN_MAX_FAILURES_PER_ADDRESS".into(),
+                    "1000000".into(),
+                ),
+                ("FOLIO_VAR_LOGIN_MAX_FAILURES".into(), "1000000".into()),
+            ],
             ..Default::default()
         },
     );
@@ -87,6 +91,40 @@ async fn main() -> anyhow::Result<()> {
         ],
     )?;
     row("POST /auth/login, 4 connections", &login);
+    // Unknown emails must cost what wrong passwords cost (no enumeration by timing).
+    let failing = |body: Value| -> anyhow::Result<LoadResult> {
+        let script = dir.path().join("failing.lua");
+        std::fs::write(
+            &script,
+            format!(
+                "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = '{body}'\n"
+            ),
+        )?;
+        wrk::run(
+            &wrk,
+            &[
+                "-t1".into(),
+                "-c1".into(),
+                duration.clone(),
+                "-s".into(),
+                script.display().to_string(),
+                host.url("/api/v1/auth/login"),
+            ],
+        )
+    };
+    for round in 1..=2 {
+        let wrong_password =
+            failing(json!({"email": email, "password": "not the password at all"}))?;
+        row(
+            &format!("POST /auth/login, wrong password (401), 1 connection, round {round}"),
+            &wrong_password,
+        );
+        let unknown = failing(json!({"email": "nobody@example.com", "password": PASSWORD}))?;
+        row(
+            &format!("POST /auth/login, unknown email (401), 1 connection, round {round}"),
+            &unknown,
+        );
+    }
 
     // One connection, so the medians measure latency rather than queueing.
     let session = host.url("/api/v1/auth/session");

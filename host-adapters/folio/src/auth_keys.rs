@@ -42,6 +42,18 @@ pub fn defaults(
     Ok(out)
 }
 
+/// A new key as `FOLIO_VAR_...=` lines, single-quoted for a shell or env file.
+pub fn new_key_env() -> String {
+    let seed = SigningKey::generate_seed_b64(rand::random());
+    let key = SigningKey::from_seed_b64(&seed).expect("a fresh seed is valid");
+    format!(
+        "{}='{seed}'\n{}='{}'\n",
+        env_name(SIGNING_KEY),
+        env_name(PUBLIC_KEYS),
+        jwks_json([key.public_key()])
+    )
+}
+
 fn load_or_create_seed(path: &Path) -> anyhow::Result<String> {
     match std::fs::read_to_string(path) {
         Ok(text) => return Ok(text.trim().to_string()),

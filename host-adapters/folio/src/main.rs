@@ -39,6 +39,10 @@ enum Command {
         #[arg(long, short = 'f', default_value = "spin.toml")]
         manifest: PathBuf,
     },
+    /// Print a new access-token signing key and its JWKS, as the environment
+    /// variables a production deployment sets (`auth_signing_key` on the
+    /// users service, `auth_public_keys` on every component).
+    AuthKeys,
 }
 
 #[derive(Args)]
@@ -80,6 +84,10 @@ fn main() -> ExitCode {
             App::load(&manifest).and_then(|app| builder::build(&app, Which::All))
         }
         Command::Up(args) => up(args),
+        Command::AuthKeys => {
+            print!("{}", folio::auth_keys::new_key_env());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
