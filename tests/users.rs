@@ -1,234 +1,21 @@
 //! The users service, black-box through the host: on SQLite with the embedded
 //! log and key-value store, and on Postgres + Redis + Kafka.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 use folio_auth::jwt::{Claims, SigningKey};
 use folio_auth::totp;
-use folio_tests::{
-    BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, Host, client, drop_schemas, users_manifest,
-};
+use folio_tests::services::{Api, PASSWORD, backends, events_about, now, start, tokens, unique};
+use folio_tests::{BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, Host, client, users_manifest};
 use serde_json::{Value, json};
-
-const PASSWORD: &str = "a long and quiet river 42";
-
-struct Api<'a> {
-    host: &'a Host,
-}
-
-struct Reply {
-    status: u16,
-    body: Value,
-    headers: reqwest::header::HeaderMap,
-}
-
-impl Api<'_> {
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
-        let mut request = client().request(method.parse().unwrap(), self.host.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap();
-        Reply {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-            headers,
-        }
-    }
-
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
-        self.call("POST", path, token, Some(body)).await
-    }
-
-    async fn get(&self, path: &str, token: Option<&str>) -> Reply {
-        self.call("GET", path, token, None).await
-    }
-
-    async fn register(&self, email: &str, first: &str) -> Value {
-        let r = self
-            .post(
-                "/api/v1/auth/register",
-                None,
-                json!({"email": email, "password": PASSWORD, "firstName": first, "lastName": "Tester"}),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{:?}", r.body);
-        r.body
-    }
-
-    /// Signs in without MFA; returns (access token, refresh token).
-    async fn login(&self, email: &str, password: &str) -> (String, String) {
-        let r = self
-            .post(
-                "/api/v1/auth/login",
-                None,
-                json!({"email": email, "password": password}),
-            )
-            .await;
-        assert_eq!(r.status, 200, "login {email}: {:?}", r.body);
-        tokens(&r)
-    }
-}
-
-fn tokens(r: &Reply) -> (String, String) {
-    (
-        r.body["accessToken"]
-            .as_str()
-            .expect("an access token")
-            .to_string(),
-        r.body["refreshToken"]
-            .as_str()
-            .expect("a refresh token")
-            .to_string(),
-    )
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn unique() -> String {
-    format!(
-        "{}",
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
-}
 
 fn code_at(secret_b32: &str, unix: u64) -> String {
     let secret = totp::base32_decode(secret_b32).unwrap();
     totp::format_code(totp::totp_at(&secret, unix, 30, 6), 6)
 }
 
-/// A host on SQLite, or on Postgres + Redis + Kafka when `backends` is given.
-async fn start(
-    id: &str,
-    backends: Option<&Backends>,
-    extra_env: &[(&str, &str)],
-) -> (Host, tempfile::TempDir) {
-    let config = backends.map(|b| {
-        format!(
-            "[sqlite_database.default]\ntype = \"postgres\"\nurl = \"{}\"\n\n\
-             [key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n\n\
-             [event_log]\ntype = \"kafka\"\nbrokers = \"{}\"\n",
-            b.postgres, b.redis, b.kafka
-        )
-    });
-    if let Some(b) = backends {
-        let schema = |c: &str| format!("folio_{}", c.replace('-', "_"));
-        drop_schemas(
-            &b.postgres,
-            &[&schema(id), &schema(&format!("{id}-events"))],
-        )
-        .await;
-        clear_redis(&b.redis, id).await;
-    }
-    let manifest = users_manifest(id, &format!("{id}-{}", unique()));
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = Vec::new();
-    if let Some(config) = config {
-        let path = dir.path().join("runtime.toml");
-        std::fs::write(&path, config).unwrap();
-        args = vec!["--runtime-config".into(), path.display().to_string()];
-    }
-    let host = Host::start_with(
-        &manifest,
-        folio_tests::HostOptions {
-            args,
-            env: extra_env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            data_dir: Some(dir.path().join("data")),
-        },
-    );
-    (host, dir)
-}
-
-struct Backends {
-    postgres: String,
-    redis: String,
-    kafka: String,
-}
-
-fn backends() -> Backends {
-    let var = |name: &str, script: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!("{name} is not set: run `bash infra/{script}.sh` and export it")
-        })
-    };
-    Backends {
-        postgres: var("FOLIO_TEST_POSTGRES_URL", "postgres"),
-        redis: var("FOLIO_TEST_REDIS_URL", "redis"),
-        kafka: var("FOLIO_TEST_KAFKA_BROKERS", "kafka"),
-    }
-}
-
-async fn clear_redis(url: &str, component: &str) {
-    let client = redis::Client::open(url).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("folio:{component}:*"))
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut c)
-            .await
-            .unwrap();
-    }
-}
-
 /// The host's signing key, for forging tokens the service must refuse.
 fn signing_key(dir: &tempfile::TempDir) -> SigningKey {
     let seed = std::fs::read_to_string(dir.path().join("data/auth/signing-key")).unwrap();
     SigningKey::from_seed_b64(seed.trim()).unwrap()
-}
-
-/// Events the fixture worker recorded on `folio.users` about `user_id`, by type.
-async fn events_about(host: &Host, user_id: &str, wanted: &[&str]) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let received = folio_tests::get_json(host, "/ev/received").await;
-        let events: Vec<Value> = received["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|row| row[3].as_str().is_some_and(|d| d.contains(user_id)))
-            .cloned()
-            .collect();
-        let types: Vec<&str> = events.iter().filter_map(|e| e[2].as_str()).collect();
-        if wanted
-            .iter()
-            .all(|w| types.contains(&format!("folio.users.{w}").as_str()))
-        {
-            return events;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "events about {user_id}: wanted {wanted:?}, got {types:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn account_flow(host: &Host, dir: &tempfile::TempDir) {
@@ -571,7 +358,7 @@ async fn account_flow(host: &Host, dir: &tempfile::TempDir) {
         .await;
     assert_eq!((known.status, &known.body), (unknown.status, &unknown.body));
     assert_eq!(known.status, 202);
-    let events = events_about(host, &alice_id, &["PasswordResetRequested"]).await;
+    let events = events_about(host, &alice_id, &["folio.users.PasswordResetRequested"]).await;
     let reset = events
         .iter()
         .find(|e| e[2] == "folio.users.PasswordResetRequested")
@@ -827,10 +614,10 @@ async fn account_flow(host: &Host, dir: &tempfile::TempDir) {
         host,
         &bob_id,
         &[
-            "UserCreated",
-            "UserUpdated",
-            "UserAuthenticated",
-            "UserDeleted",
+            "folio.users.UserCreated",
+            "folio.users.UserUpdated",
+            "folio.users.UserAuthenticated",
+            "folio.users.UserDeleted",
         ],
     )
     .await;
@@ -845,7 +632,11 @@ async fn account_flow(host: &Host, dir: &tempfile::TempDir) {
     events_about(
         host,
         &alice_id,
-        &["UserCreated", "UserUpdated", "UserAuthenticated"],
+        &[
+            "folio.users.UserCreated",
+            "folio.users.UserUpdated",
+            "folio.users.UserAuthenticated",
+        ],
     )
     .await;
 }

@@ -1,6 +1,7 @@
 //! Starts the real `folio` binary on a free loopback port, with a manifest
 //! written for the test, and collects its JSON log lines.
 
+pub mod services;
 pub mod wrk;
 
 use std::io::{BufRead, BufReader};
@@ -66,6 +67,8 @@ pub fn build_fixtures() {
                 "folio-fixture-events",
                 "-p",
                 "folio-users",
+                "-p",
+                "folio-content",
                 "--target-dir",
                 "target",
             ])
@@ -156,7 +159,18 @@ pub fn fixture_state_manifest(components: &[(&str, &str, &str)]) -> String {
 /// `components/fixture-events` (as `{id}-events`, under `/ev/...`) recording
 /// every event on `folio.users` in consumer group `group`.
 pub fn users_manifest(id: &str, group: &str) -> String {
+    services_manifest(id, group, false)
+}
+
+/// `users_manifest` plus, when `content`, the content service as
+/// `{id}-content` (its routes as in spin.toml), its events recorded too.
+pub fn services_manifest(id: &str, group: &str, content: bool) -> String {
     build_fixtures();
+    let topics = if content {
+        r#"["folio.users", "folio.content"]"#
+    } else {
+        r#"["folio.users"]"#
+    };
     let mut manifest = format!(
         r#"spin_manifest_version = 2
 [application]
@@ -174,7 +188,7 @@ login_max_failures_per_address = {{ default = "5" }}
 
 [[trigger.event]]
 component = "{id}-events"
-topics = ["folio.users"]
+topics = {topics}
 group = "{group}"
 
 [[trigger.http]]
@@ -216,6 +230,28 @@ key_value_stores = ["default"]
         manifest.push_str(&format!(
             "\n[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{id}\"\n"
         ));
+    }
+    if content {
+        manifest.push_str(&format!(
+            "\n[component.{id}-content]\nsource = \"{}\"\nsqlite_databases = [\"default\"]\n\
+             key_value_stores = [\"default\"]\n[component.{id}-content.variables]\n",
+            wasm("folio_content").display()
+        ));
+        for var in ["auth_public_keys", "auth_issuer", "auth_audience"] {
+            manifest.push_str(&format!("{var} = \"{{{{ {var} }}}}\"\n"));
+        }
+        manifest.push_str(&format!(
+            "\n[[trigger.cron]]\ncomponent = \"{id}-content\"\ncron_expression = \"* * * * * *\"\n"
+        ));
+        for route in [
+            "/api/v1/content/...",
+            "/api/v1/categories/...",
+            "/api/v1/tags",
+        ] {
+            manifest.push_str(&format!(
+                "\n[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{id}-content\"\n"
+            ));
+        }
     }
     manifest
 }

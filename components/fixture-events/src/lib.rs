@@ -4,13 +4,18 @@
 //! - `POST /write` `{"keys": [..], "topic", "type"?, "commit"?}`: one transaction
 //!   that inserts each key into `writes` and publishes one event per key (data = key).
 //! - `POST /emit` `{"topic", "type"?, "key"}`: `events.publish`, outside a transaction.
-//! - `GET /writes`, `GET /received`, `GET /tries`: what is stored.
+//! - `GET /writes`, `GET /received`, `GET /tries`, `GET /ticks`: what is stored.
 //!
 //! As a worker it records each event it accepts in `received`, once per id.
 //! The event type picks its behaviour: `fixture.fail-twice` asks for a retry on
 //! its first two tries, `fixture.always-fail` always does, `fixture.reject`
 //! rejects, `fixture.trap` panics, `fixture.bench` does nothing. Events read
 //! from a `*.dlq` topic are recorded with their extensions.
+//!
+//! As a cron component (`handle-cron-event`, Spin's cron trigger interface)
+//! it records each call in `ticks`: the fire time the host passed and its own
+//! clock. With `FIXTURE_CRON_SLEEP_MS` in its environment it then sleeps that
+//! long; with `FIXTURE_CRON_FAIL` set it records the call and returns an error.
 
 use folio_guest::{Connection, Dialect, Migration, OutgoingEvent, SqlError, Value, events};
 use serde::Deserialize;
@@ -29,20 +34,41 @@ mod worker_bindings {
 
 use worker_bindings::exports::folio::platform::event_handler::{Event, Guest, HandleError};
 
+mod cron_bindings {
+    spin_sdk::wit_bindgen::generate!({
+        path: "../../wit",
+        world: "fermyon:spin-cron/spin-cron@2.0.0",
+        runtime_path: "spin_sdk::wit_bindgen::rt",
+        generate_all,
+    });
+}
+
+use cron_bindings::fermyon::spin_cron::cron_types::{Error as CronError, Metadata};
+
 struct Schema;
 
 impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
     fn migrations(_database: String, _dialect: Dialect) -> Vec<Migration> {
-        vec![Migration {
-            version: 1,
-            name: "events-fixture".into(),
-            statements: "CREATE TABLE writes (key TEXT PRIMARY KEY, event TEXT NOT NULL);
+        vec![
+            Migration {
+                version: 1,
+                name: "events-fixture".into(),
+                statements: "CREATE TABLE writes (key TEXT PRIMARY KEY, event TEXT NOT NULL);
                  CREATE TABLE received (id TEXT PRIMARY KEY, topic TEXT NOT NULL, type TEXT NOT NULL,
                      data TEXT NOT NULL, attempt INTEGER NOT NULL, extensions TEXT NOT NULL,
                      deliveries INTEGER NOT NULL);
                  CREATE TABLE tries (id TEXT NOT NULL, attempt INTEGER NOT NULL)"
-                .into(),
-        }]
+                    .into(),
+            },
+            Migration {
+                version: 2,
+                name: "cron-ticks".into(),
+                // `timestamp`: the fire time the host passed (Unix seconds);
+                // `at_ms`: the guest's clock when the call arrived.
+                statements: "CREATE TABLE ticks (timestamp BIGINT NOT NULL, at_ms BIGINT NOT NULL)"
+                    .into(),
+            },
+        ]
     }
 }
 
@@ -115,6 +141,38 @@ fn retry(e: SqlError) -> HandleError {
 
 worker_bindings::export!(Worker with_types_in worker_bindings);
 
+struct Cron;
+
+impl cron_bindings::Guest for Cron {
+    fn handle_cron_event(metadata: Metadata) -> Result<(), CronError> {
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default();
+        let db = Connection::open("default").map_err(|e| CronError::Other(e.to_string()))?;
+        db.execute(
+            "INSERT INTO ticks (timestamp, at_ms) VALUES ($1, $2)",
+            &[
+                Value::Integer(metadata.timestamp as i64),
+                Value::Integer(at_ms),
+            ],
+        )
+        .map_err(|e| CronError::Other(e.to_string()))?;
+        if let Some(ms) = std::env::var("FIXTURE_CRON_SLEEP_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+        if std::env::var("FIXTURE_CRON_FAIL").is_ok() {
+            return Err(CronError::Other("scripted cron failure".into()));
+        }
+        Ok(())
+    }
+}
+
+cron_bindings::export!(Cron with_types_in cron_bindings);
+
 #[derive(Deserialize)]
 struct WriteRequest {
     keys: Vec<String>,
@@ -173,6 +231,7 @@ fn handle(request: Request) -> Response {
             "SELECT id, topic, type, data, attempt, extensions, deliveries FROM received ORDER BY data",
         ),
         "tries" => list("SELECT id, attempt FROM tries ORDER BY id, attempt"),
+        "ticks" => list("SELECT timestamp, at_ms FROM ticks ORDER BY at_ms"),
         _ => return Response::new(404, format!("no action `{action}`")),
     };
     match result {

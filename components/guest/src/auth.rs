@@ -28,12 +28,7 @@ pub fn verifier() -> Result<Verifier, Problem> {
     .map_err(|e| Problem::unavailable(format!("auth_public_keys: {e}")))
 }
 
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use crate::util::now_unix;
 
 /// The bearer token, if the request carries one.
 pub fn bearer_token(request: &Request) -> Option<&str> {

@@ -14,6 +14,8 @@ pub struct Problem {
     /// The request fields at fault, each with what is wrong with it.
     pub errors: Vec<FieldError>,
     pub headers: Vec<(&'static str, String)>,
+    /// Extension members (RFC 9457 §3.2) added to the body.
+    pub extensions: Vec<(&'static str, Value)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -30,6 +32,7 @@ impl Problem {
             detail: detail.into(),
             errors: Vec::new(),
             headers: Vec::new(),
+            extensions: Vec::new(),
         }
     }
 
@@ -87,6 +90,11 @@ impl Problem {
         self
     }
 
+    pub fn with_extension(mut self, name: &'static str, value: Value) -> Problem {
+        self.extensions.push((name, value));
+        self
+    }
+
     pub fn into_response(self) -> Response {
         let mut body = serde_json::json!({
             "type": "about:blank",
@@ -96,6 +104,9 @@ impl Problem {
         });
         if !self.errors.is_empty() {
             body["errors"] = serde_json::to_value(&self.errors).expect("field errors serialize");
+        }
+        for (name, value) in self.extensions {
+            body[name] = value;
         }
         let mut builder = Response::builder();
         builder
@@ -209,6 +220,11 @@ impl JsonBody {
 
     pub fn has(&self, field: &str) -> bool {
         self.0.contains_key(field)
+    }
+
+    /// The raw value of `field`, null counting as absent.
+    pub fn value(&self, field: &str) -> Option<&Value> {
+        self.0.get(field).filter(|v| !v.is_null())
     }
 
     pub fn required_str(&self, field: &str) -> Result<&str, Problem> {

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod http;
+pub mod util;
 
 pub mod bindings {
     spin_sdk::wit_bindgen::generate!({

@@ -6,7 +6,7 @@ use folio_guest::{Connection, SqlError, Transaction, Value};
 use serde::Serialize;
 
 use crate::events::{self, UserEvent};
-use crate::util::{new_id, now_rfc3339};
+use folio_guest::util::{new_id, now_rfc3339};
 
 pub const ROLES: [&str; 3] = ["admin", "creator", "consumer"];
 pub const STATUSES: [&str; 3] = ["active", "inactive", "suspended"];
@@ -411,7 +411,9 @@ pub fn consume_recovery_code(tx: &Transaction, user_id: &str, code: &str) -> Res
             "DELETE FROM recovery_codes WHERE user_id = $1 AND code_hash = $2",
             &[
                 Value::Text(user_id.to_string()),
-                Value::Text(crate::util::sha256_hex(&normalize_recovery_code(code))),
+                Value::Text(folio_guest::util::sha256_hex(&normalize_recovery_code(
+                    code,
+                ))),
             ],
         )
         .map_err(db_error)?;
@@ -440,7 +442,9 @@ pub fn replace_recovery_codes(
             "INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)",
             &[
                 Value::Text(user_id.to_string()),
-                Value::Text(crate::util::sha256_hex(&normalize_recovery_code(code))),
+                Value::Text(folio_guest::util::sha256_hex(&normalize_recovery_code(
+                    code,
+                ))),
             ],
         )
         .map_err(db_error)?;

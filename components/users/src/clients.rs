@@ -7,7 +7,7 @@ use serde::Serialize;
 use subtle::ConstantTimeEq;
 
 use crate::accounts::{db_error, row_text};
-use crate::util::{new_id, new_secret, now_rfc3339, sha256_hex};
+use folio_guest::util::{new_id, new_secret, now_rfc3339, sha256_hex};
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

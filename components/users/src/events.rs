@@ -6,7 +6,7 @@ use folio_guest::{OutgoingEvent, Transaction};
 use serde_json::{Value as Json, json};
 
 use crate::accounts::{User, db_error};
-use crate::util::now_rfc3339;
+use folio_guest::util::now_rfc3339;
 
 pub const TOPIC: &str = "folio.users";
 

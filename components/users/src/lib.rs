@@ -10,7 +10,6 @@ mod openapi;
 mod schema;
 mod sessions;
 mod tokens;
-mod util;
 mod validate;
 
 use spin_sdk::http::{Request, Response};

@@ -13,7 +13,9 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::util::{b64url, b64url_decode, new_id, now_ms, now_unix, random, rfc3339, sha256_hex};
+use folio_guest::util::{
+    b64url, b64url_decode, new_id, now_ms, now_unix, parse_rfc3339_ms, random, rfc3339, sha256_hex,
+};
 
 pub const REFRESH_LIFETIME_SECS: i64 = 30 * 24 * 3600;
 pub const MFA_CHALLENGE_SECS: i64 = 300;
@@ -146,7 +148,7 @@ fn authentic(bucket: &Bucket, token: &str) -> Result<Option<(String, u64, Sessio
     else {
         return Ok(None);
     };
-    if !crate::util::is_uuid(id) {
+    if !folio_guest::util::is_uuid(id) {
         return Ok(None);
     }
     let Some(session) = load(bucket, id)? else {
@@ -178,30 +180,6 @@ pub fn authentic_session_id(bucket: &Bucket, token: &str) -> Result<Option<Strin
     Ok(authentic(bucket, token)?.map(|(id, _, _)| id))
 }
 
-/// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS(.mmm)Z`, as written by `rfc3339`.
-pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let ms = if b.get(19) == Some(&b'.') {
-        num(20..23).unwrap_or(0)
-    } else {
-        0
-    };
-    // days_from_civil, the inverse of util::rfc3339.
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + h * 3600 + mi * 60 + sec) * 1000) + ms)
-}
-
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MfaChallenge {
@@ -217,7 +195,7 @@ fn challenge_key(token: &str) -> String {
 
 /// Starts the second step of a login; returns the challenge token.
 pub fn start_mfa(bucket: &Bucket, challenge: &MfaChallenge) -> Result<String, Problem> {
-    let token = crate::util::new_secret();
+    let token = folio_guest::util::new_secret();
     let bytes = serde_json::to_vec(challenge).expect("challenges serialize");
     kv::set_with_ttl(
         bucket,
@@ -314,16 +292,4 @@ fn read_number(bucket: &Bucket, key: &str) -> Result<i64, Problem> {
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_what_rfc3339_writes() {
-        for ms in [0, 951_782_400_123, 1_795_432_502_007] {
-            assert_eq!(parse_rfc3339_ms(&rfc3339(ms)), Some(ms));
-        }
-    }
 }

@@ -6,7 +6,7 @@ use folio_auth::jwt::{Claims, SigningKey};
 use folio_guest::http::Problem;
 use serde::Serialize;
 
-use crate::util::{new_id, now_unix};
+use folio_guest::util::{new_id, now_unix};
 
 pub const ACCESS_LIFETIME_SECS: i64 = 15 * 60;
 pub const SERVICE_LIFETIME_SECS: i64 = 5 * 60;

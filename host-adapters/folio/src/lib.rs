@@ -8,6 +8,7 @@ pub mod body;
 pub mod builder;
 pub mod compile_cache;
 pub mod config;
+pub mod cron_trigger;
 pub mod logging;
 pub mod manifest;
 pub mod metrics;

@@ -24,6 +24,7 @@ pub struct App {
     pub components: BTreeMap<String, ComponentDecl>,
     pub http_triggers: Vec<HttpTrigger>,
     pub event_triggers: Vec<EventTrigger>,
+    pub cron_triggers: Vec<CronTrigger>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +47,18 @@ pub struct EventTrigger {
     pub retry_backoff: std::time::Duration,
     /// Where failed events go; default `<topic>.dlq`.
     pub dead_letter_topic: Option<String>,
+}
+
+/// `[[trigger.cron]]` (the key and fields of Spin's cron trigger plugin):
+/// a component woken on a schedule through its `handle-cron-event` export.
+#[derive(Debug, Clone)]
+pub struct CronTrigger {
+    pub component: String,
+    /// As written in the manifest, for logs.
+    pub cron_expression: String,
+    /// Seconds, minutes, hours, day of month, month, day of week (and an
+    /// optional year), evaluated in UTC.
+    pub schedule: cron::Schedule,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +128,18 @@ struct RawTriggers {
     http: Vec<RawHttpTrigger>,
     #[serde(default)]
     event: Vec<RawEventTrigger>,
+    #[serde(default)]
+    cron: Vec<RawCronTrigger>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCronTrigger {
+    #[serde(default)]
+    #[allow(dead_code)]
+    id: Option<String>,
+    component: String,
+    cron_expression: String,
 }
 
 #[derive(Deserialize)]
@@ -346,6 +371,24 @@ impl App {
             });
         }
 
+        let mut cron_triggers = Vec::new();
+        for (i, t) in raw.trigger.cron.into_iter().enumerate() {
+            let ctx = || format!("[[trigger.cron]] #{} (component `{}`)", i + 1, t.component);
+            if !components.contains_key(&t.component) {
+                bail!(
+                    "{}: component `{}` is not defined in [component]",
+                    ctx(),
+                    t.component
+                );
+            }
+            let schedule = parse_cron(&t.cron_expression).with_context(ctx)?;
+            cron_triggers.push(CronTrigger {
+                component: t.component,
+                cron_expression: t.cron_expression,
+                schedule,
+            });
+        }
+
         Ok(App {
             name: raw.application.name,
             version: raw.application.version.unwrap_or_else(|| "0.0.0".into()),
@@ -355,6 +398,7 @@ impl App {
             components,
             http_triggers,
             event_triggers,
+            cron_triggers,
         })
     }
 
@@ -365,6 +409,7 @@ impl App {
             .iter()
             .map(|t| &t.component)
             .chain(self.event_triggers.iter().map(|t| &t.component))
+            .chain(self.cron_triggers.iter().map(|t| &t.component))
             .filter(|c| seen.insert(c.as_str()))
             .map(|c| &self.components[c])
             .collect()
@@ -377,6 +422,44 @@ impl App {
     pub fn handles_events(&self, component: &str) -> bool {
         self.event_triggers.iter().any(|t| t.component == component)
     }
+
+    pub fn runs_on_schedule(&self, component: &str) -> bool {
+        self.cron_triggers.iter().any(|t| t.component == component)
+    }
+}
+
+/// A cron expression as Spin's cron trigger plugin reads it (the `cron`
+/// crate's syntax): six fields starting with seconds, an optional seventh
+/// for the year, or a shorthand such as `@hourly`.
+pub fn parse_cron(expression: &str) -> anyhow::Result<cron::Schedule> {
+    use std::str::FromStr;
+    cron::Schedule::from_str(expression).map_err(|e| {
+        // The crate's message is the expression, a caret line, then the reason.
+        let text = e.to_string();
+        let mut reason = text
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with('^'))
+            .skip(1)
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ")
+            .trim_end_matches('.')
+            .to_string();
+        let fields = expression.split_whitespace().count();
+        if reason.is_empty()
+            && !expression.trim_start().starts_with('@')
+            && fields != 6
+            && fields != 7
+        {
+            reason = format!("{fields} fields where 6 (or 7, with a year) are expected");
+        } else if reason.is_empty() {
+            reason = "it does not parse".into();
+        }
+        anyhow::anyhow!(
+            "cron_expression `{expression}` is not valid: {reason}; the fields are \
+             second minute hour day-of-month month day-of-week [year], in UTC, e.g. `0 */5 * * * *`"
+        )
+    })
 }
 
 fn check_topic(topic: &str) -> anyhow::Result<()> {
@@ -530,6 +613,56 @@ source = "b.wasm"
         let bad = GOOD.replace("route = { private = true }", "route = \"/a/...\"");
         let err = App::parse(Path::new("spin.toml"), &bad).unwrap_err();
         assert!(one_line(&err).contains("already served"), "{err:#}");
+    }
+
+    #[test]
+    fn reads_cron_triggers_as_spins_plugin_writes_them() {
+        let with = format!(
+            "{GOOD}\n[[trigger.cron]]\ncomponent = \"b\"\ncron_expression = \"*/1 * * * * *\"\n"
+        );
+        let app = App::parse(Path::new("spin.toml"), &with).unwrap();
+        assert_eq!(app.cron_triggers.len(), 1);
+        assert_eq!(app.cron_triggers[0].component, "b");
+        assert_eq!(app.cron_triggers[0].cron_expression, "*/1 * * * * *");
+        assert!(app.runs_on_schedule("b"));
+        assert_eq!(app.triggered_components().len(), 2);
+        let start = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00.500Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let next: Vec<_> = app.cron_triggers[0]
+            .schedule
+            .after(&start)
+            .take(2)
+            .map(|t| t.to_rfc3339())
+            .collect();
+        assert_eq!(
+            next,
+            ["2026-01-01T00:00:01+00:00", "2026-01-01T00:00:02+00:00"]
+        );
+    }
+
+    #[test]
+    fn rejects_bad_cron_triggers_naming_the_component() {
+        let cron = |component: &str, expression: &str| {
+            format!(
+                "{GOOD}\n[[trigger.cron]]\ncomponent = \"{component}\"\ncron_expression = \"{expression}\"\n"
+            )
+        };
+        let err = App::parse(Path::new("spin.toml"), &cron("zz", "0 * * * * *")).unwrap_err();
+        let line = one_line(&err);
+        assert!(line.contains("[[trigger.cron]] #1"), "{line}");
+        assert!(line.contains("component `zz` is not defined"), "{line}");
+        // Five fields (no seconds), words, an out-of-range second.
+        for bad in ["*/5 * * * *", "every minute", "61 * * * * *"] {
+            let err = App::parse(Path::new("spin.toml"), &cron("b", bad)).unwrap_err();
+            let line = one_line(&err);
+            assert!(line.contains("component `b`"), "{line}");
+            assert!(line.contains(&format!("cron_expression `{bad}`")), "{line}");
+            assert!(!line.contains('\n'));
+        }
+        let missing = format!("{GOOD}\n[[trigger.cron]]\ncomponent = \"b\"\n");
+        let err = App::parse(Path::new("spin.toml"), &missing).unwrap_err();
+        assert!(one_line(&err).contains("cron_expression"), "{err:#}");
     }
 
     #[test]

@@ -51,6 +51,9 @@ struct Inner {
     events: Mutex<BTreeMap<(String, String, &'static str), u64>>,
     deliveries: Mutex<BTreeMap<(String, String), Histogram>>,
     relays: Mutex<BTreeMap<String, Arc<folio_events::relay::RelayStats>>>,
+    /// (component, outcome) → count, for `[[trigger.cron]]` runs.
+    cron_runs: Mutex<BTreeMap<(String, &'static str), u64>>,
+    cron_durations: Mutex<BTreeMap<String, Histogram>>,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -184,6 +187,35 @@ impl Metrics {
             .clone()
     }
 
+    /// One run of a cron trigger; `outcome` is `ok`, `error` or a failure kind.
+    pub fn observe_cron_run(&self, component: &str, outcome: &'static str, elapsed: Duration) {
+        *self
+            .inner
+            .cron_runs
+            .lock()
+            .unwrap()
+            .entry((component.to_string(), outcome))
+            .or_default() += 1;
+        self.inner
+            .cron_durations
+            .lock()
+            .unwrap()
+            .entry(component.to_string())
+            .or_insert_with(|| Histogram::new(REQUEST_BUCKETS))
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Fire times of a cron trigger that passed while its previous run was going.
+    pub fn observe_cron_skipped(&self, component: &str, ticks: u64) {
+        *self
+            .inner
+            .cron_runs
+            .lock()
+            .unwrap()
+            .entry((component.to_string(), "skipped"))
+            .or_default() += ticks;
+    }
+
     pub fn instance_started(&self) -> InFlight {
         self.inner.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(self.clone())
@@ -277,6 +309,22 @@ impl Metrics {
                 stats.failures.load(Ordering::Relaxed)
             );
         }
+        drop(relays);
+        out.push_str("# HELP folio_cron_runs_total Scheduled runs of cron-triggered components, by outcome (ok, error, a failure kind, or skipped: a tick that came while the previous run was going).\n");
+        out.push_str("# TYPE folio_cron_runs_total counter\n");
+        for ((component, outcome), v) in self.inner.cron_runs.lock().unwrap().iter() {
+            let _ = writeln!(
+                out,
+                "folio_cron_runs_total{{component=\"{}\",outcome=\"{outcome}\"}} {v}",
+                escape(component)
+            );
+        }
+        out.push_str("# HELP folio_cron_run_duration_seconds Time of one cron run, from its fire time's wake-up to the handler's return.\n");
+        out.push_str("# TYPE folio_cron_run_duration_seconds histogram\n");
+        for (component, h) in self.inner.cron_durations.lock().unwrap().iter() {
+            let labels = format!("component=\"{}\"", escape(component));
+            h.render(&mut out, "folio_cron_run_duration_seconds", &labels);
+        }
         out
     }
 }
@@ -309,6 +357,18 @@ mod tests {
                 "folio_http_request_duration_seconds_count{route=\"/a\",component=\"c\"} 2"
             )
         );
+    }
+
+    #[test]
+    fn counts_cron_runs_by_outcome() {
+        let m = Metrics::default();
+        m.observe_cron_run("c", "ok", Duration::from_millis(3));
+        m.observe_cron_run("c", "ok", Duration::from_millis(4));
+        m.observe_cron_skipped("c", 2);
+        let text = m.render();
+        assert!(text.contains("folio_cron_runs_total{component=\"c\",outcome=\"ok\"} 2\n"));
+        assert!(text.contains("folio_cron_runs_total{component=\"c\",outcome=\"skipped\"} 2\n"));
+        assert!(text.contains("folio_cron_run_duration_seconds_count{component=\"c\"} 2\n"));
     }
 
     #[test]

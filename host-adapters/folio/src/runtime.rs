@@ -210,6 +210,8 @@ pub(crate) struct LoadedComponent {
     pre: Option<ProxyPre<HostState>>,
     /// Present when an event trigger feeds the component.
     pub(crate) worker: Option<crate::workers::EventHandlerPre>,
+    /// Present when a cron trigger wakes the component.
+    pub(crate) cron: Option<crate::cron_trigger::CronHandlerPre>,
     allowed_hosts: AllowedHosts,
     variables: Arc<ComponentVariables>,
     tokens: Arc<TokenVerifier>,
@@ -238,6 +240,7 @@ pub struct AppRuntime {
     pub(crate) components: HashMap<String, LoadedComponent>,
     pub(crate) event_log: EventLog,
     pub(crate) event_triggers: Vec<crate::manifest::EventTrigger>,
+    pub(crate) cron_triggers: Vec<crate::manifest::CronTrigger>,
     pub(crate) background: crate::workers::Background,
     router: Router<String>,
     /// Routes of each component, for chained calls that arrive by component id.
@@ -344,9 +347,14 @@ impl AppRuntime {
         };
         let mut components = HashMap::new();
         for decl in app.components.values() {
+            let events = app.handles_events(&decl.id);
+            let cron = app.runs_on_schedule(&decl.id);
+            // A component no trigger names is still loaded as an HTTP one
+            // (reachable by service chaining).
             let roles = Roles {
-                http: app.serves_http(&decl.id) || !app.handles_events(&decl.id),
-                events: app.handles_events(&decl.id),
+                http: app.serves_http(&decl.id) || (!events && !cron),
+                events,
+                cron,
             };
             let loaded = load_component(
                 &engine,
@@ -393,6 +401,7 @@ impl AppRuntime {
             components,
             event_log,
             event_triggers: app.event_triggers.clone(),
+            cron_triggers: app.cron_triggers.clone(),
             background: Default::default(),
             router: Router::new(routes),
             component_routes,
@@ -679,6 +688,7 @@ fn link_error(err: anyhow::Error) -> anyhow::Error {
 struct Roles {
     http: bool,
     events: bool,
+    cron: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -708,7 +718,7 @@ async fn load_component(
     };
     let worker = match roles.events {
         true => Some(
-            crate::workers::EventHandlerPre::new(instance_pre)
+            crate::workers::EventHandlerPre::new(instance_pre.clone())
                 .map_err(anyhow::Error::from)
                 .context(
                     "a [[trigger.event]] names it, but it does not export folio:platform/event-handler",
@@ -716,10 +726,24 @@ async fn load_component(
         ),
         false => None,
     };
+    let cron = match roles.cron {
+        true => Some(
+            crate::cron_trigger::CronHandlerPre::new(instance_pre)
+                .map_err(anyhow::Error::from)
+                .with_context(|| {
+                    format!(
+                        "a [[trigger.cron]] names it, but it does not export {}",
+                        crate::cron_trigger::EXPORT
+                    )
+                })?,
+        ),
+        false => None,
+    };
     let variables = resolved.remove(&decl.id).unwrap_or_default();
     let mut loaded = LoadedComponent {
         pre,
         worker,
+        cron,
         allowed_hosts: decl.allowed_outbound_hosts.clone(),
         tokens: Arc::new(
             TokenVerifier::from_variables(&variables)

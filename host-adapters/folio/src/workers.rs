@@ -56,7 +56,8 @@ enum Outcome {
 }
 
 impl AppRuntime {
-    /// Starts a relay per component database and a consumer per event trigger.
+    /// Starts a relay per component database, a consumer per event trigger
+    /// and a schedule per cron trigger.
     pub fn start_background(self: &Arc<Self>) {
         let mut tasks = self.background.tasks.lock().unwrap();
         for (id, component) in &self.components {
@@ -79,9 +80,17 @@ impl AppRuntime {
                 self.background.stop.subscribe(),
             )));
         }
+        for trigger in &self.cron_triggers {
+            tasks.push(tokio::spawn(crate::cron_trigger::run_schedule(
+                self.clone(),
+                trigger.clone(),
+                self.background.stop.subscribe(),
+            )));
+        }
     }
 
-    /// Lets relays finish their batch and workers their event, then stops them.
+    /// Lets relays finish their batch, workers their event and cron triggers
+    /// their run, then stops them.
     pub async fn stop_background(&self) {
         self.background.stop.send_replace(true);
         let tasks = std::mem::take(&mut *self.background.tasks.lock().unwrap());

@@ -7,7 +7,8 @@ use spin_sdk::http::{Request, Response};
 
 use super::bodies::*;
 use crate::accounts::{self, Change, ListQuery, ROLES, STATUSES, UserView};
-use crate::{clients, util, validate};
+use crate::{clients, validate};
+use folio_guest::util;
 
 fn admin(request: &Request) -> Result<Claims, Problem> {
     let claims = authenticate(request)?;

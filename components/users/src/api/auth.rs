@@ -10,8 +10,8 @@ use crate::accounts::{self, Change, NewUser, User, UserView, db_error};
 use crate::events::{self, UserEvent};
 use crate::sessions::{self, MfaChallenge, Refresh, Throttle};
 use crate::tokens::{Issuer, SERVICE_LIFETIME_SECS, TokenPair, variable};
-use crate::util::{new_secret, now_ms, now_rfc3339, rfc3339, sha256_hex};
 use crate::{clients, validate};
+use folio_guest::util::{new_secret, now_ms, now_rfc3339, rfc3339, sha256_hex};
 
 const PASSWORD_RESET_LIFETIME_MS: i64 = 30 * 60 * 1000;
 
@@ -79,7 +79,7 @@ pub fn register(request: &Request) -> Result<Response, Problem> {
         &db,
         NewUser {
             email,
-            password_hash: password::hash(password, crate::util::random()),
+            password_hash: password::hash(password, folio_guest::util::random()),
             first_name,
             last_name,
             role: "consumer",
@@ -116,7 +116,7 @@ fn bootstrap_admin(
         db,
         NewUser {
             email: email.to_string(),
-            password_hash: password::hash(password, crate::util::random()),
+            password_hash: password::hash(password, folio_guest::util::random()),
             first_name: "Admin".into(),
             last_name: "Admin".into(),
             role: "admin",
@@ -314,7 +314,7 @@ pub fn second_factor(
         return Ok(false);
     };
     if let Some(code) = code {
-        let now = crate::util::now_unix() as u64;
+        let now = folio_guest::util::now_unix() as u64;
         return match totp::verify(&secret, code.trim(), now) {
             Some(step) => accounts::consume_totp_step(tx, &user.id, step as i64),
             None => Ok(false),
@@ -367,7 +367,8 @@ pub fn refresh(request: &Request) -> Result<Response, Problem> {
     };
     let issuer = Issuer::from_config()?;
     let access = issuer.user_token(&user.id, &user.role, &id);
-    let left = (sessions::parse_rfc3339_ms(&session.expires_at).unwrap_or(0) - now_ms()) / 1000;
+    let left =
+        (folio_guest::util::parse_rfc3339_ms(&session.expires_at).unwrap_or(0) - now_ms()) / 1000;
     Ok(json(200, &TokenPair::new(access, next, left.max(0))))
 }
 
@@ -637,7 +638,7 @@ pub fn confirm_password_reset(request: &Request) -> Result<Response, Problem> {
         &tx,
         &user,
         vec![
-            Change::PasswordHash(password::hash(new_password, crate::util::random())),
+            Change::PasswordHash(password::hash(new_password, folio_guest::util::random())),
             Change::EndSessions,
         ],
     )?;

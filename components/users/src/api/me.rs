@@ -10,8 +10,8 @@ use super::bodies::*;
 use crate::accounts::{self, Change, Preferences, User, UserView, db_error};
 use crate::api::auth::second_factor;
 use crate::sessions;
-use crate::util::random;
 use crate::validate;
+use folio_guest::util::random;
 
 const RECOVERY_CODES: usize = 10;
 
@@ -215,7 +215,7 @@ pub fn verify_totp(request: &Request) -> Result<Response, Problem> {
         ));
     };
     let secret = totp::base32_decode(&pending).unwrap_or_default();
-    let now = crate::util::now_unix() as u64;
+    let now = folio_guest::util::now_unix() as u64;
     let step = totp::verify(&secret, code.trim(), now)
         .ok_or_else(|| Problem::invalid_field("code", "is not the current code"))?;
     let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();

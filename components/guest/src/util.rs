@@ -1,11 +1,11 @@
-//! Time, randomness and hashing helpers.
+//! Time, randomness, ids and hashing for components.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 pub fn now_unix() -> i64 {
-    folio_guest::auth::now_unix()
+    now_ms().div_euclid(1000)
 }
 
 /// UTC RFC 3339 with milliseconds, e.g. `2026-11-23T09:15:02.123Z`.
@@ -95,6 +95,30 @@ pub fn sha256_hex(text: &str) -> String {
         .collect()
 }
 
+/// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS(.mmm)Z`, as written by `rfc3339`.
+pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let ms = if b.get(19) == Some(&b'.') {
+        num(20..23).unwrap_or(0)
+    } else {
+        0
+    };
+    // days_from_civil, the inverse of util::rfc3339.
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + h * 3600 + mi * 60 + sec) * 1000) + ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +128,18 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
         assert_eq!(rfc3339(1_795_432_502_007), "2026-11-23T11:15:02.007Z");
+    }
+
+    #[test]
+    fn parses_what_rfc3339_writes() {
+        for ms in [0, 951_782_400_123, 1_795_432_502_007] {
+            assert_eq!(parse_rfc3339_ms(&rfc3339(ms)), Some(ms));
+        }
+        assert_eq!(
+            parse_rfc3339_ms("2026-11-23T11:15:02Z"),
+            Some(1_795_432_502_000)
+        );
+        assert_eq!(parse_rfc3339_ms("yesterday"), None);
     }
 
     #[test]

@@ -1,0 +1,142 @@
+//! `/api/v1/categories...`: anyone reads the tree; admins change it.
+
+use folio_auth::jwt::Role;
+use folio_guest::auth::{authenticate, require_role};
+use folio_guest::http::{JsonBody, Problem, json, no_content, query_pairs};
+use folio_guest::util::is_uuid;
+use serde_json::json;
+use spin_sdk::http::{Request, Response};
+
+use crate::categories::{self, Category, Fields};
+use crate::store;
+
+fn admin(request: &Request) -> Result<(), Problem> {
+    require_role(&authenticate(request)?, &[Role::Admin])
+}
+
+fn found(category: Option<Category>) -> Result<Category, Problem> {
+    category.ok_or_else(|| Problem::not_found("no such category"))
+}
+
+fn by_id(db: &folio_guest::Connection, id: &str) -> Result<Category, Problem> {
+    if !is_uuid(id) {
+        return Err(Problem::not_found("no such category"));
+    }
+    found(categories::find(db, "id", id)?)
+}
+
+/// `?tree=true` nests subcategories under their parents.
+pub fn list(request: &Request) -> Result<Response, Problem> {
+    let mut as_tree = false;
+    for (name, value) in query_pairs(request) {
+        match name.as_str() {
+            "tree" => as_tree = value == "true",
+            other => {
+                return Err(Problem::invalid_field(
+                    other,
+                    "is not a known query parameter",
+                ));
+            }
+        }
+    }
+    let all = categories::all(&store::open()?)?;
+    if as_tree {
+        Ok(json(200, &json!({ "items": categories::tree(all) })))
+    } else {
+        Ok(json(200, &json!({ "items": all })))
+    }
+}
+
+pub fn get(id: &str) -> Result<Response, Problem> {
+    Ok(json(200, &by_id(&store::open()?, id)?))
+}
+
+pub fn by_slug(slug: &str) -> Result<Response, Problem> {
+    Ok(json(
+        200,
+        &found(categories::find(&store::open()?, "slug", slug)?)?,
+    ))
+}
+
+fn fields(body: &JsonBody) -> Result<Fields, Problem> {
+    body.only(&["name", "description", "parentId", "slug"])?;
+    let name = body.required_str("name")?.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 || name.contains('<') {
+        return Err(Problem::invalid_field(
+            "name",
+            "must be 1-100 characters of plain text",
+        ));
+    }
+    let description = body
+        .optional_str("description")?
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    if description.chars().count() > 1000 || description.contains('<') {
+        return Err(Problem::invalid_field(
+            "description",
+            "must be at most 1000 characters of plain text",
+        ));
+    }
+    let parent_id = body.optional_str("parentId")?.map(str::to_lowercase);
+    if parent_id.as_deref().is_some_and(|p| !is_uuid(p)) {
+        return Err(Problem::invalid_field("parentId", "must be a category id"));
+    }
+    let slug = match body.optional_str("slug")? {
+        Some(s) => s.to_string(),
+        None => slugify(&name),
+    };
+    let valid = !slug.is_empty()
+        && slug.len() <= 100
+        && slug.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        });
+    if !valid {
+        return Err(Problem::invalid_field(
+            "slug",
+            "must be lowercase letters and digits in words joined by `-`",
+        ));
+    }
+    Ok(Fields {
+        name,
+        description,
+        parent_id,
+        slug,
+    })
+}
+
+fn slugify(name: &str) -> String {
+    name.to_lowercase()
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+pub fn create(request: &Request) -> Result<Response, Problem> {
+    admin(request)?;
+    let fields = fields(&JsonBody::parse(request)?)?;
+    let category = categories::create(&store::open()?, fields)?;
+    let mut response = json(201, &category);
+    response.set_header("location", format!("/api/v1/categories/{}", category.id));
+    Ok(response)
+}
+
+pub fn replace(request: &Request, id: &str) -> Result<Response, Problem> {
+    admin(request)?;
+    let db = store::open()?;
+    let old = by_id(&db, id)?;
+    let fields = fields(&JsonBody::parse(request)?)?;
+    Ok(json(200, &categories::update(&db, &old, fields)?))
+}
+
+pub fn delete(request: &Request, id: &str) -> Result<Response, Problem> {
+    admin(request)?;
+    let db = store::open()?;
+    let category = by_id(&db, id)?;
+    categories::delete(&db, &category.id)?;
+    Ok(no_content())
+}

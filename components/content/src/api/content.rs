@@ -1,0 +1,834 @@
+//! `/api/v1/content...`: items, their revisions and workflow, and tags.
+
+use folio_auth::jwt::Role;
+use folio_guest::auth::authenticate;
+use folio_guest::http::{JsonBody, Problem, header, json, no_content, query_pairs};
+use folio_guest::util::{
+    b64url, b64url_decode, new_id, now_ms, now_rfc3339, parse_rfc3339_ms, sha256_hex,
+};
+use folio_guest::{Connection, Value};
+use serde_json::{Map, Value as Json, json};
+use spin_sdk::http::{Request, Response};
+
+use crate::events::{self, summary};
+use crate::model::{Caller, Content, Draft, KINDS, STATUSES, may_transition, next_statuses};
+use crate::store::{self, ListQuery, Order, db_error};
+use crate::{categories, input};
+
+const BASE: &str = "/api/v1/content";
+
+/// Anonymous without an `Authorization` header; 401 with a bad one.
+pub fn caller(request: &Request) -> Result<Caller, Problem> {
+    if header(request, "authorization").is_none() {
+        return Ok(Caller::Anonymous);
+    }
+    Ok(Caller::from_claims(Some(authenticate(request)?)))
+}
+
+fn writer(request: &Request) -> Result<(Caller, String), Problem> {
+    let caller = caller(request)?;
+    match caller.user_id() {
+        None => Err(Problem::unauthorized(
+            "writing content needs a bearer access token",
+        )),
+        Some(id) => {
+            let id = id.to_string();
+            Ok((caller, id))
+        }
+    }
+}
+
+fn with_links(c: &Content) -> Json {
+    let mut v = serde_json::to_value(c).expect("content serializes");
+    v["_links"] = json!({
+        "self": { "href": format!("{BASE}/{}", c.id) },
+        "revisions": { "href": format!("{BASE}/{}/revisions", c.id) },
+    });
+    v
+}
+
+fn item_response(status: u16, c: &Content) -> Response {
+    let mut response = json(status, &with_links(c));
+    response.set_header("etag", c.etag());
+    response
+}
+
+/// The item if the caller may see it; 404 otherwise, so drafts do not leak.
+fn visible(db: &Connection, caller: &Caller, id: &str) -> Result<Content, Problem> {
+    let not_found = || Problem::not_found("no such content");
+    if !folio_guest::util::is_uuid(id) {
+        return Err(not_found());
+    }
+    let content = store::get(db, id)?.ok_or_else(not_found)?;
+    if content.deleted_at.is_some() || !caller.can_read(&content) {
+        return Err(not_found());
+    }
+    Ok(content)
+}
+
+/// The item if the caller may change it: 404 if they cannot see it, 403 if only that.
+fn writable(db: &Connection, caller: &Caller, id: &str) -> Result<Content, Problem> {
+    let content = visible(db, caller, id)?;
+    if !caller.can_write(&content) {
+        return Err(Problem::forbidden(
+            "only its author or an admin may change this content",
+        ));
+    }
+    Ok(content)
+}
+
+fn check_categories(db: &Connection, draft: &Draft) -> Result<(), Problem> {
+    let missing = categories::missing(db, &draft.categories)?;
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Problem::invalid_field(
+            "categories",
+            format!("no such category: {}", missing.join(", ")),
+        ))
+    }
+}
+
+pub fn get(request: &Request, id: &str) -> Result<Response, Problem> {
+    let caller = caller(request)?;
+    let content = visible(&store::open()?, &caller, id)?;
+    let etag = content.etag();
+    let cache = if content.status == "published" {
+        "public, max-age=0, must-revalidate"
+    } else {
+        "private, no-cache"
+    };
+    let matches = header(request, "if-none-match")
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut response = if matches {
+        Response::builder().status(304).body(Vec::new()).build()
+    } else {
+        item_response(200, &content)
+    };
+    response.set_header("etag", etag);
+    response.set_header("cache-control", cache);
+    Ok(response)
+}
+
+pub fn create(request: &Request) -> Result<Response, Problem> {
+    let (caller, author) = writer(request)?;
+    if !caller.can_create() {
+        return Err(Problem::forbidden(
+            "creating content needs the creator or admin role",
+        ));
+    }
+    let body = JsonBody::parse(request)?;
+    let draft = input::full(&body)?;
+    let db = store::open()?;
+    let key = header(request, "idempotency-key").map(str::to_string);
+    let request_hash = sha256_hex(&String::from_utf8_lossy(request.body()));
+    if let Some(key) = &key {
+        if key.is_empty() || key.len() > 255 {
+            return Err(Problem::bad_request(
+                "Idempotency-Key must be 1-255 characters",
+            ));
+        }
+        if let Some(response) = replay(&db, &author, key, &request_hash)? {
+            return Ok(response);
+        }
+    }
+    check_categories(&db, &draft)?;
+    let now = now_rfc3339();
+    let content = Content {
+        id: new_id(),
+        title: draft.title,
+        description: draft.description,
+        body: draft.body,
+        status: "draft".into(),
+        kind: draft.kind,
+        categories: draft.categories,
+        tags: draft.tags,
+        media_ids: draft.media_ids,
+        author_id: author.clone(),
+        metadata: draft.metadata,
+        published_at: None,
+        scheduled_at: draft.scheduled_at,
+        created_at: now.clone(),
+        updated_at: now,
+        version: 1,
+        deleted_at: None,
+    };
+    let body = with_links(&content);
+    let tx = db.begin().map_err(db_error)?;
+    store::insert(&tx, &content, &author)?;
+    events::publish(&tx, "ContentCreated", &content.id, summary(&content))?;
+    if let Some(key) = &key {
+        let stored = tx.execute(
+            "INSERT INTO idempotency_keys (caller, idempotency_key, request_hash, status, response, created_at) \
+             VALUES ($1, $2, $3, 201, $4, $5)",
+            &[
+                Value::Text(author.clone()),
+                Value::Text(key.clone()),
+                Value::Text(request_hash.clone()),
+                Value::Json(body.to_string()),
+                Value::Timestamp(now_rfc3339()),
+            ],
+        );
+        if let Err(folio_guest::SqlError::ConstraintViolation(_)) = stored {
+            // A concurrent retry with the same key committed first: answer its result.
+            drop(tx);
+            return replay(&db, &author, key, &request_hash)?.ok_or_else(|| {
+                Problem::conflict("a request with this Idempotency-Key is in progress")
+            });
+        }
+        stored.map_err(db_error)?;
+    }
+    tx.commit().map_err(db_error)?;
+    let mut response = json(201, &body);
+    response.set_header("location", format!("{BASE}/{}", content.id));
+    response.set_header("etag", content.etag());
+    Ok(response)
+}
+
+/// The stored answer to an earlier request with this key, if there was one.
+fn replay(
+    db: &Connection,
+    caller: &str,
+    key: &str,
+    request_hash: &str,
+) -> Result<Option<Response>, Problem> {
+    let rows = db
+        .query(
+            "SELECT request_hash, status, response FROM idempotency_keys WHERE caller = $1 AND idempotency_key = $2",
+            &[Value::Text(caller.to_string()), Value::Text(key.to_string())],
+        )
+        .map_err(db_error)?;
+    let Some(row) = rows.rows.first() else {
+        return Ok(None);
+    };
+    if store::text(&row[0]) != request_hash {
+        return Err(Problem::new(
+            422,
+            "Idempotency-Key reused",
+            "this Idempotency-Key was used with a different request body",
+        ));
+    }
+    let body: Json = serde_json::from_str(&store::text(&row[2])).unwrap_or(Json::Null);
+    let mut response = json(store::integer(&row[1]) as u16, &body);
+    if let Some(id) = body["id"].as_str() {
+        response.set_header("location", format!("{BASE}/{id}"));
+        if let Some(version) = body["version"].as_i64() {
+            response.set_header("etag", format!("\"{id}-v{version}\""));
+        }
+    }
+    response.set_header("idempotent-replayed", "true");
+    Ok(Some(response))
+}
+
+/// `If-Match` is required on writes: 428 without it, 412 when stale.
+fn check_if_match(request: &Request, content: &Content) -> Result<(), Problem> {
+    let Some(value) = header(request, "if-match") else {
+        return Err(Problem::new(
+            428,
+            "Precondition required",
+            "send If-Match with the ETag you read, so concurrent edits are not lost",
+        ));
+    };
+    let etag = content.etag();
+    if value
+        .split(',')
+        .any(|t| t.trim() == etag || t.trim() == "*")
+    {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            412,
+            "Precondition failed",
+            "the content changed since you read it: fetch it again",
+        )
+        .with_header("etag", etag))
+    }
+}
+
+/// Saves `next` (a new version of `old`) with its events; 412 if another write won.
+fn save(
+    db: &Connection,
+    old: &Content,
+    next: &Content,
+    editor: &str,
+    events: &[(&str, Json)],
+) -> Result<(), Problem> {
+    let tx = db.begin().map_err(db_error)?;
+    if !store::replace(&tx, next, old.version, editor)? {
+        return Err(Problem::new(
+            412,
+            "Precondition failed",
+            "the content changed while this write was in progress: fetch it again",
+        ));
+    }
+    for (kind, data) in events {
+        events::publish(&tx, kind, &next.id, data.clone())?;
+    }
+    tx.commit().map_err(db_error)
+}
+
+/// Saves `draft` as the next version of `old` and answers it.
+fn save_edit(
+    db: &Connection,
+    old: &Content,
+    draft: Draft,
+    editor: &str,
+) -> Result<Response, Problem> {
+    let next = next_version(old, draft);
+    save(
+        db,
+        old,
+        &next,
+        editor,
+        &[("ContentUpdated", summary(&next))],
+    )?;
+    Ok(item_response(200, &next))
+}
+
+fn next_version(old: &Content, draft: Draft) -> Content {
+    Content {
+        title: draft.title,
+        description: draft.description,
+        body: draft.body,
+        kind: draft.kind,
+        categories: draft.categories,
+        tags: draft.tags,
+        media_ids: draft.media_ids,
+        metadata: draft.metadata,
+        scheduled_at: draft.scheduled_at,
+        updated_at: now_rfc3339(),
+        version: old.version + 1,
+        ..old.clone()
+    }
+}
+
+/// PUT replaces every writable field; PATCH changes those present.
+pub fn update(request: &Request, id: &str, replace: bool) -> Result<Response, Problem> {
+    let (caller, editor) = writer(request)?;
+    let db = store::open()?;
+    let old = writable(&db, &caller, id)?;
+    check_if_match(request, &old)?;
+    let body = JsonBody::parse(request)?;
+    if body.has("status") {
+        return Err(Problem::invalid_field(
+            "status",
+            "changes through POST /content/{id}/transitions",
+        ));
+    }
+    let draft = if replace {
+        input::full(&body)?
+    } else {
+        input::merge(&body, Draft::of(&old))?
+    };
+    check_categories(&db, &draft)?;
+    save_edit(&db, &old, draft, &editor)
+}
+
+/// Soft delete; `?purge=true` (admins) removes the item and its history.
+pub fn delete(request: &Request, id: &str) -> Result<Response, Problem> {
+    let (caller, editor) = writer(request)?;
+    let purge = query_pairs(request)
+        .iter()
+        .any(|(k, v)| k == "purge" && v == "true");
+    let db = store::open()?;
+    if purge {
+        if !caller.is_admin() {
+            return Err(Problem::forbidden("only admins may purge content"));
+        }
+        let content = store::get(&db, id)?.ok_or_else(|| Problem::not_found("no such content"))?;
+        let tx = db.begin().map_err(db_error)?;
+        store::purge(&tx, &content.id)?;
+        events::publish(
+            &tx,
+            "ContentDeleted",
+            &content.id,
+            json!({"id": content.id, "purged": true}),
+        )?;
+        tx.commit().map_err(db_error)?;
+        return Ok(no_content());
+    }
+    let old = writable(&db, &caller, id)?;
+    let next = Content {
+        deleted_at: Some(now_rfc3339()),
+        scheduled_at: None,
+        updated_at: now_rfc3339(),
+        version: old.version + 1,
+        ..old.clone()
+    };
+    save(
+        &db,
+        &old,
+        &next,
+        &editor,
+        &[("ContentDeleted", json!({"id": old.id, "purged": false}))],
+    )?;
+    Ok(no_content())
+}
+
+pub fn revisions(request: &Request, id: &str) -> Result<Response, Problem> {
+    let caller = caller(request)?;
+    let db = store::open()?;
+    writable(&db, &caller, id)?;
+    let items: Vec<Json> = store::revisions(&db, id)?
+        .into_iter()
+        .map(|r| {
+            json!({
+                "revision": r.revision,
+                "authorId": r.author_id,
+                "createdAt": r.created_at,
+                "_links": { "self": { "href": format!("{BASE}/{id}/revisions/{}", r.revision) } },
+            })
+        })
+        .collect();
+    Ok(json(200, &json!({ "items": items })))
+}
+
+fn revision_number(raw: &str) -> Result<i64, Problem> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| Problem::not_found("no such revision"))
+}
+
+pub fn revision(request: &Request, id: &str, n: &str) -> Result<Response, Problem> {
+    let caller = caller(request)?;
+    let db = store::open()?;
+    writable(&db, &caller, id)?;
+    let r = store::revision(&db, id, revision_number(n)?)?
+        .ok_or_else(|| Problem::not_found("no such revision"))?;
+    Ok(json(
+        200,
+        &json!({
+            "revision": r.revision,
+            "authorId": r.author_id,
+            "createdAt": r.created_at,
+            "content": r.snapshot,
+        }),
+    ))
+}
+
+/// Makes a new revision whose fields are those of revision `n` (status stays).
+pub fn restore(request: &Request, id: &str, n: &str) -> Result<Response, Problem> {
+    let (caller, editor) = writer(request)?;
+    let db = store::open()?;
+    let old = writable(&db, &caller, id)?;
+    if header(request, "if-match").is_some() {
+        check_if_match(request, &old)?;
+    }
+    let snapshot = store::revision(&db, id, revision_number(n)?)?
+        .and_then(|r| r.snapshot)
+        .ok_or_else(|| Problem::not_found("no such revision"))?;
+    let mut draft = Draft::of(&snapshot);
+    draft.categories = categories::existing(&db, &draft.categories)?;
+    save_edit(&db, &old, draft, &editor)
+}
+
+/// `{"to": status}`: a workflow step. Publishing an item whose `scheduledAt`
+/// is in the future schedules it instead (202); the host's timer publishes it then.
+pub fn transition(request: &Request, id: &str) -> Result<Response, Problem> {
+    let (caller, editor) = writer(request)?;
+    let db = store::open()?;
+    let old = writable(&db, &caller, id)?;
+    if header(request, "if-match").is_some() {
+        check_if_match(request, &old)?;
+    }
+    let body = JsonBody::parse(request)?;
+    body.only(&["to"])?;
+    let to = body.required_str("to")?;
+    if !STATUSES.contains(&to) {
+        return Err(Problem::invalid_field(
+            "to",
+            format!("must be one of {}", STATUSES.join(", ")),
+        ));
+    }
+    let allowed: Vec<&str> = next_statuses(&old.status)
+        .iter()
+        .copied()
+        .filter(|s| may_transition(&caller, &old, s))
+        .collect();
+    if !next_statuses(&old.status).contains(&to) {
+        return Err(Problem::conflict(format!(
+            "content in {} cannot move to {to}; allowed: {}",
+            old.status,
+            if allowed.is_empty() {
+                "none".to_string()
+            } else {
+                allowed.join(", ")
+            }
+        ))
+        .with_extension("allowed", json!(allowed)));
+    }
+    if !may_transition(&caller, &old, to) {
+        return Err(Problem::forbidden(format!(
+            "moving content to {to} needs the admin role"
+        )));
+    }
+    let due_later = old
+        .scheduled_at
+        .as_deref()
+        .and_then(parse_rfc3339_ms)
+        .is_some_and(|at| at > now_ms());
+    if to == "published" && due_later {
+        return Ok(json(
+            202,
+            &json!({
+                "id": old.id,
+                "status": old.status,
+                "scheduledAt": old.scheduled_at,
+                "message": "the content publishes itself at scheduledAt",
+            }),
+        ));
+    }
+    let next = apply_status(&old, to);
+    let mut events = vec![(
+        "ContentStatusChanged",
+        json!({"id": old.id, "from": old.status, "to": to, "version": next.version}),
+    )];
+    if to == "published" {
+        events.push(("ContentPublished", summary(&next)));
+    }
+    save(&db, &old, &next, &editor, &events)?;
+    Ok(item_response(200, &next))
+}
+
+pub fn apply_status(old: &Content, to: &str) -> Content {
+    let now = now_rfc3339();
+    Content {
+        status: to.to_string(),
+        published_at: if to == "published" {
+            Some(now.clone())
+        } else {
+            old.published_at.clone()
+        },
+        scheduled_at: if to == "published" {
+            None
+        } else {
+            old.scheduled_at.clone()
+        },
+        updated_at: now,
+        version: old.version + 1,
+        ..old.clone()
+    }
+}
+
+/// Cancels a scheduled publication.
+pub fn cancel_schedule(request: &Request, id: &str) -> Result<Response, Problem> {
+    let (caller, editor) = writer(request)?;
+    let db = store::open()?;
+    let old = writable(&db, &caller, id)?;
+    if old.scheduled_at.is_none() {
+        return Err(Problem::not_found("the content is not scheduled"));
+    }
+    let next = Content {
+        scheduled_at: None,
+        updated_at: now_rfc3339(),
+        version: old.version + 1,
+        ..old.clone()
+    };
+    save(
+        &db,
+        &old,
+        &next,
+        &editor,
+        &[("ContentUpdated", summary(&next))],
+    )?;
+    Ok(no_content())
+}
+
+const SORTS: [(&str, &str, bool); 4] = [
+    ("createdAt", "created_at", true),
+    ("updatedAt", "updated_at", true),
+    ("publishedAt", "published_at", true),
+    ("title", "title_key", false),
+];
+
+/// `GET /content`: filters, sorting, page or cursor paging, field selection.
+pub fn list(request: &Request) -> Result<Response, Problem> {
+    let caller = caller(request)?;
+    let pairs = query_pairs(request);
+    let mut q = ListQuery {
+        conditions: vec!["deleted_at IS NULL".into()],
+        params: Vec::new(),
+        order: Order {
+            column: "created_at",
+            timestamp: true,
+            descending: true,
+        },
+        limit: 20,
+        page: 1,
+        after: None,
+    };
+    let mut sort_name = "-createdAt".to_string();
+    let mut cursor: Option<String> = None;
+    let mut fields: Option<Vec<String>> = None;
+    for (name, value) in &pairs {
+        match name.as_str() {
+            "status" => {
+                if !STATUSES.contains(&value.as_str()) {
+                    return Err(Problem::invalid_field(
+                        "status",
+                        format!("must be one of {}", STATUSES.join(", ")),
+                    ));
+                }
+                q.condition("status = $?", Value::Text(value.clone()));
+            }
+            "type" => {
+                if !KINDS.contains(&value.as_str()) {
+                    return Err(Problem::invalid_field(
+                        "type",
+                        format!("must be one of {}", KINDS.join(", ")),
+                    ));
+                }
+                q.condition("kind = $?", Value::Text(value.clone()));
+            }
+            "category" => q.condition(
+                "id IN (SELECT content_id FROM content_categories WHERE category_id = $?)",
+                Value::Text(value.to_lowercase()),
+            ),
+            "tag" => q.condition(
+                "id IN (SELECT content_id FROM content_tags WHERE tag = $?)",
+                Value::Text(value.trim().to_lowercase()),
+            ),
+            "authorId" => q.condition("author_id = $?", Value::Text(value.clone())),
+            "q" => {
+                let escaped = value
+                    .to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                q.condition(
+                    "title_key LIKE $? ESCAPE '\\'",
+                    Value::Text(format!("{escaped}%")),
+                );
+            }
+            "publishedFrom" => q.condition(
+                "published_at >= $?",
+                Value::Timestamp(input::time("publishedFrom", value)?),
+            ),
+            "publishedTo" => q.condition(
+                "published_at < $?",
+                Value::Timestamp(input::time("publishedTo", value)?),
+            ),
+            "page" => {
+                q.page = value
+                    .parse()
+                    .ok()
+                    .filter(|p| (1..=10_000).contains(p))
+                    .ok_or_else(|| {
+                        Problem::invalid_field("page", "must be a number from 1 to 10000")
+                    })?
+            }
+            "limit" => {
+                q.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=100).contains(l))
+                    .ok_or_else(|| Problem::invalid_field("limit", "must be from 1 to 100"))?
+            }
+            "sort" => sort_name = value.clone(),
+            "cursor" => cursor = Some(value.clone()),
+            "fields" => {
+                fields = Some(
+                    value
+                        .split(',')
+                        .map(|f| f.trim().to_string())
+                        .filter(|f| !f.is_empty())
+                        .collect(),
+                )
+            }
+            other => {
+                return Err(Problem::invalid_field(
+                    other,
+                    "is not a known query parameter",
+                ));
+            }
+        }
+    }
+    let (descending, field) = match sort_name.strip_prefix('-') {
+        Some(f) => (true, f),
+        None => (false, sort_name.as_str()),
+    };
+    let Some((_, column, timestamp)) = SORTS.iter().find(|(name, _, _)| *name == field) else {
+        return Err(Problem::invalid_field(
+            "sort",
+            "must be createdAt, updatedAt, publishedAt or title, with `-` for descending",
+        ));
+    };
+    q.order = Order {
+        column,
+        timestamp: *timestamp,
+        descending,
+    };
+    if *column == "published_at" {
+        q.conditions.push("published_at IS NOT NULL".into());
+    }
+    match &caller {
+        Caller::User {
+            role: Role::Admin, ..
+        } => {}
+        Caller::User {
+            id,
+            role: Role::Creator,
+        } => q.condition(
+            "(status = 'published' OR author_id = $?)",
+            Value::Text(id.clone()),
+        ),
+        _ => q.conditions.push("status = 'published'".into()),
+    }
+    if let Some(cursor) = &cursor {
+        q.after = Some(decode_cursor(cursor, &sort_name)?);
+    }
+    if let Some(fields) = &fields {
+        let known = [
+            "id",
+            "title",
+            "description",
+            "body",
+            "status",
+            "type",
+            "categories",
+            "tags",
+            "mediaIds",
+            "authorId",
+            "metadata",
+            "publishedAt",
+            "scheduledAt",
+            "createdAt",
+            "updatedAt",
+            "version",
+        ];
+        if let Some(bad) = fields.iter().find(|f| !known.contains(&f.as_str())) {
+            return Err(Problem::invalid_field(
+                "fields",
+                format!("`{bad}` is not a content field"),
+            ));
+        }
+    }
+    let order = q.order;
+    let (page, limit) = (q.page, q.limit);
+    let result = store::list(&store::open()?, q)?;
+    let next_cursor = if result.has_more {
+        result
+            .items
+            .last()
+            .map(|c| encode_cursor(&sort_name, &store::order_value(&order, c), &c.id))
+    } else {
+        None
+    };
+    let items: Vec<Json> = result
+        .items
+        .iter()
+        .map(|c| project(with_links(c), fields.as_deref()))
+        .collect();
+    let query_without = |drop: &[&str], extra: &[(&str, String)]| {
+        let mut parts: Vec<String> = pairs
+            .iter()
+            .filter(|(k, _)| !drop.contains(&k.as_str()))
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        parts.extend(extra.iter().map(|(k, v)| format!("{k}={}", encode(v))));
+        if parts.is_empty() {
+            BASE.to_string()
+        } else {
+            format!("{BASE}?{}", parts.join("&"))
+        }
+    };
+    let mut links = Map::new();
+    links.insert("self".into(), json!({ "href": query_without(&[], &[]) }));
+    if cursor.is_some() {
+        if let Some(next) = &next_cursor {
+            links.insert(
+                "next".into(),
+                json!({ "href": query_without(&["cursor"], &[("cursor", next.clone())]) }),
+            );
+        }
+    } else {
+        if result.has_more {
+            links.insert(
+                "next".into(),
+                json!({ "href": query_without(&["page"], &[("page", (page + 1).to_string())]) }),
+            );
+        }
+        if page > 1 {
+            links.insert(
+                "prev".into(),
+                json!({ "href": query_without(&["page"], &[("page", (page - 1).to_string())]) }),
+            );
+        }
+    }
+    let mut pagination = json!({ "limit": limit, "nextCursor": next_cursor });
+    if let Some(total) = result.total {
+        pagination["page"] = json!(page);
+        pagination["total"] = json!(total);
+    }
+    Ok(json(
+        200,
+        &json!({ "items": items, "pagination": pagination, "_links": links }),
+    ))
+}
+
+fn project(item: Json, fields: Option<&[String]>) -> Json {
+    let Some(fields) = fields else { return item };
+    let Json::Object(map) = item else { return item };
+    Json::Object(
+        map.into_iter()
+            .filter(|(k, _)| k == "_links" || fields.iter().any(|f| f == k))
+            .collect(),
+    )
+}
+
+fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn encode_cursor(sort: &str, value: &str, id: &str) -> String {
+    b64url(json!([sort, value, id]).to_string().as_bytes())
+}
+
+fn decode_cursor(cursor: &str, sort: &str) -> Result<(String, String), Problem> {
+    let invalid = || {
+        Problem::invalid_field(
+            "cursor",
+            "is not a cursor this list gave out (for this sort)",
+        )
+    };
+    let bytes = b64url_decode(cursor).ok_or_else(invalid)?;
+    let parts: Vec<String> = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    match parts.as_slice() {
+        [s, value, id] if s == sort => Ok((value.clone(), id.clone())),
+        _ => Err(invalid()),
+    }
+}
+
+pub fn tags(request: &Request) -> Result<Response, Problem> {
+    let mut limit = 100;
+    for (name, value) in query_pairs(request) {
+        match name.as_str() {
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=1000).contains(l))
+                    .ok_or_else(|| Problem::invalid_field("limit", "must be from 1 to 1000"))?
+            }
+            other => {
+                return Err(Problem::invalid_field(
+                    other,
+                    "is not a known query parameter",
+                ));
+            }
+        }
+    }
+    let items: Vec<Json> = store::tag_counts(&store::open()?, limit)?
+        .into_iter()
+        .map(|(tag, count)| json!({ "tag": tag, "count": count }))
+        .collect();
+    Ok(json(200, &json!({ "items": items })))
+}

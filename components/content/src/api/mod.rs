@@ -1,0 +1,57 @@
+//! The HTTP surface: routing to thin handlers over the content code.
+
+pub mod categories;
+pub mod content;
+
+use folio_guest::http::{Problem, path, respond};
+use spin_sdk::http::{Method, Request, Response};
+
+pub fn route(request: Request) -> Response {
+    let full_path = path(&request).to_string();
+    let segments: Vec<&str> = full_path
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .split('/')
+        .collect();
+    let method = request.method().clone();
+    let r = &request;
+    use Method::{Delete, Get, Patch, Post, Put};
+    let result = match (segments.as_slice(), &method) {
+        (["api", "v1", rest @ ..], _) => match (rest, &method) {
+            (["content"], Get) => content::list(r),
+            (["content"], Post) => content::create(r),
+            (["content"], _) => Err(Problem::method_not_allowed("GET, POST")),
+            (["content", id], Get) => content::get(r, id),
+            (["content", id], Put) => content::update(r, id, true),
+            (["content", id], Patch) => content::update(r, id, false),
+            (["content", id], Delete) => content::delete(r, id),
+            (["content", _], _) => Err(Problem::method_not_allowed("GET, PUT, PATCH, DELETE")),
+            (["content", id, "revisions"], Get) => content::revisions(r, id),
+            (["content", _, "revisions"], _) => Err(Problem::method_not_allowed("GET")),
+            (["content", id, "revisions", n], Get) => content::revision(r, id, n),
+            (["content", _, "revisions", _], _) => Err(Problem::method_not_allowed("GET")),
+            (["content", id, "revisions", n, "restore"], Post) => content::restore(r, id, n),
+            (["content", _, "revisions", _, "restore"], _) => {
+                Err(Problem::method_not_allowed("POST"))
+            }
+            (["content", id, "transitions"], Post) => content::transition(r, id),
+            (["content", _, "transitions"], _) => Err(Problem::method_not_allowed("POST")),
+            (["content", id, "schedule"], Delete) => content::cancel_schedule(r, id),
+            (["content", _, "schedule"], _) => Err(Problem::method_not_allowed("DELETE")),
+            (["tags"], Get) => content::tags(r),
+            (["tags"], _) => Err(Problem::method_not_allowed("GET")),
+            (["categories"], Get) => categories::list(r),
+            (["categories"], Post) => categories::create(r),
+            (["categories"], _) => Err(Problem::method_not_allowed("GET, POST")),
+            (["categories", "by-slug", slug], Get) => categories::by_slug(slug),
+            (["categories", "by-slug", _], _) => Err(Problem::method_not_allowed("GET")),
+            (["categories", id], Get) => categories::get(id),
+            (["categories", id], Put) => categories::replace(r, id),
+            (["categories", id], Delete) => categories::delete(r, id),
+            (["categories", _], _) => Err(Problem::method_not_allowed("GET, PUT, DELETE")),
+            _ => Err(Problem::not_found("no such route")),
+        },
+        _ => Err(Problem::not_found("no such route")),
+    };
+    respond(result)
+}

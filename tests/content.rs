@@ -1,0 +1,595 @@
+//! The content service, black-box through the host, with tokens from the
+//! users service: on SQLite with embedded stores, and on Postgres + Redis + Kafka.
+
+use folio_tests::services::{Api, PASSWORD, backends, events_about, start_services, unique};
+use folio_tests::{BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, Host};
+use serde_json::{Value, json};
+
+async fn user(api: &Api<'_>, admin: &str, name: &str, role: &str, run: &str) -> (String, String) {
+    let email = format!("{name}.{run}@example.com");
+    let created = api.register(&email, name).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    if role != "consumer" {
+        let r = api
+            .call(
+                "PATCH",
+                &format!("/api/v1/users/{id}"),
+                Some(admin),
+                Some(json!({"role": role})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+    (api.login(&email, PASSWORD).await.0, id)
+}
+
+async fn with_if_match(
+    api: &Api<'_>,
+    method: &str,
+    path: &str,
+    token: &str,
+    etag: Option<&str>,
+    body: Value,
+) -> folio_tests::services::Reply {
+    let mut request = folio_tests::client()
+        .request(method.parse().unwrap(), api.host.url(path))
+        .bearer_auth(token)
+        .json(&body);
+    if let Some(etag) = etag {
+        request = request.header("if-match", etag);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    folio_tests::services::Reply {
+        status,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        headers,
+    }
+}
+
+async fn content_flow(host: &Host) {
+    let api = Api { host };
+    let run = unique();
+    let (admin, _) = api
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
+    let (cora, cora_id) = user(&api, &admin, "cora", "creator", &run).await;
+    let (carl, _) = user(&api, &admin, "carl", "creator", &run).await;
+    let (dan, _) = user(&api, &admin, "dan", "consumer", &run).await;
+
+    // Categories: a tree with unique slugs, written by admins only.
+    let news = api
+        .post(
+            "/api/v1/categories",
+            Some(&admin),
+            json!({"name": format!("News {run}")}),
+        )
+        .await;
+    assert_eq!(news.status, 201, "{:?}", news.body);
+    let news_id = news.body["id"].as_str().unwrap().to_string();
+    let tech = api
+        .post(
+            "/api/v1/categories",
+            Some(&admin),
+            json!({"name": "Tech", "slug": format!("tech-{run}"), "parentId": news_id}),
+        )
+        .await;
+    assert_eq!(tech.status, 201, "{:?}", tech.body);
+    let tech_id = tech.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        api.post("/api/v1/categories", Some(&cora), json!({"name": "Mine"}))
+            .await
+            .status,
+        403
+    );
+    let dup = api
+        .post(
+            "/api/v1/categories",
+            Some(&admin),
+            json!({"name": "Again", "slug": format!("tech-{run}")}),
+        )
+        .await;
+    assert_eq!(dup.status, 409);
+    let cycle = api
+        .call(
+            "PUT",
+            &format!("/api/v1/categories/{news_id}"),
+            Some(&admin),
+            Some(json!({"name": "News", "parentId": tech_id})),
+        )
+        .await;
+    assert_eq!(
+        (cycle.status, cycle.body["errors"][0]["field"].clone()),
+        (422, json!("parentId"))
+    );
+    let tree = api.get("/api/v1/categories?tree=true", None).await;
+    let node = tree.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == json!(news_id))
+        .unwrap()
+        .clone();
+    assert_eq!(node["children"][0]["id"], json!(tech_id));
+    let by_slug = api
+        .get(&format!("/api/v1/categories/by-slug/tech-{run}"), None)
+        .await;
+    assert_eq!(by_slug.body["id"], json!(tech_id));
+
+    // Create: validation, roles, sanitized bodies.
+    let item = json!({
+        "title": "First steps",
+        "description": "An introduction",
+        "body": "<p>Hello</p><script>alert(1)</script><img src=x onerror=alert(1)><a href=\"javascript:alert(1)\">x</a>",
+        "type": "article",
+        "tags": ["Intro", "rust"],
+        "categories": [tech_id],
+        "metadata": {"readingMinutes": 3},
+    });
+    for (patch, field) in [
+        (json!({"title": null}), "title"),
+        (json!({"type": "poem"}), "type"),
+        (json!({"title": "<script>alert(1)</script>"}), "title"),
+        (
+            json!({"categories": ["00000000-0000-4000-8000-000000000000"]}),
+            "categories",
+        ),
+        (json!({"metadata": [1, 2]}), "metadata"),
+    ] {
+        let mut bad = item.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            bad[k] = v.clone();
+        }
+        let r = api.post("/api/v1/content", Some(&cora), bad).await;
+        assert_eq!(
+            (r.status, r.body["errors"][0]["field"].clone()),
+            (422, json!(field)),
+            "{:?}",
+            r.body
+        );
+    }
+    assert_eq!(
+        api.post("/api/v1/content", Some(&dan), item.clone())
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        api.post("/api/v1/content", None, item.clone()).await.status,
+        401
+    );
+    let created = api.post("/api/v1/content", Some(&cora), item.clone()).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        created.headers["location"],
+        format!("/api/v1/content/{id}").as_str()
+    );
+    assert_eq!(
+        (
+            created.body["status"].clone(),
+            created.body["version"].clone()
+        ),
+        (json!("draft"), json!(1))
+    );
+    let body = created.body["body"].as_str().unwrap().to_lowercase();
+    assert!(body.contains("<p>hello</p>"), "{body}");
+    for bad in ["<script", "onerror", "javascript:"] {
+        assert!(!body.contains(bad), "{body}");
+    }
+    assert_eq!(created.body["tags"], json!(["intro", "rust"]));
+
+    // Drafts are private; ETags and conditional requests.
+    assert_eq!(
+        api.get(&format!("/api/v1/content/{id}"), None).await.status,
+        404
+    );
+    assert_eq!(
+        api.get(&format!("/api/v1/content/{id}"), Some(&carl))
+            .await
+            .status,
+        404
+    );
+    let read = api.get(&format!("/api/v1/content/{id}"), Some(&cora)).await;
+    let etag = read.headers["etag"].to_str().unwrap().to_string();
+    let not_modified = folio_tests::client()
+        .get(host.url(&format!("/api/v1/content/{id}")))
+        .bearer_auth(&cora)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_modified.status(), 304);
+    let path = format!("/api/v1/content/{id}");
+    let no_precondition = with_if_match(
+        &api,
+        "PATCH",
+        &path,
+        &cora,
+        None,
+        json!({"title": "Second"}),
+    )
+    .await;
+    assert_eq!(no_precondition.status, 428);
+    let patched = with_if_match(
+        &api,
+        "PATCH",
+        &path,
+        &cora,
+        Some(&etag),
+        json!({"title": "Second steps"}),
+    )
+    .await;
+    assert_eq!(
+        (patched.status, patched.body["version"].clone()),
+        (200, json!(2)),
+        "{:?}",
+        patched.body
+    );
+    let stale = with_if_match(
+        &api,
+        "PATCH",
+        &path,
+        &cora,
+        Some(&etag),
+        json!({"title": "Lost update"}),
+    )
+    .await;
+    assert_eq!(stale.status, 412);
+    let etag2 = patched.headers["etag"].to_str().unwrap().to_string();
+    let mut replacement = item.clone();
+    replacement["title"] = json!("Third steps");
+    let put = with_if_match(&api, "PUT", &path, &cora, Some(&etag2), replacement).await;
+    assert_eq!(
+        (put.status, put.body["version"].clone()),
+        (200, json!(3)),
+        "{:?}",
+        put.body
+    );
+
+    // Revisions and restore.
+    let revisions = api.get(&format!("{path}/revisions"), Some(&cora)).await;
+    assert_eq!(revisions.body["items"].as_array().unwrap().len(), 3);
+    let first = api.get(&format!("{path}/revisions/1"), Some(&cora)).await;
+    assert_eq!(first.body["content"]["title"], "First steps");
+    let restored = api
+        .post(
+            &format!("{path}/revisions/1/restore"),
+            Some(&cora),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (
+            restored.status,
+            restored.body["title"].clone(),
+            restored.body["version"].clone()
+        ),
+        (200, json!("First steps"), json!(4))
+    );
+
+    // The workflow, with roles.
+    let transition = |token: &str, to: &str| {
+        let token = token.to_string();
+        let to = to.to_string();
+        let path = path.clone();
+        let api = &api;
+        async move {
+            api.post(
+                &format!("{path}/transitions"),
+                Some(&token),
+                json!({"to": to}),
+            )
+            .await
+        }
+    };
+    let skip = transition(&cora, "published").await;
+    assert_eq!(
+        (skip.status, skip.body["allowed"].clone()),
+        (409, json!(["review"])),
+        "{:?}",
+        skip.body
+    );
+    assert_eq!(transition(&cora, "review").await.status, 200);
+    assert_eq!(
+        transition(&cora, "published").await.status,
+        403,
+        "publishing is an admin's decision"
+    );
+    assert_eq!(transition(&carl, "draft").await.status, 404);
+    let published = transition(&admin, "published").await;
+    assert_eq!(published.status, 200, "{:?}", published.body);
+    assert!(published.body["publishedAt"].is_string());
+    let public = api.get(&path, None).await;
+    assert_eq!(
+        (public.status, public.body["title"].clone()),
+        (200, json!("First steps"))
+    );
+    assert_eq!(
+        public.headers["cache-control"],
+        "public, max-age=0, must-revalidate"
+    );
+    let back = transition(&cora, "draft").await;
+    assert_eq!(
+        (back.status, back.body["allowed"].clone()),
+        (409, json!(["archived"]))
+    );
+
+    // Idempotent create.
+    let idem = format!("create-{run}");
+    let post_with_key = |body: Value| {
+        folio_tests::client()
+            .post(host.url("/api/v1/content"))
+            .bearer_auth(&cora)
+            .header("idempotency-key", &idem)
+            .json(&body)
+            .send()
+    };
+    let a: Value = post_with_key(json!({"title": "Once", "type": "video"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let b = post_with_key(json!({"title": "Once", "type": "video"}))
+        .await
+        .unwrap();
+    assert_eq!(b.status(), 201);
+    assert_eq!(b.headers()["idempotent-replayed"], "true");
+    let b: Value = b.json().await.unwrap();
+    assert_eq!(a["id"], b["id"]);
+    let other = post_with_key(json!({"title": "Twice", "type": "video"}))
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 422);
+
+    // Lists: visibility, filters, sorting, both paging styles, fields.
+    for i in 0..5 {
+        let r = api
+            .post("/api/v1/content", Some(&admin), json!({"title": format!("Listed {run} {i}"), "type": "podcast", "tags": [format!("t{run}")]}))
+            .await;
+        let lid = r.body["id"].as_str().unwrap().to_string();
+        for to in ["review", "published"] {
+            let t = api
+                .post(
+                    &format!("/api/v1/content/{lid}/transitions"),
+                    Some(&admin),
+                    json!({"to": to}),
+                )
+                .await;
+            assert_eq!(t.status, 200, "{:?}", t.body);
+        }
+    }
+    let tag = format!("t{run}");
+    let page1 = api
+        .get(
+            &format!("/api/v1/content?tag={tag}&sort=title&limit=2"),
+            None,
+        )
+        .await;
+    assert_eq!(page1.status, 200, "{:?}", page1.body);
+    assert_eq!(page1.body["pagination"]["total"], 5);
+    let titles = |r: &Value| -> Vec<String> {
+        r["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["title"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        titles(&page1.body),
+        vec![format!("Listed {run} 0"), format!("Listed {run} 1")]
+    );
+    let next = page1.body["_links"]["next"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let page2 = api.get(&next, None).await;
+    assert_eq!(
+        titles(&page2.body),
+        vec![format!("Listed {run} 2"), format!("Listed {run} 3")]
+    );
+    assert!(page2.body["_links"]["prev"]["href"].is_string());
+    let mut by_cursor = Vec::new();
+    let mut url = format!("/api/v1/content?tag={tag}&sort=-title&limit=2");
+    loop {
+        let r = api.get(&url, None).await;
+        by_cursor.extend(titles(&r.body));
+        match r.body["pagination"]["nextCursor"].as_str() {
+            Some(cursor) => {
+                url = format!("/api/v1/content?tag={tag}&sort=-title&limit=2&cursor={cursor}")
+            }
+            None => break,
+        }
+    }
+    assert_eq!(
+        by_cursor,
+        (0..5)
+            .rev()
+            .map(|i| format!("Listed {run} {i}"))
+            .collect::<Vec<_>>()
+    );
+    let only = api
+        .get(
+            &format!("/api/v1/content?tag={tag}&fields=id,title&limit=1"),
+            None,
+        )
+        .await;
+    let keys: Vec<&String> = only.body["items"][0].as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    let drafts = api
+        .get(
+            &format!("/api/v1/content?status=draft&authorId={cora_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        drafts.body["pagination"]["total"], 0,
+        "anonymous callers see published content only"
+    );
+    let mine = api
+        .get(
+            &format!("/api/v1/content?status=published&authorId={cora_id}"),
+            Some(&cora),
+        )
+        .await;
+    assert_eq!(mine.body["pagination"]["total"], 1);
+    let q = api
+        .get(&format!("/api/v1/content?q=listed%20{run}%203"), None)
+        .await;
+    assert_eq!(titles(&q.body), vec![format!("Listed {run} 3")]);
+    let bad = api.get("/api/v1/content?sort=body", None).await;
+    assert_eq!(
+        (bad.status, bad.body["errors"][0]["field"].clone()),
+        (422, json!("sort"))
+    );
+    let tags = api.get("/api/v1/tags", None).await;
+    assert!(
+        tags.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["tag"] == json!(tag) && t["count"] == 5)
+    );
+
+    // Deletion: soft for authors, purge for admins.
+    let gone = api.call("DELETE", &path, Some(&cora), None).await;
+    assert_eq!(gone.status, 204);
+    assert_eq!(api.get(&path, Some(&cora)).await.status, 404);
+    assert_eq!(
+        api.call("DELETE", &format!("{path}?purge=true"), Some(&cora), None)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        api.call("DELETE", &format!("{path}?purge=true"), Some(&admin), None)
+            .await
+            .status,
+        204
+    );
+
+    events_about(
+        host,
+        &id,
+        &[
+            "folio.content.ContentCreated",
+            "folio.content.ContentUpdated",
+            "folio.content.ContentStatusChanged",
+            "folio.content.ContentPublished",
+            "folio.content.ContentDeleted",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn embedded() {
+    let (host, _dir) = start_services("content-flow", None, &[], true).await;
+    content_flow(&host).await;
+}
+
+#[tokio::test]
+async fn postgres_redis_kafka() {
+    let b = backends();
+    let (host, _dir) = start_services("content-flow", Some(&b), &[], true).await;
+    content_flow(&host).await;
+}
+
+/// `scheduledAt` plus a publish request: the item publishes itself when due,
+/// also when the host was down at that moment; a cancelled schedule does not.
+#[tokio::test]
+async fn scheduled_publication_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = folio_tests::services_manifest("content-schedule", "content-schedule", true);
+    let options = || folio_tests::HostOptions {
+        data_dir: Some(dir.path().join("data")),
+        ..Default::default()
+    };
+    let host = Host::start_with(&manifest, options());
+    let api = Api { host: &host };
+    let (admin, _) = api
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
+    let now_ms = folio_guest::util::now_ms();
+    let due = folio_guest::util::rfc3339(now_ms - now_ms % 1000 + 4_000);
+    let mut ids = Vec::new();
+    for title in ["Scheduled", "Cancelled"] {
+        let r = api
+            .post(
+                "/api/v1/content",
+                Some(&admin),
+                json!({"title": title, "type": "article", "scheduledAt": due}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        let review = api
+            .post(
+                &format!("/api/v1/content/{id}/transitions"),
+                Some(&admin),
+                json!({"to": "review"}),
+            )
+            .await;
+        assert_eq!(review.status, 200);
+        let publish = api
+            .post(
+                &format!("/api/v1/content/{id}/transitions"),
+                Some(&admin),
+                json!({"to": "published"}),
+            )
+            .await;
+        assert_eq!(publish.status, 202, "{:?}", publish.body);
+        let scheduled = publish.body["scheduledAt"].as_str().unwrap();
+        assert_eq!(
+            folio_guest::util::parse_rfc3339_ms(scheduled),
+            folio_guest::util::parse_rfc3339_ms(&due)
+        );
+        ids.push(id);
+    }
+    let cancel = api
+        .call(
+            "DELETE",
+            &format!("/api/v1/content/{}/schedule", ids[1]),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(cancel.status, 204);
+    assert_eq!(
+        api.get(&format!("/api/v1/content/{}", ids[0]), None)
+            .await
+            .status,
+        404,
+        "not yet"
+    );
+    drop(host);
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let host = Host::start_with(&manifest, options());
+    let api = Api { host: &host };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let r = api.get(&format!("/api/v1/content/{}", ids[0]), None).await;
+        if r.status == 200 {
+            assert_eq!(r.body["status"], "published");
+            assert!(r.body["scheduledAt"].is_null());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never published: {:?}",
+            r.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (admin, _) = api
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
+    let cancelled = api
+        .get(&format!("/api/v1/content/{}", ids[1]), Some(&admin))
+        .await;
+    assert_eq!(cancelled.body["status"], "review", "{:?}", cancelled.body);
+}

@@ -1,0 +1,231 @@
+//! What the service tests share: a JSON API client, hosts on embedded or
+//! real backends, and the events a fixture worker recorded.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use crate::{Host, client, drop_schemas, services_manifest};
+
+pub const PASSWORD: &str = "a long and quiet river 42";
+
+pub struct Api<'a> {
+    pub host: &'a Host,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Api<'_> {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = client().request(method.parse().unwrap(), self.host.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        Reply {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            headers,
+        }
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call("POST", path, token, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call("GET", path, token, None).await
+    }
+
+    pub async fn register(&self, email: &str, first: &str) -> Value {
+        let r = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({"email": email, "password": PASSWORD, "firstName": first, "lastName": "Tester"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r.body
+    }
+
+    /// Signs in without MFA; returns (access token, refresh token).
+    pub async fn login(&self, email: &str, password: &str) -> (String, String) {
+        let r = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "login {email}: {:?}", r.body);
+        tokens(&r)
+    }
+}
+
+pub fn tokens(r: &Reply) -> (String, String) {
+    (
+        r.body["accessToken"]
+            .as_str()
+            .expect("an access token")
+            .to_string(),
+        r.body["refreshToken"]
+            .as_str()
+            .expect("a refresh token")
+            .to_string(),
+    )
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+pub fn unique() -> String {
+    format!(
+        "{}",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+/// A host on SQLite, or on Postgres + Redis + Kafka when `backends` is given.
+pub async fn start(
+    id: &str,
+    backends: Option<&Backends>,
+    extra_env: &[(&str, &str)],
+) -> (Host, tempfile::TempDir) {
+    start_services(id, backends, extra_env, false).await
+}
+
+/// `start`, with the content service too when `content`.
+pub async fn start_services(
+    id: &str,
+    backends: Option<&Backends>,
+    extra_env: &[(&str, &str)],
+    content: bool,
+) -> (Host, tempfile::TempDir) {
+    let config = backends.map(|b| {
+        format!(
+            "[sqlite_database.default]\ntype = \"postgres\"\nurl = \"{}\"\n\n\
+             [key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n\n\
+             [event_log]\ntype = \"kafka\"\nbrokers = \"{}\"\n",
+            b.postgres, b.redis, b.kafka
+        )
+    });
+    if let Some(b) = backends {
+        let schema = |c: &str| format!("folio_{}", c.replace('-', "_"));
+        drop_schemas(
+            &b.postgres,
+            &[
+                &schema(id),
+                &schema(&format!("{id}-events")),
+                &schema(&format!("{id}-content")),
+            ],
+        )
+        .await;
+        clear_redis(&b.redis, id).await;
+        clear_redis(&b.redis, &format!("{id}-content")).await;
+    }
+    let manifest = services_manifest(id, &format!("{id}-{}", unique()), content);
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = Vec::new();
+    if let Some(config) = config {
+        let path = dir.path().join("runtime.toml");
+        std::fs::write(&path, config).unwrap();
+        args = vec!["--runtime-config".into(), path.display().to_string()];
+    }
+    let host = Host::start_with(
+        &manifest,
+        crate::HostOptions {
+            args,
+            env: extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            data_dir: Some(dir.path().join("data")),
+        },
+    );
+    (host, dir)
+}
+
+pub struct Backends {
+    pub postgres: String,
+    pub redis: String,
+    pub kafka: String,
+}
+
+pub fn backends() -> Backends {
+    let var = |name: &str, script: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run `bash infra/{script}.sh` and export it")
+        })
+    };
+    Backends {
+        postgres: var("FOLIO_TEST_POSTGRES_URL", "postgres"),
+        redis: var("FOLIO_TEST_REDIS_URL", "redis"),
+        kafka: var("FOLIO_TEST_KAFKA_BROKERS", "kafka"),
+    }
+}
+
+pub async fn clear_redis(url: &str, component: &str) {
+    let client = redis::Client::open(url).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("folio:{component}:*"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+}
+
+/// Events the fixture worker recorded whose data mentions `subject`, once
+/// every type in `wanted` (e.g. `folio.users.UserCreated`) is among them.
+pub async fn events_about(host: &Host, subject: &str, wanted: &[&str]) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let received = crate::get_json(host, "/ev/received").await;
+        let events: Vec<Value> = received["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|row| row[3].as_str().is_some_and(|d| d.contains(subject)))
+            .cloned()
+            .collect();
+        let types: Vec<&str> = events.iter().filter_map(|e| e[2].as_str()).collect();
+        if wanted.iter().all(|w| types.contains(w)) {
+            return events;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "events about {subject}: wanted {wanted:?}, got {types:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
