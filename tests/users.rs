@@ -12,6 +12,15 @@ fn code_at(secret_b32: &str, unix: u64) -> String {
     totp::format_code(totp::totp_at(&secret, unix, 30, 6), 6)
 }
 
+async fn refresh_with(api: &Api<'_>, token: &str) -> folio_tests::services::Reply {
+    api.post(
+        "/api/v1/auth/refresh",
+        None,
+        json!({ "refreshToken": token }),
+    )
+    .await
+}
+
 /// The host's signing key, for forging tokens the service must refuse.
 fn signing_key(dir: &tempfile::TempDir) -> SigningKey {
     let seed = std::fs::read_to_string(dir.path().join("data/auth/signing-key")).unwrap();
@@ -111,43 +120,19 @@ async fn account_flow(host: &Host, dir: &tempfile::TempDir) {
     assert_eq!(renamed.body["preferences"]["timezone"], "Europe/Lisbon");
 
     // Refresh rotation and reuse detection.
-    let r = api
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refreshToken": refresh}),
-        )
-        .await;
+    let r = refresh_with(&api, &refresh).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let (_, refresh2) = tokens(&r);
     assert_ne!(refresh2, refresh);
-    let reuse = api
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refreshToken": refresh}),
-        )
-        .await;
+    let reuse = refresh_with(&api, &refresh).await;
     assert_eq!(reuse.status, 401, "{:?}", reuse.body);
-    let family = api
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refreshToken": refresh2}),
-        )
-        .await;
+    let family = refresh_with(&api, &refresh2).await;
     assert_eq!(
         family.status, 401,
         "a reused token revokes its whole family: {:?}",
         family.body
     );
-    let forged = api
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refreshToken": format!("{}x", &refresh2[..refresh2.len() - 1])}),
-        )
-        .await;
+    let forged = refresh_with(&api, &format!("{}x", &refresh2[..refresh2.len() - 1])).await;
     assert_eq!(forged.status, 401);
 
     // Logout ends the session.
@@ -160,13 +145,7 @@ async fn account_flow(host: &Host, dir: &tempfile::TempDir) {
         )
         .await;
     assert_eq!(out.status, 204, "{:?}", out.body);
-    let after = api
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refreshToken": refresh}),
-        )
-        .await;
+    let after = refresh_with(&api, &refresh).await;
     assert_eq!(after.status, 401);
 
     // TOTP enrolment.
@@ -319,26 +298,8 @@ async fn account_flow(host: &Host, dir: &tempfile::TempDir) {
         )
         .await;
     assert_eq!(changed.status, 204, "{:?}", changed.body);
-    assert_eq!(
-        api.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refreshToken": refresh_b})
-        )
-        .await
-        .status,
-        401
-    );
-    assert_eq!(
-        api.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refreshToken": refresh_a})
-        )
-        .await
-        .status,
-        200
-    );
+    assert_eq!(refresh_with(&api, &refresh_b).await.status, 401);
+    assert_eq!(refresh_with(&api, &refresh_a).await.status, 200);
     api.login(&alice_email, new_password).await;
 
     // Password reset, with the token taken from the event the notification service gets.
@@ -396,16 +357,7 @@ async fn account_flow(host: &Host, dir: &tempfile::TempDir) {
         (twice.status, twice.body["errors"][0]["field"].clone()),
         (422, json!("token"))
     );
-    assert_eq!(
-        api.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refreshToken": refresh_a})
-        )
-        .await
-        .status,
-        401
-    );
+    assert_eq!(refresh_with(&api, &refresh_a).await.status, 401);
     let (access, _) = api.login(&alice_email, reset_password).await;
 
     // No user enumeration: an unknown email and a wrong password answer alike.
@@ -518,16 +470,7 @@ async fn account_flow(host: &Host, dir: &tempfile::TempDir) {
         )
         .await;
     assert_eq!(suspended.status, 200, "{:?}", suspended.body);
-    assert_eq!(
-        api.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refreshToken": bob_refresh})
-        )
-        .await
-        .status,
-        401
-    );
+    assert_eq!(refresh_with(&api, &bob_refresh).await.status, 401);
     assert_eq!(
         api.get("/api/v1/users/me", Some(&creator)).await.status,
         403
@@ -815,16 +758,7 @@ async fn the_signing_key_survives_a_restart() {
     let host = Host::start_with(&manifest, options());
     let api = Api { host: &host };
     assert_eq!(api.get("/api/v1/users/me", Some(&access)).await.status, 200);
-    assert_eq!(
-        api.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refreshToken": refresh})
-        )
-        .await
-        .status,
-        200
-    );
+    assert_eq!(refresh_with(&api, &refresh).await.status, 200);
 }
 
 /// In production the keys come from the environment (`folio auth-keys` makes

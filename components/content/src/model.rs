@@ -32,6 +32,27 @@ pub struct Content {
 }
 
 impl Content {
+    /// A copy to change into the next version: version and `updatedAt` moved on.
+    pub fn next_version(&self) -> Content {
+        Content {
+            updated_at: folio_guest::util::now_rfc3339(),
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
+    /// The next version in status `to`; publishing stamps `publishedAt` and
+    /// ends any schedule.
+    pub fn with_status(&self, to: &str) -> Content {
+        let mut next = self.next_version();
+        next.status = to.to_string();
+        if to == "published" {
+            next.published_at = Some(next.updated_at.clone());
+            next.scheduled_at = None;
+        }
+        next
+    }
+
     /// The strong validator of this version, for `ETag` / `If-Match`.
     pub fn etag(&self) -> String {
         format!("\"{}-v{}\"", self.id, self.version)

@@ -8,7 +8,6 @@ use folio_guest::Value;
 use folio_guest::http::Problem;
 use folio_guest::util::now_rfc3339;
 
-use crate::api::content::apply_status;
 use crate::events::{self, summary};
 use crate::store::{self, COLUMNS, db_error, from_row};
 
@@ -27,7 +26,7 @@ pub fn publish_due() -> Result<usize, Problem> {
     let mut published = 0;
     for row in &due.rows {
         let old = from_row(row);
-        let next = apply_status(&old, "published");
+        let next = old.with_status("published");
         let tx = db.begin().map_err(db_error)?;
         // Another host, or an edit, got there first: leave it.
         if !store::replace(&tx, &next, old.version, &old.author_id)? {

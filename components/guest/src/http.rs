@@ -150,6 +150,16 @@ pub fn path(request: &Request) -> &str {
     uri.split('?').next().unwrap_or("/")
 }
 
+/// The path's segments, without leading or trailing `/`, for routing with
+/// slice patterns: `/api/v1/users/42` is `["api", "v1", "users", "42"]`.
+pub fn path_segments(request: &Request) -> Vec<&str> {
+    path(request)
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .split('/')
+        .collect()
+}
+
 /// Query parameters, percent-decoded.
 pub fn query_pairs(request: &Request) -> Vec<(String, String)> {
     let query = request.query();

@@ -279,6 +279,17 @@ impl Change {
     }
 }
 
+/// A new password, which also ends every other session of the account.
+pub fn new_password_changes(password: &str) -> Vec<Change> {
+    vec![
+        Change::PasswordHash(folio_auth::password::hash(
+            password,
+            folio_guest::util::random(),
+        )),
+        Change::EndSessions,
+    ]
+}
+
 /// Applies `changes` to the account inside `tx`, and emits `UserUpdated` when a
 /// visible field changed. Returns the account as it is now.
 pub fn update(tx: &Transaction, user: &User, changes: Vec<Change>) -> Result<User, Problem> {

@@ -53,6 +53,19 @@ pub fn new_password(field: &str, password: &str, personal: &[&str]) -> Result<()
     })
 }
 
+/// The policy for an account's new password: it must not contain the
+/// email's local part or the names.
+pub fn new_account_password(
+    field: &str,
+    password: &str,
+    email: &str,
+    first_name: &str,
+    last_name: &str,
+) -> Result<(), Problem> {
+    let local = email.split('@').next().unwrap_or("");
+    new_password(field, password, &[local, first_name, last_name])
+}
+
 /// A BCP 47 language tag such as `en` or `pt-BR`.
 pub fn language(field: &str, raw: &str) -> Result<String, Problem> {
     let mut parts = raw.split('-');

@@ -296,9 +296,7 @@ fn next_version(old: &Content, draft: Draft) -> Content {
         media_ids: draft.media_ids,
         metadata: draft.metadata,
         scheduled_at: draft.scheduled_at,
-        updated_at: now_rfc3339(),
-        version: old.version + 1,
-        ..old.clone()
+        ..old.next_version()
     }
 }
 
@@ -351,9 +349,7 @@ pub fn delete(request: &Request, id: &str) -> Result<Response, Problem> {
     let next = Content {
         deleted_at: Some(now_rfc3339()),
         scheduled_at: None,
-        updated_at: now_rfc3339(),
-        version: old.version + 1,
-        ..old.clone()
+        ..old.next_version()
     };
     save(
         &db,
@@ -479,7 +475,7 @@ pub fn transition(request: &Request, id: &str) -> Result<Response, Problem> {
             }),
         ));
     }
-    let next = apply_status(&old, to);
+    let next = old.with_status(to);
     let mut events = vec![(
         "ContentStatusChanged",
         json!({"id": old.id, "from": old.status, "to": to, "version": next.version}),
@@ -489,26 +485,6 @@ pub fn transition(request: &Request, id: &str) -> Result<Response, Problem> {
     }
     save(&db, &old, &next, &editor, &events)?;
     Ok(item_response(200, &next))
-}
-
-pub fn apply_status(old: &Content, to: &str) -> Content {
-    let now = now_rfc3339();
-    Content {
-        status: to.to_string(),
-        published_at: if to == "published" {
-            Some(now.clone())
-        } else {
-            old.published_at.clone()
-        },
-        scheduled_at: if to == "published" {
-            None
-        } else {
-            old.scheduled_at.clone()
-        },
-        updated_at: now,
-        version: old.version + 1,
-        ..old.clone()
-    }
 }
 
 /// Cancels a scheduled publication.
@@ -521,9 +497,7 @@ pub fn cancel_schedule(request: &Request, id: &str) -> Result<Response, Problem>
     }
     let next = Content {
         scheduled_at: None,
-        updated_at: now_rfc3339(),
-        version: old.version + 1,
-        ..old.clone()
+        ..old.next_version()
     };
     save(
         &db,

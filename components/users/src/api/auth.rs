@@ -72,8 +72,7 @@ pub fn register(request: &Request) -> Result<Response, Problem> {
     let first_name = validate::name("firstName", body.required_str("firstName")?)?;
     let last_name = validate::name("lastName", body.required_str("lastName")?)?;
     let password = body.required_str("password")?;
-    let local = email.split('@').next().unwrap_or("");
-    validate::new_password("password", password, &[local, &first_name, &last_name])?;
+    validate::new_account_password("password", password, &email, &first_name, &last_name)?;
     let db = accounts::open()?;
     let user = accounts::create(
         &db,
@@ -610,11 +609,12 @@ pub fn confirm_password_reset(request: &Request) -> Result<Response, Problem> {
         .map(|r| accounts::row_text(&r[0]))
         .ok_or_else(invalid)?;
     let user = accounts::find_by_id(&db, &user_id)?.ok_or_else(invalid)?;
-    let local = user.email.split('@').next().unwrap_or("");
-    validate::new_password(
+    validate::new_account_password(
         "newPassword",
         new_password,
-        &[local, &user.first_name, &user.last_name],
+        &user.email,
+        &user.first_name,
+        &user.last_name,
     )?;
     let tx = db.begin().map_err(db_error)?;
     let used = tx
@@ -634,14 +634,7 @@ pub fn confirm_password_reset(request: &Request) -> Result<Response, Problem> {
         &[folio_guest::Value::Text(user.id.clone())],
     )
     .map_err(db_error)?;
-    accounts::update(
-        &tx,
-        &user,
-        vec![
-            Change::PasswordHash(password::hash(new_password, folio_guest::util::random())),
-            Change::EndSessions,
-        ],
-    )?;
+    accounts::update(&tx, &user, accounts::new_password_changes(new_password))?;
     tx.commit().map_err(db_error)?;
     Ok(no_content())
 }

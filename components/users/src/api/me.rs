@@ -137,19 +137,17 @@ pub fn change_password(request: &Request) -> Result<Response, Problem> {
     if !password::verify(current, &user.password_hash) {
         return Err(Problem::invalid_field("currentPassword", "is wrong"));
     }
-    let local = user.email.split('@').next().unwrap_or("");
-    validate::new_password(
+    validate::new_account_password(
         "newPassword",
         new_password,
-        &[local, &user.first_name, &user.last_name],
+        &user.email,
+        &user.first_name,
+        &user.last_name,
     )?;
     let user = accounts::update_now(
         &accounts::open()?,
         &user,
-        vec![
-            Change::PasswordHash(password::hash(new_password, random())),
-            Change::EndSessions,
-        ],
+        accounts::new_password_changes(new_password),
     )?;
     if let Some(sid) = &claims.sid {
         sessions::set_epoch(&sessions::open()?, sid, user.session_epoch)?;

@@ -7,16 +7,11 @@ pub mod bodies;
 pub mod me;
 pub mod wellknown;
 
-use folio_guest::http::{Problem, path, respond};
+use folio_guest::http::{Problem, path_segments, respond};
 use spin_sdk::http::{Method, Request, Response};
 
 pub fn route(request: Request) -> Response {
-    let full_path = path(&request).to_string();
-    let segments: Vec<&str> = full_path
-        .trim_start_matches('/')
-        .trim_end_matches('/')
-        .split('/')
-        .collect();
+    let segments = path_segments(&request);
     let method = request.method().clone();
     let r = &request;
     use Method::{Delete, Get, Patch, Post, Put};
