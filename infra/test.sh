@@ -36,4 +36,7 @@ cargo build --release --locked --target wasm32-wasip2 --target-dir target \
   -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-hello
 
 step "tests"
-cargo test --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-events -p folio-auth -p folio-users -p folio-content -p folio-tests
+cargo test --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-events -p folio-auth -p folio-users -p folio-content -p folio-meta -p folio-tests
+
+step "fuzz the documented API (schemathesis)"
+bash infra/fuzz.sh

@@ -593,3 +593,383 @@ async fn scheduled_publication_survives_a_restart() {
         .await;
     assert_eq!(cancelled.body["status"], "review", "{:?}", cancelled.body);
 }
+
+/// Creates an item as `token` and, unless `status` is "draft", moves it
+/// there through the workflow; returns its id.
+async fn item_in(api: &Api<'_>, token: &str, title: &str, status: &str) -> String {
+    let r = api
+        .post(
+            "/api/v1/content",
+            Some(token),
+            json!({"title": title, "type": "article", "body": "<p>text</p>"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let path = match status {
+        "draft" => &[][..],
+        "review" => &["review"][..],
+        "published" => &["review", "published"][..],
+        other => panic!("{other}"),
+    };
+    for to in path {
+        let t = api
+            .post(
+                &format!("/api/v1/content/{id}/transitions"),
+                Some(token),
+                json!({ "to": to }),
+            )
+            .await;
+        assert_eq!(t.status, 200, "{:?}", t.body);
+    }
+    id
+}
+
+async fn relations_and_read_cache(host: &Host, redis: Option<(&str, &str)>) {
+    let api = Api { host };
+    let run = unique();
+    let (admin, _) = api
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
+    let (cora, _) = user(&api, &admin, "cora", "creator", &run).await;
+    let (dan, _) = user(&api, &admin, "dan", "consumer", &run).await;
+    let a = item_in(&api, &admin, &format!("Alpha {run}"), "published").await;
+    let b = item_in(&api, &admin, &format!("Beta {run}"), "published").await;
+    let draft = item_in(&api, &cora, &format!("Cora's draft {run}"), "draft").await;
+    let cora_item = item_in(&api, &cora, &format!("Cora's {run}"), "draft").await;
+
+    // Relationships: typed, validated, visible both ways, never leaking drafts.
+    let relations = |id: &str| format!("/api/v1/content/{id}/relations");
+    let link = |kind: &str, target: &str| json!({"kind": kind, "targetId": target});
+    let added = api
+        .post(&relations(&a), Some(&admin), link("related", &b))
+        .await;
+    assert_eq!(added.status, 201, "{:?}", added.body);
+    assert_eq!(
+        added.headers["location"],
+        format!("/api/v1/content/{a}/relations/related/{b}").as_str()
+    );
+    let again = api
+        .post(&relations(&a), Some(&admin), link("related", &b))
+        .await;
+    assert_eq!(again.status, 200);
+    for (body, field) in [
+        (link("cousin", &b), "kind"),
+        (link("related", &a), "targetId"),
+        (link("related", "not-an-id"), "targetId"),
+        (json!({"kind": "related"}), "targetId"),
+        (
+            json!({"kind": "related", "targetId": b, "extra": 1}),
+            "extra",
+        ),
+    ] {
+        let r = api.post(&relations(&a), Some(&admin), body).await;
+        assert_eq!(
+            (r.status, r.body["errors"][0]["field"].clone()),
+            (422, json!(field)),
+            "{:?}",
+            r.body
+        );
+    }
+    assert_eq!(
+        api.post(&relations(&a), None, link("series", &b))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        api.post(&relations(&a), Some(&dan), link("series", &b))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        api.post(&relations(&a), Some(&cora), link("series", &b))
+            .await
+            .status,
+        403,
+        "creators link only their own items"
+    );
+    // Cora links her item to her draft and to a published item.
+    let r = api
+        .post(&relations(&cora_item), Some(&cora), link("series", &draft))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let r = api
+        .post(
+            &relations(&cora_item),
+            Some(&cora),
+            link("translationOf", &a),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    // Nobody else may link to her draft: it does not exist for them.
+    let r = api
+        .post(&relations(&b), Some(&admin), link("related", &draft))
+        .await;
+    assert_eq!(r.status, 201, "admins see every item");
+    let seen = api.get(&relations(&a), None).await;
+    assert_eq!(seen.status, 200);
+    let kinds = |r: &folio_tests::services::Reply| -> Vec<(String, String, String)> {
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["kind"].as_str().unwrap().to_string(),
+                    i["direction"].as_str().unwrap().to_string(),
+                    i["content"]["id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        kinds(&seen),
+        vec![("related".into(), "outgoing".into(), b.clone())],
+        "the translation comes from a draft, so anonymous readers do not see it"
+    );
+    let as_cora = api.get(&relations(&a), Some(&cora)).await;
+    assert!(kinds(&as_cora).contains(&(
+        "translationOf".into(),
+        "incoming".into(),
+        cora_item.clone()
+    )));
+    let of_b = api
+        .get(&format!("{}?kind=related", relations(&b)), None)
+        .await;
+    assert_eq!(
+        kinds(&of_b),
+        vec![("related".into(), "incoming".into(), a.clone())],
+        "the link to Cora's draft stays hidden"
+    );
+    assert_eq!(
+        api.get(&relations(&draft), None).await.status,
+        404,
+        "a draft's links are as hidden as the draft"
+    );
+    let delete = format!("/api/v1/content/{a}/relations/related/{b}");
+    assert_eq!(
+        api.call("DELETE", &delete, Some(&cora), None).await.status,
+        403
+    );
+    assert_eq!(
+        api.call("DELETE", &delete, Some(&admin), None).await.status,
+        204
+    );
+    assert_eq!(
+        api.call("DELETE", &delete, Some(&admin), None).await.status,
+        404
+    );
+    assert!(kinds(&api.get(&relations(&a), None).await).is_empty());
+
+    // The read cache: a read after a successful write never sees what it replaced.
+    let path = format!("/api/v1/content/{a}");
+    let list = format!("/api/v1/content?status=published&q=alpha%20{run}");
+    assert_eq!(api.get(&path, None).await.body["version"], 3);
+    assert_eq!(
+        api.get(&list, Some(&dan)).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    if let Some((url, component)) = redis {
+        // The published item went into the cache on that read; prove reads
+        // come from there by planting a different title.
+        let client = redis::Client::open(url).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        let key = format!("folio:{component}:default:item:{a}");
+        let cached: Vec<u8> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let mut entry: Value = serde_json::from_slice(&cached).unwrap();
+        assert_eq!(entry["version"], 3);
+        // The same version, so a late cache repair leaves it alone.
+        entry["content"]["title"] = json!("planted");
+        let _: () = redis::cmd("SET")
+            .arg(&key)
+            .arg(entry.to_string())
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(api.get(&path, None).await.body["title"], "planted");
+    }
+    for round in 0..5 {
+        let current = api.get(&path, Some(&admin)).await;
+        let etag = current.headers["etag"].to_str().unwrap().to_string();
+        let title = format!("Alpha {run} round {round}");
+        let written = with_if_match(
+            &api,
+            "PATCH",
+            &path,
+            &admin,
+            Some(&etag),
+            json!({ "title": title }),
+        )
+        .await;
+        assert_eq!(written.status, 200, "{:?}", written.body);
+        let read = api.get(&path, None).await;
+        assert_eq!(read.body["title"], json!(title));
+        assert_eq!(read.body["version"], written.body["version"]);
+        let listed = api.get(&list, None).await;
+        assert_eq!(listed.body["items"][0]["title"], json!(title));
+        assert_eq!(
+            api.get(&list, Some(&dan)).await.body["items"][0]["title"],
+            json!(title)
+        );
+    }
+    let archived = api
+        .post(
+            &format!("{path}/transitions"),
+            Some(&admin),
+            json!({"to": "archived"}),
+        )
+        .await;
+    assert_eq!(archived.status, 200, "{:?}", archived.body);
+    assert_eq!(api.get(&path, None).await.status, 404);
+    assert!(
+        api.get(&list, None).await.body["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let deleted = api
+        .call(
+            "DELETE",
+            &format!("/api/v1/content/{b}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(
+        api.get(&format!("/api/v1/content/{b}"), None).await.status,
+        404
+    );
+    assert_eq!(api.get(&relations(&b), Some(&admin)).await.status, 404);
+}
+
+#[tokio::test]
+async fn relations_and_read_cache_embedded() {
+    let (host, _dir) = start_services("content-cache", None, &[], true).await;
+    relations_and_read_cache(&host, None).await;
+}
+
+#[tokio::test]
+async fn relations_and_read_cache_postgres_redis() {
+    let b = backends();
+    let (host, _dir) = start_services("content-cache", Some(&b), &[], true).await;
+    relations_and_read_cache(&host, Some((&b.redis, "content-cache-content"))).await;
+}
+
+/// `/api/v1/openapi/content.json` is this service's OpenAPI 3.1 document,
+/// and `/api/v1/openapi.json` (the meta component) merges it with the users
+/// service's; a path two sources describe is a 500, a source that fails a 502.
+#[tokio::test]
+async fn openapi_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = "content-openapi";
+    let mut manifest = folio_tests::services_manifest(id, id, true);
+    let users = (id, "/api/v1/openapi/users.json");
+    manifest.push_str(&folio_tests::meta_openapi_component(
+        "openapi-twice",
+        "/twice/openapi.json",
+        &[users, users],
+    ));
+    manifest.push_str(&folio_tests::meta_openapi_component(
+        "openapi-gone",
+        "/gone/openapi.json",
+        &[
+            users,
+            ("content-openapi-content", "/api/v1/openapi/gone.json"),
+        ],
+    ));
+    let host = Host::start_with(
+        &manifest,
+        folio_tests::HostOptions {
+            data_dir: Some(dir.path().join("data")),
+            ..Default::default()
+        },
+    );
+    let api = Api { host: &host };
+
+    let content = api.get("/api/v1/openapi/content.json", None).await;
+    assert_eq!(content.status, 200);
+    assert_eq!(content.body["openapi"], "3.1.0");
+    let paths = content.body["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/v1/content", "get"),
+        ("/api/v1/content", "post"),
+        ("/api/v1/content/{id}", "patch"),
+        ("/api/v1/content/{id}/transitions", "post"),
+        ("/api/v1/content/{id}/revisions/{n}/restore", "post"),
+        ("/api/v1/categories/{id}", "put"),
+        ("/api/v1/tags", "get"),
+        ("/api/v1/content/{id}/relations", "post"),
+        ("/api/v1/content/{id}/relations/{kind}/{target}", "delete"),
+    ] {
+        assert!(paths[path][method].is_object(), "{method} {path}");
+    }
+    assert!(paths.keys().all(|p| !p.starts_with("/api/v1/auth")));
+    let schemas = &content.body["components"]["schemas"];
+    assert!(schemas["ContentItem"]["properties"]["_links"].is_object());
+    assert_eq!(
+        content.body["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+
+    let all = api.get("/api/v1/openapi.json", None).await;
+    assert_eq!(all.status, 200, "{:?}", all.body);
+    assert_eq!(all.body["openapi"], "3.1.0");
+    assert_eq!(all.body["info"]["title"], "Folio");
+    let paths = all.body["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/auth/login",
+        "/api/v1/users/{id}",
+        "/.well-known/jwks.json",
+        "/api/v1/content",
+        "/api/v1/content/{id}",
+        "/api/v1/categories",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing");
+    }
+    let users_doc = api.get("/api/v1/openapi/users.json", None).await.body;
+    assert_eq!(
+        paths.len(),
+        users_doc["paths"].as_object().unwrap().len()
+            + content.body["paths"].as_object().unwrap().len()
+    );
+    let schemas = all.body["components"]["schemas"].as_object().unwrap();
+    for name in ["UserView", "ContentItem", "ProblemDetails"] {
+        assert!(schemas.contains_key(name), "{name} missing");
+    }
+    assert_eq!(
+        schemas["ProblemDetails"],
+        users_doc["components"]["schemas"]["ProblemDetails"]
+    );
+
+    let twice = api.get("/twice/openapi.json", None).await;
+    assert_eq!(twice.status, 500, "{:?}", twice.body);
+    assert!(
+        twice.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("is described by both content-openapi and content-openapi"),
+        "{:?}",
+        twice.body
+    );
+    let gone = api.get("/gone/openapi.json", None).await;
+    assert_eq!(gone.status, 502, "{:?}", gone.body);
+    assert_eq!(gone.headers["content-type"], "application/problem+json");
+    assert!(
+        gone.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("content-openapi-content"),
+        "{:?}",
+        gone.body
+    );
+}

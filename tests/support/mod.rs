@@ -1,6 +1,7 @@
 //! Starts the real `folio` binary on a free loopback port, with a manifest
 //! written for the test, and collects its JSON log lines.
 
+pub mod load;
 pub mod services;
 pub mod wrk;
 
@@ -243,17 +244,48 @@ key_value_stores = ["default"]
         manifest.push_str(&format!(
             "\n[[trigger.cron]]\ncomponent = \"{id}-content\"\ncron_expression = \"* * * * * *\"\n"
         ));
+        manifest.push_str(&format!(
+            "\n[[trigger.event]]\ncomponent = \"{id}-content\"\ntopics = [\"folio.content\"]\n\
+             group = \"{group}-content-cache\"\n"
+        ));
         for route in [
             "/api/v1/content/...",
             "/api/v1/categories/...",
             "/api/v1/tags",
+            "/api/v1/openapi/content.json",
         ] {
             manifest.push_str(&format!(
                 "\n[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{id}-content\"\n"
             ));
         }
+        manifest.push_str(&meta_openapi_component(
+            &format!("{id}-meta"),
+            "/api/v1/openapi.json",
+            &[
+                (id, "/api/v1/openapi/users.json"),
+                (&format!("{id}-content"), "/api/v1/openapi/content.json"),
+            ],
+        ));
     }
     manifest
+}
+
+/// The meta component as `id` at `route`, merging the OpenAPI documents of
+/// `sources` (component id, path), as in spin.toml's `openapi_sources`.
+pub fn meta_openapi_component(id: &str, route: &str, sources: &[(&str, &str)]) -> String {
+    let list: Vec<String> = sources.iter().map(|(c, p)| format!("{c}:{p}")).collect();
+    let hosts: Vec<String> = sources
+        .iter()
+        .map(|(c, _)| format!("\"http://{c}.spin.internal\""))
+        .collect();
+    format!(
+        "\n[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{id}\"\n\n[component.{id}]\n\
+         source = \"{}\"\nallowed_outbound_hosts = [{}]\n\
+         variables = {{ openapi_sources = \"{}\" }}\n",
+        wasm("folio_meta").display(),
+        hosts.join(", "),
+        list.join(",")
+    )
 }
 
 pub const BOOTSTRAP_ADMIN_EMAIL: &str = "admin@folio.test";

@@ -4,10 +4,13 @@
 //! creators write their own content, admins everything.
 
 mod api;
+mod cache;
 mod categories;
 mod events;
 mod input;
 mod model;
+mod openapi;
+mod relations;
 mod scheduling;
 mod schema;
 mod store;
@@ -45,3 +48,32 @@ impl cron_bindings::Guest for Scheduler {
 }
 
 cron_bindings::export!(Scheduler with_types_in cron_bindings);
+
+mod worker_bindings {
+    spin_sdk::wit_bindgen::generate!({
+        path: "../../wit",
+        world: "folio:platform/event-handler-export",
+        runtime_path: "spin_sdk::wit_bindgen::rt",
+        generate_all,
+    });
+}
+
+use worker_bindings::exports::folio::platform::event_handler::{Event, Guest, HandleError};
+
+/// Its own events (`[[trigger.event]]` on `folio.content`) repair the read
+/// cache: a writer updates the cache after its commit, and if it died in
+/// between, the event, committed with the write, still arrives.
+struct CacheRepair;
+
+impl Guest for CacheRepair {
+    fn handle(event: Event) -> Result<(), HandleError> {
+        let Some(id) = event.subject.as_deref() else {
+            return Err(HandleError::Reject(
+                "a content event without a subject".into(),
+            ));
+        };
+        cache::repair(&event.type_, id).map_err(|p| HandleError::Retry(p.detail))
+    }
+}
+
+worker_bindings::export!(CacheRepair with_types_in worker_bindings);

@@ -40,6 +40,7 @@ pub fn publish_due() -> Result<usize, Problem> {
         )?;
         events::publish(&tx, "ContentPublished", &old.id, summary(&next))?;
         tx.commit().map_err(db_error)?;
+        crate::cache::written(&old, &next);
         published += 1;
     }
     Ok(published)

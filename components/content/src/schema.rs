@@ -15,7 +15,8 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
             Dialect::Sqlite => ("TIMESTAMP", "TEXT"),
             Dialect::Postgres => ("TIMESTAMPTZ", "JSONB"),
         };
-        vec![Migration {
+        vec![
+            Migration {
             version: 1,
             name: "content".into(),
             statements: format!(
@@ -90,6 +91,15 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                     PRIMARY KEY (caller, idempotency_key)
                 )"
             ),
+        },
+        // Rewriting an item's tags and categories deletes its join rows by
+        // item; without these, each write scanned both tables.
+        Migration {
+            version: 2,
+            name: "join-rows-by-item".into(),
+            statements: "CREATE INDEX content_tags_item ON content_tags (content_id);
+                CREATE INDEX content_categories_item ON content_categories (content_id)"
+                .into(),
         }]
     }
 }

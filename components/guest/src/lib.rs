@@ -47,7 +47,7 @@ pub mod events {
 /// Key-value stores (`wasi:keyvalue`), with expiry from `folio:platform/kv-expiry`.
 pub mod kv {
     pub use crate::bindings::folio::platform::kv_expiry::set_with_ttl;
-    pub use crate::bindings::wasi::keyvalue::atomics::increment;
+    pub use crate::bindings::wasi::keyvalue::atomics::{Cas, CasError, increment, swap};
     pub use crate::bindings::wasi::keyvalue::store::{Bucket, Error, open};
 }
 

@@ -26,6 +26,19 @@ fn by_id(db: &folio_guest::Connection, id: &str) -> Result<Category, Problem> {
 }
 
 /// `?tree=true` nests subcategories under their parents.
+#[utoipa::path(
+    get,
+    path = "/api/v1/categories",
+    operation_id = "listCategories",
+    tag = "categories",
+    params(
+        ("tree" = Option<bool>, Query, nullable = false, description = "true: the roots, each with `children`"),
+    ),
+    responses(
+        (status = 200, description = "Every category", body = super::bodies::CategoryList),
+        (status = 422, description = "A query parameter is unknown", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn list(request: &Request) -> Result<Response, Problem> {
     let mut as_tree = false;
     for (name, value) in query_pairs(request) {
@@ -47,10 +60,36 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/categories/{id}",
+    operation_id = "getCategory",
+    tag = "categories",
+    params(
+        ("id" = String, Path, description = "The category id (a UUID)"),
+    ),
+    responses(
+        (status = 200, description = "The category", body = super::bodies::Category),
+        (status = 404, description = "No such category", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn get(id: &str) -> Result<Response, Problem> {
     Ok(json(200, &by_id(&store::open()?, id)?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/categories/by-slug/{slug}",
+    operation_id = "getCategoryBySlug",
+    tag = "categories",
+    params(
+        ("slug" = String, Path),
+    ),
+    responses(
+        (status = 200, description = "The category", body = super::bodies::Category),
+        (status = 404, description = "No such category", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn by_slug(slug: &str) -> Result<Response, Problem> {
     Ok(json(
         200,
@@ -116,6 +155,23 @@ fn slugify(name: &str) -> String {
         .join("-")
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/categories",
+    operation_id = "createCategory",
+    tag = "categories",
+    security(("bearer" = [])),
+    request_body = super::bodies::CategoryRequest,
+    responses(
+        (status = 201, description = "Created, with `Location`", body = super::bodies::Category, headers(("location" = String))),
+        (status = 400, description = "The body is not a JSON object", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Another category has this slug", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid (or the parent does not exist); `errors` names it", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn create(request: &Request) -> Result<Response, Problem> {
     admin(request)?;
     let fields = fields(&JsonBody::parse(request)?)?;
@@ -125,6 +181,27 @@ pub fn create(request: &Request) -> Result<Response, Problem> {
     Ok(response)
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/categories/{id}",
+    operation_id = "replaceCategory",
+    tag = "categories",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The category id (a UUID)"),
+    ),
+    request_body = super::bodies::CategoryRequest,
+    responses(
+        (status = 200, description = "The category as replaced", body = super::bodies::Category),
+        (status = 400, description = "The body is not a JSON object", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such category", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Another category has this slug", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid (or the parent would make a cycle); `errors` names it", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn replace(request: &Request, id: &str) -> Result<Response, Problem> {
     admin(request)?;
     let db = store::open()?;
@@ -133,6 +210,23 @@ pub fn replace(request: &Request, id: &str) -> Result<Response, Problem> {
     Ok(json(200, &categories::update(&db, &old, fields)?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/categories/{id}",
+    operation_id = "deleteCategory",
+    tag = "categories",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The category id (a UUID)"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid access token", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such category", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The category still has subcategories or content", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn delete(request: &Request, id: &str) -> Result<Response, Problem> {
     admin(request)?;
     let db = store::open()?;

@@ -13,7 +13,7 @@ use spin_sdk::http::{Request, Response};
 use crate::events::{self, summary};
 use crate::model::{Caller, Content, Draft, KINDS, STATUSES, may_transition, next_statuses};
 use crate::store::{self, ListQuery, Order, db_error};
-use crate::{categories, input};
+use crate::{cache, categories, input};
 
 const BASE: &str = "/api/v1/content";
 
@@ -25,7 +25,7 @@ pub fn caller(request: &Request) -> Result<Caller, Problem> {
     Ok(Caller::from_claims(Some(authenticate(request)?)))
 }
 
-fn writer(request: &Request) -> Result<(Caller, String), Problem> {
+pub fn writer(request: &Request) -> Result<(Caller, String), Problem> {
     let caller = caller(request)?;
     match caller.user_id() {
         None => Err(Problem::unauthorized(
@@ -54,7 +54,7 @@ fn item_response(status: u16, c: &Content) -> Response {
 }
 
 /// The item if the caller may see it; 404 otherwise, so drafts do not leak.
-fn visible(db: &Connection, caller: &Caller, id: &str) -> Result<Content, Problem> {
+pub fn visible(db: &Connection, caller: &Caller, id: &str) -> Result<Content, Problem> {
     let not_found = || Problem::not_found("no such content");
     if !folio_guest::util::is_uuid(id) {
         return Err(not_found());
@@ -67,7 +67,7 @@ fn visible(db: &Connection, caller: &Caller, id: &str) -> Result<Content, Proble
 }
 
 /// The item if the caller may change it: 404 if they cannot see it, 403 if only that.
-fn writable(db: &Connection, caller: &Caller, id: &str) -> Result<Content, Problem> {
+pub fn writable(db: &Connection, caller: &Caller, id: &str) -> Result<Content, Problem> {
     let content = visible(db, caller, id)?;
     if !caller.can_write(&content) {
         return Err(Problem::forbidden(
@@ -89,9 +89,40 @@ fn check_categories(db: &Connection, draft: &Draft) -> Result<(), Problem> {
     }
 }
 
+/// Like [`visible`], but published items come from the read cache when
+/// it has them, and go into it when it does not.
+fn readable(caller: &Caller, id: &str) -> Result<Content, Problem> {
+    if folio_guest::util::is_uuid(id)
+        && let Some(content) = cache::item(id)
+        && caller.can_read(&content)
+    {
+        return Ok(content);
+    }
+    let content = visible(&store::open()?, caller, id)?;
+    cache::offer(&content);
+    Ok(content)
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/content/{id}",
+    operation_id = "getContent",
+    tag = "content",
+    security((), ("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The content id (a UUID)"),
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "An ETag read before: 304 while it is current"),
+    ),
+    responses(
+        (status = 200, description = "The item", body = super::bodies::ContentItem, headers(("etag" = String, description = "`\"<id>-v<version>\"`"), ("cache-control" = String))),
+        (status = 304, description = "If-None-Match names the current version", headers(("etag" = String), ("cache-control" = String))),
+        (status = 401, description = "The access token was refused", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such content, or not visible to the caller", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn get(request: &Request, id: &str) -> Result<Response, Problem> {
     let caller = caller(request)?;
-    let content = visible(&store::open()?, &caller, id)?;
+    let content = readable(&caller, id)?;
     let etag = content.etag();
     let cache = if content.status == "published" {
         "public, max-age=0, must-revalidate"
@@ -110,6 +141,26 @@ pub fn get(request: &Request, id: &str) -> Result<Response, Problem> {
     Ok(response)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/content",
+    operation_id = "createContent",
+    tag = "content",
+    security(("bearer" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "1-255 characters: a retry with the same key and body answers the first result (with `Idempotent-Replayed: true`)"),
+    ),
+    request_body = super::bodies::ContentRequest,
+    responses(
+        (status = 201, description = "Created as a draft, with `Location` and `ETag`", body = super::bodies::ContentItem, headers(("location" = String), ("etag" = String))),
+        (status = 400, description = "The body is not a JSON object, or Idempotency-Key is not 1-255 characters", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Creating content needs the creator or admin role", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this Idempotency-Key is in progress", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid (`errors` names it), or the Idempotency-Key was used with another body", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn create(request: &Request) -> Result<Response, Problem> {
     let (caller, author) = writer(request)?;
     if !caller.can_create() {
@@ -264,7 +315,9 @@ fn save(
     for (kind, data) in events {
         events::publish(&tx, kind, &next.id, data.clone())?;
     }
-    tx.commit().map_err(db_error)
+    tx.commit().map_err(db_error)?;
+    cache::written(old, next);
+    Ok(())
 }
 
 /// Saves `draft` as the next version of `old` and answers it.
@@ -323,6 +376,24 @@ pub fn update(request: &Request, id: &str, replace: bool) -> Result<Response, Pr
 }
 
 /// Soft delete; `?purge=true` (admins) removes the item and its history.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/content/{id}",
+    operation_id = "deleteContent",
+    tag = "content",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The content id (a UUID)"),
+        ("purge" = Option<bool>, Query, nullable = false, description = "true: remove the item and its history (admins)"),
+    ),
+    responses(
+        (status = 204, description = "Deleted (soft, unless purged)"),
+        (status = 401, description = "No valid access token", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not the author or an admin (purging: not an admin)", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such content, or not visible to the caller", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 412, description = "Another write changed the item meanwhile", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn delete(request: &Request, id: &str) -> Result<Response, Problem> {
     let (caller, editor) = writer(request)?;
     let purge = query_pairs(request)
@@ -343,6 +414,8 @@ pub fn delete(request: &Request, id: &str) -> Result<Response, Problem> {
             json!({"id": content.id, "purged": true}),
         )?;
         tx.commit().map_err(db_error)?;
+        cache::purged(&content.id);
+        cache::lists_changed();
         return Ok(no_content());
     }
     let old = writable(&db, &caller, id)?;
@@ -361,6 +434,22 @@ pub fn delete(request: &Request, id: &str) -> Result<Response, Problem> {
     Ok(no_content())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/content/{id}/revisions",
+    operation_id = "listRevisions",
+    tag = "content",
+    security((), ("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The content id (a UUID)"),
+    ),
+    responses(
+        (status = 200, description = "The revisions, newest first", body = super::bodies::RevisionList),
+        (status = 401, description = "The access token was refused", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not change this item (only its author or an admin)", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such content, or not visible to the caller", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn revisions(request: &Request, id: &str) -> Result<Response, Problem> {
     let caller = caller(request)?;
     let db = store::open()?;
@@ -386,6 +475,23 @@ fn revision_number(raw: &str) -> Result<i64, Problem> {
         .ok_or_else(|| Problem::not_found("no such revision"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/content/{id}/revisions/{n}",
+    operation_id = "getRevision",
+    tag = "content",
+    security((), ("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The content id (a UUID)"),
+        ("n" = i64, Path, description = "The revision number, from 1"),
+    ),
+    responses(
+        (status = 200, description = "The revision with the item as it left it", body = super::bodies::RevisionDetail),
+        (status = 401, description = "The access token was refused", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not change this item (only its author or an admin)", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such content or revision", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn revision(request: &Request, id: &str, n: &str) -> Result<Response, Problem> {
     let caller = caller(request)?;
     let db = store::open()?;
@@ -404,6 +510,24 @@ pub fn revision(request: &Request, id: &str, n: &str) -> Result<Response, Proble
 }
 
 /// Makes a new revision whose fields are those of revision `n` (status stays).
+#[utoipa::path(
+    post,
+    path = "/api/v1/content/{id}/revisions/{n}/restore",
+    operation_id = "restoreRevision",
+    tag = "content",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The content id (a UUID)"),
+        ("n" = i64, Path, description = "The revision to restore the fields of"), ("If-Match" = Option<String>, Header, nullable = false, description = "Checked when sent"),
+    ),
+    responses(
+        (status = 200, description = "The item, as a new version with the fields of revision n (its status unchanged)", body = super::bodies::ContentItem, headers(("etag" = String, description = "`\"<id>-v<version>\"`"))),
+        (status = 401, description = "No valid access token", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not change this item (only its author or an admin)", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such content or revision", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale: the item changed since it was read", body = super::bodies::ProblemDetails, content_type = "application/problem+json", headers(("etag" = String, description = "The current ETag")))
+    )
+)]
 pub fn restore(request: &Request, id: &str, n: &str) -> Result<Response, Problem> {
     let (caller, editor) = writer(request)?;
     let db = store::open()?;
@@ -421,6 +545,30 @@ pub fn restore(request: &Request, id: &str, n: &str) -> Result<Response, Problem
 
 /// `{"to": status}`: a workflow step. Publishing an item whose `scheduledAt`
 /// is in the future schedules it instead (202); the host's timer publishes it then.
+#[utoipa::path(
+    post,
+    path = "/api/v1/content/{id}/transitions",
+    operation_id = "transitionContent",
+    tag = "content",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The content id (a UUID)"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "Checked when sent"),
+    ),
+    request_body = super::bodies::TransitionRequest,
+    responses(
+        (status = 200, description = "The item in its new status", body = super::bodies::ContentItem, headers(("etag" = String, description = "`\"<id>-v<version>\"`"))),
+        (status = 202, description = "Publishing waits for `scheduledAt`", body = super::bodies::Scheduled),
+        (status = 400, description = "The body is not a JSON object", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not the author or an admin, or publishing without the admin role", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such content, or not visible to the caller", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The workflow does not allow this step; `allowed` lists those the caller may take", body = super::bodies::TransitionConflict, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale: the item changed since it was read", body = super::bodies::ProblemDetails, content_type = "application/problem+json", headers(("etag" = String, description = "The current ETag"))),
+        (status = 415, description = "The body is not JSON", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `errors` names it", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn transition(request: &Request, id: &str) -> Result<Response, Problem> {
     let (caller, editor) = writer(request)?;
     let db = store::open()?;
@@ -488,6 +636,23 @@ pub fn transition(request: &Request, id: &str) -> Result<Response, Problem> {
 }
 
 /// Cancels a scheduled publication.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/content/{id}/schedule",
+    operation_id = "cancelSchedule",
+    tag = "content",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The content id (a UUID)"),
+    ),
+    responses(
+        (status = 204, description = "The schedule is cancelled"),
+        (status = 401, description = "No valid access token", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not change this item (only its author or an admin)", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such content, or it is not scheduled", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 412, description = "Another write changed the item meanwhile", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn cancel_schedule(request: &Request, id: &str) -> Result<Response, Problem> {
     let (caller, editor) = writer(request)?;
     let db = store::open()?;
@@ -517,6 +682,33 @@ const SORTS: [(&str, &str, bool); 4] = [
 ];
 
 /// `GET /content`: filters, sorting, page or cursor paging, field selection.
+#[utoipa::path(
+    get,
+    path = "/api/v1/content",
+    operation_id = "listContent",
+    tag = "content",
+    security((), ("bearer" = [])),
+    params(
+        ("status" = Option<super::bodies::ContentStatus>, Query, nullable = false, description = "Anonymous callers and consumers see published items only; creators also their own"),
+        ("type" = Option<super::bodies::ContentType>, Query, nullable = false),
+        ("category" = Option<String>, Query, nullable = false, description = "A category id"),
+        ("tag" = Option<String>, Query, nullable = false),
+        ("authorId" = Option<String>, Query, nullable = false),
+        ("q" = Option<String>, Query, nullable = false, description = "Title prefix, case-insensitive"),
+        ("publishedFrom" = Option<String>, Query, nullable = false, format = DateTime, description = "RFC 3339 UTC (`Z`), inclusive"),
+        ("publishedTo" = Option<String>, Query, nullable = false, format = DateTime, description = "RFC 3339 UTC (`Z`), exclusive"),
+        ("page" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 10000, description = "Page-number paging (default 1)"),
+        ("limit" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 100, description = "Default 20"),
+        ("cursor" = Option<String>, Query, nullable = false, description = "Keyset paging: `pagination.nextCursor` of the page before, with the same sort"),
+        ("sort" = Option<super::bodies::ContentSort>, Query, nullable = false, description = "Default -createdAt"),
+        ("fields" = Option<String>, Query, nullable = false, description = "Comma-separated content fields to return (`_links` always comes)"),
+    ),
+    responses(
+        (status = 200, description = "One page", body = super::bodies::ContentPage),
+        (status = 401, description = "The access token was refused", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "A query parameter is invalid or unknown; `errors` names it", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn list(request: &Request) -> Result<Response, Problem> {
     let caller = caller(request)?;
     let pairs = query_pairs(request);
@@ -678,6 +870,23 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
             ));
         }
     }
+    // Everyone but creators and admins sees the same published-only list.
+    let public = !matches!(
+        caller,
+        Caller::User {
+            role: Role::Admin | Role::Creator,
+            ..
+        }
+    );
+    let cache_key = if public {
+        let (cached, key) = cache::list(request.query());
+        if let Some(body) = cached {
+            return Ok(json_bytes(body));
+        }
+        key
+    } else {
+        None
+    };
     let order = q.order;
     let (page, limit) = (q.page, q.limit);
     let result = store::list(&store::open()?, q)?;
@@ -735,10 +944,22 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
         pagination["page"] = json!(page);
         pagination["total"] = json!(total);
     }
-    Ok(json(
-        200,
-        &json!({ "items": items, "pagination": pagination, "_links": links }),
-    ))
+    let body =
+        serde_json::to_vec(&json!({ "items": items, "pagination": pagination, "_links": links }))
+            .expect("lists serialize");
+    if let Some(key) = cache_key {
+        cache::store_list(&key, &body);
+    }
+    Ok(json_bytes(body))
+}
+
+fn json_bytes(body: Vec<u8>) -> Response {
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .body(body)
+        .build()
 }
 
 fn project(item: Json, fields: Option<&[String]>) -> Json {
@@ -781,6 +1002,19 @@ fn decode_cursor(cursor: &str, sort: &str) -> Result<(String, String), Problem> 
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tags",
+    operation_id = "listTags",
+    tag = "content",
+    params(
+        ("limit" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 1000, description = "Default 100"),
+    ),
+    responses(
+        (status = 200, description = "Tags of published items with their counts, most used first", body = super::bodies::TagList),
+        (status = 422, description = "A query parameter is invalid or unknown", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
+    )
+)]
 pub fn tags(request: &Request) -> Result<Response, Problem> {
     let mut limit = 100;
     for (name, value) in query_pairs(request) {

@@ -1,7 +1,9 @@
 //! The HTTP surface: routing to thin handlers over the content code.
 
+pub mod bodies;
 pub mod categories;
 pub mod content;
+pub mod relations;
 
 use folio_guest::http::{Problem, path_segments, respond};
 use spin_sdk::http::{Method, Request, Response};
@@ -31,8 +33,16 @@ pub fn route(request: Request) -> Response {
             }
             (["content", id, "transitions"], Post) => content::transition(r, id),
             (["content", _, "transitions"], _) => Err(Problem::method_not_allowed("POST")),
+            (["content", id, "relations"], Get) => relations::list(r, id),
+            (["content", id, "relations"], Post) => relations::create(r, id),
+            (["content", _, "relations"], _) => Err(Problem::method_not_allowed("GET, POST")),
+            (["content", id, "relations", kind, target], Delete) => {
+                relations::delete(r, id, kind, target)
+            }
+            (["content", _, "relations", _, _], _) => Err(Problem::method_not_allowed("DELETE")),
             (["content", id, "schedule"], Delete) => content::cancel_schedule(r, id),
             (["content", _, "schedule"], _) => Err(Problem::method_not_allowed("DELETE")),
+            (["openapi", "content.json"], Get) => Ok(crate::openapi::document()),
             (["tags"], Get) => content::tags(r),
             (["tags"], _) => Err(Problem::method_not_allowed("GET")),
             (["categories"], Get) => categories::list(r),

@@ -1,0 +1,168 @@
+//! The read cache in the key-value store (Redis in production).
+//!
+//! Items: `item:{id}` holds the newest version anyone has offered, as
+//! `{"version": n, "content": {...}}` or, for a version not worth caching
+//! (not published), `{"version": n}` with no content: a marker that keeps
+//! older versions out. Every install is a compare-and-swap that only ever
+//! raises the version, so a reader that fetched an old row from the
+//! database before a write committed cannot put it back after the writer
+//! has installed the new one, and two writers cannot reorder.
+//!
+//! Lists: anonymous and consumer lists (published items only) are cached
+//! under the current list generation, a counter every committed content
+//! write bumps; a list cached under an older generation is never read
+//! again and expires.
+//!
+//! Writers update both after their commit and before they answer, so a
+//! read that starts after a successful write never sees what it replaced.
+//! The cache is an optimisation: when the store is unreachable, reads go
+//! to the database.
+
+use folio_guest::kv::{self, Bucket, Cas, CasError};
+use serde::{Deserialize, Serialize};
+
+use crate::model::Content;
+use crate::store;
+use folio_guest::http::Problem;
+
+const LIST_GENERATION: &str = "lists:generation";
+const LIST_TTL_MS: u64 = 5 * 60 * 1000;
+const CAS_ATTEMPTS: usize = 8;
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    version: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content: Option<Content>,
+}
+
+fn bucket() -> Option<Bucket> {
+    kv::open("default").ok()
+}
+
+fn item_key(id: &str) -> String {
+    format!("item:{id}")
+}
+
+/// The cached item, if a published version is cached.
+pub fn item(id: &str) -> Option<Content> {
+    let bytes = bucket()?.get(&item_key(id)).ok()??;
+    serde_json::from_slice::<Entry>(&bytes).ok()?.content
+}
+
+/// Offers a version read from the database or just committed. It is kept
+/// only if it is newer than what the cache holds; its content is kept only
+/// when it is published and not deleted. Returns false if the store could
+/// not be updated.
+pub fn offer(content: &Content) -> bool {
+    let cacheable = content.status == "published" && content.deleted_at.is_none();
+    let entry = Entry {
+        version: content.version,
+        content: cacheable.then(|| content.clone()),
+    };
+    install(&content.id, &entry)
+}
+
+/// An item purged from the database: nothing of it may be served again.
+pub fn purged(id: &str) -> bool {
+    install(
+        id,
+        &Entry {
+            version: i64::MAX,
+            content: None,
+        },
+    )
+}
+
+fn install(id: &str, entry: &Entry) -> bool {
+    let Some(bucket) = bucket() else {
+        return false;
+    };
+    let bytes = serde_json::to_vec(entry).expect("cache entries serialize");
+    let Ok(mut cas) = Cas::new(&bucket, &item_key(id)) else {
+        return false;
+    };
+    for _ in 0..CAS_ATTEMPTS {
+        let current = match cas.current() {
+            Ok(current) => current,
+            Err(_) => return false,
+        };
+        let cached_version = current
+            .as_deref()
+            .and_then(|b| serde_json::from_slice::<Entry>(b).ok())
+            .map(|e| e.version);
+        if cached_version.is_some_and(|v| v >= entry.version) {
+            return true;
+        }
+        match kv::swap(cas, &bytes) {
+            Ok(()) => return true,
+            Err(CasError::CasFailed(retry)) => cas = retry,
+            Err(CasError::StoreError(_)) => return false,
+        }
+    }
+    false
+}
+
+/// The current list generation (0 before any write).
+fn list_generation(bucket: &Bucket) -> Option<i64> {
+    match bucket.get(LIST_GENERATION).ok()? {
+        None => Some(0),
+        Some(bytes) => std::str::from_utf8(&bytes).ok()?.trim().parse().ok(),
+    }
+}
+
+/// A public list response cached for `query`, and the key to store it
+/// under if it is not.
+pub fn list(query: &str) -> (Option<Vec<u8>>, Option<String>) {
+    let Some(bucket) = bucket() else {
+        return (None, None);
+    };
+    let Some(generation) = list_generation(&bucket) else {
+        return (None, None);
+    };
+    let key = format!("list:{generation}:{}", folio_guest::util::sha256_hex(query));
+    (bucket.get(&key).ok().flatten(), Some(key))
+}
+
+pub fn store_list(key: &str, body: &[u8]) {
+    if let Some(bucket) = bucket() {
+        let _ = kv::set_with_ttl(&bucket, key, body, LIST_TTL_MS);
+    }
+}
+
+/// Every cached list is out of date after a content write.
+pub fn lists_changed() -> bool {
+    bucket().is_some_and(|b| kv::increment(&b, LIST_GENERATION, 1).is_ok())
+}
+
+/// After a committed write that turned `old` into `next`: the item's cached
+/// version moves on, and so do cached lists if either version is public.
+pub fn written(old: &Content, next: &Content) {
+    let item_updated = offer(next);
+    let public = |c: &Content| c.status == "published";
+    let lists_updated = !(public(old) || public(next)) || lists_changed();
+    if !(item_updated && lists_updated) {
+        eprintln!(
+            "content {}: the read cache could not be updated after version {}",
+            next.id, next.version
+        );
+    }
+}
+
+/// Brings the cache up to date with the database after the event `kind`
+/// about item `id`; an error asks for a retry.
+pub fn repair(kind: &str, id: &str) -> Result<(), Problem> {
+    if kind == "folio.content.ContentCreated" {
+        // New items are drafts, which neither the item nor the list cache holds.
+        return Ok(());
+    }
+    let fresh = match store::get(&store::open()?, id)? {
+        Some(content) => offer(&content),
+        None => purged(id),
+    };
+    if fresh && lists_changed() {
+        Ok(())
+    } else {
+        Err(Problem::unavailable("the read cache could not be updated"))
+    }
+}
