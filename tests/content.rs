@@ -796,6 +796,12 @@ async fn relations_and_read_cache(host: &Host, redis: Option<(&str, &str)>) {
             .await
             .unwrap();
         assert_eq!(api.get(&path, None).await.body["title"], "planted");
+        let lists: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("folio:{component}:default:list:*"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert!(!lists.is_empty(), "the public list went into the cache");
     }
     for round in 0..5 {
         let current = api.get(&path, Some(&admin)).await;

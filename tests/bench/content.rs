@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use folio_tests::load::{self, Plan, Report, ms};
-use folio_tests::services::{Backends, clear_redis, unique};
+use folio_tests::services::{Backends, clear_redis};
 use folio_tests::{BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, Host, HostOptions};
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
@@ -337,7 +337,9 @@ fn generator_row(name: &str, r: &Report) {
     );
 }
 
-/// The users and content services as in tests/support, without the fixture
+/// The users and content services as in tests/support, with fixed consumer
+/// groups (so the content component's cache repair resumes where the last
+/// run on the same data stopped), without the fixture
 /// worker's `[[trigger.event]]`: it would handle every seeded event (three
 /// per item) in the background, and again from the start of the log on each
 /// run with its fresh consumer group, and compete with the reads measured.
@@ -346,7 +348,7 @@ fn generator_row(name: &str, r: &Report) {
 /// and event triggers naming a component built without an event handler
 /// are left out too (an older build than the manifest helper expects).
 fn manifest(wasm_dir: Option<&std::path::Path>) -> anyhow::Result<String> {
-    let mut manifest = folio_tests::services_manifest(ID, &format!("{ID}-{}", unique()), true);
+    let mut manifest = folio_tests::services_manifest(ID, ID, true);
     if let Some(dir) = wasm_dir {
         let ours = folio_tests::repo_root().join("target/wasm32-wasip2/release");
         manifest = manifest.replace(&ours.display().to_string(), &dir.display().to_string());

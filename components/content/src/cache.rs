@@ -60,47 +60,46 @@ pub fn offer(content: &Content) -> bool {
         version: content.version,
         content: cacheable.then(|| content.clone()),
     };
-    install(&content.id, &entry)
+    install(&content.id, &entry).is_some()
 }
 
 /// An item purged from the database: nothing of it may be served again.
 pub fn purged(id: &str) -> bool {
-    install(
+    let purged = install(
         id,
         &Entry {
             version: i64::MAX,
             content: None,
         },
-    )
+    );
+    purged.is_some()
 }
 
-fn install(id: &str, entry: &Entry) -> bool {
-    let Some(bucket) = bucket() else {
-        return false;
-    };
+fn cached_version(bytes: Option<&[u8]>) -> Option<i64> {
+    bytes
+        .and_then(|b| serde_json::from_slice::<Entry>(b).ok())
+        .map(|e| e.version)
+}
+
+/// Installs `entry` unless the cache already holds its version or a newer
+/// one: `Some(true)` if it did, `Some(false)` if it had no need, `None` if
+/// the store failed.
+fn install(id: &str, entry: &Entry) -> Option<bool> {
+    let bucket = bucket()?;
     let bytes = serde_json::to_vec(entry).expect("cache entries serialize");
-    let Ok(mut cas) = Cas::new(&bucket, &item_key(id)) else {
-        return false;
-    };
+    let mut cas = Cas::new(&bucket, &item_key(id)).ok()?;
     for _ in 0..CAS_ATTEMPTS {
-        let current = match cas.current() {
-            Ok(current) => current,
-            Err(_) => return false,
-        };
-        let cached_version = current
-            .as_deref()
-            .and_then(|b| serde_json::from_slice::<Entry>(b).ok())
-            .map(|e| e.version);
-        if cached_version.is_some_and(|v| v >= entry.version) {
-            return true;
+        let current = cas.current().ok()?;
+        if cached_version(current.as_deref()).is_some_and(|v| v >= entry.version) {
+            return Some(false);
         }
         match kv::swap(cas, &bytes) {
-            Ok(()) => return true,
+            Ok(()) => return Some(true),
             Err(CasError::CasFailed(retry)) => cas = retry,
-            Err(CasError::StoreError(_)) => return false,
+            Err(CasError::StoreError(_)) => return None,
         }
     }
-    false
+    None
 }
 
 /// The current list generation (0 before any write).
@@ -138,9 +137,10 @@ pub fn lists_changed() -> bool {
 /// After a committed write that turned `old` into `next`: the item's cached
 /// version moves on, and so do cached lists if either version is public.
 pub fn written(old: &Content, next: &Content) {
-    let item_updated = offer(next);
+    // Lists first: a repair that finds the item current assumes they moved.
     let public = |c: &Content| c.status == "published";
     let lists_updated = !(public(old) || public(next)) || lists_changed();
+    let item_updated = offer(next);
     if !(item_updated && lists_updated) {
         eprintln!(
             "content {}: the read cache could not be updated after version {}",
@@ -149,20 +149,58 @@ pub fn written(old: &Content, next: &Content) {
     }
 }
 
-/// Brings the cache up to date with the database after the event `kind`
-/// about item `id`; an error asks for a retry.
-pub fn repair(kind: &str, id: &str) -> Result<(), Problem> {
+/// After the event `kind` about item `id` (at `version`, when the event
+/// says), written `age_ms` ago: if the cache is behind, the writer did not
+/// finish its update, so this does it; an error asks for a retry. Writers
+/// move the lists on before they install the item, so an item found
+/// current needs nothing. A list older than the event has expired once
+/// the event is older than the lists' lifetime, so a replay of old events
+/// leaves the lists alone.
+pub fn repair(kind: &str, id: &str, version: Option<i64>, age_ms: u64) -> Result<(), Problem> {
     if kind == "folio.content.ContentCreated" {
         // New items are drafts, which neither the item nor the list cache holds.
         return Ok(());
     }
-    let fresh = match store::get(&store::open()?, id)? {
-        Some(content) => offer(&content),
-        None => purged(id),
+    let failed = || Problem::unavailable("the read cache could not be updated");
+    let bucket = bucket().ok_or_else(failed)?;
+    let cached = bucket.get(&item_key(id)).map_err(|_| failed())?;
+    if let (Some(cached), Some(version)) = (cached_version(cached.as_deref()), version)
+        && cached >= version
+    {
+        return Ok(());
+    }
+    let lists_may_be_stale = age_ms < LIST_TTL_MS;
+    if cached.is_none() {
+        // Nothing of this item is cached, so nothing of it can be stale.
+        return if !lists_may_be_stale || lists_changed() {
+            Ok(())
+        } else {
+            Err(failed())
+        };
+    }
+    let installed = match store::get(&store::open()?, id)? {
+        Some(content) => {
+            let cacheable = content.status == "published" && content.deleted_at.is_none();
+            install(
+                id,
+                &Entry {
+                    version: content.version,
+                    content: cacheable.then_some(content),
+                },
+            )
+        }
+        None => install(
+            id,
+            &Entry {
+                version: i64::MAX,
+                content: None,
+            },
+        ),
     };
-    if fresh && lists_changed() {
-        Ok(())
-    } else {
-        Err(Problem::unavailable("the read cache could not be updated"))
+    match installed {
+        None => Err(failed()),
+        Some(false) => Ok(()),
+        Some(true) if !lists_may_be_stale || lists_changed() => Ok(()),
+        Some(true) => Err(failed()),
     }
 }

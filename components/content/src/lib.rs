@@ -72,7 +72,13 @@ impl Guest for CacheRepair {
                 "a content event without a subject".into(),
             ));
         };
-        cache::repair(&event.type_, id).map_err(|p| HandleError::Retry(p.detail))
+        let version = serde_json::from_slice::<serde_json::Value>(&event.data)
+            .ok()
+            .and_then(|data| data["version"].as_i64());
+        let age_ms = folio_guest::util::parse_rfc3339_ms(&event.time).map_or(0, |at| {
+            folio_guest::util::now_ms().saturating_sub(at).max(0) as u64
+        });
+        cache::repair(&event.type_, id, version, age_ms).map_err(|p| HandleError::Retry(p.detail))
     }
 }
 
