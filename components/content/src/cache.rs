@@ -36,6 +36,24 @@ struct Entry {
     content: Option<Content>,
 }
 
+impl Entry {
+    /// `content`'s version, with the content itself only if it is public.
+    fn of(content: &Content) -> Entry {
+        Entry {
+            version: content.version,
+            content: content.is_public().then(|| content.clone()),
+        }
+    }
+
+    /// What a purged item leaves: a version no write can pass.
+    fn purged() -> Entry {
+        Entry {
+            version: i64::MAX,
+            content: None,
+        }
+    }
+}
+
 fn bucket() -> Option<Bucket> {
     kv::open("default").ok()
 }
@@ -55,24 +73,12 @@ pub fn item(id: &str) -> Option<Content> {
 /// when it is published and not deleted. Returns false if the store could
 /// not be updated.
 pub fn offer(content: &Content) -> bool {
-    let cacheable = content.status == "published" && content.deleted_at.is_none();
-    let entry = Entry {
-        version: content.version,
-        content: cacheable.then(|| content.clone()),
-    };
-    install(&content.id, &entry).is_some()
+    install(&content.id, &Entry::of(content)).is_some()
 }
 
 /// An item purged from the database: nothing of it may be served again.
 pub fn purged(id: &str) -> bool {
-    let purged = install(
-        id,
-        &Entry {
-            version: i64::MAX,
-            content: None,
-        },
-    );
-    purged.is_some()
+    install(id, &Entry::purged()).is_some()
 }
 
 fn cached_version(bytes: Option<&[u8]>) -> Option<i64> {
@@ -178,25 +184,11 @@ pub fn repair(kind: &str, id: &str, version: Option<i64>, age_ms: u64) -> Result
             Err(failed())
         };
     }
-    let installed = match store::get(&store::open()?, id)? {
-        Some(content) => {
-            let cacheable = content.status == "published" && content.deleted_at.is_none();
-            install(
-                id,
-                &Entry {
-                    version: content.version,
-                    content: cacheable.then_some(content),
-                },
-            )
-        }
-        None => install(
-            id,
-            &Entry {
-                version: i64::MAX,
-                content: None,
-            },
-        ),
+    let entry = match store::get(&store::open()?, id)? {
+        Some(content) => Entry::of(&content),
+        None => Entry::purged(),
     };
+    let installed = install(id, &entry);
     match installed {
         None => Err(failed()),
         Some(false) => Ok(()),

@@ -53,6 +53,11 @@ impl Content {
         next
     }
 
+    /// Published and not deleted: what anyone may read, and the cache keeps.
+    pub fn is_public(&self) -> bool {
+        self.status == "published" && self.deleted_at.is_none()
+    }
+
     /// The strong validator of this version, for `ETag` / `If-Match`.
     pub fn etag(&self) -> String {
         format!("\"{}-v{}\"", self.id, self.version)
@@ -149,7 +154,7 @@ impl Caller {
 
     /// Published content is public; the rest only to its author and admins.
     pub fn can_read(&self, c: &Content) -> bool {
-        (c.status == "published" && c.deleted_at.is_none()) || self.can_write(c)
+        c.is_public() || self.can_write(c)
     }
 }
 
