@@ -2,6 +2,7 @@
 //! written for the test, and collects its JSON log lines.
 
 pub mod load;
+pub mod media;
 pub mod services;
 pub mod wrk;
 
@@ -166,12 +167,23 @@ pub fn users_manifest(id: &str, group: &str) -> String {
 /// `users_manifest` plus, when `content`, the content service as
 /// `{id}-content` (its routes as in spin.toml), its events recorded too.
 pub fn services_manifest(id: &str, group: &str, content: bool) -> String {
+    services_manifest_recording(id, group, content, &[])
+}
+
+/// `services_manifest`, the events fixture also recording `extra_topics`.
+pub fn services_manifest_recording(
+    id: &str,
+    group: &str,
+    content: bool,
+    extra_topics: &[&str],
+) -> String {
     build_fixtures();
-    let topics = if content {
-        r#"["folio.users", "folio.content"]"#
-    } else {
-        r#"["folio.users"]"#
-    };
+    let mut topics = vec!["folio.users"];
+    if content {
+        topics.push("folio.content");
+    }
+    topics.extend_from_slice(extra_topics);
+    let topics = format!("{topics:?}");
     let mut manifest = format!(
         r#"spin_manifest_version = 2
 [application]

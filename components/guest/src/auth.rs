@@ -32,15 +32,25 @@ pub use crate::util::now_unix;
 
 /// The bearer token, if the request carries one.
 pub fn bearer_token(request: &Request) -> Option<&str> {
-    let value = header(request, "authorization")?;
-    let (scheme, token) = value.split_once(' ')?;
+    bearer(header(request, "authorization")?)
+}
+
+fn bearer(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// The verified claims of the request's access token: 401 without a valid one.
 pub fn authenticate(request: &Request) -> Result<Claims, Problem> {
+    authenticate_authorization(header(request, "authorization"))
+}
+
+/// `authenticate` for handlers that hold only the `Authorization` header
+/// (those that stream the request body rather than read it whole).
+pub fn authenticate_authorization(authorization: Option<&str>) -> Result<Claims, Problem> {
     use crate::bindings::folio::platform::access_tokens::{VerifyError, verify};
-    let token = bearer_token(request)
+    let token = authorization
+        .and_then(bearer)
         .ok_or_else(|| Problem::unauthorized("this route needs a bearer access token"))?;
     match verify(token) {
         Ok(c) => Ok(Claims {

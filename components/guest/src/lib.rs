@@ -5,6 +5,7 @@
 //! and registers it with `folio_guest::bindings::export!(MySchema);`.
 
 pub mod auth;
+pub mod columns;
 pub mod http;
 pub mod util;
 
@@ -68,6 +69,28 @@ pub mod blobs {
                 Error::Closed => "closed",
                 Error::Unavailable(_) => "unavailable",
             }
+        }
+    }
+}
+
+/// Audio and video through the host's ffmpeg (`folio:platform/transcode`).
+pub mod transcode {
+    pub use crate::bindings::folio::platform::transcode::{
+        Error, Job, JobState, MediaInfo, Output, PosterSpec, Rendition, RenditionKind,
+        StreamInfo, TranscodeRequest, probe,
+    };
+
+    /// The error as a sentence for people (the generated `Display` is `Debug`'s).
+    pub fn describe(e: &Error) -> String {
+        match e {
+            Error::NoSuchBucket(m) => format!("no such bucket: {m}"),
+            Error::NotFound(m) => format!("not found: {m}"),
+            Error::InvalidMedia(m) => format!("not readable as media: {m}"),
+            Error::InvalidArgument(m) => format!("invalid argument: {m}"),
+            Error::Failed(m) => format!("transcoding failed: {m}"),
+            Error::TimedOut(m) => format!("transcoding timed out: {m}"),
+            Error::Cancelled => "transcoding was cancelled".into(),
+            Error::Unavailable(m) => format!("transcoding unavailable: {m}"),
         }
     }
 }

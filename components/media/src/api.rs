@@ -1,0 +1,315 @@
+//! The HTTP surface: routing to thin handlers. Uploads, resumable appends and
+//! downloads stream their bodies; everything else reads JSON whole.
+
+use folio_guest::auth::{Claims, Role, authenticate_authorization, require_role};
+use folio_guest::http::{Problem, json, no_content};
+use folio_guest::util::{is_uuid, new_id};
+use serde_json::json;
+use spin_sdk::http::{IncomingRequest, Method, Response, ResponseOutparam};
+
+use crate::delivery::{self, Reply, send_reply};
+use crate::ingest::{self, FILE_FIELD, NewUpload};
+use crate::model::{KINDS, STATUSES};
+use crate::multipart::{self, FilePart};
+use crate::resumable;
+use crate::settings::Settings;
+use crate::store::{self, ListFilter};
+use crate::wire::{Head, RequestBody};
+use crate::{events, processing};
+
+const MAX_PAGE: u32 = 100;
+
+pub fn handle(request: IncomingRequest, out: ResponseOutparam) {
+    let head = Head::of(&request);
+    let segments = head.segments();
+    use Method::{Delete, Get, Head as HeadMethod, Options, Patch, Post, Put};
+    let reply: Result<Reply, Problem> = match (segments.as_slice(), &head.method) {
+        (["api", "v1", "media"], Post) => whole(upload_form(&head, request)),
+        (["api", "v1", "media"], Get) => whole(list(&head)),
+        (["api", "v1", "media"], _) => Err(Problem::method_not_allowed("GET, POST")),
+        (["api", "v1", "media", "uploads"], Options) => Settings::load().map(|s| Reply::Whole(resumable::options(&s))),
+        (["api", "v1", "media", "uploads"], Post) => whole(with_caller(&head, |c| {
+            resumable::create(&head, c, &Settings::load()?)
+        })),
+        (["api", "v1", "media", "uploads"], _) => Err(Problem::method_not_allowed("OPTIONS, POST")),
+        (["api", "v1", "media", "uploads", id], HeadMethod) => {
+            whole(with_caller(&head, |c| resumable::offset(&head, id, c)))
+        }
+        (["api", "v1", "media", "uploads", id], Get) => whole(with_caller(&head, |c| resumable::state(id, c))),
+        (["api", "v1", "media", "uploads", id], Patch) => whole(with_caller(&head, |c| {
+            resumable::append(&head, id, c, RequestBody::of(request), &Settings::load()?)
+        })),
+        (["api", "v1", "media", "uploads", id], Delete) => {
+            whole(with_caller(&head, |c| resumable::terminate(&head, id, c)))
+        }
+        (["api", "v1", "media", "uploads", _], _) => {
+            Err(Problem::method_not_allowed("HEAD, GET, PATCH, DELETE"))
+        }
+        (["api", "v1", "media", id], _) if !is_uuid(id) => Err(delivery::not_found(id)),
+        (["api", "v1", "media", id], Get) => whole(get(&head, id)),
+        (["api", "v1", "media", id], Put) => whole(upload_raw(&head, id, request)),
+        (["api", "v1", "media", id], Delete) => whole(delete(&head, id)),
+        (["api", "v1", "media", _], _) => Err(Problem::method_not_allowed("GET, PUT, DELETE")),
+        (["api", "v1", "media", id, "cancel"], Post) => whole(cancel(&head, id)),
+        (["api", "v1", "media", _, "cancel"], _) => Err(Problem::method_not_allowed("POST")),
+        (["api", "v1", "media", id, "content"], Get | HeadMethod) => delivery::content(&head, id),
+        (["api", "v1", "media", _, "content"], _) => Err(Problem::method_not_allowed("GET, HEAD")),
+        (["api", "v1", "media", id, "renditions", path @ ..], Get | HeadMethod) if !path.is_empty() => {
+            delivery::rendition(&head, id, &path.join("/"))
+        }
+        (["api", "v1", "media", _, "renditions", ..], _) => {
+            Err(Problem::method_not_allowed("GET, HEAD"))
+        }
+        _ => Err(Problem::not_found("no such route")),
+    };
+    let reply = reply.unwrap_or_else(Reply::from);
+    send_reply(out, reply, &head.method);
+}
+
+fn whole(result: Result<Response, Problem>) -> Result<Reply, Problem> {
+    result.map(Reply::Whole)
+}
+
+fn caller(head: &Head) -> Result<Claims, Problem> {
+    authenticate_authorization(head.header("authorization"))
+}
+
+fn with_caller(
+    head: &Head,
+    f: impl FnOnce(&Claims) -> Result<Response, Problem>,
+) -> Result<Response, Problem> {
+    f(&caller(head)?)
+}
+
+fn uploader(head: &Head) -> Result<Claims, Problem> {
+    let claims = caller(head)?;
+    require_role(&claims, &[Role::Creator, Role::Admin])?;
+    Ok(claims)
+}
+
+/// A display name for the file, kept for `Content-Disposition`: no paths,
+/// no control characters, at most 255 bytes.
+pub fn clean_filename(name: &str, field: &str) -> Result<String, Problem> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("").trim();
+    if base.chars().any(char::is_control) {
+        return Err(Problem::invalid_field(field, "must not contain control characters"));
+    }
+    if base.len() > 255 {
+        return Err(Problem::invalid_field(field, "must be at most 255 bytes"));
+    }
+    Ok(if base.is_empty() { "upload".into() } else { base.to_string() })
+}
+
+fn declared_length(head: &Head) -> Option<u64> {
+    head.header("content-length").and_then(|v| v.parse().ok())
+}
+
+fn created(media: &crate::model::Media) -> Response {
+    let mut response = json(201, &media.to_json());
+    response.set_header("location", format!("/api/v1/media/{}", media.id));
+    response
+}
+
+/// `POST /api/v1/media`: a `multipart/form-data` form with the file in field `file`.
+fn upload_form(head: &Head, request: IncomingRequest) -> Result<Response, Problem> {
+    let claims = uploader(head)?;
+    let settings = Settings::load()?;
+    let boundary = head
+        .header("content-type")
+        .and_then(multipart::boundary)
+        .ok_or_else(|| {
+            Problem::new(
+                415,
+                "Unsupported media type",
+                "upload with multipart/form-data (a boundary is required), or PUT the bytes to /api/v1/media/{id}",
+            )
+        })?;
+    let part = FilePart::open(RequestBody::of(request), &boundary, FILE_FIELD)
+        .map_err(|e| e.into_problem())?;
+    let filename = clean_filename(part.filename.as_deref().unwrap_or(""), FILE_FIELD)?;
+    let mut part = part;
+    let media = ingest::ingest(
+        &mut part,
+        NewUpload {
+            media_id: new_id(),
+            owner_id: claims.sub,
+            filename,
+            declared_length: None,
+        },
+        &settings,
+    )
+    .map_err(|e| e.into_problem())?;
+    Ok(created(&media))
+}
+
+/// `PUT /api/v1/media/{id}`: the body is the file; the client picks the id
+/// (a UUID), so a retry after a lost answer cannot make a second item.
+fn upload_raw(head: &Head, id: &str, request: IncomingRequest) -> Result<Response, Problem> {
+    let claims = uploader(head)?;
+    let settings = Settings::load()?;
+    let filename = clean_filename(head.param("filename").unwrap_or(""), "filename")?;
+    if let Some(existing) = store::get(&store::open()?, id)? {
+        return Err(if existing.owner_id == claims.sub {
+            Problem::conflict(format!("media {id} exists already; media are never replaced"))
+        } else {
+            delivery::not_found(id)
+        });
+    }
+    let mut body = RequestBody::of(request);
+    let media = ingest::ingest(
+        &mut body,
+        NewUpload {
+            media_id: id.to_string(),
+            owner_id: claims.sub,
+            filename,
+            declared_length: declared_length(head),
+        },
+        &settings,
+    )
+    .map_err(|e| e.into_problem())?;
+    Ok(created(&media))
+}
+
+/// Ready items to anyone; the rest to their owner and admins.
+fn get(head: &Head, id: &str) -> Result<Response, Problem> {
+    let media = store::get(&store::open()?, id)?.ok_or_else(|| delivery::not_found(id))?;
+    if !media.is_ready() {
+        let claims = caller(head).map_err(|_| delivery::not_found(id))?;
+        if claims.sub != media.owner_id && !claims.has_any_role(&[Role::Admin]) {
+            return Err(delivery::not_found(id));
+        }
+    }
+    let mut response = json(200, &media.to_json());
+    if !media.is_ready() {
+        return Ok(response);
+    }
+    response.set_header("cache-control", "public, max-age=60");
+    Ok(response)
+}
+
+/// `GET /api/v1/media`: the caller's own items (admins: anyone's, `ownerId`
+/// to filter), newest first, with `kind`, `status`, `mime` filters and a cursor.
+fn list(head: &Head) -> Result<Response, Problem> {
+    let claims = uploader(head)?;
+    let is_admin = claims.has_any_role(&[Role::Admin]);
+    for (name, _) in &head.query {
+        if !["kind", "status", "mime", "ownerId", "limit", "cursor"].contains(&name.as_str()) {
+            return Err(Problem::invalid_field(name, "is not a known parameter"));
+        }
+    }
+    let one_of = |name: &str, allowed: &[&str]| -> Result<Option<String>, Problem> {
+        match head.param(name) {
+            None => Ok(None),
+            Some(v) if allowed.contains(&v) => Ok(Some(v.to_string())),
+            Some(_) => Err(Problem::invalid_field(name, format!("must be one of {allowed:?}"))),
+        }
+    };
+    let owner_id = match head.param("ownerId") {
+        Some(owner) if is_admin || owner == claims.sub => Some(owner.to_string()),
+        Some(_) => return Err(Problem::forbidden("only admins list other users' media")),
+        None if is_admin => None,
+        None => Some(claims.sub.clone()),
+    };
+    let limit = match head.param("limit") {
+        None => 20,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| Problem::invalid_field("limit", format!("must be 1 to {MAX_PAGE}")))?,
+    };
+    let before = match head.param("cursor") {
+        None => None,
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| Problem::invalid_field("cursor", "is not a cursor this service gave"))?),
+    };
+    let mut items = store::list(
+        &store::open()?,
+        &ListFilter {
+            owner_id,
+            kind: one_of("kind", &KINDS)?,
+            status: one_of("status", &STATUSES)?,
+            mime: head.param("mime").map(str::to_string),
+            before,
+            limit,
+        },
+    )?;
+    let next = (items.len() > limit as usize).then(|| {
+        items.truncate(limit as usize);
+        let last = items.last().expect("a full page");
+        encode_cursor(&last.created_at, &last.id)
+    });
+    let next_link = next.as_ref().map(|c| {
+        let mut query: Vec<String> = head
+            .query
+            .iter()
+            .filter(|(k, _)| k != "cursor")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        query.push(format!("cursor={c}"));
+        format!("/api/v1/media?{}", query.join("&"))
+    });
+    Ok(json(
+        200,
+        &json!({
+            "items": items.iter().map(|m| m.to_json()).collect::<Vec<_>>(),
+            "nextCursor": next,
+            "_links": { "next": next_link },
+        }),
+    ))
+}
+
+fn encode_cursor(created_at: &str, id: &str) -> String {
+    folio_guest::util::b64url(format!("{created_at}|{id}").as_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> Option<(String, String)> {
+    let text = String::from_utf8(folio_guest::util::b64url_decode(cursor)?).ok()?;
+    let (created_at, id) = text.split_once('|')?;
+    (folio_guest::util::parse_rfc3339_ms(created_at).is_some() && is_uuid(id))
+        .then(|| (created_at.to_string(), id.to_string()))
+}
+
+/// The owner or an admin; anyone else gets the same 404 as for a missing item.
+fn owned(head: &Head, id: &str) -> Result<(Claims, crate::model::Media), Problem> {
+    let claims = caller(head)?;
+    let media = store::get(&store::open()?, id)?.ok_or_else(|| delivery::not_found(id))?;
+    if media.owner_id != claims.sub && !claims.has_any_role(&[Role::Admin]) {
+        return Err(delivery::not_found(id));
+    }
+    Ok((claims, media))
+}
+
+/// Deletes the record with `MediaDeleted` in one commit; a worker then
+/// removes every stored object of the item.
+fn delete(head: &Head, id: &str) -> Result<Response, Problem> {
+    let (_, media) = owned(head, id)?;
+    let conn = store::open()?;
+    let tx = conn.begin().map_err(store::db_error)?;
+    if store::delete(&tx, id)? {
+        events::deleted(&tx, &media)?;
+    }
+    tx.commit().map_err(store::db_error)?;
+    Ok(no_content())
+}
+
+/// Asks the running transcode to stop; the worker sees it within a second.
+fn cancel(head: &Head, id: &str) -> Result<Response, Problem> {
+    owned(head, id)?;
+    if !store::request_cancel(&store::open()?, id)? {
+        return Err(Problem::conflict(format!(
+            "media {id} is not waiting for or in processing"
+        )));
+    }
+    Ok(json(202, &json!({ "id": id, "cancelRequested": true })))
+}
+
+/// The worker's dispatch on event type; the catalog events on `folio.media`
+/// other than `MediaDeleted` are for other services.
+pub fn handle_event(event_type: &str, media_id: &str) -> Result<processing::Outcome, Problem> {
+    match event_type {
+        events::PROCESS_IMAGE => processing::process_image(media_id),
+        events::TRANSCODE => processing::transcode(media_id),
+        events::DELETED => processing::remove_objects(media_id),
+        _ => Ok(processing::Outcome::Done),
+    }
+}

@@ -1,0 +1,416 @@
+//! Serving originals and renditions: ranges, validators and cache headers a
+//! CDN can work with, or a redirect to a presigned URL; and image transforms
+//! (`?w=&h=&fit=&fmt=`) from a fixed set, computed once and then kept.
+
+use folio_guest::auth::Role;
+use folio_guest::blobs::{ByteRange, Download, ObjectMeta};
+use folio_guest::http::Problem;
+use folio_guest::util::{now_ms, parse_rfc3339_ms};
+use folio_imaging::{Fit, Format};
+use spin_sdk::http::{Method, Response, ResponseOutparam};
+
+use crate::ingest::image_problem;
+use crate::model::{Media, original_key, rendition_prefix, transform_key};
+use crate::settings::Settings;
+use crate::wire::{Head, send, send_download};
+use crate::{storage, store};
+
+/// Widths and heights a transform may ask for: a fixed set keeps the cache
+/// bounded and stops anyone from making the service render endless sizes.
+pub const TRANSFORM_SIZES: [u32; 14] = [
+    32, 64, 96, 128, 160, 240, 320, 480, 640, 800, 960, 1280, 1600, 1920,
+];
+/// How long a presigned URL handed out in a redirect stays valid.
+const REDIRECT_EXPIRY_SECS: u32 = 3600;
+const PUBLIC_CACHE: &str = "public, max-age=86400";
+const PRIVATE_CACHE: &str = "private, no-store";
+
+/// A response, either whole or streamed from an object.
+pub enum Reply {
+    Whole(Response),
+    Object {
+        status: u16,
+        headers: Vec<(String, String)>,
+        download: Option<Download>,
+    },
+}
+
+impl From<Problem> for Reply {
+    fn from(p: Problem) -> Reply {
+        Reply::Whole(p.into_response())
+    }
+}
+
+pub fn send_reply(out: ResponseOutparam, reply: Reply, method: &Method) {
+    let with_body = !matches!(method, Method::Head);
+    match reply {
+        Reply::Whole(response) => send(out, response, with_body),
+        Reply::Object {
+            status,
+            headers,
+            download,
+        } => send_download(out, status, &headers, download.as_ref().filter(|_| with_body)),
+    }
+}
+
+pub fn content(head: &Head, id: &str) -> Result<Reply, Problem> {
+    let media = readable(head, id)?;
+    if has_transform(head) {
+        return transform(head, &media);
+    }
+    serve(head, &media, &original_key(id), Some(&media.filename))
+}
+
+pub fn rendition(head: &Head, id: &str, path: &str) -> Result<Reply, Problem> {
+    let media = readable(head, id)?;
+    if media.rendition_serving(path).is_none() {
+        return Err(Problem::not_found(format!(
+            "media {id} has no rendition {path}"
+        )));
+    }
+    serve(head, &media, &format!("{}{path}", rendition_prefix(id)), None)
+}
+
+/// Ready items are public (their ids are unguessable, like a CDN's);
+/// the owner and admins also reach an item still being processed.
+fn readable(head: &Head, id: &str) -> Result<Media, Problem> {
+    let conn = store::open()?;
+    let media = store::get(&conn, id)?.ok_or_else(|| not_found(id))?;
+    if media.is_ready() {
+        return Ok(media);
+    }
+    let claims = folio_guest::auth::authenticate_authorization(head.header("authorization")).ok();
+    match claims {
+        Some(c) if c.sub == media.owner_id || c.has_any_role(&[Role::Admin]) => Ok(media),
+        _ => Err(not_found(id)),
+    }
+}
+
+pub fn not_found(id: &str) -> Problem {
+    Problem::not_found(format!("there is no media {id}"))
+}
+
+fn cache_control(media: &Media) -> &'static str {
+    if media.is_ready() {
+        PUBLIC_CACHE
+    } else {
+        PRIVATE_CACHE
+    }
+}
+
+fn serve(head: &Head, media: &Media, key: &str, filename: Option<&str>) -> Result<Reply, Problem> {
+    let settings = Settings::load()?;
+    let bucket = storage::bucket()?;
+    if settings.redirect_delivery {
+        let url = bucket
+            .presign_get(key, REDIRECT_EXPIRY_SECS)
+            .map_err(storage::error)?;
+        let response = Response::builder()
+            .status(302)
+            .header("location", url)
+            // Shorter than the URL's own life, so a cache never hands out a dead one.
+            .header("cache-control", if media.is_ready() { "public, max-age=600" } else { PRIVATE_CACHE })
+            .body(Vec::new())
+            .build();
+        return Ok(Reply::Whole(response));
+    }
+    let meta = bucket
+        .head(key)
+        .map_err(storage::error)?
+        .ok_or_else(|| not_found(&media.id))?;
+    let mut headers = object_headers(&meta, cache_control(media), filename);
+    let etag = headers[0].1.clone();
+    if head
+        .header("if-none-match")
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        headers.retain(|(k, _)| k != "content-type" && k != "content-disposition");
+        return Ok(Reply::Object {
+            status: 304,
+            headers,
+            download: None,
+        });
+    }
+    let range_applies = head.header("if-range").is_none_or(|v| v == etag);
+    let range = match head.header("range").filter(|_| range_applies) {
+        Some(value) => match parse_range(value, meta.size) {
+            RangeRequest::Satisfiable(offset, length) => Some((offset, length)),
+            RangeRequest::Unsatisfiable => {
+                let response = Problem::new(
+                    416,
+                    "Range not satisfiable",
+                    format!("the object is {} bytes long", meta.size),
+                )
+                .with_header("content-range", format!("bytes */{}", meta.size))
+                .into_response();
+                return Ok(Reply::Whole(response));
+            }
+            RangeRequest::Ignored => None,
+        },
+        None => None,
+    };
+    let (status, byte_range, length) = match range {
+        Some((offset, length)) => {
+            headers.push((
+                "content-range".into(),
+                format!("bytes {offset}-{}/{}", offset + length - 1, meta.size),
+            ));
+            (206, Some(ByteRange { offset, length: Some(length) }), length)
+        }
+        None => (200, None, meta.size),
+    };
+    headers.push(("content-length".into(), length.to_string()));
+    let download = if matches!(head.method, Method::Head) {
+        None
+    } else {
+        Some(
+            bucket
+                .get(key, byte_range)
+                .map_err(storage::error)?
+                .ok_or_else(|| not_found(&media.id))?,
+        )
+    };
+    Ok(Reply::Object {
+        status,
+        headers,
+        download,
+    })
+}
+
+/// ETag first.
+fn object_headers(meta: &ObjectMeta, cache: &str, filename: Option<&str>) -> Vec<(String, String)> {
+    let mut headers = vec![
+        ("etag".to_string(), format!("\"{}\"", meta.etag.trim_matches('"'))),
+        ("content-type".into(), meta.content_type.clone()),
+        ("accept-ranges".into(), "bytes".into()),
+        ("cache-control".into(), cache.into()),
+        // Served from the API's origin: never let a browser guess another type.
+        ("x-content-type-options".into(), "nosniff".into()),
+    ];
+    if let Some(ms) = parse_rfc3339_ms(&meta.last_modified) {
+        headers.push(("last-modified".into(), http_date(ms)));
+    }
+    if let Some(name) = filename {
+        headers.push(("content-disposition".into(), disposition(name)));
+    }
+    headers
+}
+
+#[derive(Debug, PartialEq)]
+pub enum RangeRequest {
+    Satisfiable(u64, u64),
+    Unsatisfiable,
+    /// Malformed or several ranges: answered with the whole object (RFC 9110 §14.2).
+    Ignored,
+}
+
+/// One `bytes=` range of an object of `size` bytes, as (offset, length).
+pub fn parse_range(value: &str, size: u64) -> RangeRequest {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return RangeRequest::Ignored;
+    };
+    if spec.contains(',') {
+        return RangeRequest::Ignored;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return RangeRequest::Ignored;
+    };
+    let parse = |s: &str| s.trim().parse::<u64>().ok();
+    match (first.trim().is_empty(), parse(first), parse(last)) {
+        // bytes=-n: the last n bytes.
+        (true, _, Some(n)) if n > 0 && size > 0 => {
+            let n = n.min(size);
+            RangeRequest::Satisfiable(size - n, n)
+        }
+        (true, _, _) => RangeRequest::Unsatisfiable,
+        (false, Some(start), end) if last.trim().is_empty() || end.is_some() => {
+            if start >= size {
+                return RangeRequest::Unsatisfiable;
+            }
+            let end = end.map_or(size - 1, |e| e.min(size - 1));
+            if end < start {
+                return RangeRequest::Ignored;
+            }
+            RangeRequest::Satisfiable(start, end - start + 1)
+        }
+        _ => RangeRequest::Ignored,
+    }
+}
+
+fn has_transform(head: &Head) -> bool {
+    ["w", "h", "fit", "fmt"]
+        .iter()
+        .any(|p| head.param(p).is_some())
+}
+
+struct TransformSpec {
+    width: u32,
+    height: u32,
+    fit: Fit,
+    format: Format,
+    /// The cache key's last segment, e.g. `320x240-cover.webp`.
+    name: String,
+}
+
+fn transform_spec(head: &Head, media: &Media) -> Result<TransformSpec, Problem> {
+    if media.kind != "image" {
+        return Err(Problem::invalid_field(
+            "w",
+            format!("transforms apply to images; media {} is {}", media.id, media.kind),
+        ));
+    }
+    let size = |name: &str| -> Result<Option<u32>, Problem> {
+        match head.param(name) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| TRANSFORM_SIZES.contains(n))
+                .map(Some)
+                .ok_or_else(|| {
+                    Problem::invalid_field(name, format!("must be one of {TRANSFORM_SIZES:?}"))
+                }),
+        }
+    };
+    let (fit_name, fit) = match head.param("fit").unwrap_or("contain") {
+        "contain" => ("contain", Fit::Contain),
+        "cover" => ("cover", Fit::Cover),
+        "fill" => ("fill", Fit::Fill),
+        _ => return Err(Problem::invalid_field("fit", "must be contain, cover or fill")),
+    };
+    let (extension, format) = match head.param("fmt").unwrap_or("jpeg") {
+        "jpeg" | "jpg" => ("jpg", Format::Jpeg),
+        "webp" => ("webp", Format::Webp),
+        "png" => ("png", Format::Png),
+        _ => return Err(Problem::invalid_field("fmt", "must be jpeg, webp or png")),
+    };
+    let (source_w, source_h) = (
+        media.width.unwrap_or(1).max(1) as f64,
+        media.height.unwrap_or(1).max(1) as f64,
+    );
+    let (width, height) = match (size("w")?, size("h")?) {
+        (Some(w), Some(h)) => (w, h),
+        // One side given: the other follows the image's aspect ratio.
+        (Some(w), None) => (w, ((f64::from(w) * source_h / source_w).round() as u32).max(1)),
+        (None, Some(h)) => (((f64::from(h) * source_w / source_h).round() as u32).max(1), h),
+        (None, None) => return Err(Problem::invalid_field("w", "w or h is required")),
+    };
+    Ok(TransformSpec {
+        width,
+        height,
+        fit,
+        format,
+        name: format!("{width}x{height}-{fit_name}.{extension}"),
+    })
+}
+
+fn transform(head: &Head, media: &Media) -> Result<Reply, Problem> {
+    if !media.is_ready() {
+        return Err(Problem::conflict(format!(
+            "media {} is {}; transforms are made from processed images",
+            media.id, media.status
+        )));
+    }
+    let spec = transform_spec(head, media)?;
+    let key = transform_key(&media.id, &spec.name);
+    let bucket = storage::bucket()?;
+    if bucket.head(&key).map_err(storage::error)?.is_some() {
+        let mut reply = serve(head, media, &key, None)?;
+        if let Reply::Object { headers, .. } = &mut reply {
+            headers.push(("x-folio-transform".into(), "hit".into()));
+        }
+        return Ok(reply);
+    }
+    let settings = Settings::load()?;
+    let original = storage::read_all(&bucket, &original_key(&media.id), settings.max_image_bytes)?
+        .ok_or_else(|| not_found(&media.id))?;
+    let started = now_ms();
+    let picture = folio_imaging::decode(&original, &settings.image_limits()).map_err(image_problem)?;
+    let encoded = folio_imaging::render(&picture, spec.width, spec.height, spec.fit, spec.format)
+        .map_err(image_problem)?;
+    let elapsed = now_ms() - started;
+    storage::put_bytes(&bucket, &key, encoded.mime, &encoded.bytes)?;
+    let response = Response::builder()
+        .status(200)
+        .header("content-type", encoded.mime)
+        .header("cache-control", PUBLIC_CACHE)
+        .header("x-content-type-options", "nosniff")
+        .header("x-folio-transform", "miss")
+        .header("server-timing", format!("transform;dur={elapsed}"))
+        .body(encoded.bytes)
+        .build();
+    Ok(Reply::Whole(response))
+}
+
+/// `inline` with an ASCII fallback and the UTF-8 name (RFC 6266).
+fn disposition(filename: &str) -> String {
+    let ascii: String = filename
+        .chars()
+        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .collect();
+    let encoded: String = filename
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("inline; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+/// IMF-fixdate (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub fn http_date(unix_ms: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let rfc3339 = folio_guest::util::rfc3339(unix_ms);
+    let days = unix_ms.div_euclid(1000).div_euclid(86_400);
+    let month: usize = rfc3339[5..7].parse().unwrap_or(1);
+    format!(
+        "{}, {} {} {} {} GMT",
+        DAYS[days.rem_euclid(7) as usize],
+        &rfc3339[8..10],
+        MONTHS[month - 1],
+        &rfc3339[0..4],
+        &rfc3339[11..19]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        use RangeRequest::*;
+        assert_eq!(parse_range("bytes=0-9", 100), Satisfiable(0, 10));
+        assert_eq!(parse_range("bytes=90-", 100), Satisfiable(90, 10));
+        assert_eq!(parse_range("bytes=90-200", 100), Satisfiable(90, 10));
+        assert_eq!(parse_range("bytes=-10", 100), Satisfiable(90, 10));
+        assert_eq!(parse_range("bytes=-500", 100), Satisfiable(0, 100));
+        assert_eq!(parse_range("bytes=100-", 100), Unsatisfiable);
+        assert_eq!(parse_range("bytes=-0", 100), Unsatisfiable);
+        assert_eq!(parse_range("bytes=5-1", 100), Ignored);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), Ignored);
+        assert_eq!(parse_range("items=0-1", 100), Ignored);
+        assert_eq!(parse_range("bytes=x-1", 100), Ignored);
+    }
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(http_date(784_111_777_000), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+    }
+
+    #[test]
+    fn dispositions_escape_names() {
+        assert_eq!(
+            disposition("café \"x\".jpg"),
+            "inline; filename=\"caf_ _x_.jpg\"; filename*=UTF-8''caf%C3%A9%20%22x%22.jpg"
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! The media service: uploads (multipart, streamed, resumable), images
+//! processed into renditions inside this component, audio and video
+//! transcoded by the host's ffmpeg adapter, and delivery with ranges,
+//! validators, CDN-friendly caching and on-the-fly image transforms.
+
+mod api;
+mod delivery;
+mod events;
+mod ingest;
+mod model;
+mod multipart;
+mod processing;
+mod resumable;
+mod schema;
+mod settings;
+mod storage;
+mod store;
+mod wire;
+
+use schema::Schema;
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+use spin_sdk::http_component;
+
+folio_guest::bindings::export!(Schema);
+
+#[http_component]
+async fn handle(request: IncomingRequest, out: ResponseOutparam) {
+    api::handle(request, out)
+}
+
+mod worker_bindings {
+    spin_sdk::wit_bindgen::generate!({
+        path: "../../wit",
+        world: "folio:platform/event-handler-export",
+        runtime_path: "spin_sdk::wit_bindgen::rt",
+        generate_all,
+    });
+}
+
+use worker_bindings::exports::folio::platform::event_handler::{Event, Guest, HandleError};
+
+/// Processing jobs and `MediaDeleted` (`[[trigger.event]]` in spin.toml).
+struct Worker;
+
+impl Guest for Worker {
+    fn handle(event: Event) -> Result<(), HandleError> {
+        let Some(id) = event.subject.as_deref() else {
+            return Err(HandleError::Reject("a media event without a subject".into()));
+        };
+        match api::handle_event(&event.type_, id) {
+            Ok(processing::Outcome::Done) => Ok(()),
+            Ok(processing::Outcome::Retry(why)) => Err(HandleError::Retry(why)),
+            Err(problem) => Err(HandleError::Retry(problem.detail)),
+        }
+    }
+}
+
+worker_bindings::export!(Worker with_types_in worker_bindings);
+
+mod cron_bindings {
+    spin_sdk::wit_bindgen::generate!({
+        path: "../../wit",
+        world: "fermyon:spin-cron/spin-cron@2.0.0",
+        runtime_path: "spin_sdk::wit_bindgen::rt",
+        generate_all,
+    });
+}
+
+use cron_bindings::fermyon::spin_cron::cron_types::{Error as CronError, Metadata};
+
+/// Deletes resumable uploads whose time ran out (`[[trigger.cron]]`).
+struct Sweeper;
+
+impl cron_bindings::Guest for Sweeper {
+    fn handle_cron_event(_metadata: Metadata) -> Result<(), CronError> {
+        resumable::sweep_expired()
+            .map(|_| ())
+            .map_err(|p| CronError::Other(p.detail))
+    }
+}
+
+cron_bindings::export!(Sweeper with_types_in cron_bindings);
