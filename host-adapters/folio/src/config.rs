@@ -29,6 +29,9 @@ pub struct RuntimeConfig {
     /// Backends for `blob_buckets` names (a Folio extension: Spin has no blob store).
     #[serde(default)]
     pub blob_bucket: BTreeMap<String, folio_blobs::BlobBackendConfig>,
+    /// ffmpeg/ffprobe and their limits, for `folio:platform/transcode` (a Folio extension).
+    #[serde(default)]
+    pub transcode: folio_transcode::TranscodeConfig,
     /// The URL clients reach this host at (default `http://<listen address>`);
     /// presigned URLs of buckets on disk point here.
     pub public_url: Option<String>,

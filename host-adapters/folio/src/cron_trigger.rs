@@ -90,7 +90,7 @@ impl AppRuntime {
             chain_depth: 0,
             client_addr: String::new(),
         };
-        let mut store = self.new_store(component, caller);
+        let mut store = self.new_store(component, caller, self.limits.request_timeout);
         let _in_flight = self.metrics.instance_started();
         let run = async {
             let started = Instant::now();

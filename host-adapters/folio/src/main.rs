@@ -152,6 +152,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             blobs: BlobConfig {
                 buckets: config.blob_bucket,
             },
+            transcode: config.transcode,
             data_dir,
         };
         let runtime =

@@ -47,6 +47,10 @@ pub struct EventTrigger {
     pub retry_backoff: std::time::Duration,
     /// Where failed events go; default `<topic>.dlq`.
     pub dead_letter_topic: Option<String>,
+    /// The deadline of each try (`timeout_ms`, a Folio extension), for
+    /// workers that do long work such as transcoding; none means the
+    /// host's request timeout.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// `[[trigger.cron]]` (the key and fields of Spin's cron trigger plugin):
@@ -156,6 +160,9 @@ struct RawEventTrigger {
     #[serde(default = "default_retry_backoff_ms")]
     retry_backoff_ms: u64,
     dead_letter_topic: Option<String>,
+    /// Folio extension: this trigger's instances get this deadline (epoch
+    /// deadline and wall clock) instead of `[limits] request_timeout_ms`.
+    timeout_ms: Option<u64>,
 }
 
 fn default_max_attempts() -> u32 {
@@ -361,6 +368,9 @@ impl App {
             if t.max_attempts == 0 {
                 bail!("{}: max_attempts must be at least 1", ctx());
             }
+            if t.timeout_ms == Some(0) {
+                bail!("{}: timeout_ms must be at least 1", ctx());
+            }
             event_triggers.push(EventTrigger {
                 group: t.group.unwrap_or_else(|| t.component.clone()),
                 component: t.component,
@@ -368,6 +378,7 @@ impl App {
                 max_attempts: t.max_attempts,
                 retry_backoff: std::time::Duration::from_millis(t.retry_backoff_ms),
                 dead_letter_topic: t.dead_letter_topic,
+                timeout: t.timeout_ms.map(std::time::Duration::from_millis),
             });
         }
 
@@ -663,6 +674,24 @@ source = "b.wasm"
         let missing = format!("{GOOD}\n[[trigger.cron]]\ncomponent = \"b\"\n");
         let err = App::parse(Path::new("spin.toml"), &missing).unwrap_err();
         assert!(one_line(&err).contains("cron_expression"), "{err:#}");
+    }
+
+    #[test]
+    fn event_triggers_may_set_their_own_timeout_but_not_zero() {
+        let worker = |extra: &str| {
+            format!("{GOOD}\n[[trigger.event]]\ncomponent = \"b\"\ntopics = [\"media\"]\n{extra}")
+        };
+        let app = App::parse(Path::new("spin.toml"), &worker("")).unwrap();
+        assert_eq!(app.event_triggers[0].timeout, None);
+        let app = App::parse(Path::new("spin.toml"), &worker("timeout_ms = 600000\n")).unwrap();
+        assert_eq!(
+            app.event_triggers[0].timeout,
+            Some(std::time::Duration::from_secs(600))
+        );
+        let err = App::parse(Path::new("spin.toml"), &worker("timeout_ms = 0\n")).unwrap_err();
+        let line = one_line(&err);
+        assert!(line.contains("[[trigger.event]] #1"), "{line}");
+        assert!(line.contains("timeout_ms must be at least 1"), "{line}");
     }
 
     #[test]

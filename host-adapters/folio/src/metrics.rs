@@ -28,6 +28,11 @@ const INSTANTIATION_BUCKETS: &[f64] = &[
     0.025,
 ];
 
+/// Transcode jobs take seconds to many minutes.
+const TRANSCODE_BUCKETS: &[f64] = &[
+    0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0,
+];
+
 /// End-to-end event latency: from publish (the event's `time`) to the
 /// worker's handler returning success.
 const DELIVERY_BUCKETS: &[f64] = &[
@@ -54,6 +59,9 @@ struct Inner {
     /// (component, outcome) → count, for `[[trigger.cron]]` runs.
     cron_runs: Mutex<BTreeMap<(String, &'static str), u64>>,
     cron_durations: Mutex<BTreeMap<String, Histogram>>,
+    /// (component, outcome) → count, for transcode jobs.
+    transcode_jobs: Mutex<BTreeMap<(String, &'static str), u64>>,
+    transcode_durations: Mutex<BTreeMap<String, Histogram>>,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -216,6 +224,24 @@ impl Metrics {
             .or_default() += ticks;
     }
 
+    /// One transcode job's end; `outcome` is `succeeded`, an error kind or `abandoned`.
+    pub fn observe_transcode_job(&self, component: &str, outcome: &'static str, elapsed: Duration) {
+        *self
+            .inner
+            .transcode_jobs
+            .lock()
+            .unwrap()
+            .entry((component.to_string(), outcome))
+            .or_default() += 1;
+        self.inner
+            .transcode_durations
+            .lock()
+            .unwrap()
+            .entry(component.to_string())
+            .or_insert_with(|| Histogram::new(TRANSCODE_BUCKETS))
+            .observe(elapsed.as_secs_f64());
+    }
+
     pub fn instance_started(&self) -> InFlight {
         self.inner.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(self.clone())
@@ -325,6 +351,21 @@ impl Metrics {
             let labels = format!("component=\"{}\"", escape(component));
             h.render(&mut out, "folio_cron_run_duration_seconds", &labels);
         }
+        out.push_str("# HELP folio_transcode_jobs_total Transcode jobs, by component and outcome (succeeded, failed, invalid-media, timed-out, cancelled, unavailable, abandoned...).\n");
+        out.push_str("# TYPE folio_transcode_jobs_total counter\n");
+        for ((component, outcome), v) in self.inner.transcode_jobs.lock().unwrap().iter() {
+            let _ = writeln!(
+                out,
+                "folio_transcode_jobs_total{{component=\"{}\",outcome=\"{outcome}\"}} {v}",
+                escape(component)
+            );
+        }
+        out.push_str("# HELP folio_transcode_job_duration_seconds Time of one transcode job, from its start (including the wait for a slot) to its end.\n");
+        out.push_str("# TYPE folio_transcode_job_duration_seconds histogram\n");
+        for (component, h) in self.inner.transcode_durations.lock().unwrap().iter() {
+            let labels = format!("component=\"{}\"", escape(component));
+            h.render(&mut out, "folio_transcode_job_duration_seconds", &labels);
+        }
         out
     }
 }
@@ -369,6 +410,30 @@ mod tests {
         assert!(text.contains("folio_cron_runs_total{component=\"c\",outcome=\"ok\"} 2\n"));
         assert!(text.contains("folio_cron_runs_total{component=\"c\",outcome=\"skipped\"} 2\n"));
         assert!(text.contains("folio_cron_run_duration_seconds_count{component=\"c\"} 2\n"));
+    }
+
+    #[test]
+    fn counts_transcode_jobs_by_outcome() {
+        let m = Metrics::default();
+        m.observe_transcode_job("media", "succeeded", Duration::from_secs(3));
+        m.observe_transcode_job("media", "timed-out", Duration::from_secs(900));
+        let text = m.render();
+        assert!(
+            text.contains(
+                "folio_transcode_jobs_total{component=\"media\",outcome=\"succeeded\"} 1\n"
+            )
+        );
+        assert!(
+            text.contains(
+                "folio_transcode_jobs_total{component=\"media\",outcome=\"timed-out\"} 1\n"
+            )
+        );
+        assert!(text.contains(
+            "folio_transcode_job_duration_seconds_bucket{component=\"media\",le=\"5\"} 1\n"
+        ));
+        assert!(
+            text.contains("folio_transcode_job_duration_seconds_count{component=\"media\"} 2\n")
+        );
     }
 
     #[test]

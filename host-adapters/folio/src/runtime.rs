@@ -24,6 +24,7 @@ use folio_blobs::{BlobConfig, BlobView, ComponentBuckets, Signer};
 use folio_events::{EventLog, EventLogConfig, EventsView};
 use folio_kv::{ComponentStores, KvConfig, KvView};
 use folio_sql::{ComponentDatabases, SqlConfig, SqlView};
+use folio_transcode::{JobReport, TranscodeConfig, TranscodeView, Transcoder};
 
 use crate::access_tokens::TokenVerifier;
 use crate::body::CappedBody;
@@ -99,6 +100,7 @@ pub struct HostState {
     /// The instance's span, stamped on the events it publishes.
     traceparent: String,
     blobs: Arc<ComponentBuckets>,
+    transcoder: Transcoder,
     pub(crate) memory: MemoryGuard,
 }
 
@@ -129,6 +131,7 @@ impl HostState {
             events: component.events.clone(),
             event_source: component.event_source.clone(),
             blobs: component.blobs.clone(),
+            transcoder: component.transcoder.clone(),
             memory: MemoryGuard {
                 cap: memory_cap,
                 exceeded: false,
@@ -221,6 +224,8 @@ pub(crate) struct LoadedComponent {
     events: EventLog,
     event_source: Arc<str>,
     blobs: Arc<ComponentBuckets>,
+    /// The host's one transcoder; jobs run on this component's buckets.
+    transcoder: Transcoder,
 }
 
 /// Where components keep state: the backends bound in the runtime config,
@@ -230,6 +235,8 @@ pub struct Storage {
     pub kv: KvConfig,
     pub events: EventLogConfig,
     pub blobs: BlobConfig,
+    /// `[transcode]`: where ffmpeg is and the limits of its runs.
+    pub transcode: TranscodeConfig,
     pub data_dir: PathBuf,
 }
 
@@ -321,6 +328,12 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
         table: &mut s.table,
         buckets: &s.blobs,
     })?;
+    folio_transcode::add_to_linker(&mut linker, |s: &mut HostState| TranscodeView {
+        table: &mut s.table,
+        buckets: &s.blobs,
+        transcoder: &s.transcoder,
+        component: &s.hooks.caller.component,
+    })?;
     Ok(linker)
 }
 
@@ -340,11 +353,27 @@ impl AppRuntime {
             .map_err(|e| anyhow!("{}: {e:#}", app.manifest_path.display()))?;
         let event_log = EventLog::open(&storage.events, &storage.data_dir).await?;
 
-        let blob_signer = if app.components.values().any(|c| !c.blob_buckets.is_empty()) {
+        let stores_blobs = app.components.values().any(|c| !c.blob_buckets.is_empty());
+        let blob_signer = if stores_blobs {
             Some(Signer::load_or_create(&storage.data_dir)?)
         } else {
             None
         };
+        let metrics = Metrics::default();
+        let transcoder = {
+            let metrics = metrics.clone();
+            let settings = storage.transcode.settings(&storage.data_dir)?;
+            Transcoder::with_observer(
+                settings,
+                Some(Arc::new(move |job: &JobReport| {
+                    metrics.observe_transcode_job(&job.component, job.outcome, job.elapsed)
+                })),
+            )
+        };
+        // Without ffmpeg the host still serves; transcode calls answer `unavailable`.
+        if stores_blobs && let Err(e) = transcoder.check_programs() {
+            tracing::warn!(error = %e, "transcoding is unavailable");
+        }
         let mut components = HashMap::new();
         for decl in app.components.values() {
             let events = app.handles_events(&decl.id);
@@ -367,6 +396,7 @@ impl AppRuntime {
                 &event_log,
                 roles,
                 blob_signer.as_ref(),
+                &transcoder,
             )
             .await
             .map_err(|e| {
@@ -393,7 +423,6 @@ impl AppRuntime {
             }
         }
 
-        let metrics = Metrics::default();
         Ok(Arc::new_cyclic(|self_ref| AppRuntime {
             engine,
             app_name: app.name.clone(),
@@ -463,7 +492,7 @@ impl AppRuntime {
         let body_too_large = Arc::new(AtomicBool::new(false));
         let request = self.prepare_request(&inv, request, body_too_large.clone())?;
 
-        let mut store = self.new_store(component, inv.caller.clone());
+        let mut store = self.new_store(component, inv.caller.clone(), self.limits.request_timeout);
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store
@@ -526,11 +555,13 @@ impl AppRuntime {
     }
 
     /// A fresh store for one instance of `component`: its own host state,
-    /// the memory cap and the deadline of one request.
+    /// the memory cap and an epoch deadline `timeout` from now (a request's,
+    /// or an event trigger's own `timeout_ms`).
     pub(crate) fn new_store(
         &self,
         component: &LoadedComponent,
         caller: CallerContext,
+        timeout: Duration,
     ) -> Store<HostState> {
         let state = HostState::new(
             component,
@@ -540,7 +571,7 @@ impl AppRuntime {
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
-        let ticks = (self.limits.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1);
+        let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1);
         store.set_epoch_deadline(ticks as u64);
         store.epoch_deadline_trap();
         store
@@ -703,6 +734,7 @@ async fn load_component(
     event_log: &EventLog,
     roles: Roles,
     blob_signer: Option<&Signer>,
+    transcoder: &Transcoder,
 ) -> anyhow::Result<LoadedComponent> {
     let component = cache.load(engine, &decl.source)?;
     let instance_pre = linker
@@ -756,6 +788,7 @@ async fn load_component(
         events: event_log.clone(),
         event_source: format!("/folio/{}", decl.id).into(),
         blobs: Arc::default(),
+        transcoder: transcoder.clone(),
     };
     if let Some(signer) = blob_signer
         && !decl.blob_buckets.is_empty()

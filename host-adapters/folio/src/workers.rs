@@ -102,8 +102,15 @@ impl AppRuntime {
         }
     }
 
-    /// Runs one try of `event` in a fresh instance of worker `component`.
-    async fn handle_event(&self, component_id: &str, event: &CloudEvent, attempt: u32) -> Outcome {
+    /// Runs one try of `event` in a fresh instance of worker `component`,
+    /// with `timeout` as its deadline.
+    async fn handle_event(
+        &self,
+        component_id: &str,
+        event: &CloudEvent,
+        attempt: u32,
+        timeout: Duration,
+    ) -> Outcome {
         let Some(component) = self.components.get(component_id) else {
             return Outcome::Reject(format!("no component `{component_id}`"));
         };
@@ -122,7 +129,7 @@ impl AppRuntime {
             chain_depth: 0,
             client_addr: String::new(),
         };
-        let mut store = self.new_store(component, caller);
+        let mut store = self.new_store(component, caller, timeout);
 
         let wit_event = Event {
             id: event.id.clone(),
@@ -151,7 +158,7 @@ impl AppRuntime {
                 .call_handle(&mut store, &wit_event)
                 .await
         };
-        let deadline = self.limits.request_timeout + Duration::from_secs(1);
+        let deadline = timeout + Duration::from_secs(1);
         match tokio::time::timeout(deadline, run).await {
             Ok(Ok(Ok(()))) => Outcome::Handled,
             Ok(Ok(Err(HandleError::Retry(m)))) => Outcome::Retry(m),
@@ -222,9 +229,13 @@ async fn deliver(
     stop: &mut watch::Receiver<bool>,
 ) -> bool {
     let component = &trigger.component;
+    let timeout = trigger.timeout.unwrap_or(runtime.limits.request_timeout);
     let mut attempt = 1;
     loop {
-        let error = match runtime.handle_event(component, event, attempt).await {
+        let error = match runtime
+            .handle_event(component, event, attempt, timeout)
+            .await
+        {
             Outcome::Handled => {
                 runtime
                     .metrics

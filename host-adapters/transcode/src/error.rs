@@ -53,7 +53,9 @@ impl From<BlobError> for TranscodeError {
             BlobError::InvalidKey(m) | BlobError::InvalidArgument(m) | BlobError::TooLarge(m) => {
                 TranscodeError::InvalidArgument(m)
             }
-            BlobError::Closed => TranscodeError::Unavailable("the bucket closed the transfer".into()),
+            BlobError::Closed => {
+                TranscodeError::Unavailable("the bucket closed the transfer".into())
+            }
             BlobError::Unavailable(m) => TranscodeError::Unavailable(format!("bucket: {m}")),
         }
     }

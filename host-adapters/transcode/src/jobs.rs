@@ -143,10 +143,13 @@ impl Transcoder {
     /// ffprobe of object `key`, copied out of `bucket` first.
     pub async fn probe(&self, bucket: &Bucket, key: &str) -> Result<MediaInfo, TranscodeError> {
         check_key(key)?;
-        let (_, ffprobe) = self.check_programs()?;
+        let ffprobe = locate(&self.inner.settings.ffprobe, "ffprobe")?;
         let deadline = Instant::now() + self.inner.settings.timeout;
-        let dir = WorkDir::create(&self.inner.settings.work_dir, &format!("probe-{}", new_id()))
-            .await?;
+        let dir = WorkDir::create(
+            &self.inner.settings.work_dir,
+            &format!("probe-{}", new_id()),
+        )
+        .await?;
         // Nobody cancels a probe: the caller's instance ending drops this future.
         let (_never, mut interrupt) = watch::channel(None);
         let source = dir.path.join("source");
@@ -328,7 +331,9 @@ impl Drop for Job {
             }
         };
         // A job still running sees this, kills ffmpeg and cleans up itself.
-        self.shared.interrupt.send_replace(Some(Interrupt::Abandoned));
+        self.shared
+            .interrupt
+            .send_replace(Some(Interrupt::Abandoned));
         if !orphaned.is_empty() {
             let bucket = self.shared.bucket.clone();
             self.shared
@@ -454,7 +459,11 @@ impl JobContext {
         let plans = plan(&self.request.renditions, &info)?;
         let mut progress = Progress {
             shared: &self.shared,
-            total: plans.iter().map(|p| weight(&p.kind)).sum::<f64>().max(f64::EPSILON),
+            total: plans
+                .iter()
+                .map(|p| weight(&p.kind))
+                .sum::<f64>()
+                .max(f64::EPSILON),
             done: 0.0,
             media: info.duration_ms.map(Duration::from_millis),
         };
@@ -510,25 +519,25 @@ impl JobContext {
             PlanKind::Mp4 { height, has_audio } => {
                 let (path, upload) = single("mp4", "video/mp4");
                 let args = presets::mp4(source, &path, *height, *has_audio, threads);
-                self.encode(&args, 1.0, progress, deadline, interrupt).await?;
+                self.encode(&args, 1.0, progress, deadline, interrupt)
+                    .await?;
                 let info = self.measure(&path, deadline, interrupt).await?;
                 let size = info.video().and_then(|v| v.display_size());
-                Ok((
-                    output(name, &upload, size, info.duration_ms),
-                    vec![upload],
-                ))
+                Ok((output(name, &upload, size, info.duration_ms), vec![upload]))
             }
             PlanKind::Audio { kbps } => {
                 let (path, upload) = single("m4a", "audio/mp4");
                 let args = presets::audio(source, &path, *kbps, threads);
-                self.encode(&args, 0.25, progress, deadline, interrupt).await?;
+                self.encode(&args, 0.25, progress, deadline, interrupt)
+                    .await?;
                 let info = self.measure(&path, deadline, interrupt).await?;
                 Ok((output(name, &upload, None, info.duration_ms), vec![upload]))
             }
             PlanKind::Poster { at, max_width } => {
                 let (path, upload) = single("jpg", "image/jpeg");
                 let args = presets::poster(source, &path, *at, *max_width, threads);
-                self.encode(&args, 0.05, progress, deadline, interrupt).await?;
+                self.encode(&args, 0.05, progress, deadline, interrupt)
+                    .await?;
                 let info = self.measure(&path, deadline, interrupt).await?;
                 let size = info.video().and_then(|v| v.display_size());
                 Ok((output(name, &upload, size, None), vec![upload]))
@@ -541,7 +550,8 @@ impl JobContext {
                 let mut longest_ms = 0;
                 for height in heights {
                     let args = presets::hls_variant(source, &dir, *height, *has_audio, threads);
-                    self.encode(&args, 1.0, progress, deadline, interrupt).await?;
+                    self.encode(&args, 1.0, progress, deadline, interrupt)
+                        .await?;
                     let (variant, files, duration_ms) = self
                         .measure_variant(&dir, *height, *has_audio, deadline, interrupt)
                         .await?;
@@ -584,8 +594,12 @@ impl JobContext {
         interrupt: &mut watch::Receiver<Option<Interrupt>>,
     ) -> Result<(), TranscodeError> {
         let settings = &self.transcoder.inner.settings;
-        let (shared, done, total, media) =
-            (progress.shared, progress.done, progress.total, progress.media);
+        let (shared, done, total, media) = (
+            progress.shared,
+            progress.done,
+            progress.total,
+            progress.media,
+        );
         let mut report = |out_time: Duration| {
             if let Some(media) = media.filter(|m| !m.is_zero()) {
                 let part = (out_time.as_secs_f64() / media.as_secs_f64()).min(1.0);
@@ -750,12 +764,7 @@ struct Progress<'a> {
     media: Option<Duration>,
 }
 
-fn output(
-    name: &str,
-    main: &Upload,
-    size: Option<(u32, u32)>,
-    duration_ms: Option<u64>,
-) -> Output {
+fn output(name: &str, main: &Upload, size: Option<(u32, u32)>, duration_ms: Option<u64>) -> Output {
     Output {
         name: name.to_string(),
         key: main.key.clone(),
@@ -840,7 +849,9 @@ pub fn validate(request: &TranscodeRequest) -> Result<(), TranscodeError> {
         return invalid(format!("output-prefix must end with `/`: {prefix:?}"));
     };
     check_key(dirs).map_err(|e| {
-        TranscodeError::InvalidArgument(format!("output-prefix {prefix:?} is not a key prefix: {e}"))
+        TranscodeError::InvalidArgument(format!(
+            "output-prefix {prefix:?} is not a key prefix: {e}"
+        ))
     })?;
     if request.renditions.is_empty() || request.renditions.len() > MAX_RENDITIONS {
         return invalid(format!("a request has 1 to {MAX_RENDITIONS} renditions"));

@@ -167,7 +167,11 @@ impl transcode::HostJob for TranscodeView<'_> {
         }
     }
 
-    async fn wait(&mut self, job: Resource<Job>, timeout_ms: u32) -> wasmtime::Result<transcode::JobState> {
+    async fn wait(
+        &mut self,
+        job: Resource<Job>,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<transcode::JobState> {
         let handle = self.table.get(&job)?.handle();
         Ok(
             match handle.wait(Duration::from_millis(timeout_ms.into())).await {

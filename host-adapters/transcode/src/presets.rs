@@ -159,7 +159,13 @@ pub fn variant_playlist(height: u32) -> String {
 }
 
 /// `poster{at-ms, max-width}`: one JPEG frame at `at`, scaled down (never up).
-pub fn poster(source: &Path, out: &Path, at: Duration, max_width: u32, threads: u32) -> Vec<OsString> {
+pub fn poster(
+    source: &Path,
+    out: &Path,
+    at: Duration,
+    max_width: u32,
+    threads: u32,
+) -> Vec<OsString> {
     let mut a = input_args(source, threads, Some(at));
     a.extend(args([
         "-map",
@@ -314,7 +320,9 @@ mod tests {
     use super::*;
 
     fn strings(args: &[OsString]) -> Vec<String> {
-        args.iter().map(|a| a.to_string_lossy().into_owned()).collect()
+        args.iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
     }
 
     #[test]
@@ -344,22 +352,42 @@ mod tests {
 
     #[test]
     fn mp4_arguments() {
-        let a = strings(&mp4(Path::new("/w/source"), Path::new("/w/out/x.mp4"), 360, true, 2));
+        let a = strings(&mp4(
+            Path::new("/w/source"),
+            Path::new("/w/out/x.mp4"),
+            360,
+            true,
+            2,
+        ));
         let line = a.join(" ");
         assert!(line.starts_with("-nostdin -hide_banner -y "), "{line}");
-        assert!(line.contains(&format!("-protocol_whitelist file -format_whitelist {SOURCE_FORMATS}")));
+        assert!(line.contains(&format!(
+            "-protocol_whitelist file -format_whitelist {SOURCE_FORMATS}"
+        )));
         assert!(line.contains("-i file:/w/source"));
         assert!(line.contains("-vf scale=-2:360 -c:v libx264 -preset veryfast -crf 23"));
         assert!(line.contains("-c:a aac -b:a 128k"));
-        assert!(line.ends_with("-movflags +faststart -f mp4 file:/w/out/x.mp4"), "{line}");
+        assert!(
+            line.ends_with("-movflags +faststart -f mp4 file:/w/out/x.mp4"),
+            "{line}"
+        );
         let silent = strings(&mp4(Path::new("/s"), Path::new("/o"), 360, false, 2)).join(" ");
         assert!(silent.contains("-an") && !silent.contains("-c:a"));
     }
 
     #[test]
     fn hls_segment_pattern_escapes_percent_signs_in_the_directory() {
-        let a = strings(&hls_variant(Path::new("/s"), Path::new("/w/50%/v"), 720, true, 2));
-        assert!(a.contains(&"file:/w/50%%/v/720p_%05d.ts".to_string()), "{a:?}");
+        let a = strings(&hls_variant(
+            Path::new("/s"),
+            Path::new("/w/50%/v"),
+            720,
+            true,
+            2,
+        ));
+        assert!(
+            a.contains(&"file:/w/50%%/v/720p_%05d.ts".to_string()),
+            "{a:?}"
+        );
         assert_eq!(a.last().unwrap(), "file:/w/50%/v/720p.m3u8");
         let line = a.join(" ");
         assert!(line.contains("-hls_time 6 -hls_playlist_type vod"));
@@ -383,7 +411,10 @@ mod tests {
              #EXT-X-STREAM-INF:BANDWIDTH=900000,AVERAGE-BANDWIDTH=700000,RESOLUTION=640x360,\
              CODECS=\"avc1.64001e\",FRAME-RATE=25.000\n360p.m3u8\n"
         );
-        assert_eq!(avc1_codec(Some("Constrained Baseline"), Some(31)), "avc1.42e01f");
+        assert_eq!(
+            avc1_codec(Some("Constrained Baseline"), Some(31)),
+            "avc1.42e01f"
+        );
     }
 
     #[test]

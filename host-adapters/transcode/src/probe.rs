@@ -14,7 +14,8 @@ use crate::process::{self, Interrupt, ProcessLimits, RunError, StdoutUse};
 /// DASH playlists, `concat` lists, image sequences, `tty`...) is refused, so an
 /// upload cannot make ffmpeg open other files. Multi-name demuxers match on
 /// any of their names (`mov,mp4,m4a,3gp,3g2,mj2`, `matroska,webm`).
-pub const SOURCE_FORMATS: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,mp3,wav,ogg,flac,aac,avi,mpegts";
+pub const SOURCE_FORMATS: &str =
+    "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,mp3,wav,ogg,flac,aac,avi,mpegts";
 /// What the host itself writes and measures afterwards: the source formats
 /// plus JPEG stills.
 pub const OUTPUT_FORMATS: &str =
@@ -53,7 +54,11 @@ impl StreamInfo {
     /// Width and height as shown, after rotation (ffmpeg rotates when transcoding).
     pub fn display_size(&self) -> Option<(u32, u32)> {
         let (w, h) = (self.width?, self.height?);
-        Some(if self.rotation % 180 == 90 { (h, w) } else { (w, h) })
+        Some(if self.rotation % 180 == 90 {
+            (h, w)
+        } else {
+            (w, h)
+        })
     }
 }
 
@@ -172,7 +177,10 @@ fn rotation(stream: &RawStream) -> u32 {
         .side_data_list
         .iter()
         .find_map(|d| d.get("rotation")?.as_f64());
-    let from_tag = stream.tags.get("rotate").and_then(|r| r.parse::<f64>().ok());
+    let from_tag = stream
+        .tags
+        .get("rotate")
+        .and_then(|r| r.parse::<f64>().ok());
     let degrees = from_matrix.or(from_tag).unwrap_or(0.0).round() as i64;
     degrees.rem_euclid(360) as u32
 }

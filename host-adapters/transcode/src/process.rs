@@ -132,9 +132,7 @@ pub async fn run(
     let tail = stderr_tail.await.unwrap_or_default();
     let tail = shorten_paths(&tail, work_dir);
     match ending {
-        Ending::Exited(Ok(status)) if status.success() => Ok(Finished {
-            stdout: collected,
-        }),
+        Ending::Exited(Ok(status)) if status.success() => Ok(Finished { stdout: collected }),
         Ending::Exited(Ok(status)) => Err(RunError::Exited {
             status,
             stderr_tail: tail,
@@ -174,7 +172,11 @@ fn kill_group(pid: u32) {
 
 /// Resolves when an interrupt is set; never if the sender is gone.
 pub async fn interrupted(interrupt: &mut watch::Receiver<Option<Interrupt>>) -> Interrupt {
-    let why = interrupt.wait_for(Option::is_some).await.ok().and_then(|why| *why);
+    let why = interrupt
+        .wait_for(Option::is_some)
+        .await
+        .ok()
+        .and_then(|why| *why);
     match why {
         Some(why) => why,
         None => std::future::pending().await,
@@ -245,7 +247,12 @@ fn shorten_paths(text: &str, work_dir: &Path) -> String {
 }
 
 /// "ffmpeg exited with status 1: ..." / "ffmpeg was killed by signal 9: ...".
-pub fn describe_exit(program: &str, status: ExitStatus, stderr_tail: &str, cpu_secs: u64) -> String {
+pub fn describe_exit(
+    program: &str,
+    status: ExitStatus,
+    stderr_tail: &str,
+    cpu_secs: u64,
+) -> String {
     let how = match (status.code(), status.signal()) {
         (_, Some(libc::SIGXCPU)) => format!(
             "{program} was killed by signal {} (it used up its CPU time limit of {cpu_secs} s)",
@@ -328,7 +335,10 @@ mod tests {
             &dir,
         )
         .await;
-        assert!(matches!(result, Err(RunError::TimedOut { .. })), "{result:?}");
+        assert!(
+            matches!(result, Err(RunError::TimedOut { .. })),
+            "{result:?}"
+        );
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 

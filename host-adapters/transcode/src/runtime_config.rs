@@ -62,7 +62,10 @@ impl TranscodeConfig {
         positive("timeout_secs", self.timeout_secs)?;
         positive("max_cpu_secs", self.max_cpu_secs)?;
         positive("threads", self.threads.map(u64::from))?;
-        positive("max_concurrent_jobs", self.max_concurrent_jobs.map(|n| n as u64))?;
+        positive(
+            "max_concurrent_jobs",
+            self.max_concurrent_jobs.map(|n| n as u64),
+        )?;
         if self.max_memory_mb.is_some_and(|mb| mb < 64) {
             bail!("[transcode] max_memory_mb must be at least 64: ffmpeg cannot start below that");
         }
