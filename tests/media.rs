@@ -90,17 +90,28 @@ fn encode(image: &RgbImage, format: ImageFormat) -> Vec<u8> {
     out.into_inner()
 }
 
-/// A JPEG with an EXIF segment saying "rotate 90° clockwise to view" (orientation 6).
+/// The EXIF IFD entry "orientation 6: rotate 90° clockwise to view".
+const ORIENTATION_6: [u8; 12] = [0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0];
+
+/// A camera-like JPEG: EXIF with orientation 6, and XMP naming where it was taken.
 fn jpeg_with_orientation_6(image: &RgbImage) -> Vec<u8> {
     let jpeg = encode(image, ImageFormat::Jpeg);
-    let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08".to_vec();
-    exif.extend_from_slice(&[0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0]);
+    let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01".to_vec();
+    exif.extend_from_slice(&ORIENTATION_6);
+    exif.extend_from_slice(&[0, 0, 0, 0]);
+    let xmp = b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta>secret-location</x:xmpmeta>".to_vec();
     let mut out = jpeg[..2].to_vec();
-    out.extend_from_slice(&[0xFF, 0xE1]);
-    out.extend_from_slice(&((exif.len() + 2) as u16).to_be_bytes());
-    out.extend_from_slice(&exif);
+    for segment in [exif, xmp] {
+        out.extend_from_slice(&[0xFF, 0xE1]);
+        out.extend_from_slice(&((segment.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(&segment);
+    }
     out.extend_from_slice(&jpeg[2..]);
     out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A valid PNG header declaring `width`×`height` with almost no data: a decompression bomb.
@@ -213,7 +224,9 @@ async fn images(mh: &MediaHost, redirect: bool) {
         get(mh, &content_path, &[]).await
     };
     assert_eq!(served.status, 200);
-    assert!(!served.bytes.windows(6).any(|w| w == b"Exif\0\0"), "EXIF was stripped");
+    assert!(!contains(&served.bytes, b"secret-location"), "metadata was stripped");
+    assert!(contains(&served.bytes, &ORIENTATION_6), "the orientation was kept");
+    assert!(served.bytes.len() < original.len());
     assert_eq!(dimensions(&served.bytes), (1200, 800));
 
     if !redirect {
@@ -454,10 +467,21 @@ async fn resumable(mh: &MediaHost) {
 
     // The connection drops after 64 KiB of this part.
     let sent = png[first..first + 65536].to_vec();
-    let stream = futures_util::stream::iter(vec![
-        Ok::<_, std::io::Error>(bytes::Bytes::from(sent)),
-        Err(std::io::Error::other("connection lost")),
-    ]);
+    // The pause lets the host read the bytes before the reset: a reset
+    // discards what the receiving socket had not yet read.
+    let stream = futures_util::stream::unfold(0, move |step| {
+        let sent = sent.clone();
+        async move {
+            match step {
+                0 => Some((Ok(bytes::Bytes::from(sent)), 1)),
+                1 => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    Some((Err(std::io::Error::other("connection lost")), 2))
+                }
+                _ => None,
+            }
+        }
+    });
     let dropped = patch(first, reqwest::Body::wrap_stream(stream), &rita)
         .header("content-length", (total - first).to_string())
         .send()
