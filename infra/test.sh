@@ -25,9 +25,9 @@ export FOLIO_TEST_TANSU
 
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-events -p folio-auth -p folio-tests --all-targets -- -D warnings
+cargo clippy --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-events -p folio-auth -p folio-imaging -p folio-tests --all-targets -- -D warnings
 cargo clippy --release --locked --target wasm32-wasip2 --target-dir target \
-  -p folio-meta -p folio-hello -p folio-guest -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-auth -p folio-users -p folio-content -- -D warnings
+  -p folio-meta -p folio-hello -p folio-guest -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-auth -p folio-users -p folio-content -p folio-imaging -p folio-media -- -D warnings
 
 step "build host and components"
 cargo build --release --locked -p folio
@@ -36,7 +36,7 @@ cargo build --release --locked --target wasm32-wasip2 --target-dir target \
   -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-hello
 
 step "tests"
-cargo test --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-events -p folio-auth -p folio-users -p folio-content -p folio-meta -p folio-tests
+cargo test --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-events -p folio-auth -p folio-imaging -p folio-users -p folio-content -p folio-media -p folio-meta -p folio-tests
 
 step "fuzz the documented API (schemathesis)"
 bash infra/fuzz.sh

@@ -23,7 +23,12 @@ async fn user(api: &Api<'_>, admin: &str, name: &str, role: &str, run: &str) -> 
     let id = created["id"].as_str().unwrap().to_string();
     if role != "consumer" {
         let r = api
-            .call("PATCH", &format!("/api/v1/users/{id}"), Some(admin), Some(json!({"role": role})))
+            .call(
+                "PATCH",
+                &format!("/api/v1/users/{id}"),
+                Some(admin),
+                Some(json!({"role": role})),
+            )
             .await;
         assert_eq!(r.status, 200, "{:?}", r.body);
     }
@@ -42,7 +47,10 @@ impl Reply {
     }
 
     fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 }
 
@@ -59,10 +67,20 @@ fn new_uuid() -> String {
     folio_guest::util::new_id()
 }
 
-async fn put(mh: &MediaHost, token: &str, id: &str, filename: &str, content_type: &str, body: Vec<u8>) -> Reply {
+async fn put(
+    mh: &MediaHost,
+    token: &str,
+    id: &str,
+    filename: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Reply {
     send(
         client()
-            .put(mh.host.url(&format!("/api/v1/media/{id}?filename={filename}")))
+            .put(
+                mh.host
+                    .url(&format!("/api/v1/media/{id}?filename={filename}")),
+            )
             .bearer_auth(token)
             .header("content-type", content_type)
             .body(body),
@@ -85,7 +103,11 @@ async fn get(mh: &MediaHost, path: &str, headers: &[(&str, &str)]) -> Reply {
 
 fn photo(width: u32, height: u32) -> RgbImage {
     RgbImage::from_fn(width, height, |x, y| {
-        image::Rgb([(x * 255 / width) as u8, (y * 255 / height) as u8, ((x ^ y) & 0xff) as u8])
+        image::Rgb([
+            (x * 255 / width) as u8,
+            (y * 255 / height) as u8,
+            ((x ^ y) & 0xff) as u8,
+        ])
     })
 }
 
@@ -133,7 +155,11 @@ fn png_bomb(width: u32, height: u32) -> Vec<u8> {
     ihdr.extend_from_slice(&height.to_be_bytes());
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
     chunk(&mut out, b"IHDR", &ihdr);
-    chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    chunk(
+        &mut out,
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
     chunk(&mut out, b"IEND", &[]);
     out
 }
@@ -143,7 +169,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -155,14 +185,20 @@ fn dimensions(bytes: &[u8]) -> (u32, u32) {
 }
 
 async fn assert_nothing_stored(mh: &MediaHost, id: &str) {
-    assert_eq!(mh.stored_keys(&format!("media/{id}/")).await, Vec::<String>::new(), "objects of {id} are left");
+    assert_eq!(
+        mh.stored_keys(&format!("media/{id}/")).await,
+        Vec::<String>::new(),
+        "objects of {id} are left"
+    );
 }
 
 /// Upload, refusals, image processing and delivery.
 async fn images(mh: &MediaHost, redirect: bool) {
     let api = mh.api();
     let run = unique();
-    let (admin, _) = api.login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD).await;
+    let (admin, _) = api
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
     let (cora, cora_id) = user(&api, &admin, "cora", "creator", &run).await;
     let (carl, _) = user(&api, &admin, "carl", "creator", &run).await;
     let (dan, _) = user(&api, &admin, "dan", "consumer", &run).await;
@@ -170,7 +206,15 @@ async fn images(mh: &MediaHost, redirect: bool) {
     // A camera JPEG: landscape pixels with EXIF orientation 6, sent with a wrong Content-Type.
     let original = jpeg_with_orientation_6(&photo(1200, 800));
     let id = new_uuid();
-    let r = put(mh, &cora, &id, "holiday.jpg", "application/octet-stream", original.clone()).await;
+    let r = put(
+        mh,
+        &cora,
+        &id,
+        "holiday.jpg",
+        "application/octet-stream",
+        original.clone(),
+    )
+    .await;
     assert_eq!(r.status, 201, "{:?}", r.json());
     let m = r.json();
     assert_eq!(r.header("location"), format!("/api/v1/media/{id}"));
@@ -178,15 +222,44 @@ async fn images(mh: &MediaHost, redirect: bool) {
     assert_eq!(m["mime"], "image/jpeg", "the type comes from the bytes");
     assert_eq!(m["ownerId"], cora_id.as_str());
     assert_eq!(m["size"], original.len());
-    assert_eq!(m["checksum"], format!("sha256:{:x}", Sha256::digest(&original)));
-    assert_eq!((m["width"].as_u64(), m["height"].as_u64()), (Some(800), Some(1200)), "upright");
+    assert_eq!(
+        m["checksum"],
+        format!("sha256:{:x}", Sha256::digest(&original))
+    );
+    assert_eq!(
+        (m["width"].as_u64(), m["height"].as_u64()),
+        (Some(800), Some(1200)),
+        "upright"
+    );
     assert_eq!(m["orientation"], 6);
     assert!(["uploaded", "processing", "ready"].contains(&m["status"].as_str().unwrap()));
 
     // The same id again is a conflict, never a replacement; others may not upload.
-    assert_eq!(put(mh, &cora, &id, "x.jpg", "image/jpeg", original.clone()).await.status, 409);
-    assert_eq!(put(mh, &dan, &new_uuid(), "x.jpg", "image/jpeg", original.clone()).await.status, 403);
-    let anonymous = send(client().put(mh.host.url(&format!("/api/v1/media/{}", new_uuid()))).body(original.clone())).await;
+    assert_eq!(
+        put(mh, &cora, &id, "x.jpg", "image/jpeg", original.clone())
+            .await
+            .status,
+        409
+    );
+    assert_eq!(
+        put(
+            mh,
+            &dan,
+            &new_uuid(),
+            "x.jpg",
+            "image/jpeg",
+            original.clone()
+        )
+        .await
+        .status,
+        403
+    );
+    let anonymous = send(
+        client()
+            .put(mh.host.url(&format!("/api/v1/media/{}", new_uuid())))
+            .body(original.clone()),
+    )
+    .await;
     assert_eq!(anonymous.status, 401);
     // Before it is ready, only its owner (and admins) see it.
     let ready = mh.wait_ready(&id, &cora, IMAGE_WAIT).await;
@@ -202,8 +275,15 @@ async fn images(mh: &MediaHost, redirect: bool) {
     ] {
         for (extension, mime) in [("jpg", "image/jpeg"), ("webp", "image/webp")] {
             let file = format!("{name}.{extension}");
-            let listed = renditions.iter().find(|r| r["name"] == file.as_str()).unwrap_or_else(|| panic!("{file}"));
-            assert_eq!((listed["width"].as_u64(), listed["height"].as_u64()), (Some(width), Some(height)), "{file}");
+            let listed = renditions
+                .iter()
+                .find(|r| r["name"] == file.as_str())
+                .unwrap_or_else(|| panic!("{file}"));
+            assert_eq!(
+                (listed["width"].as_u64(), listed["height"].as_u64()),
+                (Some(width), Some(height)),
+                "{file}"
+            );
             let served = get(mh, listed["url"].as_str().unwrap(), &[]).await;
             if redirect {
                 assert_eq!(served.status, 302);
@@ -211,11 +291,20 @@ async fn images(mh: &MediaHost, redirect: bool) {
             }
             assert_eq!(served.status, 200, "{file}");
             assert_eq!(served.header("content-type"), mime);
-            assert_eq!(dimensions(&served.bytes), (width as u32, height as u32), "{file}");
+            assert_eq!(
+                dimensions(&served.bytes),
+                (width as u32, height as u32),
+                "{file}"
+            );
             assert_eq!(served.bytes.len() as u64, listed["size"].as_u64().unwrap());
         }
     }
-    assert_eq!(get(mh, &format!("/api/v1/media/{id}/renditions/huge.jpg"), &[]).await.status, 404);
+    assert_eq!(
+        get(mh, &format!("/api/v1/media/{id}/renditions/huge.jpg"), &[])
+            .await
+            .status,
+        404
+    );
 
     // The served original has lost its EXIF segment but not its pixels.
     let content_path = format!("/api/v1/media/{id}/content");
@@ -223,14 +312,23 @@ async fn images(mh: &MediaHost, redirect: bool) {
         let r = get(mh, &content_path, &[]).await;
         assert_eq!(r.status, 302, "redirect delivery");
         let location = r.header("location").to_string();
-        assert!(location.starts_with(&mh.s3.as_ref().unwrap().endpoint), "{location}");
+        assert!(
+            location.starts_with(&mh.s3.as_ref().unwrap().endpoint),
+            "{location}"
+        );
         send(client().get(location)).await
     } else {
         get(mh, &content_path, &[]).await
     };
     assert_eq!(served.status, 200);
-    assert!(!contains(&served.bytes, b"secret-location"), "metadata was stripped");
-    assert!(contains(&served.bytes, &ORIENTATION_6), "the orientation was kept");
+    assert!(
+        !contains(&served.bytes, b"secret-location"),
+        "metadata was stripped"
+    );
+    assert!(
+        contains(&served.bytes, &ORIENTATION_6),
+        "the orientation was kept"
+    );
     assert!(served.bytes.len() < original.len());
     assert_eq!(dimensions(&served.bytes), (1200, 800));
 
@@ -240,46 +338,114 @@ async fn images(mh: &MediaHost, redirect: bool) {
     }
 
     // Anyone may read a ready item; only its owner and admins list it.
-    assert_eq!(api.get(&format!("/api/v1/media/{id}"), None).await.status, 200);
+    assert_eq!(
+        api.get(&format!("/api/v1/media/{id}"), None).await.status,
+        200
+    );
     let listed = api.get("/api/v1/media?kind=image", Some(&cora)).await;
     assert_eq!(listed.status, 200, "{:?}", listed.body);
-    assert!(listed.body["items"].as_array().unwrap().iter().all(|m| m["ownerId"] == cora_id.as_str()));
-    assert_eq!(api.get("/api/v1/media", Some(&carl)).await.body["items"], json!([]));
+    assert!(
+        listed.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["ownerId"] == cora_id.as_str())
+    );
+    assert_eq!(
+        api.get("/api/v1/media", Some(&carl)).await.body["items"],
+        json!([])
+    );
     assert_eq!(api.get("/api/v1/media", Some(&dan)).await.status, 403);
     let bad = api.get("/api/v1/media?kind=sculpture", Some(&cora)).await;
-    assert_eq!((bad.status, bad.body["errors"][0]["field"].as_str()), (422, Some("kind")));
+    assert_eq!(
+        (bad.status, bad.body["errors"][0]["field"].as_str()),
+        (422, Some("kind"))
+    );
 
     // A PNG through a multipart form.
     let png = encode(&photo(300, 200), ImageFormat::Png);
-    let form = reqwest::multipart::Form::new().text("title", "ignored").part(
-        "file",
-        reqwest::multipart::Part::bytes(png.clone()).file_name("diagram.png").mime_str("image/jpeg").unwrap(),
-    );
-    let r = send(client().post(mh.host.url("/api/v1/media")).bearer_auth(&cora).multipart(form)).await;
+    let form = reqwest::multipart::Form::new()
+        .text("title", "ignored")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(png.clone())
+                .file_name("diagram.png")
+                .mime_str("image/jpeg")
+                .unwrap(),
+        );
+    let r = send(
+        client()
+            .post(mh.host.url("/api/v1/media"))
+            .bearer_auth(&cora)
+            .multipart(form),
+    )
+    .await;
     assert_eq!(r.status, 201, "{:?}", r.json());
     let png_id = r.json()["id"].as_str().unwrap().to_string();
-    assert_eq!((r.json()["mime"].as_str(), r.json()["filename"].as_str()), (Some("image/png"), Some("diagram.png")));
+    assert_eq!(
+        (r.json()["mime"].as_str(), r.json()["filename"].as_str()),
+        (Some("image/png"), Some("diagram.png"))
+    );
     let listed = api.get("/api/v1/media?limit=1", Some(&cora)).await;
-    assert_eq!(listed.body["items"][0]["id"], png_id.as_str(), "newest first");
+    assert_eq!(
+        listed.body["items"][0]["id"],
+        png_id.as_str(),
+        "newest first"
+    );
     let next = listed.body["_links"]["next"].as_str().expect("a next page");
-    assert_eq!(api.get(next, Some(&cora)).await.body["items"][0]["id"], id.as_str());
+    assert_eq!(
+        api.get(next, Some(&cora)).await.body["items"][0]["id"],
+        id.as_str()
+    );
     mh.wait_ready(&png_id, &cora, IMAGE_WAIT).await;
 
     refusals(mh, &cora, &original).await;
 
     // Deletion: the record at once, every object soon after.
-    assert_eq!(api.call("DELETE", &format!("/api/v1/media/{id}"), Some(&carl), None).await.status, 404);
-    assert_eq!(api.call("DELETE", &format!("/api/v1/media/{id}"), Some(&cora), None).await.status, 204);
-    assert_eq!(api.get(&format!("/api/v1/media/{id}"), Some(&cora)).await.status, 404);
+    assert_eq!(
+        api.call("DELETE", &format!("/api/v1/media/{id}"), Some(&carl), None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        api.call("DELETE", &format!("/api/v1/media/{id}"), Some(&cora), None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        api.get(&format!("/api/v1/media/{id}"), Some(&cora))
+            .await
+            .status,
+        404
+    );
     wait_until_nothing_stored(mh, &id).await;
-    let events = events_about(&mh.host, &id, &["folio.media.MediaUploaded", "folio.media.MediaProcessed", "folio.media.MediaDeleted"]).await;
-    assert!(events.iter().all(|e| !e[3].as_str().unwrap().contains("holiday")), "events carry no file names");
+    let events = events_about(
+        &mh.host,
+        &id,
+        &[
+            "folio.media.MediaUploaded",
+            "folio.media.MediaProcessed",
+            "folio.media.MediaDeleted",
+        ],
+    )
+    .await;
+    assert!(
+        events
+            .iter()
+            .all(|e| !e[3].as_str().unwrap().contains("holiday")),
+        "events carry no file names"
+    );
 }
 
 async fn wait_until_nothing_stored(mh: &MediaHost, id: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !mh.stored_keys(&format!("media/{id}/")).await.is_empty() {
-        assert!(std::time::Instant::now() < deadline, "objects of {id} are left after deletion");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "objects of {id} are left after deletion"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -298,36 +464,75 @@ async fn delivery_headers(mh: &MediaHost, path: &str, full: &Reply) {
     assert_eq!((r.status, r.bytes.as_slice()), (206, &full.bytes[..100]));
     assert_eq!(r.header("content-range"), format!("bytes 0-99/{size}"));
     let r = get(mh, path, &[("range", "bytes=-10")]).await;
-    assert_eq!((r.status, r.bytes.as_slice()), (206, &full.bytes[size - 10..]));
+    assert_eq!(
+        (r.status, r.bytes.as_slice()),
+        (206, &full.bytes[size - 10..])
+    );
     let r = get(mh, path, &[("range", &format!("bytes={}-", size - 5))]).await;
     assert_eq!((r.status, r.bytes.len()), (206, 5));
     let r = get(mh, path, &[("range", &format!("bytes={size}-"))]).await;
-    assert_eq!((r.status, r.header("content-range")), (416, format!("bytes */{size}").as_str()));
+    assert_eq!(
+        (r.status, r.header("content-range")),
+        (416, format!("bytes */{size}").as_str())
+    );
     // A stale If-Range gets the whole object; several ranges too.
-    let r = get(mh, path, &[("range", "bytes=0-9"), ("if-range", "\"stale\"")]).await;
+    let r = get(
+        mh,
+        path,
+        &[("range", "bytes=0-9"), ("if-range", "\"stale\"")],
+    )
+    .await;
     assert_eq!((r.status, r.bytes.len()), (200, size));
     let r = get(mh, path, &[("range", "bytes=0-1,5-6")]).await;
     assert_eq!(r.status, 200);
     let r = get(mh, path, &[("if-none-match", &etag)]).await;
-    assert_eq!((r.status, r.bytes.len(), r.header("etag")), (304, 0, etag.as_str()));
+    assert_eq!(
+        (r.status, r.bytes.len(), r.header("etag")),
+        (304, 0, etag.as_str())
+    );
     let r = send(client().head(mh.host.url(path))).await;
-    assert_eq!((r.status, r.bytes.len(), r.header("content-length")), (200, 0, size.to_string().as_str()));
+    assert_eq!(
+        (r.status, r.bytes.len(), r.header("content-length")),
+        (200, 0, size.to_string().as_str())
+    );
 }
 
 async fn transforms(mh: &MediaHost, id: &str) {
     let path = format!("/api/v1/media/{id}/content?w=320&h=320&fit=cover&fmt=webp");
     let first = get(mh, &path, &[]).await;
     assert_eq!(first.status, 200, "{:?}", first.json());
-    assert_eq!((first.header("content-type"), first.header("x-folio-transform")), ("image/webp", "miss"));
+    assert_eq!(
+        (
+            first.header("content-type"),
+            first.header("x-folio-transform")
+        ),
+        ("image/webp", "miss")
+    );
     assert_eq!(dimensions(&first.bytes), (320, 320));
     let again = get(mh, &path, &[]).await;
-    assert_eq!((again.status, again.header("x-folio-transform")), (200, "hit"));
+    assert_eq!(
+        (again.status, again.header("x-folio-transform")),
+        (200, "hit")
+    );
     assert_eq!(again.bytes, first.bytes);
     let by_width = get(mh, &format!("/api/v1/media/{id}/content?w=160"), &[]).await;
-    assert_eq!(dimensions(&by_width.bytes), (160, 240), "one side keeps the aspect ratio");
-    for (query, field) in [("w=333", "w"), ("w=160&fit=squash", "fit"), ("w=160&fmt=tiff", "fmt"), ("fit=cover", "w")] {
+    assert_eq!(
+        dimensions(&by_width.bytes),
+        (160, 240),
+        "one side keeps the aspect ratio"
+    );
+    for (query, field) in [
+        ("w=333", "w"),
+        ("w=160&fit=squash", "fit"),
+        ("w=160&fmt=tiff", "fmt"),
+        ("fit=cover", "w"),
+    ] {
         let r = get(mh, &format!("/api/v1/media/{id}/content?{query}"), &[]).await;
-        assert_eq!((r.status, r.json()["errors"][0]["field"].as_str()), (422, Some(field)), "{query}");
+        assert_eq!(
+            (r.status, r.json()["errors"][0]["field"].as_str()),
+            (422, Some(field)),
+            "{query}"
+        );
     }
 }
 
@@ -347,12 +552,35 @@ async fn refusals(mh: &MediaHost, token: &str, good_jpeg: &[u8]) {
         let id = new_uuid();
         let r = put(mh, token, &id, "x.jpg", "image/jpeg", body).await;
         assert_eq!(r.status, status, "{what}: {:?}", r.json());
-        assert_eq!(r.header("content-type"), "application/problem+json", "{what}");
-        assert!(r.json()["detail"].as_str().unwrap().starts_with("file"), "{what}: {:?}", r.json());
-        assert_eq!(mh.api().get(&format!("/api/v1/media/{id}"), Some(token)).await.status, 404, "{what}");
+        assert_eq!(
+            r.header("content-type"),
+            "application/problem+json",
+            "{what}"
+        );
+        assert!(
+            r.json()["detail"].as_str().unwrap().starts_with("file"),
+            "{what}: {:?}",
+            r.json()
+        );
+        assert_eq!(
+            mh.api()
+                .get(&format!("/api/v1/media/{id}"), Some(token))
+                .await
+                .status,
+            404,
+            "{what}"
+        );
         assert_nothing_stored(mh, &id).await;
     }
-    let r = put(mh, token, &new_uuid(), "x.jpg", "image/jpeg", good_jpeg.to_vec()).await;
+    let r = put(
+        mh,
+        token,
+        &new_uuid(),
+        "x.jpg",
+        "image/jpeg",
+        good_jpeg.to_vec(),
+    )
+    .await;
     assert_eq!(r.status, 201, "the service still takes good files");
 }
 
@@ -360,7 +588,9 @@ async fn refusals(mh: &MediaHost, token: &str, good_jpeg: &[u8]) {
 async fn audio_and_video(mh: &MediaHost) {
     let api = mh.api();
     let run = unique();
-    let (admin, _) = api.login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD).await;
+    let (admin, _) = api
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
     let (vera, _) = user(&api, &admin, "vera", "creator", &run).await;
     let dir = tempfile::tempdir().unwrap();
 
@@ -369,9 +599,18 @@ async fn audio_and_video(mh: &MediaHost) {
     let r = put(mh, &vera, &id, "clip.mp4", "video/quicktime", video.clone()).await;
     assert_eq!(r.status, 201, "{:?}", r.json());
     let m = r.json();
-    assert_eq!((m["kind"].as_str(), m["mime"].as_str()), (Some("video"), Some("video/mp4")));
-    assert_eq!((m["width"].as_u64(), m["height"].as_u64()), (Some(1280), Some(720)));
-    assert!((2900..=3100).contains(&m["durationMs"].as_u64().unwrap()), "{m:?}");
+    assert_eq!(
+        (m["kind"].as_str(), m["mime"].as_str()),
+        (Some("video"), Some("video/mp4"))
+    );
+    assert_eq!(
+        (m["width"].as_u64(), m["height"].as_u64()),
+        (Some(1280), Some(720))
+    );
+    assert!(
+        (2900..=3100).contains(&m["durationMs"].as_u64().unwrap()),
+        "{m:?}"
+    );
 
     let ready = mh.wait_ready(&id, &vera, VIDEO_WAIT).await;
     let renditions = ready["renditions"].as_array().unwrap();
@@ -385,14 +624,26 @@ async fn audio_and_video(mh: &MediaHost) {
     for (name, width, height) in [("360p.mp4", 640, 360), ("720p.mp4", 1280, 720)] {
         let listed = named(name);
         let served = get(mh, listed["url"].as_str().unwrap(), &[]).await;
-        assert_eq!((served.status, served.header("content-type")), (200, "video/mp4"), "{name}");
+        assert_eq!(
+            (served.status, served.header("content-type")),
+            (200, "video/mp4"),
+            "{name}"
+        );
         let file = dir.path().join(name);
         std::fs::write(&file, &served.bytes).unwrap();
         let (w, h, duration) = probe(&file);
         assert_eq!((w, h), (Some(width), Some(height)), "{name}");
         assert!((2800..=3200).contains(&duration), "{name}: {duration} ms");
-        let ranged = get(mh, listed["url"].as_str().unwrap(), &[("range", "bytes=0-1023")]).await;
-        assert_eq!((ranged.status, ranged.bytes.as_slice()), (206, &served.bytes[..1024]));
+        let ranged = get(
+            mh,
+            listed["url"].as_str().unwrap(),
+            &[("range", "bytes=0-1023")],
+        )
+        .await;
+        assert_eq!(
+            (ranged.status, ranged.bytes.as_slice()),
+            (206, &served.bytes[..1024])
+        );
     }
     let poster = named("poster.jpg");
     let served = get(mh, poster["url"].as_str().unwrap(), &[]).await;
@@ -401,16 +652,29 @@ async fn audio_and_video(mh: &MediaHost) {
     let playlist = get(mh, master["url"].as_str().unwrap(), &[]).await;
     assert_eq!(playlist.status, 200);
     let text = String::from_utf8(playlist.bytes).unwrap();
-    assert!(text.contains("RESOLUTION=640x360") && text.contains("RESOLUTION=1280x720"), "{text}");
+    assert!(
+        text.contains("RESOLUTION=640x360") && text.contains("RESOLUTION=1280x720"),
+        "{text}"
+    );
     // Each variant playlist, and its first segment, resolve relative to the master.
-    for variant in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for variant in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let url = format!("/api/v1/media/{id}/renditions/hls/{variant}");
         let media_playlist = get(mh, &url, &[]).await;
         assert_eq!(media_playlist.status, 200, "{url}");
         let body = String::from_utf8(media_playlist.bytes).unwrap();
-        let segment = body.lines().find(|l| !l.starts_with('#') && !l.is_empty()).unwrap();
+        let segment = body
+            .lines()
+            .find(|l| !l.starts_with('#') && !l.is_empty())
+            .unwrap();
         let base = url.rsplit_once('/').unwrap().0;
-        assert_eq!(get(mh, &format!("{base}/{segment}"), &[]).await.status, 200, "{segment}");
+        assert_eq!(
+            get(mh, &format!("{base}/{segment}"), &[]).await.status,
+            200,
+            "{segment}"
+        );
     }
 
     let audio = std::fs::read(test_audio(dir.path(), "tone.wav", 2)).unwrap();
@@ -424,12 +688,25 @@ async fn audio_and_video(mh: &MediaHost) {
 
     // The index of this MP4 is at its end: half of it is unreadable.
     let truncated_id = new_uuid();
-    let r = put(mh, &vera, &truncated_id, "cut.mp4", "video/mp4", video[..video.len() / 2].to_vec()).await;
+    let r = put(
+        mh,
+        &vera,
+        &truncated_id,
+        "cut.mp4",
+        "video/mp4",
+        video[..video.len() / 2].to_vec(),
+    )
+    .await;
     assert_eq!(r.status, 422, "{:?}", r.json());
     assert_eq!(r.json()["errors"][0]["field"], "file");
     assert_nothing_stored(mh, &truncated_id).await;
 
-    assert_eq!(api.call("DELETE", &format!("/api/v1/media/{id}"), Some(&vera), None).await.status, 204);
+    assert_eq!(
+        api.call("DELETE", &format!("/api/v1/media/{id}"), Some(&vera), None)
+            .await
+            .status,
+        204
+    );
     wait_until_nothing_stored(mh, &id).await;
 }
 
@@ -437,15 +714,26 @@ async fn audio_and_video(mh: &MediaHost) {
 async fn resumable(mh: &MediaHost) {
     let api = mh.api();
     let run = unique();
-    let (admin, _) = api.login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD).await;
+    let (admin, _) = api
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
     let (rita, _) = user(&api, &admin, "rita", "creator", &run).await;
     let (carl, _) = user(&api, &admin, "carl", "creator", &run).await;
     let png = encode(&photo(900, 700), ImageFormat::Png);
     let total = png.len();
-    let tus = |r: reqwest::RequestBuilder, token: &str| r.bearer_auth(token).header("tus-resumable", "1.0.0");
+    let tus = |r: reqwest::RequestBuilder, token: &str| {
+        r.bearer_auth(token).header("tus-resumable", "1.0.0")
+    };
 
-    let options = send(client().request(reqwest::Method::OPTIONS, mh.host.url("/api/v1/media/uploads"))).await;
-    assert_eq!((options.status, options.header("tus-version")), (204, "1.0.0"));
+    let options = send(client().request(
+        reqwest::Method::OPTIONS,
+        mh.host.url("/api/v1/media/uploads"),
+    ))
+    .await;
+    assert_eq!(
+        (options.status, options.header("tus-version")),
+        (204, "1.0.0")
+    );
     let created = send(
         tus(client().post(mh.host.url("/api/v1/media/uploads")), &rita)
             .header("upload-length", total.to_string())
@@ -463,11 +751,29 @@ async fn resumable(mh: &MediaHost) {
 
     let first = total / 3;
     let r = send(patch(0, png[..first].to_vec().into(), &rita)).await;
-    assert_eq!((r.status, r.header("upload-offset")), (204, first.to_string().as_str()));
+    assert_eq!(
+        (r.status, r.header("upload-offset")),
+        (204, first.to_string().as_str())
+    );
     // A stale offset, another user, a wrong content type.
-    assert_eq!(send(patch(0, png[..10].to_vec().into(), &rita)).await.status, 409);
-    assert_eq!(send(patch(first, png[first..first + 10].to_vec().into(), &carl)).await.status, 404);
-    let wrong_type = send(tus(client().patch(mh.host.url(&location)), &rita).header("upload-offset", first.to_string()).body("x")).await;
+    assert_eq!(
+        send(patch(0, png[..10].to_vec().into(), &rita))
+            .await
+            .status,
+        409
+    );
+    assert_eq!(
+        send(patch(first, png[first..first + 10].to_vec().into(), &carl))
+            .await
+            .status,
+        404
+    );
+    let wrong_type = send(
+        tus(client().patch(mh.host.url(&location)), &rita)
+            .header("upload-offset", first.to_string())
+            .body("x"),
+    )
+    .await;
     assert_eq!(wrong_type.status, 415);
 
     // The connection drops after 64 KiB of this part.
@@ -503,21 +809,43 @@ async fn resumable(mh: &MediaHost) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(offset > first && offset <= first + 65536, "kept what arrived: {offset}");
+    assert!(
+        offset > first && offset <= first + 65536,
+        "kept what arrived: {offset}"
+    );
 
     let done = send(patch(offset, png[offset..].to_vec().into(), &rita)).await;
     assert_eq!(done.status, 204, "{:?}", done.json());
     assert_eq!(done.header("upload-offset"), total.to_string());
     let media_id = done.header("folio-media-id").to_string();
     let ready = mh.wait_ready(&media_id, &rita, IMAGE_WAIT).await;
-    assert_eq!((ready["filename"].as_str(), ready["size"].as_u64()), (Some("plan.png"), Some(total as u64)));
-    assert_eq!(ready["checksum"], format!("sha256:{:x}", Sha256::digest(&png)));
-    assert_eq!(get(mh, &format!("/api/v1/media/{media_id}/content"), &[]).await.bytes, png);
+    assert_eq!(
+        (ready["filename"].as_str(), ready["size"].as_u64()),
+        (Some("plan.png"), Some(total as u64))
+    );
+    assert_eq!(
+        ready["checksum"],
+        format!("sha256:{:x}", Sha256::digest(&png))
+    );
+    assert_eq!(
+        get(mh, &format!("/api/v1/media/{media_id}/content"), &[])
+            .await
+            .bytes,
+        png
+    );
     let upload_id = location.rsplit('/').next().unwrap();
-    assert_eq!(mh.stored_keys(&format!("uploads/{upload_id}/")).await, Vec::<String>::new(), "parts are gone");
+    assert_eq!(
+        mh.stored_keys(&format!("uploads/{upload_id}/")).await,
+        Vec::<String>::new(),
+        "parts are gone"
+    );
 
     // An upload that turns out not to be media ends, and leaves nothing.
-    let created = send(tus(client().post(mh.host.url("/api/v1/media/uploads")), &rita).header("upload-length", "12")).await;
+    let created = send(
+        tus(client().post(mh.host.url("/api/v1/media/uploads")), &rita)
+            .header("upload-length", "12"),
+    )
+    .await;
     let location = created.header("location").to_string();
     let r = send(
         tus(client().patch(mh.host.url(&location)), &rita)
@@ -527,7 +855,12 @@ async fn resumable(mh: &MediaHost) {
     )
     .await;
     assert_eq!(r.status, 415);
-    assert_eq!(send(tus(client().head(mh.host.url(&location)), &rita)).await.status, 404);
+    assert_eq!(
+        send(tus(client().head(mh.host.url(&location)), &rita))
+            .await
+            .status,
+        404
+    );
 }
 
 #[tokio::test]
@@ -551,7 +884,15 @@ async fn everything_on_s3() {
     audio_and_video(&mh).await;
     resumable(&mh).await;
     drop(mh);
-    let redirecting = start_media("media-s3-redirect", Some(S3 { prefix: format!("{}r/", s3.prefix), ..s3 }), &[("media_delivery", "redirect")], &[]);
+    let redirecting = start_media(
+        "media-s3-redirect",
+        Some(S3 {
+            prefix: format!("{}r/", s3.prefix),
+            ..s3
+        }),
+        &[("media_delivery", "redirect")],
+        &[],
+    );
     images(&redirecting, true).await;
 }
 
@@ -563,13 +904,20 @@ async fn killed_ffmpeg_fails_the_attempt_and_the_retry_succeeds() {
     let mh = start_media("media-kill", None, &[], &[]);
     let api = mh.api();
     let run = unique();
-    let (admin, _) = api.login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD).await;
+    let (admin, _) = api
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
     let (kim, _) = user(&api, &admin, "kim", "creator", &run).await;
     let dir = tempfile::tempdir().unwrap();
     let video = std::fs::read(test_video(dir.path(), "long.mp4", 12, "1280x720")).unwrap();
 
     let id = new_uuid();
-    assert_eq!(put(&mh, &kim, &id, "long.mp4", "video/mp4", video.clone()).await.status, 201);
+    assert_eq!(
+        put(&mh, &kim, &id, "long.mp4", "video/mp4", video.clone())
+            .await
+            .status,
+        201
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let pid = loop {
         if let Some(pid) = ffmpeg_pids_under(&mh.data_dir).first() {
@@ -580,35 +928,63 @@ async fn killed_ffmpeg_fails_the_attempt_and_the_retry_succeeds() {
     };
     folio_tests::send_signal(pid, "KILL");
     let failed = mh
-        .wait_for(&id, &kim, Duration::from_secs(30), |m| m["status"] == "failed")
+        .wait_for(&id, &kim, Duration::from_secs(30), |m| {
+            m["status"] == "failed"
+        })
         .await;
     let error = failed["processing"]["error"].as_str().unwrap();
     assert!(error.contains("signal"), "{error}");
     // The worker's retry (after its backoff) runs the job again.
-    let ready = mh.wait_for(&id, &kim, VIDEO_WAIT, |m| m["status"] == "ready").await;
+    let ready = mh
+        .wait_for(&id, &kim, VIDEO_WAIT, |m| m["status"] == "ready")
+        .await;
     assert_eq!(ready["processing"]["attempts"], 2);
     assert_eq!(ready["renditions"].as_array().unwrap().len(), 4);
 
     // Cancelling: the job stops, ffmpeg is gone, no retry follows.
     let id = new_uuid();
-    assert_eq!(put(&mh, &kim, &id, "long.mp4", "video/mp4", video).await.status, 201);
+    assert_eq!(
+        put(&mh, &kim, &id, "long.mp4", "video/mp4", video)
+            .await
+            .status,
+        201
+    );
     mh.wait_for(&id, &kim, Duration::from_secs(60), |m| {
         m["status"] == "processing" && !ffmpeg_pids_under(&mh.data_dir).is_empty()
     })
     .await;
-    let r = api.post(&format!("/api/v1/media/{id}/cancel"), Some(&kim), json!({})).await;
+    let r = api
+        .post(&format!("/api/v1/media/{id}/cancel"), Some(&kim), json!({}))
+        .await;
     assert_eq!(r.status, 202, "{:?}", r.body);
     let cancelled = mh
-        .wait_for(&id, &kim, Duration::from_secs(30), |m| m["status"] == "failed")
+        .wait_for(&id, &kim, Duration::from_secs(30), |m| {
+            m["status"] == "failed"
+        })
         .await;
-    assert_eq!(cancelled["processing"]["error"], "transcoding was cancelled");
+    assert_eq!(
+        cancelled["processing"]["error"],
+        "transcoding was cancelled"
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(ffmpeg_pids_under(&mh.data_dir).is_empty(), "ffmpeg still runs");
+    assert!(
+        ffmpeg_pids_under(&mh.data_dir).is_empty(),
+        "ffmpeg still runs"
+    );
     let later = api.get(&format!("/api/v1/media/{id}"), Some(&kim)).await;
-    assert_eq!((later.body["status"].as_str(), later.body["processing"]["attempts"].as_u64()), (Some("failed"), Some(1)));
+    assert_eq!(
+        (
+            later.body["status"].as_str(),
+            later.body["processing"]["attempts"].as_u64()
+        ),
+        (Some("failed"), Some(1))
+    );
     assert_nothing_stored_but_original(&mh, &id).await;
 }
 
 async fn assert_nothing_stored_but_original(mh: &MediaHost, id: &str) {
-    assert_eq!(mh.stored_keys(&format!("media/{id}/")).await, vec![format!("media/{id}/original")]);
+    assert_eq!(
+        mh.stored_keys(&format!("media/{id}/")).await,
+        vec![format!("media/{id}/original")]
+    );
 }

@@ -47,7 +47,12 @@ pub struct MediaHost {
 
 /// Users and media (as `{id}-media`, routes and workers as in spin.toml),
 /// the events fixture recording `folio.media`; media variables set from `variables`.
-pub fn start_media(id: &str, s3: Option<S3>, variables: &[(&str, &str)], args: &[&str]) -> MediaHost {
+pub fn start_media(
+    id: &str,
+    s3: Option<S3>,
+    variables: &[(&str, &str)],
+    args: &[&str],
+) -> MediaHost {
     let component = format!("{id}-media");
     let group = format!("{id}-{}", unique());
     let mut manifest = services_manifest_recording(id, &group, false, &["folio.media"]);
@@ -133,8 +138,7 @@ impl MediaHost {
     pub async fn stored_keys(&self, prefix: &str) -> Vec<String> {
         let mut config = folio_blobs::BlobConfig::default();
         if let Some(s3) = &self.s3 {
-            let binding: folio_blobs::BlobBackendConfig =
-                toml_binding(&runtime_config(s3));
+            let binding: folio_blobs::BlobBackendConfig = toml_binding(&runtime_config(s3));
             config.buckets.insert("media".into(), binding);
         }
         let signer = folio_blobs::Signer::load_or_create(&self.data_dir).unwrap();
@@ -170,7 +174,10 @@ impl MediaHost {
     ) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
-            let r = self.api().get(&format!("/api/v1/media/{id}"), Some(token)).await;
+            let r = self
+                .api()
+                .get(&format!("/api/v1/media/{id}"), Some(token))
+                .await;
             if r.status == 200 && done(&r.body) {
                 return r.body;
             }
@@ -209,7 +216,11 @@ pub fn ffmpeg(args: &[&str]) {
         .args(args)
         .output()
         .expect("ffmpeg runs (infra/setup.sh installs it)");
-    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A `seconds`-long H.264/AAC MP4 of ffmpeg's test pattern and a tone, with
@@ -218,10 +229,23 @@ pub fn test_video(dir: &Path, name: &str, seconds: u32, size: &str) -> PathBuf {
     let path = dir.join(name);
     let duration = seconds.to_string();
     ffmpeg(&[
-        "-f", "lavfi", "-i", &format!("testsrc=duration={duration}:size={size}:rate=25"),
-        "-f", "lavfi", "-i", &format!("sine=frequency=440:duration={duration}"),
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-shortest",
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc=duration={duration}:size={size}:rate=25"),
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("sine=frequency=440:duration={duration}"),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
         path.to_str().unwrap(),
     ]);
     path
@@ -230,7 +254,10 @@ pub fn test_video(dir: &Path, name: &str, seconds: u32, size: &str) -> PathBuf {
 pub fn test_audio(dir: &Path, name: &str, seconds: u32) -> PathBuf {
     let path = dir.join(name);
     ffmpeg(&[
-        "-f", "lavfi", "-i", &format!("sine=frequency=330:duration={seconds}"),
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("sine=frequency=330:duration={seconds}"),
         path.to_str().unwrap(),
     ]);
     path
@@ -239,7 +266,14 @@ pub fn test_audio(dir: &Path, name: &str, seconds: u32) -> PathBuf {
 /// ffprobe's width, height and duration (ms) of a file.
 pub fn probe(path: &Path) -> (Option<u64>, Option<u64>, u64) {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
         .arg(path)
         .output()
         .unwrap();

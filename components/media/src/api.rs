@@ -27,7 +27,9 @@ pub fn handle(request: IncomingRequest, out: ResponseOutparam) {
         (["api", "v1", "media"], Post) => whole(upload_form(&head, request)),
         (["api", "v1", "media"], Get) => whole(list(&head)),
         (["api", "v1", "media"], _) => Err(Problem::method_not_allowed("GET, POST")),
-        (["api", "v1", "media", "uploads"], Options) => Settings::load().map(|s| Reply::Whole(resumable::options(&s))),
+        (["api", "v1", "media", "uploads"], Options) => {
+            Settings::load().map(|s| Reply::Whole(resumable::options(&s)))
+        }
         (["api", "v1", "media", "uploads"], Post) => whole(with_caller(&head, |c| {
             resumable::create(&head, c, &Settings::load()?)
         })),
@@ -35,7 +37,9 @@ pub fn handle(request: IncomingRequest, out: ResponseOutparam) {
         (["api", "v1", "media", "uploads", id], HeadMethod) => {
             whole(with_caller(&head, |c| resumable::offset(&head, id, c)))
         }
-        (["api", "v1", "media", "uploads", id], Get) => whole(with_caller(&head, |c| resumable::state(id, c))),
+        (["api", "v1", "media", "uploads", id], Get) => {
+            whole(with_caller(&head, |c| resumable::state(id, c)))
+        }
         (["api", "v1", "media", "uploads", id], Patch) => whole(with_caller(&head, |c| {
             resumable::append(&head, id, c, RequestBody::of(request), &Settings::load()?)
         })),
@@ -54,7 +58,9 @@ pub fn handle(request: IncomingRequest, out: ResponseOutparam) {
         (["api", "v1", "media", _, "cancel"], _) => Err(Problem::method_not_allowed("POST")),
         (["api", "v1", "media", id, "content"], Get | HeadMethod) => delivery::content(&head, id),
         (["api", "v1", "media", _, "content"], _) => Err(Problem::method_not_allowed("GET, HEAD")),
-        (["api", "v1", "media", id, "renditions", path @ ..], Get | HeadMethod) if !path.is_empty() => {
+        (["api", "v1", "media", id, "renditions", path @ ..], Get | HeadMethod)
+            if !path.is_empty() =>
+        {
             delivery::rendition(&head, id, &path.join("/"))
         }
         (["api", "v1", "media", _, "renditions", ..], _) => {
@@ -92,12 +98,19 @@ fn uploader(head: &Head) -> Result<Claims, Problem> {
 pub fn clean_filename(name: &str, field: &str) -> Result<String, Problem> {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("").trim();
     if base.chars().any(char::is_control) {
-        return Err(Problem::invalid_field(field, "must not contain control characters"));
+        return Err(Problem::invalid_field(
+            field,
+            "must not contain control characters",
+        ));
     }
     if base.len() > 255 {
         return Err(Problem::invalid_field(field, "must be at most 255 bytes"));
     }
-    Ok(if base.is_empty() { "upload".into() } else { base.to_string() })
+    Ok(if base.is_empty() {
+        "upload".into()
+    } else {
+        base.to_string()
+    })
 }
 
 fn declared_length(head: &Head) -> Option<u64> {
@@ -150,7 +163,9 @@ fn upload_raw(head: &Head, id: &str, request: IncomingRequest) -> Result<Respons
     let filename = clean_filename(head.param("filename").unwrap_or(""), "filename")?;
     if let Some(existing) = store::get(&store::open()?, id)? {
         return Err(if existing.owner_id == claims.sub {
-            Problem::conflict(format!("media {id} exists already; media are never replaced"))
+            Problem::conflict(format!(
+                "media {id} exists already; media are never replaced"
+            ))
         } else {
             delivery::not_found(id)
         });
@@ -201,7 +216,10 @@ fn list(head: &Head) -> Result<Response, Problem> {
         match head.param(name) {
             None => Ok(None),
             Some(v) if allowed.contains(&v) => Ok(Some(v.to_string())),
-            Some(_) => Err(Problem::invalid_field(name, format!("must be one of {allowed:?}"))),
+            Some(_) => Err(Problem::invalid_field(
+                name,
+                format!("must be one of {allowed:?}"),
+            )),
         }
     };
     let owner_id = match head.param("ownerId") {
@@ -220,7 +238,9 @@ fn list(head: &Head) -> Result<Response, Problem> {
     };
     let before = match head.param("cursor") {
         None => None,
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| Problem::invalid_field("cursor", "is not a cursor this service gave"))?),
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+            Problem::invalid_field("cursor", "is not a cursor this service gave")
+        })?),
     };
     let mut items = store::list(
         &store::open()?,

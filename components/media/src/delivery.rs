@@ -49,7 +49,12 @@ pub fn send_reply(out: ResponseOutparam, reply: Reply, method: &Method) {
             status,
             headers,
             download,
-        } => send_download(out, status, &headers, download.as_ref().filter(|_| with_body)),
+        } => send_download(
+            out,
+            status,
+            &headers,
+            download.as_ref().filter(|_| with_body),
+        ),
     }
 }
 
@@ -68,7 +73,12 @@ pub fn rendition(head: &Head, id: &str, path: &str) -> Result<Reply, Problem> {
             "media {id} has no rendition {path}"
         )));
     }
-    serve(head, &media, &format!("{}{path}", rendition_prefix(id)), None)
+    serve(
+        head,
+        &media,
+        &format!("{}{path}", rendition_prefix(id)),
+        None,
+    )
 }
 
 /// Ready items are public (their ids are unguessable, like a CDN's);
@@ -109,7 +119,14 @@ fn serve(head: &Head, media: &Media, key: &str, filename: Option<&str>) -> Resul
             .status(302)
             .header("location", url)
             // Shorter than the URL's own life, so a cache never hands out a dead one.
-            .header("cache-control", if media.is_ready() { "public, max-age=600" } else { PRIVATE_CACHE })
+            .header(
+                "cache-control",
+                if media.is_ready() {
+                    "public, max-age=600"
+                } else {
+                    PRIVATE_CACHE
+                },
+            )
             .body(Vec::new())
             .build();
         return Ok(Reply::Whole(response));
@@ -155,7 +172,14 @@ fn serve(head: &Head, media: &Media, key: &str, filename: Option<&str>) -> Resul
                 "content-range".into(),
                 format!("bytes {offset}-{}/{}", offset + length - 1, meta.size),
             ));
-            (206, Some(ByteRange { offset, length: Some(length) }), length)
+            (
+                206,
+                Some(ByteRange {
+                    offset,
+                    length: Some(length),
+                }),
+                length,
+            )
         }
         None => (200, None, meta.size),
     };
@@ -180,7 +204,10 @@ fn serve(head: &Head, media: &Media, key: &str, filename: Option<&str>) -> Resul
 /// ETag first.
 fn object_headers(meta: &ObjectMeta, cache: &str, filename: Option<&str>) -> Vec<(String, String)> {
     let mut headers = vec![
-        ("etag".to_string(), format!("\"{}\"", meta.etag.trim_matches('"'))),
+        (
+            "etag".to_string(),
+            format!("\"{}\"", meta.etag.trim_matches('"')),
+        ),
         ("content-type".into(), meta.content_type.clone()),
         ("accept-ranges".into(), "bytes".into()),
         ("cache-control".into(), cache.into()),
@@ -256,7 +283,10 @@ fn transform_spec(head: &Head, media: &Media) -> Result<TransformSpec, Problem> 
     if media.kind != "image" {
         return Err(Problem::invalid_field(
             "w",
-            format!("transforms apply to images; media {} is {}", media.id, media.kind),
+            format!(
+                "transforms apply to images; media {} is {}",
+                media.id, media.kind
+            ),
         ));
     }
     let size = |name: &str| -> Result<Option<u32>, Problem> {
@@ -276,7 +306,12 @@ fn transform_spec(head: &Head, media: &Media) -> Result<TransformSpec, Problem> 
         "contain" => ("contain", Fit::Contain),
         "cover" => ("cover", Fit::Cover),
         "fill" => ("fill", Fit::Fill),
-        _ => return Err(Problem::invalid_field("fit", "must be contain, cover or fill")),
+        _ => {
+            return Err(Problem::invalid_field(
+                "fit",
+                "must be contain, cover or fill",
+            ));
+        }
     };
     let (extension, format) = match head.param("fmt").unwrap_or("jpeg") {
         "jpeg" | "jpg" => ("jpg", Format::Jpeg),
@@ -291,8 +326,14 @@ fn transform_spec(head: &Head, media: &Media) -> Result<TransformSpec, Problem> 
     let (width, height) = match (size("w")?, size("h")?) {
         (Some(w), Some(h)) => (w, h),
         // One side given: the other follows the image's aspect ratio.
-        (Some(w), None) => (w, ((f64::from(w) * source_h / source_w).round() as u32).max(1)),
-        (None, Some(h)) => (((f64::from(h) * source_w / source_h).round() as u32).max(1), h),
+        (Some(w), None) => (
+            w,
+            ((f64::from(w) * source_h / source_w).round() as u32).max(1),
+        ),
+        (None, Some(h)) => (
+            ((f64::from(h) * source_w / source_h).round() as u32).max(1),
+            h,
+        ),
         (None, None) => return Err(Problem::invalid_field("w", "w or h is required")),
     };
     Ok(TransformSpec {
@@ -325,7 +366,8 @@ fn transform(head: &Head, media: &Media) -> Result<Reply, Problem> {
     let original = storage::read_all(&bucket, &original_key(&media.id), settings.max_image_bytes)?
         .ok_or_else(|| not_found(&media.id))?;
     let started = now_ms();
-    let picture = folio_imaging::decode(&original, &settings.image_limits()).map_err(image_problem)?;
+    let picture =
+        folio_imaging::decode(&original, &settings.image_limits()).map_err(image_problem)?;
     let encoded = folio_imaging::render(&picture, spec.width, spec.height, spec.fit, spec.format)
         .map_err(image_problem)?;
     let elapsed = now_ms() - started;
@@ -346,7 +388,13 @@ fn transform(head: &Head, media: &Media) -> Result<Reply, Problem> {
 fn disposition(filename: &str) -> String {
     let ascii: String = filename
         .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let encoded: String = filename
         .bytes()

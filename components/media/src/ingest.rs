@@ -35,10 +35,11 @@ pub fn ingest(
     new: NewUpload,
     settings: &Settings,
 ) -> Result<Media, SourceError> {
-    if let Some(length) = new.declared_length {
-        if length > settings.max_upload_bytes {
-            return Err(too_large(settings.max_upload_bytes).into());
-        }
+    if new
+        .declared_length
+        .is_some_and(|length| length > settings.max_upload_bytes)
+    {
+        return Err(too_large(settings.max_upload_bytes).into());
     }
     let mut head = Vec::new();
     let mut ended = false;
@@ -190,7 +191,10 @@ fn check(
             FILE_FIELD,
             format!("is not readable as {}: {}", sniffed.mime, last_line(&why)),
         ),
-        other => Problem::unavailable(format!("probing the upload: {}", transcode::describe(&other))),
+        other => Problem::unavailable(format!(
+            "probing the upload: {}",
+            transcode::describe(&other)
+        )),
     })?;
     let video = info
         .streams

@@ -45,7 +45,9 @@ struct Worker;
 impl Guest for Worker {
     fn handle(event: Event) -> Result<(), HandleError> {
         let Some(id) = event.subject.as_deref() else {
-            return Err(HandleError::Reject("a media event without a subject".into()));
+            return Err(HandleError::Reject(
+                "a media event without a subject".into(),
+            ));
         };
         match api::handle_event(&event.type_, id) {
             Ok(processing::Outcome::Done) => Ok(()),

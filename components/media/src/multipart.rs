@@ -53,14 +53,20 @@ impl<S: ByteSource> FilePart<S> {
             // After a delimiter: `--` closes the body, CRLF starts a part.
             part.fill(2)?;
             if part.buffer.starts_with(b"--") {
-                return Err(Problem::invalid_field(field, "is required: the form has no such file field").into());
+                return Err(Problem::invalid_field(
+                    field,
+                    "is required: the form has no such file field",
+                )
+                .into());
             }
             let head_end = loop {
                 if let Some(i) = find(&part.buffer, b"\r\n\r\n") {
                     break i;
                 }
                 if part.buffer.len() > MAX_PART_HEAD || part.inner_done {
-                    return Err(Problem::bad_request("a multipart part has no end to its headers").into());
+                    return Err(
+                        Problem::bad_request("a multipart part has no end to its headers").into(),
+                    );
                 }
                 part.fill(part.buffer.len() + 1)?;
             };
@@ -93,7 +99,10 @@ impl<S: ByteSource> FilePart<S> {
                 return Ok(());
             }
             if self.inner_done {
-                return Err(Problem::bad_request("the multipart body ends before its closing boundary").into());
+                return Err(Problem::bad_request(
+                    "the multipart body ends before its closing boundary",
+                )
+                .into());
             }
             let keep = self.delimiter.len() - 1;
             if self.buffer.len() > keep {
@@ -125,7 +134,10 @@ impl<S: ByteSource> ByteSource for FilePart<S> {
                 return Ok(Some(self.buffer.drain(..n).collect()));
             }
             if self.inner_done {
-                return Err(Problem::bad_request("the multipart body ends before its closing boundary").into());
+                return Err(Problem::bad_request(
+                    "the multipart body ends before its closing boundary",
+                )
+                .into());
             }
             self.fill(self.buffer.len() + 1)?;
         }
@@ -189,7 +201,9 @@ mod tests {
 
     fn body(file: &[u8]) -> Vec<u8> {
         let mut b = Vec::new();
-        b.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nhello\r\n");
+        b.extend_from_slice(
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nhello\r\n",
+        );
         b.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a b.png\"\r\nContent-Type: image/png\r\n\r\n");
         b.extend_from_slice(file);
         b.extend_from_slice(b"\r\n--XyZ--\r\n");
@@ -250,7 +264,10 @@ mod tests {
             boundary("multipart/form-data; boundary=\"ab cd\"").as_deref(),
             Some("ab cd")
         );
-        assert_eq!(boundary("multipart/form-data;boundary=x").as_deref(), Some("x"));
+        assert_eq!(
+            boundary("multipart/form-data;boundary=x").as_deref(),
+            Some("x")
+        );
         assert_eq!(boundary("application/json"), None);
         assert_eq!(boundary("multipart/form-data"), None);
     }

@@ -53,7 +53,8 @@ pub fn process_image(id: &str) -> Result<Outcome, Problem> {
     let settings = Settings::load()?;
     store::start_attempt(&conn, id)?;
     let bucket = storage::bucket()?;
-    let Some(mut original) = storage::read_all(&bucket, &original_key(id), settings.max_image_bytes)?
+    let Some(mut original) =
+        storage::read_all(&bucket, &original_key(id), settings.max_image_bytes)?
     else {
         store::fail(&conn, id, "the original is missing from storage")?;
         return Ok(Outcome::Done);
@@ -62,7 +63,11 @@ pub fn process_image(id: &str) -> Result<Outcome, Problem> {
         Ok(p) => p,
         // It decoded at upload; a refusal now cannot get better by retrying.
         Err(e) => {
-            store::fail(&conn, id, &format!("cannot decode the image: {}", image_error(&e)))?;
+            store::fail(
+                &conn,
+                id,
+                &format!("cannot decode the image: {}", image_error(&e)),
+            )?;
             return Ok(Outcome::Done);
         }
     };
@@ -171,16 +176,19 @@ pub fn transcode(id: &str) -> Result<Outcome, Problem> {
         }
     };
     let renditions = outputs.iter().map(|o| rendition(id, o)).collect();
-    record_ready(Media { renditions, ..media })
+    record_ready(Media {
+        renditions,
+        ..media
+    })
 }
 
 /// Records a failed attempt; all but cancellation and unreadable media are retried.
 fn failed(conn: &folio_guest::Connection, id: &str, e: TranscodeError) -> Result<Outcome, Problem> {
     store::fail(conn, id, &transcode::describe(&e))?;
     Ok(match e {
-        TranscodeError::Cancelled | TranscodeError::InvalidMedia(_) | TranscodeError::NotFound(_) => {
-            Outcome::Done
-        }
+        TranscodeError::Cancelled
+        | TranscodeError::InvalidMedia(_)
+        | TranscodeError::NotFound(_) => Outcome::Done,
         other => Outcome::Retry(transcode::describe(&other)),
     })
 }

@@ -57,7 +57,10 @@ pub fn create(head: &Head, claims: &Claims, settings: &Settings) -> Result<Respo
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| Problem::invalid_field("Upload-Length", "must give the size in bytes"))?;
     if length == 0 {
-        return Err(Problem::invalid_field("Upload-Length", "must be at least 1"));
+        return Err(Problem::invalid_field(
+            "Upload-Length",
+            "must be at least 1",
+        ));
     }
     if length > settings.max_upload_bytes {
         return Err(ingest::too_large(settings.max_upload_bytes));
@@ -94,7 +97,10 @@ fn metadata_filename(metadata: &str) -> Result<String, Problem> {
                 .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
                 .and_then(|b| String::from_utf8(b).ok())
                 .ok_or_else(|| {
-                    Problem::invalid_field("Upload-Metadata", "filename must be base64 of UTF-8 text")
+                    Problem::invalid_field(
+                        "Upload-Metadata",
+                        "filename must be base64 of UTF-8 text",
+                    )
                 })?;
             return crate::api::clean_filename(&decoded, "Upload-Metadata");
         }
@@ -200,7 +206,9 @@ pub fn append(
     }
     if let Some(why) = interrupted {
         // The client is gone; the bytes that arrived are kept for its retry.
-        return Err(Problem::bad_request(format!("the upload was interrupted: {why}")));
+        return Err(Problem::bad_request(format!(
+            "the upload was interrupted: {why}"
+        )));
     }
     let mut response = tus_response(204);
     response.header("upload-offset", received.to_string());
@@ -210,9 +218,10 @@ pub fn append(
             parts.push(part_key);
         }
         let media = assemble(&upload, parts, settings)?;
-        response
-            .header("folio-media-id", media.id.clone())
-            .header("folio-media-location", format!("/api/v1/media/{}", media.id));
+        response.header("folio-media-id", media.id.clone()).header(
+            "folio-media-location",
+            format!("/api/v1/media/{}", media.id),
+        );
     }
     Ok(response.body(Vec::new()).build())
 }
@@ -237,7 +246,9 @@ fn receive_part(
                     return Err(Problem::new(
                         413,
                         "Content too large",
-                        format!("the PATCH carries more than the {remaining} bytes the upload lacks"),
+                        format!(
+                            "the PATCH carries more than the {remaining} bytes the upload lacks"
+                        ),
                     ));
                 }
                 upload.write(&bytes).map_err(storage::error)?;

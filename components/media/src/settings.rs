@@ -61,5 +61,7 @@ fn number(name: &str, default: u64) -> Result<u64, Problem> {
 }
 
 fn misconfigured(name: &str, value: &str) -> Problem {
-    Problem::unavailable(format!("the media service is misconfigured: {name} = {value:?}"))
+    Problem::unavailable(format!(
+        "the media service is misconfigured: {name} = {value:?}"
+    ))
 }

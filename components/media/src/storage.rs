@@ -16,7 +16,10 @@ pub fn error(e: Error) -> Problem {
         other => Problem::new(
             500,
             "Internal error",
-            format!("object storage refused a request ({}): {other:?}", other.kind()),
+            format!(
+                "object storage refused a request ({}): {other:?}",
+                other.kind()
+            ),
         ),
     }
 }
@@ -66,7 +69,12 @@ pub fn read_all(bucket: &Bucket, key: &str, limit: u64) -> Result<Option<Vec<u8>
     }
 }
 
-pub fn put_bytes(bucket: &Bucket, key: &str, content_type: &str, bytes: &[u8]) -> Result<(), Problem> {
+pub fn put_bytes(
+    bucket: &Bucket,
+    key: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> Result<(), Problem> {
     let upload = bucket.put(key, content_type).map_err(error)?;
     for chunk in bytes.chunks(4 << 20) {
         upload.write(chunk).map_err(error)?;

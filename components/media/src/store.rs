@@ -244,7 +244,10 @@ pub fn finish(tx: &Transaction, m: &Media) -> Result<bool, Problem> {
 
 pub fn delete(tx: &Transaction, id: &str) -> Result<bool, Problem> {
     let changed = tx
-        .execute("DELETE FROM media WHERE id = $1", &[Value::Text(id.to_string())])
+        .execute(
+            "DELETE FROM media WHERE id = $1",
+            &[Value::Text(id.to_string())],
+        )
         .map_err(db_error)?;
     Ok(changed == 1)
 }
@@ -338,7 +341,10 @@ pub fn advance_upload(
 pub fn complete_upload(tx: &Transaction, id: &str, media_id: &str) -> Result<(), Problem> {
     tx.execute(
         "UPDATE uploads SET media_id = $2 WHERE id = $1",
-        &[Value::Text(id.to_string()), Value::Text(media_id.to_string())],
+        &[
+            Value::Text(id.to_string()),
+            Value::Text(media_id.to_string()),
+        ],
     )
     .map_err(db_error)?;
     Ok(())
