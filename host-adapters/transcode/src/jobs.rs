@@ -752,7 +752,10 @@ impl JobContext {
     }
 
     fn timed_out(&self, doing: &str) -> TranscodeError {
-        timed_out(self.transcoder.inner.settings.timeout, doing)
+        TranscodeError::TimedOut(timeout_message(
+            self.transcoder.inner.settings.timeout,
+            doing,
+        ))
     }
 }
 
@@ -932,21 +935,22 @@ pub(crate) fn run_error(
             limits.cpu_secs,
         )),
         RunError::TimedOut { stderr_tail } => {
-            let mut message = timed_out(timeout, &format!("running {program}")).to_string();
-            if !stderr_tail.is_empty() {
-                message = format!("{message}: {stderr_tail}");
-            }
-            TranscodeError::TimedOut(message.trim_start_matches("timed out: ").to_string())
+            let message = timeout_message(timeout, &format!("running {program}"));
+            TranscodeError::TimedOut(if stderr_tail.is_empty() {
+                message
+            } else {
+                format!("{message}: {stderr_tail}")
+            })
         }
         RunError::Interrupted(why) => interrupt_error(why),
     }
 }
 
-fn timed_out(timeout: Duration, doing: &str) -> TranscodeError {
-    TranscodeError::TimedOut(format!(
+fn timeout_message(timeout: Duration, doing: &str) -> String {
+    format!(
         "the job ran past the transcode timeout of {} s while {doing}, and was stopped",
         timeout.as_secs()
-    ))
+    )
 }
 
 /// Abandoned jobs report nothing to anyone, so `cancelled` serves both.
