@@ -8,6 +8,8 @@
 //!
 //!     cargo run --release -p folio-tests --bin folio-media-bench -- [--runs 7] [--upload-mib 1024]
 //!
+//! `--upload-mib 0` skips the uploads.
+//!
 //! It prints numbers; it asserts nothing.
 
 use std::io::Cursor;
@@ -42,6 +44,9 @@ async fn main() -> anyhow::Result<()> {
         wasm / native
     );
 
+    if upload_mib == 0 {
+        return Ok(());
+    }
     let s3 = std::env::var("FOLIO_TEST_S3_ENDPOINT")
         .is_ok()
         .then(folio_tests::media::s3_from_env);
