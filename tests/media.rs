@@ -6,7 +6,9 @@
 use std::io::Cursor;
 use std::time::Duration;
 
-use folio_tests::media::{MediaHost, S3, probe, s3_from_env, start_media, test_audio, test_video};
+use folio_tests::media::{
+    MediaBackends, MediaHost, S3, probe, s3_from_env, start_media, test_audio, test_video,
+};
 use folio_tests::reqwest;
 use folio_tests::services::{Api, PASSWORD, events_about, unique};
 use folio_tests::{BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, client};
@@ -865,31 +867,50 @@ async fn resumable(mh: &MediaHost) {
 
 #[tokio::test]
 async fn images_on_disk() {
-    let mh = start_media("media-disk", None, &[], &[]);
+    let mh = start_media("media-disk", MediaBackends::default(), &[], &[]);
     images(&mh, false).await;
     resumable(&mh).await;
 }
 
 #[tokio::test]
 async fn audio_and_video_on_disk() {
-    let mh = start_media("media-av-disk", None, &[], &[]);
+    let mh = start_media("media-av-disk", MediaBackends::default(), &[], &[]);
     audio_and_video(&mh).await;
 }
 
+/// The production shape: objects on S3, every database on Postgres.
 #[tokio::test]
-async fn everything_on_s3() {
+async fn everything_on_s3_and_postgres() {
     let s3 = s3_from_env();
-    let mh = start_media("media-s3", Some(s3.clone()), &[], &[]);
+    let postgres = std::env::var("FOLIO_TEST_POSTGRES_URL")
+        .expect("FOLIO_TEST_POSTGRES_URL is not set: run `bash infra/postgres.sh` and export it");
+    folio_tests::drop_schemas(
+        &postgres,
+        &[
+            "folio_media_s3",
+            "folio_media_s3_events",
+            "folio_media_s3_media",
+        ],
+    )
+    .await;
+    let backends = MediaBackends {
+        s3: Some(s3.clone()),
+        postgres: Some(postgres),
+    };
+    let mh = start_media("media-s3", backends, &[], &[]);
     images(&mh, false).await;
     audio_and_video(&mh).await;
     resumable(&mh).await;
     drop(mh);
     let redirecting = start_media(
         "media-s3-redirect",
-        Some(S3 {
-            prefix: format!("{}r/", s3.prefix),
-            ..s3
-        }),
+        MediaBackends {
+            s3: Some(S3 {
+                prefix: format!("{}r/", s3.prefix),
+                ..s3
+            }),
+            postgres: None,
+        },
         &[("media_delivery", "redirect")],
         &[],
     );
@@ -901,7 +922,7 @@ async fn everything_on_s3() {
 #[tokio::test]
 async fn killed_ffmpeg_fails_the_attempt_and_the_retry_succeeds() {
     use folio_tests::media::ffmpeg_pids_under;
-    let mh = start_media("media-kill", None, &[], &[]);
+    let mh = start_media("media-kill", MediaBackends::default(), &[], &[]);
     let api = mh.api();
     let run = unique();
     let (admin, _) = api

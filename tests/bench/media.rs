@@ -16,7 +16,7 @@ use std::io::Cursor;
 use std::time::{Duration, Instant};
 
 use folio_imaging::{Fit, Format, Limits};
-use folio_tests::media::{MediaHost, S3, ffmpeg, start_media};
+use folio_tests::media::{MediaBackends, MediaHost, S3, ffmpeg, start_media};
 use folio_tests::services::Api;
 use folio_tests::{BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, client};
 use image::RgbImage;
@@ -114,7 +114,7 @@ async fn admin(mh: &MediaHost) -> String {
 
 /// Each run is a fresh upload, so each transform is computed, not cached.
 async fn wasm_thumbnails(jpeg: &[u8], runs: usize) -> anyhow::Result<f64> {
-    let mh = start_media("media-bench", None, &[], &[]);
+    let mh = start_media("media-bench", MediaBackends::default(), &[], &[]);
     let token = admin(&mh).await;
     let mut times = Vec::new();
     for _ in 0..=runs {
@@ -200,7 +200,7 @@ async fn upload_throughput(backend: &str, s3: Option<S3>, mib: u64) -> anyhow::R
     let max = (mib + 64) << 20;
     let mh = start_media(
         &format!("media-upload-{backend}"),
-        s3,
+        MediaBackends { s3, postgres: None },
         &[("media_max_upload_bytes", &max.to_string())],
         &[
             "--max-body-bytes",

@@ -10,7 +10,9 @@
 use std::time::{Duration, Instant};
 
 use folio_tests::media::test_video;
-use folio_transcode::{JobState, Rendition, RenditionKind, TranscodeConfig, TranscodeRequest, Transcoder};
+use folio_transcode::{
+    JobState, Rendition, RenditionKind, TranscodeConfig, TranscodeRequest, Transcoder,
+};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -80,7 +82,9 @@ async fn main() -> anyhow::Result<()> {
         let out = dir.path().join(format!("direct-{run}.mp4"));
         let started = Instant::now();
         let status = std::process::Command::new("ffmpeg")
-            .args(folio_transcode::presets::mp4(&source, &out, 720, true, threads))
+            .args(folio_transcode::presets::mp4(
+                &source, &out, 720, true, threads,
+            ))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()?;

@@ -36,6 +36,14 @@ pub fn s3_from_env() -> S3 {
     }
 }
 
+/// Where a media test host keeps state; the default is all embedded (SQLite, disk).
+#[derive(Clone, Default)]
+pub struct MediaBackends {
+    pub s3: Option<S3>,
+    /// An admin URL (`infra/postgres.sh`): every component's database there.
+    pub postgres: Option<String>,
+}
+
 pub struct MediaHost {
     pub host: Host,
     /// The media component's id in the manifest.
@@ -49,10 +57,11 @@ pub struct MediaHost {
 /// the events fixture recording `folio.media`; media variables set from `variables`.
 pub fn start_media(
     id: &str,
-    s3: Option<S3>,
+    backends: MediaBackends,
     variables: &[(&str, &str)],
     args: &[&str],
 ) -> MediaHost {
+    let s3 = backends.s3.clone();
     let component = format!("{id}-media");
     let group = format!("{id}-{}", unique());
     let mut manifest = services_manifest_recording(id, &group, false, &["folio.media"]);
@@ -98,9 +107,15 @@ auth_audience = "{{{{ auth_audience }}}}"
     std::fs::create_dir_all(&data_dir).unwrap();
     std::os::unix::fs::symlink(&compiled, data_dir.join("compiled")).unwrap();
     let mut all_args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    if let Some(s3) = &s3 {
+    let mut config = s3.as_ref().map(runtime_config).unwrap_or_default();
+    if let Some(url) = &backends.postgres {
+        config.push_str(&format!(
+            "\n[sqlite_database.default]\ntype = \"postgres\"\nurl = \"{url}\"\n"
+        ));
+    }
+    if !config.is_empty() {
         let path = dir.path().join("runtime.toml");
-        std::fs::write(&path, runtime_config(s3)).unwrap();
+        std::fs::write(&path, config).unwrap();
         all_args.extend(["--runtime-config".into(), path.display().to_string()]);
     }
     let host = Host::start_with(
