@@ -1,27 +1,9 @@
 //! The content service, black-box through the host, with tokens from the
 //! users service: on SQLite with embedded stores, and on Postgres + Redis + Kafka.
 
-use folio_tests::services::{Api, PASSWORD, backends, events_about, start_services, unique};
+use folio_tests::services::{Api, backends, events_about, start_services, unique};
 use folio_tests::{BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, Host};
 use serde_json::{Value, json};
-
-async fn user(api: &Api<'_>, admin: &str, name: &str, role: &str, run: &str) -> (String, String) {
-    let email = format!("{name}.{run}@example.com");
-    let created = api.register(&email, name).await;
-    let id = created["id"].as_str().unwrap().to_string();
-    if role != "consumer" {
-        let r = api
-            .call(
-                "PATCH",
-                &format!("/api/v1/users/{id}"),
-                Some(admin),
-                Some(json!({"role": role})),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{:?}", r.body);
-    }
-    (api.login(&email, PASSWORD).await.0, id)
-}
 
 async fn with_if_match(
     api: &Api<'_>,
@@ -55,9 +37,9 @@ async fn content_flow(host: &Host) {
     let (admin, _) = api
         .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
         .await;
-    let (cora, cora_id) = user(&api, &admin, "cora", "creator", &run).await;
-    let (carl, _) = user(&api, &admin, "carl", "creator", &run).await;
-    let (dan, _) = user(&api, &admin, "dan", "consumer", &run).await;
+    let (cora, cora_id) = api.user_with_role(&admin, "cora", "creator", &run).await;
+    let (carl, _) = api.user_with_role(&admin, "carl", "creator", &run).await;
+    let (dan, _) = api.user_with_role(&admin, "dan", "consumer", &run).await;
 
     // Categories: a tree with unique slugs, written by admins only.
     let news = api
@@ -631,8 +613,8 @@ async fn relations_and_read_cache(host: &Host, redis: Option<(&str, &str)>) {
     let (admin, _) = api
         .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
         .await;
-    let (cora, _) = user(&api, &admin, "cora", "creator", &run).await;
-    let (dan, _) = user(&api, &admin, "dan", "consumer", &run).await;
+    let (cora, _) = api.user_with_role(&admin, "cora", "creator", &run).await;
+    let (dan, _) = api.user_with_role(&admin, "dan", "consumer", &run).await;
     let a = item_in(&api, &admin, &format!("Alpha {run}"), "published").await;
     let b = item_in(&api, &admin, &format!("Beta {run}"), "published").await;
     let draft = item_in(&api, &cora, &format!("Cora's draft {run}"), "draft").await;

@@ -10,7 +10,7 @@ use folio_tests::media::{
     MediaBackends, MediaHost, S3, probe, s3_from_env, start_media, test_audio, test_video,
 };
 use folio_tests::reqwest;
-use folio_tests::services::{Api, PASSWORD, events_about, unique};
+use folio_tests::services::{events_about, unique};
 use folio_tests::{BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, client};
 use image::{ImageFormat, RgbImage};
 use serde_json::{Value, json};
@@ -18,24 +18,6 @@ use sha2::{Digest, Sha256};
 
 const IMAGE_WAIT: Duration = Duration::from_secs(60);
 const VIDEO_WAIT: Duration = Duration::from_secs(240);
-
-async fn user(api: &Api<'_>, admin: &str, name: &str, role: &str, run: &str) -> (String, String) {
-    let email = format!("{name}.{run}@example.com");
-    let created = api.register(&email, name).await;
-    let id = created["id"].as_str().unwrap().to_string();
-    if role != "consumer" {
-        let r = api
-            .call(
-                "PATCH",
-                &format!("/api/v1/users/{id}"),
-                Some(admin),
-                Some(json!({"role": role})),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{:?}", r.body);
-    }
-    (api.login(&email, PASSWORD).await.0, id)
-}
 
 struct Reply {
     status: u16,
@@ -201,9 +183,9 @@ async fn images(mh: &MediaHost, redirect: bool) {
     let (admin, _) = api
         .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
         .await;
-    let (cora, cora_id) = user(&api, &admin, "cora", "creator", &run).await;
-    let (carl, _) = user(&api, &admin, "carl", "creator", &run).await;
-    let (dan, _) = user(&api, &admin, "dan", "consumer", &run).await;
+    let (cora, cora_id) = api.user_with_role(&admin, "cora", "creator", &run).await;
+    let (carl, _) = api.user_with_role(&admin, "carl", "creator", &run).await;
+    let (dan, _) = api.user_with_role(&admin, "dan", "consumer", &run).await;
 
     // A camera JPEG: landscape pixels with EXIF orientation 6, sent with a wrong Content-Type.
     let original = jpeg_with_orientation_6(&photo(1200, 800));
@@ -593,7 +575,7 @@ async fn audio_and_video(mh: &MediaHost) {
     let (admin, _) = api
         .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
         .await;
-    let (vera, _) = user(&api, &admin, "vera", "creator", &run).await;
+    let (vera, _) = api.user_with_role(&admin, "vera", "creator", &run).await;
     let dir = tempfile::tempdir().unwrap();
 
     let video = std::fs::read(test_video(dir.path(), "clip.mp4", 3, "1280x720")).unwrap();
@@ -719,8 +701,8 @@ async fn resumable(mh: &MediaHost) {
     let (admin, _) = api
         .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
         .await;
-    let (rita, _) = user(&api, &admin, "rita", "creator", &run).await;
-    let (carl, _) = user(&api, &admin, "carl", "creator", &run).await;
+    let (rita, _) = api.user_with_role(&admin, "rita", "creator", &run).await;
+    let (carl, _) = api.user_with_role(&admin, "carl", "creator", &run).await;
     let png = encode(&photo(900, 700), ImageFormat::Png);
     let total = png.len();
     let tus = |r: reqwest::RequestBuilder, token: &str| {
@@ -928,7 +910,7 @@ async fn killed_ffmpeg_fails_the_attempt_and_the_retry_succeeds() {
     let (admin, _) = api
         .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
         .await;
-    let (kim, _) = user(&api, &admin, "kim", "creator", &run).await;
+    let (kim, _) = api.user_with_role(&admin, "kim", "creator", &run).await;
     let dir = tempfile::tempdir().unwrap();
     let video = std::fs::read(test_video(dir.path(), "long.mp4", 12, "1280x720")).unwrap();
 

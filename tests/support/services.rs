@@ -65,6 +65,32 @@ impl Api<'_> {
         r.body
     }
 
+    /// Registers `name.run@example.com`, gives it `role` (with `admin`'s
+    /// token) unless that is `consumer`, signs in; returns (access token, user id).
+    pub async fn user_with_role(
+        &self,
+        admin: &str,
+        name: &str,
+        role: &str,
+        run: &str,
+    ) -> (String, String) {
+        let email = format!("{name}.{run}@example.com");
+        let created = self.register(&email, name).await;
+        let id = created["id"].as_str().unwrap().to_string();
+        if role != "consumer" {
+            let r = self
+                .call(
+                    "PATCH",
+                    &format!("/api/v1/users/{id}"),
+                    Some(admin),
+                    Some(json!({"role": role})),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+        }
+        (self.login(&email, PASSWORD).await.0, id)
+    }
+
     /// Signs in without MFA; returns (access token, refresh token).
     pub async fn login(&self, email: &str, password: &str) -> (String, String) {
         let r = self

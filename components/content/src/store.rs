@@ -26,27 +26,7 @@ pub fn open() -> Result<Connection, Problem> {
     Connection::open("default").map_err(db_error)
 }
 
-pub fn text(v: &Value) -> String {
-    match v {
-        Value::Text(s) | Value::Timestamp(s) | Value::Json(s) => s.clone(),
-        Value::Integer(i) => i.to_string(),
-        _ => String::new(),
-    }
-}
-
-pub fn optional_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        other => Some(text(other)),
-    }
-}
-
-pub fn integer(v: &Value) -> i64 {
-    match v {
-        Value::Integer(i) => *i,
-        _ => 0,
-    }
-}
+pub use folio_guest::columns::{integer, optional_text, text};
 
 fn json_list(v: &Value) -> Vec<String> {
     serde_json::from_str(&text(v)).unwrap_or_default()

@@ -1,6 +1,7 @@
 //! Accounts in the users database: reading, creating, changing and deleting
 //! them, each change committed together with its event.
 
+use folio_guest::columns::{boolean, integer, optional_text, text};
 use folio_guest::http::Problem;
 use folio_guest::{Connection, SqlError, Transaction, Value};
 use serde::Serialize;
@@ -94,33 +95,6 @@ impl User {
 const COLUMNS: &str = "id, email, password_hash, first_name, last_name, role, status, language, \
     timezone, email_notifications, push_notifications, totp_secret, totp_pending_secret, \
     totp_last_step, session_epoch, last_login_at, created_at, updated_at";
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::Text(s) | Value::Timestamp(s) | Value::Json(s) => s.clone(),
-        Value::Integer(i) => i.to_string(),
-        _ => String::new(),
-    }
-}
-
-fn optional_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        other => Some(text(other)),
-    }
-}
-
-fn integer(v: &Value) -> i64 {
-    match v {
-        Value::Integer(i) => *i,
-        Value::Boolean(b) => i64::from(*b),
-        _ => 0,
-    }
-}
-
-fn boolean(v: &Value) -> bool {
-    integer(v) != 0
-}
 
 fn user_from_row(r: &[Value]) -> User {
     User {
