@@ -26,20 +26,11 @@ fn handle(request: Request) -> Response {
     api::route(request)
 }
 
-mod cron_bindings {
-    spin_sdk::wit_bindgen::generate!({
-        path: "../../wit",
-        world: "fermyon:spin-cron/spin-cron@2.0.0",
-        runtime_path: "spin_sdk::wit_bindgen::rt",
-        generate_all,
-    });
-}
-
-use cron_bindings::fermyon::spin_cron::cron_types::{Error as CronError, Metadata};
+use folio_guest::cron::{Error as CronError, Metadata};
 
 struct Scheduler;
 
-impl cron_bindings::Guest for Scheduler {
+impl folio_guest::cron::Guest for Scheduler {
     fn handle_cron_event(_metadata: Metadata) -> Result<(), CronError> {
         scheduling::publish_due()
             .map(|_| ())
@@ -47,18 +38,9 @@ impl cron_bindings::Guest for Scheduler {
     }
 }
 
-cron_bindings::export!(Scheduler with_types_in cron_bindings);
+folio_guest::cron::export!(Scheduler);
 
-mod worker_bindings {
-    spin_sdk::wit_bindgen::generate!({
-        path: "../../wit",
-        world: "folio:platform/event-handler-export",
-        runtime_path: "spin_sdk::wit_bindgen::rt",
-        generate_all,
-    });
-}
-
-use worker_bindings::exports::folio::platform::event_handler::{Event, Guest, HandleError};
+use folio_guest::worker::{Event, Guest, HandleError};
 
 /// Its own events (`[[trigger.event]]` on `folio.content`) repair the read
 /// cache: a writer updates the cache after its commit, and if it died in
@@ -82,4 +64,4 @@ impl Guest for CacheRepair {
     }
 }
 
-worker_bindings::export!(CacheRepair with_types_in worker_bindings);
+folio_guest::worker::export!(CacheRepair);

@@ -23,27 +23,9 @@ use serde_json::{Value as Json, json};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
-mod worker_bindings {
-    spin_sdk::wit_bindgen::generate!({
-        path: "../../wit",
-        world: "folio:platform/event-handler-export",
-        runtime_path: "spin_sdk::wit_bindgen::rt",
-        generate_all,
-    });
-}
+use folio_guest::worker::{Event, Guest, HandleError};
 
-use worker_bindings::exports::folio::platform::event_handler::{Event, Guest, HandleError};
-
-mod cron_bindings {
-    spin_sdk::wit_bindgen::generate!({
-        path: "../../wit",
-        world: "fermyon:spin-cron/spin-cron@2.0.0",
-        runtime_path: "spin_sdk::wit_bindgen::rt",
-        generate_all,
-    });
-}
-
-use cron_bindings::fermyon::spin_cron::cron_types::{Error as CronError, Metadata};
+use folio_guest::cron::{Error as CronError, Metadata};
 
 struct Schema;
 
@@ -78,7 +60,7 @@ struct Worker;
 
 impl Guest for Worker {
     fn handle(event: Event) -> Result<(), HandleError> {
-        if event.event_type() == "fixture.bench" {
+        if event.type_.as_str() == "fixture.bench" {
             return Ok(());
         }
         let db = Connection::open("default").map_err(retry)?;
@@ -92,7 +74,7 @@ impl Guest for Worker {
                 ],
             )
             .map_err(retry)?;
-            match event.event_type() {
+            match event.type_.as_str() {
                 "fixture.fail-twice" if event.attempt <= 2 => {
                     return Err(HandleError::Retry(format!("try {} fails", event.attempt)));
                 }
@@ -129,21 +111,15 @@ impl Guest for Worker {
     }
 }
 
-impl Event {
-    fn event_type(&self) -> &str {
-        &self.type_
-    }
-}
-
 fn retry(e: SqlError) -> HandleError {
     HandleError::Retry(e.to_string())
 }
 
-worker_bindings::export!(Worker with_types_in worker_bindings);
+folio_guest::worker::export!(Worker);
 
 struct Cron;
 
-impl cron_bindings::Guest for Cron {
+impl folio_guest::cron::Guest for Cron {
     fn handle_cron_event(metadata: Metadata) -> Result<(), CronError> {
         let at_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -171,7 +147,7 @@ impl cron_bindings::Guest for Cron {
     }
 }
 
-cron_bindings::export!(Cron with_types_in cron_bindings);
+folio_guest::cron::export!(Cron);
 
 #[derive(Deserialize)]
 struct WriteRequest {

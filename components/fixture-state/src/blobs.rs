@@ -14,9 +14,10 @@
 //! Interface errors answer 4xx/5xx `{"error": {"kind", "message"}}`.
 
 use folio_guest::blobs::{Bucket, ByteRange, Error, ObjectMeta, Upload};
+use folio_guest::streams::write_all;
 use serde_json::{Value as Json, json};
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
-use wasi::io::streams::{OutputStream, StreamError};
+use wasi::io::streams::StreamError;
 
 const CHUNK: usize = 1 << 20;
 
@@ -191,20 +192,6 @@ fn get(bucket: &Bucket, key: &str, range: Option<ByteRange>, out: ResponseOutpar
     let _ = stream.blocking_flush();
     drop(stream);
     let _ = OutgoingBody::finish(body, None);
-}
-
-fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError> {
-    while !bytes.is_empty() {
-        let permitted = stream.check_write()? as usize;
-        if permitted == 0 {
-            stream.subscribe().block();
-            continue;
-        }
-        let n = permitted.min(bytes.len());
-        stream.write(&bytes[..n])?;
-        bytes = &bytes[n..];
-    }
-    Ok(())
 }
 
 fn meta(m: &ObjectMeta) -> Json {

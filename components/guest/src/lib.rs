@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod columns;
 pub mod http;
+pub mod streams;
 pub mod util;
 
 pub mod bindings {
@@ -15,6 +16,34 @@ pub mod bindings {
         world: "folio:platform/guest",
         pub_export_macro: true,
         default_bindings_module: "folio_guest::bindings",
+        runtime_path: "spin_sdk::wit_bindgen::rt",
+        generate_all,
+    });
+}
+
+/// The export of a queue-triggered worker (`[[trigger.event]]`): implement
+/// [`worker::Guest`] and register it with `folio_guest::worker::export!(MyWorker);`.
+pub mod worker {
+    spin_sdk::wit_bindgen::generate!({
+        path: "../../wit",
+        world: "folio:platform/event-handler-export",
+        pub_export_macro: true,
+        default_bindings_module: "folio_guest::worker",
+        runtime_path: "spin_sdk::wit_bindgen::rt",
+        generate_all,
+    });
+
+    pub use exports::folio::platform::event_handler::{Event, Guest, HandleError};
+}
+
+/// The export Spin's cron trigger calls (`[[trigger.cron]]`): implement
+/// [`cron::Guest`] and register it with `folio_guest::cron::export!(MyTask);`.
+pub mod cron {
+    spin_sdk::wit_bindgen::generate!({
+        path: "../../wit",
+        world: "fermyon:spin-cron/spin-cron@2.0.0",
+        pub_export_macro: true,
+        default_bindings_module: "folio_guest::cron",
         runtime_path: "spin_sdk::wit_bindgen::rt",
         generate_all,
     });

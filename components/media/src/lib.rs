@@ -28,16 +28,7 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
     api::handle(request, out)
 }
 
-mod worker_bindings {
-    spin_sdk::wit_bindgen::generate!({
-        path: "../../wit",
-        world: "folio:platform/event-handler-export",
-        runtime_path: "spin_sdk::wit_bindgen::rt",
-        generate_all,
-    });
-}
-
-use worker_bindings::exports::folio::platform::event_handler::{Event, Guest, HandleError};
+use folio_guest::worker::{Event, Guest, HandleError};
 
 /// Processing jobs and `MediaDeleted` (`[[trigger.event]]` in spin.toml).
 struct Worker;
@@ -57,23 +48,14 @@ impl Guest for Worker {
     }
 }
 
-worker_bindings::export!(Worker with_types_in worker_bindings);
+folio_guest::worker::export!(Worker);
 
-mod cron_bindings {
-    spin_sdk::wit_bindgen::generate!({
-        path: "../../wit",
-        world: "fermyon:spin-cron/spin-cron@2.0.0",
-        runtime_path: "spin_sdk::wit_bindgen::rt",
-        generate_all,
-    });
-}
-
-use cron_bindings::fermyon::spin_cron::cron_types::{Error as CronError, Metadata};
+use folio_guest::cron::{Error as CronError, Metadata};
 
 /// Deletes resumable uploads whose time ran out (`[[trigger.cron]]`).
 struct Sweeper;
 
-impl cron_bindings::Guest for Sweeper {
+impl folio_guest::cron::Guest for Sweeper {
     fn handle_cron_event(_metadata: Metadata) -> Result<(), CronError> {
         resumable::sweep_expired()
             .map(|_| ())
@@ -81,4 +63,4 @@ impl cron_bindings::Guest for Sweeper {
     }
 }
 
-cron_bindings::export!(Sweeper with_types_in cron_bindings);
+folio_guest::cron::export!(Sweeper);

@@ -4,11 +4,12 @@
 
 use folio_guest::blobs::Download;
 use folio_guest::http::{Problem, form_pairs};
+use folio_guest::streams::write_all;
 use spin_sdk::http::{
     Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, Response, ResponseOutparam,
 };
 use spin_sdk::wit::wasi::http0_2_0::types::IncomingBody;
-use wasi::io::streams::{InputStream, OutputStream, StreamError};
+use wasi::io::streams::{InputStream, StreamError};
 
 /// Chunks read from the request body (or from stored objects) at a time.
 pub const CHUNK: usize = 1 << 20;
@@ -199,18 +200,4 @@ pub fn send_download(
         drop(stream);
     }
     let _ = OutgoingBody::finish(body, None);
-}
-
-fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError> {
-    while !bytes.is_empty() {
-        let permitted = stream.check_write()? as usize;
-        if permitted == 0 {
-            stream.subscribe().block();
-            continue;
-        }
-        let n = permitted.min(bytes.len());
-        stream.write(&bytes[..n])?;
-        bytes = &bytes[n..];
-    }
-    Ok(())
 }
