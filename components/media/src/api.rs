@@ -326,10 +326,15 @@ fn cancel(head: &Head, id: &str) -> Result<Response, Problem> {
 /// The worker's dispatch on event type; the catalog events on `folio.media`
 /// other than `MediaDeleted` are for other services.
 pub fn handle_event(event_type: &str, media_id: &str) -> Result<processing::Outcome, Problem> {
-    match event_type {
+    let processed = match event_type {
         events::PROCESS_IMAGE => processing::process_image(media_id),
         events::TRANSCODE => processing::transcode(media_id),
-        events::DELETED => processing::remove_objects(media_id),
-        _ => Ok(processing::Outcome::Done),
+        events::DELETED => return processing::remove_objects(media_id),
+        _ => return Ok(processing::Outcome::Done),
+    };
+    // The item says why this attempt failed, also when it was the last one.
+    if let Err(problem) = &processed {
+        let _ = store::open().and_then(|conn| store::fail(&conn, media_id, &problem.detail));
     }
+    processed
 }
