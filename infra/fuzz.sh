@@ -11,6 +11,7 @@
 # the JUnit report and the HAR of every exchange.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root="$PWD"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/folio/target}"
 SCHEMATHESIS_VERSION=4.32.5
@@ -80,7 +81,8 @@ token="$(curl -sS --fail-with-body -H 'content-type: application/json' \
 # Run from the scratch directory: schemathesis keeps a cache (.schemathesis/)
 # in its working directory.
 status=0
-(cd "$work" && "$VENV/bin/schemathesis" run "$base/api/v1/openapi.json" \
+(cd "$work" && PYTHONPATH="$root/infra" SCHEMATHESIS_HOOKS=fuzz_hooks \
+  "$VENV/bin/schemathesis" run "$base/api/v1/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,response_schema_conformance,content_type_conformance \
   --max-examples "$EXAMPLES" \

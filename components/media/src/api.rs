@@ -4,7 +4,6 @@
 use folio_guest::auth::{Claims, Role, authenticate_authorization, require_role};
 use folio_guest::http::{Problem, json, no_content};
 use folio_guest::util::{is_uuid, new_id};
-use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, Response, ResponseOutparam};
 
 use crate::delivery::{self, Reply, send_reply};
@@ -24,6 +23,9 @@ pub fn handle(request: IncomingRequest, out: ResponseOutparam) {
     let segments = head.segments();
     use Method::{Delete, Get, Head as HeadMethod, Options, Patch, Post, Put};
     let reply: Result<Reply, Problem> = match (segments.as_slice(), &head.method) {
+        (["api", "v1", "openapi", "media.json"], Get) => {
+            Ok(Reply::Whole(crate::openapi::document()))
+        }
         (["api", "v1", "media"], Post) => whole(upload_form(&head, request)),
         (["api", "v1", "media"], Get) => whole(list(&head)),
         (["api", "v1", "media"], _) => Err(Problem::method_not_allowed("GET, POST")),
@@ -118,13 +120,31 @@ fn declared_length(head: &Head) -> Option<u64> {
 }
 
 fn created(media: &crate::model::Media) -> Response {
-    let mut response = json(201, &media.to_json());
+    let mut response = json(201, &media.view());
     response.set_header("location", format!("/api/v1/media/{}", media.id));
     response
 }
 
 /// `POST /api/v1/media`: a `multipart/form-data` form with the file in field `file`.
-fn upload_form(head: &Head, request: IncomingRequest) -> Result<Response, Problem> {
+#[utoipa::path(
+    post,
+    path = "/api/v1/media",
+    operation_id = "uploadMediaForm",
+    tag = "media",
+    security(("bearer" = [])),
+    request_body(content = crate::openapi::UploadForm, content_type = "multipart/form-data", description = "The file in field `file`; its type is read from its bytes"),
+    responses(
+        (status = 201, description = "Stored and recorded; processing follows", body = crate::model::MediaView, headers(("location" = String))),
+        (status = 400, description = "A malformed form", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not a creator or admin", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, description = "Over the upload limit", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not a supported media type, or not a form", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Unreadable, empty or too many pixels: `errors` names `file`", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "A backend is unavailable", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) fn upload_form(head: &Head, request: IncomingRequest) -> Result<Response, Problem> {
     let claims = uploader(head)?;
     let settings = Settings::load()?;
     let boundary = head
@@ -157,7 +177,34 @@ fn upload_form(head: &Head, request: IncomingRequest) -> Result<Response, Proble
 
 /// `PUT /api/v1/media/{id}`: the body is the file; the client picks the id
 /// (a UUID), so a retry after a lost answer cannot make a second item.
-fn upload_raw(head: &Head, id: &str, request: IncomingRequest) -> Result<Response, Problem> {
+#[utoipa::path(
+    put,
+    path = "/api/v1/media/{id}",
+    operation_id = "uploadMedia",
+    tag = "media",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The media id (a UUID)"),
+        ("filename" = Option<String>, Query, nullable = false, description = "The name to keep for downloads"),
+    ),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file; its type is read from its bytes, never from Content-Type"),
+    responses(
+        (status = 201, description = "Stored and recorded; processing follows", body = crate::model::MediaView, headers(("location" = String))),
+        (status = 401, description = "No valid bearer token", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not a creator or admin", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "Not a UUID", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The id is taken: media are never replaced", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, description = "Over the upload limit", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not a supported media type", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Unreadable, empty or too many pixels: `errors` names `file`", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "A backend is unavailable", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) fn upload_raw(
+    head: &Head,
+    id: &str,
+    request: IncomingRequest,
+) -> Result<Response, Problem> {
     let claims = uploader(head)?;
     let settings = Settings::load()?;
     let filename = clean_filename(head.param("filename").unwrap_or(""), "filename")?;
@@ -186,7 +233,20 @@ fn upload_raw(head: &Head, id: &str, request: IncomingRequest) -> Result<Respons
 }
 
 /// Ready items to anyone; the rest to their owner and admins.
-fn get(head: &Head, id: &str) -> Result<Response, Problem> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/media/{id}",
+    operation_id = "getMedia",
+    tag = "media",
+    params(
+        ("id" = String, Path, description = "The media id (a UUID)"),
+    ),
+    responses(
+        (status = 200, description = "The item: public once ready, before that its owner's and admins'", body = crate::model::MediaView),
+        (status = 404, description = "No such item, or not yet visible to the caller", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) fn get(head: &Head, id: &str) -> Result<Response, Problem> {
     let media = store::get(&store::open()?, id)?.ok_or_else(|| delivery::not_found(id))?;
     if !media.is_ready() {
         let claims = caller(head).map_err(|_| delivery::not_found(id))?;
@@ -194,7 +254,7 @@ fn get(head: &Head, id: &str) -> Result<Response, Problem> {
             return Err(delivery::not_found(id));
         }
     }
-    let mut response = json(200, &media.to_json());
+    let mut response = json(200, &media.view());
     if !media.is_ready() {
         return Ok(response);
     }
@@ -204,7 +264,28 @@ fn get(head: &Head, id: &str) -> Result<Response, Problem> {
 
 /// `GET /api/v1/media`: the caller's own items (admins: anyone's, `ownerId`
 /// to filter), newest first, with `kind`, `status`, `mime` filters and a cursor.
-fn list(head: &Head) -> Result<Response, Problem> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/media",
+    operation_id = "listMedia",
+    tag = "media",
+    security(("bearer" = [])),
+    params(
+        ("kind" = Option<String>, Query, nullable = false, description = "image, video or audio"),
+        ("status" = Option<String>, Query, nullable = false, description = "uploaded, processing, ready or failed"),
+        ("mime" = Option<String>, Query, nullable = false),
+        ("ownerId" = Option<String>, Query, nullable = false, description = "Admins: anyone's; others: their own only"),
+        ("limit" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 100),
+        ("cursor" = Option<String>, Query, nullable = false, description = "`nextCursor` of the page before"),
+    ),
+    responses(
+        (status = 200, description = "The caller's items (admins: all), newest first", body = MediaList),
+        (status = 401, description = "No valid bearer token", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not a creator or admin, or another user's list", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "A bad parameter: `errors` names it", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) fn list(head: &Head) -> Result<Response, Problem> {
     let claims = uploader(head)?;
     let is_admin = claims.has_any_role(&[Role::Admin]);
     for (name, _) in &head.query {
@@ -270,12 +351,37 @@ fn list(head: &Head) -> Result<Response, Problem> {
     });
     Ok(json(
         200,
-        &json!({
-            "items": items.iter().map(|m| m.to_json()).collect::<Vec<_>>(),
-            "nextCursor": next,
-            "_links": { "next": next_link },
-        }),
+        &MediaList {
+            items: items.iter().map(|m| m.view()).collect(),
+            next_cursor: next,
+            links: ListLinks { next: next_link },
+        },
     ))
+}
+
+/// A page of media items, newest first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaList {
+    pub items: Vec<crate::model::MediaView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+    #[serde(rename = "_links")]
+    #[schema(rename = "_links")]
+    pub links: ListLinks,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ListLinks {
+    pub next: Option<String>,
+}
+
+/// A cancel request, taken.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelAccepted {
+    pub id: String,
+    pub cancel_requested: bool,
 }
 
 fn encode_cursor(created_at: &str, id: &str) -> String {
@@ -301,7 +407,22 @@ fn owned(head: &Head, id: &str) -> Result<(Claims, crate::model::Media), Problem
 
 /// Deletes the record with `MediaDeleted` in one commit; a worker then
 /// removes every stored object of the item.
-fn delete(head: &Head, id: &str) -> Result<Response, Problem> {
+#[utoipa::path(
+    delete,
+    path = "/api/v1/media/{id}",
+    operation_id = "deleteMedia",
+    tag = "media",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The media id (a UUID)"),
+    ),
+    responses(
+        (status = 204, description = "Deleted, with `MediaDeleted`; its objects are removed soon after"),
+        (status = 401, description = "No valid bearer token", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such item of the caller's", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) fn delete(head: &Head, id: &str) -> Result<Response, Problem> {
     let (_, media) = owned(head, id)?;
     let conn = store::open()?;
     let tx = conn.begin().map_err(store::db_error)?;
@@ -313,14 +434,36 @@ fn delete(head: &Head, id: &str) -> Result<Response, Problem> {
 }
 
 /// Asks the running transcode to stop; the worker sees it within a second.
-fn cancel(head: &Head, id: &str) -> Result<Response, Problem> {
+#[utoipa::path(
+    post,
+    path = "/api/v1/media/{id}/cancel",
+    operation_id = "cancelMediaProcessing",
+    tag = "media",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The media id (a UUID)"),
+    ),
+    responses(
+        (status = 202, description = "The running transcode stops within a second", body = CancelAccepted),
+        (status = 401, description = "No valid bearer token", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such item of the caller's", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Not waiting for or in processing", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) fn cancel(head: &Head, id: &str) -> Result<Response, Problem> {
     owned(head, id)?;
     if !store::request_cancel(&store::open()?, id)? {
         return Err(Problem::conflict(format!(
             "media {id} is not waiting for or in processing"
         )));
     }
-    Ok(json(202, &json!({ "id": id, "cancelRequested": true })))
+    Ok(json(
+        202,
+        &CancelAccepted {
+            id: id.to_string(),
+            cancel_requested: true,
+        },
+    ))
 }
 
 /// The worker's dispatch on event type; the catalog events on `folio.media`

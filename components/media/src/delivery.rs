@@ -58,6 +58,31 @@ pub fn send_reply(out: ResponseOutparam, reply: Reply, method: &Method) {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/media/{id}/content",
+    operation_id = "getMediaContent",
+    tag = "media",
+    params(
+        ("id" = String, Path, description = "The media id (a UUID)"),
+        ("w" = Option<u32>, Query, nullable = false, description = "Transform width, one of 32, 64, 96, 128, 160, 240, 320, 480, 640, 800, 960, 1280, 1600, 1920"),
+        ("h" = Option<u32>, Query, nullable = false, description = "Transform height, from the same set"),
+        ("fit" = Option<String>, Query, nullable = false, description = "contain (default), cover or fill"),
+        ("fmt" = Option<String>, Query, nullable = false, description = "jpeg (default), webp or png"),
+        ("Range" = Option<String>, Header, nullable = false, description = "One `bytes=` range"),
+        ("If-None-Match" = Option<String>, Header, nullable = false),
+    ),
+    responses(
+        (status = 200, description = "The file (or its transform)", content_type = "*/*", body = Vec<u8>),
+        (status = 206, description = "The range asked for", content_type = "*/*", body = Vec<u8>),
+        (status = 302, description = "With media_delivery = redirect: a presigned URL"),
+        (status = 304, description = "If-None-Match names the current ETag"),
+        (status = 404, description = "No such item, or not yet visible to the caller", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "A transform of an item not yet processed", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 416, description = "The range starts past the end", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "A bad transform parameter: `errors` names it", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
 pub fn content(head: &Head, id: &str) -> Result<Reply, Problem> {
     let media = readable(head, id)?;
     if has_transform(head) {
@@ -66,6 +91,25 @@ pub fn content(head: &Head, id: &str) -> Result<Reply, Problem> {
     serve(head, &media, &original_key(id), Some(&media.filename))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/media/{id}/renditions/{name}",
+    operation_id = "getMediaRendition",
+    tag = "media",
+    params(
+        ("id" = String, Path, description = "The media id (a UUID)"),
+        ("name" = String, Path, description = "A rendition's `name` (e.g. `thumbnail.webp`, `720p.mp4`, `hls/master.m3u8`) or a file of its HLS tree"),
+        ("Range" = Option<String>, Header, nullable = false, description = "One `bytes=` range"),
+    ),
+    responses(
+        (status = 200, description = "The rendition", content_type = "*/*", body = Vec<u8>),
+        (status = 206, description = "The range asked for", content_type = "*/*", body = Vec<u8>),
+        (status = 302, description = "With media_delivery = redirect: a presigned URL"),
+        (status = 304, description = "If-None-Match names the current ETag"),
+        (status = 404, description = "No such item or rendition", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 416, description = "The range starts past the end", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
 pub fn rendition(head: &Head, id: &str, path: &str) -> Result<Reply, Problem> {
     let media = readable(head, id)?;
     if media.rendition_serving(path).is_none() {

@@ -67,7 +67,7 @@ pub fn uploaded(tx: &Transaction, m: &Media) -> Result<(), Problem> {
 }
 
 pub fn processed(tx: &Transaction, m: &Media) -> Result<(), Problem> {
-    let item = m.to_json();
+    let item = m.view();
     publish(
         tx,
         TOPIC,
@@ -80,7 +80,7 @@ pub fn processed(tx: &Transaction, m: &Media) -> Result<(), Problem> {
             "width": m.width,
             "height": m.height,
             "durationMs": m.duration_ms,
-            "renditions": item["renditions"],
+            "renditions": item.renditions,
         }),
     )
 }

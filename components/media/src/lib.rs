@@ -9,6 +9,7 @@ mod events;
 mod ingest;
 mod model;
 mod multipart;
+mod openapi;
 mod processing;
 mod resumable;
 mod schema;

@@ -1,7 +1,8 @@
 //! A media item as stored and as the API shows it.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
+use utoipa::ToSchema;
 
 pub const KINDS: [&str; 3] = ["image", "video", "audio"];
 pub const STATUSES: [&str; 4] = ["uploaded", "processing", "ready", "failed"];
@@ -89,47 +90,118 @@ impl Media {
             .find(|r| r.name == path || r.files.iter().any(|f| f == path))
     }
 
-    pub fn to_json(&self) -> Json {
-        let renditions: Vec<Json> = self
-            .renditions
-            .iter()
-            .map(|r| {
-                let mut v = serde_json::to_value(Rendition {
-                    files: Vec::new(),
-                    ..r.clone()
+    /// The item as the API shows it.
+    pub fn view(&self) -> MediaView {
+        MediaView {
+            id: self.id.clone(),
+            owner_id: self.owner_id.clone(),
+            kind: self.kind.clone(),
+            mime: self.mime.clone(),
+            filename: self.filename.clone(),
+            size: self.size,
+            checksum: format!("sha256:{}", self.checksum),
+            width: self.width,
+            height: self.height,
+            duration_ms: self.duration_ms,
+            orientation: self.orientation,
+            status: self.status.clone(),
+            processing: Processing {
+                progress: self.progress,
+                attempts: self.attempts,
+                error: self.error.clone(),
+                cancel_requested: self.cancel_requested,
+            },
+            renditions: self
+                .renditions
+                .iter()
+                .map(|r| RenditionView {
+                    url: format!("/api/v1/media/{}/renditions/{}", self.id, r.name),
+                    name: r.name.clone(),
+                    mime: r.mime.clone(),
+                    size: r.size,
+                    width: r.width,
+                    height: r.height,
+                    duration_ms: r.duration_ms,
                 })
-                .expect("renditions serialize");
-                v["url"] = json!(format!("/api/v1/media/{}/renditions/{}", self.id, r.name));
-                v
-            })
-            .collect();
-        json!({
-            "id": self.id,
-            "ownerId": self.owner_id,
-            "kind": self.kind,
-            "mime": self.mime,
-            "filename": self.filename,
-            "size": self.size,
-            "checksum": format!("sha256:{}", self.checksum),
-            "width": self.width,
-            "height": self.height,
-            "durationMs": self.duration_ms,
-            "orientation": self.orientation,
-            "status": self.status,
-            "processing": {
-                "progress": self.progress,
-                "attempts": self.attempts,
-                "error": self.error,
-                "cancelRequested": self.cancel_requested,
+                .collect(),
+            details: self.details.clone(),
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+            links: MediaLinks {
+                self_: format!("/api/v1/media/{}", self.id),
+                content: self.content_url(),
             },
-            "renditions": renditions,
-            "details": self.details,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-            "_links": {
-                "self": format!("/api/v1/media/{}", self.id),
-                "content": self.content_url(),
-            },
-        })
+        }
     }
+}
+
+/// A media item.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaView {
+    pub id: String,
+    pub owner_id: String,
+    /// `image`, `video` or `audio`.
+    pub kind: String,
+    /// Decided from the bytes, e.g. `image/jpeg`.
+    pub mime: String,
+    pub filename: String,
+    pub size: i64,
+    /// `sha256:` and the hex digest of the bytes as uploaded.
+    pub checksum: String,
+    /// Upright, for images; the video's frame size.
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub duration_ms: Option<i64>,
+    /// EXIF orientation (1-8) of an image as uploaded.
+    pub orientation: Option<i64>,
+    /// `uploaded`, `processing`, `ready` or `failed`.
+    pub status: String,
+    pub processing: Processing,
+    pub renditions: Vec<RenditionView>,
+    /// What probing found: format, bit rate, streams with codecs.
+    #[schema(value_type = Object)]
+    pub details: Json,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(rename = "_links")]
+    #[schema(rename = "_links")]
+    pub links: MediaLinks,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Processing {
+    /// 0 to 1 while a transcode runs.
+    pub progress: f64,
+    pub attempts: i64,
+    /// Why the last attempt failed.
+    pub error: Option<String>,
+    pub cancel_requested: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RenditionView {
+    pub name: String,
+    pub url: String,
+    pub mime: String,
+    pub size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub height: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub duration_ms: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MediaLinks {
+    #[serde(rename = "self")]
+    #[schema(rename = "self")]
+    pub self_: String,
+    pub content: String,
 }

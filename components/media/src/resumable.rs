@@ -49,6 +49,26 @@ fn check_version(head: &Head) -> Result<(), Problem> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/media/uploads",
+    operation_id = "createResumableUpload",
+    tag = "uploads",
+    security(("bearer" = [])),
+    params(
+        ("Tus-Resumable" = String, Header, description = "1.0.0"),
+        ("Upload-Length" = u64, Header, description = "The file's size in bytes"),
+        ("Upload-Metadata" = Option<String>, Header, nullable = false, description = "`filename <base64>`"),
+    ),
+    responses(
+        (status = 201, description = "Created: PATCH the bytes to `Location`", headers(("location" = String), ("upload-expires" = String))),
+        (status = 401, description = "No valid bearer token", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not a creator or admin", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 412, description = "Not Tus-Resumable 1.0.0", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, description = "Over the upload limit", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "A bad header: `errors` names it", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
 pub fn create(head: &Head, claims: &Claims, settings: &Settings) -> Result<Response, Problem> {
     require_role(claims, &[Role::Creator, Role::Admin])?;
     check_version(head)?;
@@ -121,6 +141,24 @@ fn owned(id: &str, claims: &Claims) -> Result<PendingUpload, Problem> {
     Ok(upload)
 }
 
+#[utoipa::path(
+    head,
+    path = "/api/v1/media/uploads/{upload}",
+    operation_id = "getResumableUploadOffset",
+    tag = "uploads",
+    security(("bearer" = [])),
+    params(
+        ("upload" = String, Path),
+        ("Tus-Resumable" = String, Header, description = "1.0.0"),
+    ),
+    responses(
+        (status = 200, description = "Upload-Offset: where to resume", headers(("upload-offset" = u64), ("upload-length" = u64))),
+        (status = 401, description = "No valid bearer token"),
+        (status = 404, description = "No such upload of the caller's"),
+        (status = 410, description = "Expired"),
+        (status = 412, description = "Not Tus-Resumable 1.0.0"),
+    )
+)]
 pub fn offset(head: &Head, id: &str, claims: &Claims) -> Result<Response, Problem> {
     check_version(head)?;
     let upload = owned(id, claims)?;
@@ -131,20 +169,64 @@ pub fn offset(head: &Head, id: &str, claims: &Claims) -> Result<Response, Proble
         .build())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/media/uploads/{upload}",
+    operation_id = "getResumableUpload",
+    tag = "uploads",
+    security(("bearer" = [])),
+    params(("upload" = String, Path)),
+    responses(
+        (status = 200, description = "How far it got, and the item it became", body = UploadState),
+        (status = 401, description = "No valid bearer token", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such upload of the caller's", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 410, description = "Expired", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
 pub fn state(id: &str, claims: &Claims) -> Result<Response, Problem> {
     let upload = owned(id, claims)?;
     Ok(folio_guest::http::json(
         200,
-        &serde_json::json!({
-            "id": upload.id,
-            "length": upload.length,
-            "offset": upload.received,
-            "expiresAt": upload.expires_at,
-            "mediaId": upload.media_id,
-        }),
+        &UploadState {
+            id: upload.id,
+            length: upload.length,
+            offset: upload.received,
+            expires_at: upload.expires_at,
+            media_id: upload.media_id,
+        },
     ))
 }
 
+/// A resumable upload: how far it got, and the item it became.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadState {
+    pub id: String,
+    pub length: i64,
+    pub offset: i64,
+    pub expires_at: String,
+    /// Set once the last byte arrived and the file was taken in.
+    pub media_id: Option<String>,
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/v1/media/uploads/{upload}",
+    operation_id = "deleteResumableUpload",
+    tag = "uploads",
+    security(("bearer" = [])),
+    params(
+        ("upload" = String, Path),
+        ("Tus-Resumable" = String, Header, description = "1.0.0"),
+    ),
+    responses(
+        (status = 204, description = "Deleted with its parts"),
+        (status = 401, description = "No valid bearer token", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such upload of the caller's", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 410, description = "Expired", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 412, description = "Not Tus-Resumable 1.0.0", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
 pub fn terminate(head: &Head, id: &str, claims: &Claims) -> Result<Response, Problem> {
     check_version(head)?;
     let upload = owned(id, claims)?;
@@ -162,6 +244,31 @@ fn parts_prefix(id: &str) -> String {
 }
 
 /// Appends the body at `Upload-Offset`; the last byte makes the media item.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/media/uploads/{upload}",
+    operation_id = "appendToResumableUpload",
+    tag = "uploads",
+    security(("bearer" = [])),
+    params(
+        ("upload" = String, Path),
+        ("Tus-Resumable" = String, Header, description = "1.0.0"),
+        ("Upload-Offset" = u64, Header, description = "Where these bytes go: the current offset"),
+    ),
+    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
+    responses(
+        (status = 204, description = "Appended; on the last byte, Folio-Media-Id names the item", headers(("upload-offset" = u64), ("folio-media-id" = String))),
+        (status = 400, description = "The connection broke: what arrived is kept", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such upload of the caller's", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Upload-Offset is not the current offset", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 410, description = "Expired", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 412, description = "Not Tus-Resumable 1.0.0", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, description = "More bytes than the upload lacks", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/offset+octet-stream, or the file is not media", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "The file is unreadable", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
 pub fn append(
     head: &Head,
     id: &str,
