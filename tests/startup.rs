@@ -79,6 +79,8 @@ fn a_required_variable_without_a_value_fails_and_says_how_to_set_it() {
 fn a_second_start_reuses_the_compile_cache() {
     build_fixtures();
     let data_dir = tempfile::tempdir().unwrap();
+    // A compile cache of its own, empty, instead of the one test hosts share.
+    std::fs::create_dir(data_dir.path().join("compiled")).unwrap();
     let options = || HostOptions {
         data_dir: Some(data_dir.path().to_path_buf()),
         ..Default::default()

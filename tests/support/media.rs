@@ -100,12 +100,6 @@ auth_audience = "{{{{ auth_audience }}}}"
     }
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    // Compiled components are shared between test hosts: compiling the
-    // media component again for every host would cost each test seconds.
-    let compiled = crate::repo_root().join("target/folio-test-data/compiled");
-    std::fs::create_dir_all(&compiled).unwrap();
-    std::fs::create_dir_all(&data_dir).unwrap();
-    std::os::unix::fs::symlink(&compiled, data_dir.join("compiled")).unwrap();
     let mut all_args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let mut config = s3.as_ref().map(runtime_config).unwrap_or_default();
     if let Some(url) = &backends.postgres {

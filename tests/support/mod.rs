@@ -345,21 +345,27 @@ pub struct Host {
     _dir: tempfile::TempDir,
 }
 
+#[derive(Default)]
 pub struct HostOptions {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
-    /// Shared compile cache, so tests do not recompile the same wasm.
+    /// The host's data directory; by default one of its own, so hosts that
+    /// run at the same time never share embedded state (the embedded event
+    /// log takes one host per file).
     pub data_dir: Option<PathBuf>,
 }
 
-impl Default for HostOptions {
-    fn default() -> Self {
-        HostOptions {
-            args: Vec::new(),
-            env: Vec::new(),
-            data_dir: Some(repo_root().join("target/folio-test-data")),
-        }
+/// Every test host's `compiled/` is this one directory, so tests do not
+/// compile the same components again (entries are written by rename).
+fn share_compile_cache(data_dir: &Path) {
+    let link = data_dir.join("compiled");
+    if link.exists() {
+        return;
     }
+    let shared = repo_root().join("target/folio-test-data/compiled");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::create_dir_all(data_dir).unwrap();
+    std::os::unix::fs::symlink(&shared, link).unwrap();
 }
 
 impl Host {
@@ -374,6 +380,7 @@ impl Host {
         let data_dir = options
             .data_dir
             .unwrap_or_else(|| dir.path().join(".folio"));
+        share_compile_cache(&data_dir);
         let mut cmd = Command::new(folio_bin());
         cmd.arg("up")
             .arg("--manifest")
