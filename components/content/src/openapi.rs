@@ -2,9 +2,9 @@
 //! `#[utoipa::path]` annotations and the body types in `api/bodies.rs`;
 //! served at `GET /api/v1/openapi/content.json`.
 
+use folio_guest::openapi::BearerAuth;
 use spin_sdk::http::Response;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::OpenApi;
 
 use crate::api::bodies::{
     ContentItem, ContentPatch, ContentRequest, ContentSort, ContentStatus, ContentType,
@@ -45,23 +45,6 @@ use crate::api::{categories, content, relations};
     modifiers(&BearerAuth)
 )]
 pub struct ContentApi;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 // `content::update` serves both PUT (`replace`) and PATCH, with different
 // bodies, so each method is described here.
@@ -122,16 +105,7 @@ fn update_put() {}
 fn update_patch() {}
 
 pub fn document() -> Response {
-    Response::builder()
-        .status(200)
-        .header("content-type", "application/json")
-        .header("cache-control", "public, max-age=300")
-        .body(
-            ContentApi::openapi()
-                .to_json()
-                .expect("the document serializes"),
-        )
-        .build()
+    folio_guest::openapi::served(ContentApi::openapi())
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 pub mod auth;
 pub mod columns;
 pub mod http;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod streams;
 pub mod util;
 

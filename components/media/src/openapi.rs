@@ -4,9 +4,9 @@
 
 #![allow(dead_code)]
 
+use folio_guest::openapi::BearerAuth;
 use spin_sdk::http::Response;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{OpenApi, ToSchema};
 
 use crate::{api, delivery, resumable};
 
@@ -60,34 +60,8 @@ pub struct UploadForm {
     pub file: Vec<u8>,
 }
 
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
-
 pub fn document() -> Response {
-    Response::builder()
-        .status(200)
-        .header("content-type", "application/json")
-        .header("cache-control", "public, max-age=300")
-        .body(
-            MediaApi::openapi()
-                .to_json()
-                .expect("the document serializes"),
-        )
-        .build()
+    folio_guest::openapi::served(MediaApi::openapi())
 }
 
 #[cfg(test)]

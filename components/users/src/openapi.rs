@@ -2,9 +2,9 @@
 //! `#[utoipa::path]` annotations and the body types; served at
 //! `GET /api/v1/openapi/users.json`.
 
+use folio_guest::openapi::BearerAuth;
 use spin_sdk::http::Response;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::OpenApi;
 
 use crate::api::{admin, auth, me, wellknown};
 
@@ -45,32 +45,6 @@ use crate::api::{admin, auth, me, wellknown};
 )]
 pub struct UsersApi;
 
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
-
 pub fn document() -> Response {
-    Response::builder()
-        .status(200)
-        .header("content-type", "application/json")
-        .header("cache-control", "public, max-age=300")
-        .body(
-            UsersApi::openapi()
-                .to_json()
-                .expect("the document serializes"),
-        )
-        .build()
+    folio_guest::openapi::served(UsersApi::openapi())
 }
