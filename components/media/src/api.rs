@@ -255,10 +255,9 @@ pub(crate) fn get(head: &Head, id: &str) -> Result<Response, Problem> {
         }
     }
     let mut response = json(200, &media.view());
-    if !media.is_ready() {
-        return Ok(response);
+    if media.is_ready() {
+        response.set_header("cache-control", "public, max-age=60");
     }
-    response.set_header("cache-control", "public, max-age=60");
     Ok(response)
 }
 

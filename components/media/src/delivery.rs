@@ -3,7 +3,7 @@
 //! (`?w=&h=&fit=&fmt=`) from a fixed set, computed once and then kept.
 
 use folio_guest::auth::Role;
-use folio_guest::blobs::{ByteRange, Download, ObjectMeta};
+use folio_guest::blobs::{Bucket, ByteRange, Download, ObjectMeta};
 use folio_guest::http::Problem;
 use folio_guest::util::{now_ms, parse_rfc3339_ms};
 use folio_imaging::{Fit, Format};
@@ -153,33 +153,49 @@ fn cache_control(media: &Media) -> &'static str {
 }
 
 fn serve(head: &Head, media: &Media, key: &str, filename: Option<&str>) -> Result<Reply, Problem> {
-    let settings = Settings::load()?;
     let bucket = storage::bucket()?;
-    if settings.redirect_delivery {
-        let url = bucket
-            .presign_get(key, REDIRECT_EXPIRY_SECS)
-            .map_err(storage::error)?;
-        let response = Response::builder()
-            .status(302)
-            .header("location", url)
-            // Shorter than the URL's own life, so a cache never hands out a dead one.
-            .header(
-                "cache-control",
-                if media.is_ready() {
-                    "public, max-age=600"
-                } else {
-                    PRIVATE_CACHE
-                },
-            )
-            .body(Vec::new())
-            .build();
-        return Ok(Reply::Whole(response));
+    if Settings::load()?.redirect_delivery {
+        return redirect(&bucket, media, key);
     }
     let meta = bucket
         .head(key)
         .map_err(storage::error)?
         .ok_or_else(|| not_found(&media.id))?;
-    let mut headers = object_headers(&meta, cache_control(media), filename);
+    stream(head, media, &bucket, key, &meta, filename)
+}
+
+/// A 302 to a presigned URL of the object.
+fn redirect(bucket: &Bucket, media: &Media, key: &str) -> Result<Reply, Problem> {
+    let url = bucket
+        .presign_get(key, REDIRECT_EXPIRY_SECS)
+        .map_err(storage::error)?;
+    let response = Response::builder()
+        .status(302)
+        .header("location", url)
+        // Shorter than the URL's own life, so a cache never hands out a dead one.
+        .header(
+            "cache-control",
+            if media.is_ready() {
+                "public, max-age=600"
+            } else {
+                PRIVATE_CACHE
+            },
+        )
+        .body(Vec::new())
+        .build();
+    Ok(Reply::Whole(response))
+}
+
+/// The object `meta` describes, whole, as a range, or as a 304.
+fn stream(
+    head: &Head,
+    media: &Media,
+    bucket: &Bucket,
+    key: &str,
+    meta: &ObjectMeta,
+    filename: Option<&str>,
+) -> Result<Reply, Problem> {
+    let mut headers = object_headers(meta, cache_control(media), filename);
     let etag = headers[0].1.clone();
     if head
         .header("if-none-match")
@@ -399,14 +415,17 @@ fn transform(head: &Head, media: &Media) -> Result<Reply, Problem> {
     let spec = transform_spec(head, media)?;
     let key = transform_key(&media.id, &spec.name);
     let bucket = storage::bucket()?;
-    if bucket.head(&key).map_err(storage::error)?.is_some() {
-        let mut reply = serve(head, media, &key, None)?;
+    let settings = Settings::load()?;
+    if let Some(meta) = bucket.head(&key).map_err(storage::error)? {
+        if settings.redirect_delivery {
+            return redirect(&bucket, media, &key);
+        }
+        let mut reply = stream(head, media, &bucket, &key, &meta, None)?;
         if let Reply::Object { headers, .. } = &mut reply {
             headers.push(("x-folio-transform".into(), "hit".into()));
         }
         return Ok(reply);
     }
-    let settings = Settings::load()?;
     let original = storage::read_all(&bucket, &original_key(&media.id), settings.max_image_bytes)?
         .ok_or_else(|| not_found(&media.id))?;
     let started = now_ms();

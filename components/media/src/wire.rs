@@ -146,14 +146,13 @@ fn outgoing(status: u16, headers: &[(String, String)]) -> OutgoingResponse {
 
 /// Sends a whole response built with spin-sdk's `Response`.
 pub fn send(out: ResponseOutparam, response: Response, with_body: bool) {
-    let headers: Vec<(String, String)> = response
+    let mut headers: Vec<(String, String)> = response
         .headers()
         .filter(|(k, _)| with_body || !k.eq_ignore_ascii_case("content-length"))
         .map(|(k, v)| (k.to_string(), v.as_str().unwrap_or_default().to_string()))
         .collect();
     let status = *response.status();
     let body = response.into_body();
-    let mut headers = headers;
     if !headers
         .iter()
         .any(|(k, _)| k.eq_ignore_ascii_case("content-length"))
