@@ -125,11 +125,15 @@ fn user_from_row(r: &[Value]) -> User {
 pub fn db_error(e: SqlError) -> Problem {
     match e {
         SqlError::Unavailable(m) => Problem::unavailable(format!("the users database: {m}")),
-        other => Problem::new(
-            500,
-            "Internal error",
-            format!("the users database refused a statement ({})", other.kind()),
-        ),
+        other => {
+            // The database's own words stay in the log.
+            eprintln!("users database: {other:?}");
+            Problem::new(
+                500,
+                "Internal error",
+                format!("the users database refused a statement ({})", other.kind()),
+            )
+        }
     }
 }
 

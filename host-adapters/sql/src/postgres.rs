@@ -120,7 +120,12 @@ impl sqlx::Encode<'_, Postgres> for UntypedNull {
 type Query = sqlx::query::Query<'static, Postgres, <Postgres as sqlx::Database>::Arguments>;
 
 fn build(statement: &str, params: Vec<Value>) -> Result<Query, SqlError> {
-    let mut query = sqlx::query(AssertSqlSafe(statement.to_string()));
+    // sqlx caches a prepared statement per connection by its text alone, with
+    // the parameter types of its first use. A NULL's type is inferred from
+    // the statement (say int4), so a later run binding an int8 there would
+    // fail; statements with a NULL are prepared afresh instead.
+    let has_null = params.iter().any(|p| matches!(p, Value::Null));
+    let mut query = sqlx::query(AssertSqlSafe(statement.to_string())).persistent(!has_null);
     for param in params {
         query = match param {
             Value::Null => query.bind(UntypedNull),

@@ -137,6 +137,28 @@ async fn conformance(backend: BackendConfig) {
     .await
     .unwrap();
 
+    // One statement, bound with NULL and then with a value, on one
+    // connection: the NULL's inferred type must not stick to the statement.
+    let mut tx = db.begin().await.unwrap();
+    for score in [Value::Null, Value::Real(1.5), Value::Null] {
+        for id in [
+            Value::Null,
+            Value::Integer(2),
+            Value::Null,
+            Value::Integer(2),
+        ] {
+            let changed = tx
+                .execute(
+                    "UPDATE items SET id = COALESCE($1, id), score = $2 WHERE name = 'second'",
+                    vec![id.clone(), score.clone()],
+                )
+                .await
+                .unwrap();
+            assert_eq!(changed, 1);
+        }
+    }
+    tx.rollback().await.unwrap();
+
     // Errors are typed.
     let dup = db
         .execute(
