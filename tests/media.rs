@@ -986,8 +986,191 @@ async fn killed_ffmpeg_fails_the_attempt_and_the_retry_succeeds() {
 }
 
 async fn assert_nothing_stored_but_original(mh: &MediaHost, id: &str) {
-    assert_eq!(
-        mh.stored_keys(&format!("media/{id}/")).await,
-        vec![format!("media/{id}/original")]
+    let keys = mh.stored_keys(&format!("media/{id}/")).await;
+    assert!(
+        keys.len() == 1 && keys[0].starts_with(&format!("media/{id}/original-")),
+        "{keys:?}"
     );
+}
+
+/// A body that sends `bytes[..split]`, waits `pause`, then sends the rest.
+fn paused_body(bytes: Vec<u8>, split: usize, pause: Duration) -> reqwest::Body {
+    let stream = futures_util::stream::unfold(0, move |step| {
+        let bytes = bytes.clone();
+        async move {
+            let chunk = match step {
+                0 => bytes[..split].to_vec(),
+                1 => {
+                    tokio::time::sleep(pause).await;
+                    bytes[split..].to_vec()
+                }
+                _ => return None,
+            };
+            Some((Ok::<_, std::io::Error>(bytes::Bytes::from(chunk)), step + 1))
+        }
+    });
+    reqwest::Body::wrap_stream(stream)
+}
+
+fn put_body(mh: &MediaHost, token: &str, id: &str, body: reqwest::Body) -> reqwest::RequestBuilder {
+    client()
+        .put(mh.host.url(&format!("/api/v1/media/{id}")))
+        .bearer_auth(token)
+        .body(body)
+}
+
+/// Uploads of one id at once, an upload slower than the expiry, an
+/// abandoned resumable upload, and a crash between storing an original and
+/// recording its item: none leaves an object behind or overwrites another.
+#[tokio::test]
+async fn raced_abandoned_and_crashed_uploads_leave_nothing_behind() {
+    let mut mh = start_media(
+        "media-sweep",
+        MediaBackends::default(),
+        &[("media_upload_expiry_seconds", "3")],
+        &[],
+    );
+    let run = unique();
+    let (admin, _) = mh
+        .api()
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
+    let (sam, _) = mh
+        .api()
+        .user_with_role(&admin, "sam", "creator", &run)
+        .await;
+
+    // Two uploads of one id: the first to finish makes the item, the other
+    // is refused, and only the winner's bytes are stored.
+    let id = new_uuid();
+    let slow_png = encode(&photo(300, 200), ImageFormat::Png);
+    let fast_png = encode(&photo(200, 300), ImageFormat::Png);
+    let slow = tokio::spawn(send(put_body(
+        &mh,
+        &sam,
+        &id,
+        paused_body(slow_png, 8192, Duration::from_millis(1500)),
+    )));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fast = send(put_body(&mh, &sam, &id, fast_png.clone().into())).await;
+    assert_eq!(fast.status, 201, "{:?}", fast.json());
+    let slow = slow.await.unwrap();
+    assert_eq!(slow.status, 409, "{:?}", slow.json());
+    mh.wait_ready(&id, &sam, IMAGE_WAIT).await;
+    assert!(
+        get(&mh, &format!("/api/v1/media/{id}/content"), &[])
+            .await
+            .bytes
+            == fast_png,
+        "the item serves the bytes of the upload that made it"
+    );
+    let originals: Vec<String> = mh
+        .stored_keys(&format!("media/{id}/"))
+        .await
+        .into_iter()
+        .filter(|k| k.contains("/original-"))
+        .collect();
+    assert_eq!(originals.len(), 1, "{originals:?}");
+
+    // An upload that outlasts the expiry is ended by the sweeper: refused at
+    // its last byte, with nothing kept.
+    let id = new_uuid();
+    let png = encode(&photo(300, 200), ImageFormat::Png);
+    let late = send(put_body(
+        &mh,
+        &sam,
+        &id,
+        paused_body(png, 8192, Duration::from_secs(6)),
+    ))
+    .await;
+    assert_eq!(late.status, 408, "{:?}", late.json());
+    assert_nothing_stored(&mh, &id).await;
+    assert_eq!(
+        mh.api()
+            .get(&format!("/api/v1/media/{id}"), Some(&sam))
+            .await
+            .status,
+        404
+    );
+
+    // A resumable upload left unfinished goes, with its parts.
+    let created = send(
+        client()
+            .post(mh.host.url("/api/v1/media/uploads"))
+            .bearer_auth(&sam)
+            .header("tus-resumable", "1.0.0")
+            .header("upload-length", "5000"),
+    )
+    .await;
+    assert_eq!(created.status, 201);
+    let location = created.header("location").to_string();
+    let upload_id = location.rsplit('/').next().unwrap().to_string();
+    let part = send(
+        client()
+            .patch(mh.host.url(&location))
+            .bearer_auth(&sam)
+            .header("tus-resumable", "1.0.0")
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", "0")
+            .body(vec![0u8; 1000]),
+    )
+    .await;
+    assert_eq!(part.status, 204);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let head = send(
+            client()
+                .head(mh.host.url(&location))
+                .bearer_auth(&sam)
+                .header("tus-resumable", "1.0.0"),
+        )
+        .await;
+        if head.status == 404 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", head.status);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        mh.stored_keys(&format!("uploads/{upload_id}/")).await,
+        Vec::<String>::new()
+    );
+
+    // The host dies while it checks a stored original (a large image takes
+    // a while to decode): after the restart, the sweeper deletes the
+    // original no item names, and the id can be uploaded again.
+    let id = new_uuid();
+    let large = encode(
+        &RgbImage::from_fn(5000, 4000, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+        }),
+        ImageFormat::Png,
+    );
+    let crashed = tokio::spawn(put_body(&mh, &sam, &id, large.into()).send());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while mh.stored_keys(&format!("media/{id}/")).await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the original never appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    mh.kill_and_restart();
+    let answer = crashed.await.unwrap();
+    assert!(
+        answer.is_err(),
+        "the upload was answered before the crash: {:?}",
+        answer.map(|r| r.status())
+    );
+    assert_eq!(
+        mh.api()
+            .get(&format!("/api/v1/media/{id}"), Some(&sam))
+            .await
+            .status,
+        404,
+        "the crash came before the item was recorded"
+    );
+    wait_until_nothing_stored(&mh, &id).await;
+    let again = put(&mh, &sam, &id, "again.png", "image/png", fast_png).await;
+    assert_eq!(again.status, 201, "{:?}", again.json());
 }

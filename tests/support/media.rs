@@ -46,6 +46,8 @@ pub struct MediaBackends {
 
 pub struct MediaHost {
     pub host: Host,
+    manifest: String,
+    args: Vec<String>,
     /// The media component's id in the manifest.
     pub component: String,
     pub data_dir: PathBuf,
@@ -84,6 +86,10 @@ max_attempts = 3
 retry_backoff_ms = 1500
 timeout_ms = 300000
 
+[[trigger.cron]]
+component = "{component}"
+cron_expression = "* * * * * *"
+
 [component.{component}]
 source = "{}"
 sqlite_databases = ["default"]
@@ -115,13 +121,15 @@ auth_audience = "{{{{ auth_audience }}}}"
     let host = Host::start_with(
         &manifest,
         HostOptions {
-            args: all_args,
+            args: all_args.clone(),
             env: Vec::new(),
             data_dir: Some(data_dir.clone()),
         },
     );
     MediaHost {
         host,
+        manifest,
+        args: all_args,
         component,
         data_dir,
         s3,
@@ -142,14 +150,40 @@ impl MediaHost {
         Api { host: &self.host }
     }
 
-    /// The keys below `prefix` in the component's media bucket, read natively
-    /// from the same backend the host uses.
+    /// A crash: SIGKILL, then the same host starts again on the same state.
+    pub fn kill_and_restart(&mut self) {
+        self.host.signal("KILL");
+        self.host.wait_exit(Duration::from_secs(10));
+        self.host = Host::start_with(
+            &self.manifest,
+            HostOptions {
+                args: self.args.clone(),
+                env: Vec::new(),
+                data_dir: Some(self.data_dir.clone()),
+            },
+        );
+    }
+
+    /// The keys below `prefix` in the component's media bucket: on S3
+    /// through the adapter, on disk from the files (opening a disk bucket
+    /// clears its temporary files, which would break the host's uploads).
     pub async fn stored_keys(&self, prefix: &str) -> Vec<String> {
+        let Some(s3) = &self.s3 else {
+            let objects = self
+                .data_dir
+                .join("blobs")
+                .join(&self.component)
+                .join("media")
+                .join("objects");
+            let mut keys = Vec::new();
+            disk_keys(&objects, &objects, &mut keys);
+            keys.retain(|k| k.starts_with(prefix));
+            keys.sort();
+            return keys;
+        };
         let mut config = folio_blobs::BlobConfig::default();
-        if let Some(s3) = &self.s3 {
-            let binding: folio_blobs::BlobBackendConfig = toml_binding(&runtime_config(s3));
-            config.buckets.insert("media".into(), binding);
-        }
+        let binding: folio_blobs::BlobBackendConfig = toml_binding(&runtime_config(s3));
+        config.buckets.insert("media".into(), binding);
         let signer = folio_blobs::Signer::load_or_create(&self.data_dir).unwrap();
         let buckets = folio_blobs::ComponentBuckets::open(
             &self.component,
@@ -206,6 +240,27 @@ impl MediaHost {
             m["status"] == "ready"
         })
         .await
+    }
+}
+
+/// Every file below `dir`, as a key relative to `root`; files that vanish
+/// while walking are skipped.
+fn disk_keys(root: &Path, dir: &Path, keys: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => disk_keys(root, &path, keys),
+            Ok(t) if t.is_file() => keys.push(
+                path.strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
+            _ => {}
+        }
     }
 }
 

@@ -51,8 +51,17 @@ pub fn random<const N: usize>() -> [u8; N] {
 
 /// A random (version 4) UUID.
 pub fn new_id() -> String {
-    let mut b = random::<16>();
-    b[6] = (b[6] & 0x0f) | 0x40;
+    uuid(random::<16>(), 4)
+}
+
+/// A UUID (version 8, RFC 9562) from 16 bytes of a hash: the same input
+/// always names the same thing.
+pub fn uuid_from_hash(hash: &[u8; 16]) -> String {
+    uuid(*hash, 8)
+}
+
+fn uuid(mut b: [u8; 16], version: u8) -> String {
+    b[6] = (b[6] & 0x0f) | (version << 4);
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!(
@@ -144,7 +153,15 @@ mod tests {
 
     #[test]
     fn ids_are_uuids() {
-        assert!(is_uuid(&new_id()));
+        let random = new_id();
+        assert!(is_uuid(&random));
+        assert_eq!(&random[14..15], "4");
         assert!(!is_uuid("not-a-uuid"));
+        let hashed = uuid_from_hash(&[0xff; 16]);
+        assert_eq!(hashed, "ffffffff-ffff-8fff-bfff-ffffffffffff");
+        assert_eq!(
+            uuid_from_hash(&[0; 16]),
+            "00000000-0000-8000-8000-000000000000"
+        );
     }
 }

@@ -168,6 +168,7 @@ pub(crate) fn upload_form(head: &Head, request: IncomingRequest) -> Result<Respo
             owner_id: claims.sub,
             filename,
             declared_length: None,
+            completes: None,
         },
         &settings,
     )
@@ -225,6 +226,7 @@ pub(crate) fn upload_raw(
             owner_id: claims.sub,
             filename,
             declared_length: declared_length(head),
+            completes: None,
         },
         &settings,
     )

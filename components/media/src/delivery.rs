@@ -10,7 +10,7 @@ use folio_imaging::{Fit, Format};
 use spin_sdk::http::{Method, Response, ResponseOutparam};
 
 use crate::ingest::image_problem;
-use crate::model::{Media, original_key, rendition_prefix, transform_key};
+use crate::model::{Media, rendition_prefix, transform_key};
 use crate::settings::Settings;
 use crate::wire::{Head, send, send_download};
 use crate::{storage, store};
@@ -88,7 +88,7 @@ pub fn content(head: &Head, id: &str) -> Result<Reply, Problem> {
     if has_transform(head) {
         return transform(head, &media);
     }
-    serve(head, &media, &original_key(id), Some(&media.filename))
+    serve(head, &media, &media.original_key, Some(&media.filename))
 }
 
 #[utoipa::path(
@@ -426,7 +426,7 @@ fn transform(head: &Head, media: &Media) -> Result<Reply, Problem> {
         }
         return Ok(reply);
     }
-    let original = storage::read_all(&bucket, &original_key(&media.id), settings.max_image_bytes)?
+    let original = storage::read_all(&bucket, &media.original_key, settings.max_image_bytes)?
         .ok_or_else(|| not_found(&media.id))?;
     let started = now_ms();
     let picture =

@@ -7,7 +7,7 @@
 use folio_guest::blobs::{Bucket, Upload};
 use folio_guest::http::Problem;
 use folio_guest::transcode::{self, MediaInfo};
-use folio_guest::util::now_rfc3339;
+use folio_guest::util::{new_id, now_ms, now_rfc3339, rfc3339};
 use folio_imaging::{ImageError, MediaKind, Sniffed};
 use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
@@ -28,6 +28,9 @@ pub struct NewUpload {
     pub filename: String,
     /// What the client announced (Content-Length, Upload-Length), if anything.
     pub declared_length: Option<u64>,
+    /// The resumable upload this completes: marked complete in the commit
+    /// that records the item.
+    pub completes: Option<String>,
 }
 
 pub fn ingest(
@@ -54,15 +57,33 @@ pub fn ingest(
     }
     let sniffed = folio_imaging::sniff(&head).ok_or_else(|| unsupported(&head))?;
     let bucket = storage::bucket()?;
-    let key = original_key(&new.media_id);
-    let stored = store_original(source, head, &bucket, &key, &sniffed, settings)?;
-    let checked = match check(&key, &sniffed, &stored, settings) {
-        Ok(checked) => checked,
-        Err(problem) => {
-            storage::delete_quietly(&bucket, &key);
-            return Err(problem.into());
-        }
-    };
+    let attempt = new_id();
+    let key = original_key(&new.media_id, &attempt);
+    store::begin_ingest(&store::open()?, &attempt, &new.media_id, &key)?;
+    let result = store_and_record(
+        source, head, &bucket, &key, &attempt, &sniffed, new, settings,
+    );
+    if result.is_err() {
+        storage::delete_quietly(&bucket, &key);
+        // Left behind if this fails too: the sweeper ends it after the expiry.
+        let _ = store::open().and_then(|conn| store::forget_ingest(&conn, &attempt));
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn store_and_record(
+    source: &mut dyn ByteSource,
+    head: Vec<u8>,
+    bucket: &Bucket,
+    key: &str,
+    attempt: &str,
+    sniffed: &Sniffed,
+    new: NewUpload,
+    settings: &Settings,
+) -> Result<Media, SourceError> {
+    let stored = store_original(source, head, bucket, key, sniffed, settings)?;
+    let checked = check(key, sniffed, &stored, settings)?;
     let now = now_rfc3339();
     let media = Media {
         id: new.media_id,
@@ -72,6 +93,7 @@ pub fn ingest(
         filename: new.filename,
         size: stored.size as i64,
         checksum: stored.checksum,
+        original_key: key.to_string(),
         width: checked.width.map(i64::from),
         height: checked.height.map(i64::from),
         duration_ms: checked.duration_ms.map(|d| d as i64),
@@ -86,27 +108,47 @@ pub fn ingest(
         created_at: now.clone(),
         updated_at: now,
     };
-    let recorded = (|| {
-        let conn = store::open()?;
-        let tx = conn.begin().map_err(store::db_error)?;
-        if store::get_in(&tx, &media.id)?.is_some() {
-            return Err(Problem::conflict(format!(
-                "media {} exists already; media are never replaced",
-                media.id
-            )));
-        }
-        store::insert(&tx, &media)?;
-        events::uploaded(&tx, &media)?;
-        tx.commit().map_err(store::db_error)
-    })();
-    if let Err(problem) = recorded {
-        // A conflict means another upload owns the key now: leave it be.
-        if problem.status != 409 {
-            storage::delete_quietly(&bucket, &key);
-        }
-        return Err(problem.into());
+    let conn = store::open()?;
+    let tx = conn.begin().map_err(store::db_error)?;
+    if store::get_in(&tx, &media.id)?.is_some() {
+        return Err(Problem::conflict(format!(
+            "media {} exists already; media are never replaced",
+            media.id
+        ))
+        .into());
     }
+    if !store::end_ingest(&tx, attempt)? {
+        return Err(Problem::new(
+            408,
+            "Request timeout",
+            format!(
+                "the upload took longer than {} seconds (media_upload_expiry_seconds)",
+                settings.upload_expiry_seconds
+            ),
+        )
+        .into());
+    }
+    store::insert(&tx, &media)?;
+    if let Some(upload) = &new.completes {
+        store::complete_upload(&tx, upload, &media.id)?;
+    }
+    events::uploaded(&tx, &media)?;
+    tx.commit().map_err(store::db_error)?;
     Ok(media)
+}
+
+/// Deletes what uploads whose process died had stored: an ingest still
+/// open after the upload expiry will never finish.
+pub fn sweep_abandoned(settings: &Settings) -> Result<usize, Problem> {
+    let cutoff = rfc3339(now_ms() - settings.upload_expiry_seconds as i64 * 1000);
+    let conn = store::open()?;
+    let abandoned = store::abandoned_ingests(&conn, &cutoff, 100)?;
+    let bucket = storage::bucket()?;
+    for (id, key) in &abandoned {
+        bucket.delete(key).map_err(storage::error)?;
+        store::forget_ingest(&conn, id)?;
+    }
+    Ok(abandoned.len())
 }
 
 struct Stored {

@@ -53,12 +53,15 @@ folio_guest::worker::export!(Worker);
 
 use folio_guest::cron::{Error as CronError, Metadata};
 
-/// Deletes resumable uploads whose time ran out (`[[trigger.cron]]`).
+/// Deletes resumable uploads whose time ran out, and what uploads whose
+/// process died had stored (`[[trigger.cron]]`).
 struct Sweeper;
 
 impl folio_guest::cron::Guest for Sweeper {
     fn handle_cron_event(_metadata: Metadata) -> Result<(), CronError> {
+        let settings = settings::Settings::load().map_err(|p| CronError::Other(p.detail))?;
         resumable::sweep_expired()
+            .and_then(|_| ingest::sweep_abandoned(&settings))
             .map(|_| ())
             .map_err(|p| CronError::Other(p.detail))
     }

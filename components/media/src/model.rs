@@ -19,6 +19,8 @@ pub struct Media {
     pub size: i64,
     /// SHA-256 (hex) of the bytes as uploaded.
     pub checksum: String,
+    /// Where the original is in the bucket (see [`original_key`]).
+    pub original_key: String,
     pub width: Option<i64>,
     pub height: Option<i64>,
     pub duration_ms: Option<i64>,
@@ -62,8 +64,11 @@ pub fn prefix(id: &str) -> String {
     format!("media/{id}/")
 }
 
-pub fn original_key(id: &str) -> String {
-    format!("media/{id}/original")
+/// The original as stored by upload attempt `attempt`: every attempt
+/// writes its own object, so concurrent uploads of one id cannot overwrite
+/// each other, and the one that commits first names its key in the row.
+pub fn original_key(id: &str, attempt: &str) -> String {
+    format!("media/{id}/original-{attempt}")
 }
 
 pub fn rendition_prefix(id: &str) -> String {

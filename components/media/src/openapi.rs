@@ -110,6 +110,7 @@ mod tests {
             filename: "a.png".into(),
             size: 1,
             checksum: "00".into(),
+            original_key: "media/00000000-0000-4000-8000-000000000000/original-a".into(),
             width: None,
             height: None,
             duration_ms: None,

@@ -10,7 +10,7 @@ use folio_guest::transcode::{
 };
 use folio_imaging::{Fit, Format, ImageError};
 
-use crate::model::{Media, Rendition, original_key, prefix, rendition_prefix};
+use crate::model::{Media, Rendition, prefix, rendition_prefix};
 use crate::settings::Settings;
 use crate::{events, storage, store};
 
@@ -54,7 +54,7 @@ pub fn process_image(id: &str) -> Result<Outcome, Problem> {
     store::start_attempt(&conn, id)?;
     let bucket = storage::bucket()?;
     let Some(mut original) =
-        storage::read_all(&bucket, &original_key(id), settings.max_image_bytes)?
+        storage::read_all(&bucket, &media.original_key, settings.max_image_bytes)?
     else {
         store::fail(&conn, id, "the original is missing from storage")?;
         return Ok(Outcome::Done);
@@ -77,7 +77,7 @@ pub fn process_image(id: &str) -> Result<Outcome, Problem> {
             .map_err(|e| Problem::unavailable(image_error(&e)))?;
         let stripped = with_orientation(stripped, media.orientation.unwrap_or(1));
         if stripped.len() != original.len() {
-            storage::put_bytes(&bucket, &original_key(id), &media.mime, &stripped)?;
+            storage::put_bytes(&bucket, &media.original_key, &media.mime, &stripped)?;
             size = stripped.len() as i64;
             original = stripped;
         }
@@ -156,7 +156,7 @@ pub fn transcode(id: &str) -> Result<Outcome, Problem> {
     };
     let job = match Job::start(&TranscodeRequest {
         bucket: storage::BUCKET.into(),
-        source_key: original_key(id),
+        source_key: media.original_key.clone(),
         output_prefix: rendition_prefix(id),
         renditions: wanted,
     }) {

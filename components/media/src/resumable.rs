@@ -8,7 +8,8 @@
 use folio_guest::auth::{Claims, Role, require_role};
 use folio_guest::blobs::{Bucket, Download, Upload};
 use folio_guest::http::Problem;
-use folio_guest::util::{b64url, new_id, now_ms, random, rfc3339};
+use folio_guest::util::{b64url, new_id, now_ms, random, rfc3339, uuid_from_hash};
+use sha2::{Digest, Sha256};
 use spin_sdk::http::Response;
 
 use crate::ingest::{self, NewUpload};
@@ -86,7 +87,7 @@ pub fn create(head: &Head, claims: &Claims, settings: &Settings) -> Result<Respo
         return Err(ingest::too_large(settings.max_upload_bytes));
     }
     let filename = metadata_filename(head.header("upload-metadata").unwrap_or(""))?;
-    let expires_ms = now_ms() + settings.upload_expiry_hours as i64 * 3_600_000;
+    let expires_ms = now_ms() + settings.upload_expiry_seconds as i64 * 1000;
     let upload = PendingUpload {
         // Longer than a UUID: the URL is all that identifies the upload to its HEAD.
         id: b64url(&random::<18>()),
@@ -374,13 +375,13 @@ fn receive_part(
 
 /// The complete upload, its parts read in order, taken in like any upload.
 /// A refused file ends the upload; a failure that may pass leaves the parts,
-/// and an empty PATCH at the final offset tries again.
+/// and an empty PATCH at the final offset tries again. The item's id comes
+/// from the upload's, so two PATCHes that both complete it make one item.
 fn assemble(
     upload: &PendingUpload,
     parts: Vec<String>,
     settings: &Settings,
 ) -> Result<Media, Problem> {
-    let media_id = new_id();
     let mut source = Parts {
         bucket: storage::bucket()?,
         keys: parts.into_iter(),
@@ -389,30 +390,34 @@ fn assemble(
     let result = ingest::ingest(
         &mut source,
         NewUpload {
-            media_id: media_id.clone(),
+            media_id: media_id_of(&upload.id),
             owner_id: upload.owner_id.clone(),
             filename: upload.filename.clone(),
             declared_length: Some(upload.length as u64),
+            completes: Some(upload.id.clone()),
         },
         settings,
     );
     match result {
         Ok(media) => {
-            let conn = store::open()?;
-            let tx = conn.begin().map_err(store::db_error)?;
-            store::complete_upload(&tx, &upload.id, &media.id)?;
-            tx.commit().map_err(store::db_error)?;
             storage::delete_prefix(&storage::bucket()?, &parts_prefix(&upload.id))?;
             Ok(media)
         }
         Err(e) => {
             let problem = e.into_problem();
-            if problem.status < 500 {
+            if problem.status < 500 && problem.status != 409 {
                 discard(upload)?;
             }
             Err(problem)
         }
     }
+}
+
+/// The id of the item upload `upload_id` becomes: a UUID from its hash, as
+/// unguessable as the upload's id.
+fn media_id_of(upload_id: &str) -> String {
+    let digest = Sha256::digest(format!("folio.media.upload:{upload_id}").as_bytes());
+    uuid_from_hash(&digest[..16].try_into().expect("16 bytes"))
 }
 
 /// The stored parts of an upload, read one after another.

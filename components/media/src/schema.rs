@@ -1,5 +1,7 @@
 //! The media database: one row per media item (its renditions as JSON, so
-//! an item reads in one query) and one per resumable upload in progress.
+//! an item reads in one query), one per resumable upload in progress, and
+//! one per upload being taken in right now (`ingests`: what to delete if
+//! it never finishes).
 
 use folio_guest::{Dialect, Migration};
 
@@ -14,7 +16,8 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
             Dialect::Sqlite => ("TIMESTAMP", "TEXT", "REAL"),
             Dialect::Postgres => ("TIMESTAMPTZ", "JSONB", "DOUBLE PRECISION"),
         };
-        vec![Migration {
+        vec![
+            Migration {
             version: 1,
             name: "media".into(),
             statements: format!(
@@ -56,6 +59,24 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                 );
                 CREATE INDEX uploads_expiry ON uploads (expires_at)"
             ),
-        }]
+        },
+            // Each upload stores its original under a key of its own, so two
+            // uploads of one id never write the same object.
+            Migration {
+                version: 2,
+                name: "ingests".into(),
+                statements: format!(
+                    "ALTER TABLE media ADD COLUMN original_key TEXT;
+                    UPDATE media SET original_key = 'media/' || id || '/original';
+                    CREATE TABLE ingests (
+                        id TEXT PRIMARY KEY,
+                        media_id TEXT NOT NULL,
+                        object_key TEXT NOT NULL,
+                        started_at {ts} NOT NULL
+                    );
+                    CREATE INDEX ingests_started ON ingests (started_at)"
+                ),
+            },
+        ]
     }
 }

@@ -13,8 +13,9 @@ pub struct Settings {
     pub strip_exif: bool,
     /// `stream`: the service streams objects; `redirect`: it answers 302 to a presigned URL (S3).
     pub redirect_delivery: bool,
-    /// Resumable uploads not completed within this are deleted.
-    pub upload_expiry_hours: u64,
+    /// Resumable uploads not completed within this are deleted, and so is
+    /// what an upload that ran longer (its process died) had stored.
+    pub upload_expiry_seconds: u64,
 }
 
 impl Settings {
@@ -33,7 +34,10 @@ impl Settings {
                 Some("redirect") => true,
                 Some(other) => return Err(misconfigured("media_delivery", other)),
             },
-            upload_expiry_hours: number("media_upload_expiry_hours", 24)?,
+            upload_expiry_seconds: match number("media_upload_expiry_seconds", 86_400)? {
+                0 => return Err(misconfigured("media_upload_expiry_seconds", "0")),
+                seconds => seconds,
+            },
         })
     }
 

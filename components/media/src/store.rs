@@ -28,7 +28,7 @@ pub fn open() -> Result<Connection, Problem> {
 
 const COLUMNS: &str = "id, owner_id, kind, mime, filename, size, checksum, width, height, \
     duration_ms, orientation, status, progress, attempts, error, cancel_requested, renditions, \
-    details, created_at, updated_at";
+    details, created_at, updated_at, original_key";
 
 fn from_row(r: &[Value]) -> Media {
     Media {
@@ -52,6 +52,7 @@ fn from_row(r: &[Value]) -> Media {
         details: serde_json::from_str(&text(&r[17])).unwrap_or_default(),
         created_at: text(&r[18]),
         updated_at: text(&r[19]),
+        original_key: text(&r[20]),
     }
 }
 
@@ -63,7 +64,7 @@ pub fn insert(tx: &Transaction, m: &Media) -> Result<(), Problem> {
     tx.execute(
         &format!(
             "INSERT INTO media ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
         ),
         &[
             Value::Text(m.id.clone()),
@@ -86,10 +87,76 @@ pub fn insert(tx: &Transaction, m: &Media) -> Result<(), Problem> {
             Value::Json(m.details.to_string()),
             Value::Timestamp(m.created_at.clone()),
             Value::Timestamp(m.updated_at.clone()),
+            Value::Text(m.original_key.clone()),
         ],
     )
     .map_err(db_error)?;
     Ok(())
+}
+
+/// Records that upload attempt `id` is writing `object_key` for item
+/// `media_id`. If the row outlives the upload expiry, the process died
+/// mid-way and the sweeper deletes the object.
+pub fn begin_ingest(
+    conn: &Connection,
+    id: &str,
+    media_id: &str,
+    object_key: &str,
+) -> Result<(), Problem> {
+    conn.execute(
+        "INSERT INTO ingests (id, media_id, object_key, started_at) VALUES ($1, $2, $3, $4)",
+        &[
+            Value::Text(id.to_string()),
+            Value::Text(media_id.to_string()),
+            Value::Text(object_key.to_string()),
+            Value::Timestamp(now_rfc3339()),
+        ],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Ends an ingest in the commit that records its item; false when the
+/// sweeper took it first (and deleted its object).
+pub fn end_ingest(tx: &Transaction, id: &str) -> Result<bool, Problem> {
+    let changed = tx
+        .execute(
+            "DELETE FROM ingests WHERE id = $1",
+            &[Value::Text(id.to_string())],
+        )
+        .map_err(db_error)?;
+    Ok(changed == 1)
+}
+
+pub fn forget_ingest(conn: &Connection, id: &str) -> Result<(), Problem> {
+    conn.execute(
+        "DELETE FROM ingests WHERE id = $1",
+        &[Value::Text(id.to_string())],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Ingests begun before `started_before`, oldest first: (id, object key).
+pub fn abandoned_ingests(
+    conn: &Connection,
+    started_before: &str,
+    limit: u32,
+) -> Result<Vec<(String, String)>, Problem> {
+    let rows = conn
+        .query(
+            "SELECT id, object_key FROM ingests WHERE started_at < $1 ORDER BY started_at LIMIT $2",
+            &[
+                Value::Timestamp(started_before.to_string()),
+                Value::Integer(i64::from(limit)),
+            ],
+        )
+        .map_err(db_error)?;
+    Ok(rows
+        .rows
+        .iter()
+        .map(|r| (text(&r[0]), text(&r[1])))
+        .collect())
 }
 
 pub fn get(conn: &Connection, id: &str) -> Result<Option<Media>, Problem> {
