@@ -30,7 +30,8 @@ mod tests;
 
 pub use decode::{ImageError, ImageInfo, Limits, Picture, decode, inspect};
 pub use render::{
-    Encoded, Fit, Format, JPEG_QUALITY, THUMBNAIL_EDGE, WEBP_QUALITY, render, thumbnail,
+    Encoded, Fit, Format, JPEG_QUALITY, THUMBNAIL_EDGE, WEBP_QUALITY, render, render_each,
+    thumbnail,
 };
 pub use sniff::{MediaKind, Sniffed, sniff};
 

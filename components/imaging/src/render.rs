@@ -74,6 +74,18 @@ pub fn render(
     fit: Fit,
     format: Format,
 ) -> Result<Encoded, ImageError> {
+    let mut encoded = render_each(picture, width, height, fit, &[format])?;
+    Ok(encoded.pop().expect("one format, one result"))
+}
+
+/// [`render`] into several formats, resizing once: the results in the order of `formats`.
+pub fn render_each(
+    picture: &Picture,
+    width: u32,
+    height: u32,
+    fit: Fit,
+    formats: &[Format],
+) -> Result<Vec<Encoded>, ImageError> {
     if width == 0 || height == 0 {
         return Err(ImageError::Unsupported(format!(
             "a {width}×{height} box has no room for a picture"
@@ -94,22 +106,31 @@ pub fn render(
         box_height,
         fit,
     );
-    check_render_memory(picture, &plan)?;
-    let resized = resize(picture, &plan)?;
-    let (pixels, layout) = if format == Format::Jpeg {
-        flatten_onto_white(resized, picture.layout)
-    } else {
-        (unpremultiply(resized, picture.layout)?, picture.layout)
-    };
-    let (pixels, out_width, out_height) =
-        orient(pixels, layout, plan.out_width, plan.out_height, picture);
-    let bytes = encode(&pixels, out_width, out_height, layout, format)?;
-    Ok(Encoded {
-        bytes,
-        width: out_width,
-        height: out_height,
-        mime: format.mime(),
-    })
+    check_render_memory(picture, &plan, formats.len() > 1)?;
+    let mut resized = Some(resize(picture, &plan)?);
+    let mut results = Vec::with_capacity(formats.len());
+    for (i, &format) in formats.iter().enumerate() {
+        let pixels = if i + 1 == formats.len() {
+            resized.take().expect("taken by the last format only")
+        } else {
+            resized.clone().expect("kept until the last format")
+        };
+        let (pixels, layout) = if format == Format::Jpeg {
+            flatten_onto_white(pixels, picture.layout)
+        } else {
+            (unpremultiply(pixels, picture.layout)?, picture.layout)
+        };
+        let (pixels, out_width, out_height) =
+            orient(pixels, layout, plan.out_width, plan.out_height, picture);
+        let bytes = encode(&pixels, out_width, out_height, layout, format)?;
+        results.push(Encoded {
+            bytes,
+            width: out_width,
+            height: out_height,
+            mime: format.mime(),
+        });
+    }
+    Ok(results)
 }
 
 /// What the media service makes for a thumbnail: [`decode`](crate::decode) under `limits`, then
@@ -182,13 +203,18 @@ impl ResizePlan {
 
 /// Refuses a render whose buffers, next to the picture's own, would pass its memory limit: the
 /// resizer's intermediate (the source columns it reads × the output height, as it scales
-/// vertically first), the output, and about two more output-sized buffers for flattening or
-/// orienting it and for the encoder.
-fn check_render_memory(picture: &Picture, plan: &ResizePlan) -> Result<(), ImageError> {
+/// vertically first), the output, about two more output-sized buffers for flattening or
+/// orienting it and for the encoder, and a copy of the output when it is encoded twice or more.
+fn check_render_memory(
+    picture: &Picture,
+    plan: &ResizePlan,
+    kept_copy: bool,
+) -> Result<(), ImageError> {
     let channels = picture.layout.resize_pixel_type().size() as u64;
     let output = u64::from(plan.out_width) * u64::from(plan.out_height) * channels;
     let intermediate = (plan.crop_width.ceil() as u64) * u64::from(plan.out_height) * channels;
-    let needed = picture.pixels.len() as u64 + intermediate + 3 * output;
+    let buffers = if kept_copy { 4 } else { 3 };
+    let needed = picture.pixels.len() as u64 + intermediate + buffers * output;
     if needed > picture.max_alloc_bytes {
         return Err(ImageError::TooLarge(format!(
             "rendering {}×{} needs about {} MiB with the picture, over the {} MiB limit",

@@ -581,3 +581,24 @@ fn errors_read_as_sentences() {
         "image too large: 100000×100000 is 10000.0 megapixels, over the 40.0 megapixel limit"
     );
 }
+
+#[test]
+fn render_each_gives_what_separate_renders_give() {
+    let stored = quadrants_rgb(300, 200);
+    let oriented = test_images::with_exif_orientation(&test_images::jpeg(&stored, 90), 6);
+    let translucent = RgbaImage::from_fn(120, 90, |x, y| {
+        image::Rgba([(x * 2) as u8, (y * 2) as u8, 90, ((x + y) % 256) as u8])
+    });
+    let formats = [Format::Jpeg, Format::Webp, Format::Png];
+    for bytes in [oriented, test_images::png_rgba(&translucent)] {
+        let picture = decode(&bytes, &Limits::default()).unwrap();
+        for fit in [Fit::Cover, Fit::Contain] {
+            let together = render_each(&picture, 64, 48, fit, &formats).unwrap();
+            let apart: Vec<Encoded> = formats
+                .iter()
+                .map(|&format| render(&picture, 64, 48, fit, format).unwrap())
+                .collect();
+            assert!(together == apart, "{fit:?}");
+        }
+    }
+}

@@ -85,9 +85,10 @@ pub fn process_image(id: &str) -> Result<Outcome, Problem> {
     drop(original);
     let mut renditions = Vec::new();
     for (name, width, height, fit) in IMAGE_RENDITIONS {
-        for (format, extension) in [(Format::Jpeg, "jpg"), (Format::Webp, "webp")] {
-            let encoded = folio_imaging::render(&picture, width, height, fit, format)
+        let encodings =
+            folio_imaging::render_each(&picture, width, height, fit, &[Format::Jpeg, Format::Webp])
                 .map_err(|e| Problem::unavailable(image_error(&e)))?;
+        for (encoded, extension) in encodings.into_iter().zip(["jpg", "webp"]) {
             let path = format!("{name}.{extension}");
             storage::put_bytes(
                 &bucket,
