@@ -17,8 +17,9 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
 use crate::error::TranscodeError;
+use crate::measure::{self, Measured, Written};
 use crate::presets;
-use crate::probe::{self, MediaInfo, OUTPUT_FORMATS, SOURCE_FORMATS};
+use crate::probe::{self, MediaInfo, SOURCE_FORMATS};
 use crate::process::{self, Interrupt, ProcessLimits, RunError, StdoutUse};
 use crate::runtime_config::TranscodeSettings;
 
@@ -521,26 +522,30 @@ impl JobContext {
                 let args = presets::mp4(source, &path, *height, *has_audio, threads);
                 self.encode(&args, 1.0, progress, deadline, interrupt)
                     .await?;
-                let info = self.measure(&path, deadline, interrupt).await?;
-                let size = info.video().and_then(|v| v.display_size());
-                Ok((output(name, &upload, size, info.duration_ms), vec![upload]))
+                let m = self
+                    .read_back(&path, Written::Mp4, deadline, interrupt)
+                    .await?;
+                Ok((output(name, &upload, m.size, m.duration_ms), vec![upload]))
             }
             PlanKind::Audio { kbps } => {
                 let (path, upload) = single("m4a", "audio/mp4");
                 let args = presets::audio(source, &path, *kbps, threads);
                 self.encode(&args, 0.25, progress, deadline, interrupt)
                     .await?;
-                let info = self.measure(&path, deadline, interrupt).await?;
-                Ok((output(name, &upload, None, info.duration_ms), vec![upload]))
+                let m = self
+                    .read_back(&path, Written::Mp4, deadline, interrupt)
+                    .await?;
+                Ok((output(name, &upload, None, m.duration_ms), vec![upload]))
             }
             PlanKind::Poster { at, max_width } => {
                 let (path, upload) = single("jpg", "image/jpeg");
                 let args = presets::poster(source, &path, *at, *max_width, threads);
                 self.encode(&args, 0.05, progress, deadline, interrupt)
                     .await?;
-                let info = self.measure(&path, deadline, interrupt).await?;
-                let size = info.video().and_then(|v| v.display_size());
-                Ok((output(name, &upload, size, None), vec![upload]))
+                let m = self
+                    .read_back(&path, Written::Jpeg, deadline, interrupt)
+                    .await?;
+                Ok((output(name, &upload, m.size, None), vec![upload]))
             }
             PlanKind::Hls { heights, has_audio } => {
                 let dir = out_dir.join(name);
@@ -622,34 +627,44 @@ impl JobContext {
         Ok(())
     }
 
-    async fn measure(
+    /// Size and duration of an MP4, M4A or JPEG ffmpeg wrote (see `measure`).
+    async fn read_back(
+        &self,
+        file: &Path,
+        written: Written,
+        deadline: Instant,
+        interrupt: &mut watch::Receiver<Option<Interrupt>>,
+    ) -> Result<Measured, TranscodeError> {
+        measure::read_back(
+            &self.ffprobe,
+            file,
+            written,
+            self.transcoder.limits(),
+            deadline,
+            interrupt,
+            &self.work_dir,
+            self.transcoder.inner.settings.timeout,
+        )
+        .await
+    }
+
+    /// Everything ffprobe says of a file ffmpeg wrote.
+    async fn probe_output(
         &self,
         file: &Path,
         deadline: Instant,
         interrupt: &mut watch::Receiver<Option<Interrupt>>,
     ) -> Result<MediaInfo, TranscodeError> {
-        let what = file
-            .strip_prefix(&self.work_dir)
-            .unwrap_or(file)
-            .display()
-            .to_string();
-        probe::probe_file(
+        measure::probe_output(
             &self.ffprobe,
             file,
-            OUTPUT_FORMATS,
             self.transcoder.limits(),
             deadline,
             interrupt,
             &self.work_dir,
-            &what,
             self.transcoder.inner.settings.timeout,
         )
         .await
-        // ffmpeg said it succeeded; output it cannot read back is ffmpeg's failure.
-        .map_err(|e| match e {
-            TranscodeError::InvalidMedia(m) => TranscodeError::Failed(m),
-            other => other,
-        })
     }
 
     /// A variant ffmpeg wrote: its master playlist entry, its files (segments
@@ -689,7 +704,10 @@ impl JobContext {
             files.push((file.clone(), "video/mp2t"));
         }
         files.push((playlist.clone(), "application/vnd.apple.mpegurl"));
-        let info = self.measure(&dir.join(first), deadline, interrupt).await?;
+        // HLS segments need ffprobe: the master playlist names the H.264 profile and level.
+        let info = self
+            .probe_output(&dir.join(first), deadline, interrupt)
+            .await?;
         let video = info.video().ok_or_else(|| {
             TranscodeError::Failed(format!("the {height}p variant has no video stream"))
         })?;

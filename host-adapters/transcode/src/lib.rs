@@ -9,6 +9,7 @@
 
 mod error;
 mod jobs;
+mod measure;
 pub mod presets;
 pub mod probe;
 pub mod process;
