@@ -692,6 +692,10 @@ async fn audio_and_video(mh: &MediaHost) {
         204
     );
     wait_until_nothing_stored(mh, &id).await;
+    // Its objects went after the commit, below its id: the id is not free.
+    let again = put(mh, &vera, &id, "again.mp4", "video/mp4", video).await;
+    assert_eq!(again.status, 409, "{:?}", again.json());
+    assert_nothing_stored(mh, &id).await;
 }
 
 /// tus: an upload in parts, one of them cut off by a dropped connection.

@@ -194,7 +194,7 @@ pub(crate) fn upload_form(head: &Head, request: IncomingRequest) -> Result<Respo
         (status = 401, description = "No valid bearer token", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
         (status = 403, description = "Not a creator or admin", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "Not a UUID", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
-        (status = 409, description = "The id is taken: media are never replaced", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The id is taken, now or by a deleted item: media are never replaced, ids never used again", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
         (status = 413, description = "Over the upload limit", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
         (status = 415, description = "Not a supported media type", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
         (status = 422, description = "Unreadable, empty or too many pixels: `errors` names `file`", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),

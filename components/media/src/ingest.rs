@@ -117,6 +117,9 @@ fn store_and_record(
         ))
         .into());
     }
+    if store::was_deleted(&tx, &media.id)? {
+        return Err(deleted_id(&media.id).into());
+    }
     if !store::end_ingest(&tx, attempt)? {
         return Err(Problem::new(
             408,
@@ -135,6 +138,10 @@ fn store_and_record(
     events::uploaded(&tx, &media)?;
     tx.commit().map_err(store::db_error)?;
     Ok(media)
+}
+
+pub fn deleted_id(id: &str) -> Problem {
+    Problem::conflict(format!("media {id} was deleted; an id is never used again"))
 }
 
 /// Deletes what uploads whose process died had stored: an ingest still

@@ -77,6 +77,15 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                     CREATE INDEX ingests_started ON ingests (started_at)"
                 ),
             },
+            // A deleted item's objects are removed after its commit, below
+            // its id: an id used again would lose the new item's objects.
+            Migration {
+                version: 3,
+                name: "deleted-ids".into(),
+                statements: format!(
+                    "CREATE TABLE deleted_media (id TEXT PRIMARY KEY, deleted_at {ts} NOT NULL)"
+                ),
+            },
         ]
     }
 }

@@ -313,6 +313,7 @@ pub fn finish(tx: &Transaction, m: &Media) -> Result<bool, Problem> {
     Ok(changed == 1)
 }
 
+/// Deletes the item's row and keeps its id from being used again.
 pub fn delete(tx: &Transaction, id: &str) -> Result<bool, Problem> {
     let changed = tx
         .execute(
@@ -320,7 +321,24 @@ pub fn delete(tx: &Transaction, id: &str) -> Result<bool, Problem> {
             &[Value::Text(id.to_string())],
         )
         .map_err(db_error)?;
+    if changed == 1 {
+        tx.execute(
+            "INSERT INTO deleted_media (id, deleted_at) VALUES ($1, $2)",
+            &[Value::Text(id.to_string()), Value::Timestamp(now_rfc3339())],
+        )
+        .map_err(db_error)?;
+    }
     Ok(changed == 1)
+}
+
+pub fn was_deleted(tx: &Transaction, id: &str) -> Result<bool, Problem> {
+    let rows = tx
+        .query(
+            "SELECT 1 FROM deleted_media WHERE id = $1",
+            &[Value::Text(id.to_string())],
+        )
+        .map_err(db_error)?;
+    Ok(!rows.rows.is_empty())
 }
 
 /// A resumable upload in progress.
