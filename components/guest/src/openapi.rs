@@ -1,9 +1,10 @@
 //! What every service's OpenAPI document shares (feature `openapi`): the
-//! bearer-token security scheme and how the document is served.
+//! bearer-token security scheme, the problem-details schema and how the
+//! document is served.
 
 use spin_sdk::http::Response;
-use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, ToSchema};
 
 /// Adds the `bearer` scheme (the users service's JWT access tokens) that
 /// operations name in `security(("bearer" = []))`.
@@ -22,6 +23,26 @@ impl Modify for BearerAuth {
             ),
         );
     }
+}
+
+/// RFC 9457 problem details: how [`crate::http::Problem`] is written.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ProblemDetails {
+    #[schema(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The request fields at fault.
+    pub errors: Option<Vec<FieldProblem>>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
 }
 
 /// The document as `GET /api/v1/openapi/<service>.json` answers it.

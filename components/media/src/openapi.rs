@@ -35,23 +35,7 @@ use crate::{api, delivery, resumable};
 )]
 pub struct MediaApi;
 
-/// An RFC 9457 problem.
-#[derive(ToSchema)]
-pub struct ProblemDetails {
-    #[schema(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub status: u16,
-    pub detail: String,
-    /// The request fields at fault.
-    pub errors: Option<Vec<FieldProblem>>,
-}
-
-#[derive(ToSchema)]
-pub struct FieldProblem {
-    pub field: String,
-    pub message: String,
-}
+pub use folio_guest::openapi::ProblemDetails;
 
 /// `multipart/form-data` with the file in `file`; other fields are ignored.
 #[derive(ToSchema)]

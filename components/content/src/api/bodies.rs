@@ -460,23 +460,7 @@ pub struct Relation {
     pub links: RelationLinks,
 }
 
-/// RFC 9457 problem details.
-#[derive(ToSchema)]
-pub struct ProblemDetails {
-    #[schema(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub status: u16,
-    pub detail: String,
-    /// The request fields at fault.
-    pub errors: Option<Vec<FieldProblem>>,
-}
-
-#[derive(ToSchema)]
-pub struct FieldProblem {
-    pub field: String,
-    pub message: String,
-}
+pub use folio_guest::openapi::ProblemDetails;
 
 /// A workflow step the item cannot take (409): problem details with the
 /// statuses the caller may move it to.

@@ -215,25 +215,7 @@ pub struct ClientList {
     pub items: Vec<crate::clients::ServiceClient>,
 }
 
-/// RFC 9457 problem details.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ProblemDetails {
-    #[schema(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub status: u16,
-    pub detail: String,
-    /// The request fields at fault.
-    pub errors: Option<Vec<FieldProblem>>,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct FieldProblem {
-    pub field: String,
-    pub message: String,
-}
+pub use folio_guest::openapi::ProblemDetails;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
