@@ -9,21 +9,7 @@ use serde_json::{Map, Value as Json};
 use crate::model::Content;
 
 pub fn db_error(e: SqlError) -> Problem {
-    match e {
-        SqlError::Unavailable(m) => Problem::unavailable(format!("the content database: {m}")),
-        other => {
-            // The database's own words stay in the log.
-            eprintln!("content database: {other:?}");
-            Problem::new(
-                500,
-                "Internal error",
-                format!(
-                    "the content database refused a statement ({})",
-                    other.kind()
-                ),
-            )
-        }
-    }
+    e.into_problem("content")
 }
 
 pub fn open() -> Result<Connection, Problem> {

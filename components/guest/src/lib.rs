@@ -69,6 +69,27 @@ impl SqlError {
             SqlError::Unavailable(_) => "unavailable",
         }
     }
+
+    /// The answer when service `service`'s own database fails: 503 when a
+    /// retry may pass, else 500. The database's own words go to the log only.
+    pub fn into_problem(self, service: &str) -> http::Problem {
+        match self {
+            SqlError::Unavailable(m) => {
+                http::Problem::unavailable(format!("the {service} database: {m}"))
+            }
+            other => {
+                eprintln!("{service} database: {other:?}");
+                http::Problem::new(
+                    500,
+                    "Internal error",
+                    format!(
+                        "the {service} database refused a statement ({})",
+                        other.kind()
+                    ),
+                )
+            }
+        }
+    }
 }
 
 /// Publishing outside a transaction (`folio:platform/events`).

@@ -8,18 +8,7 @@ use folio_guest::{Connection, SqlError, Transaction, Value};
 use crate::model::Media;
 
 pub fn db_error(e: SqlError) -> Problem {
-    match e {
-        SqlError::Unavailable(m) => Problem::unavailable(format!("the media database: {m}")),
-        other => {
-            // The database's own words stay in the log.
-            eprintln!("media database: {other:?}");
-            Problem::new(
-                500,
-                "Internal error",
-                format!("the media database refused a statement ({})", other.kind()),
-            )
-        }
-    }
+    e.into_problem("media")
 }
 
 pub fn open() -> Result<Connection, Problem> {

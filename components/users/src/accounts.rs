@@ -123,18 +123,7 @@ fn user_from_row(r: &[Value]) -> User {
 
 /// Maps a database failure to the response: 503 when retrying may help.
 pub fn db_error(e: SqlError) -> Problem {
-    match e {
-        SqlError::Unavailable(m) => Problem::unavailable(format!("the users database: {m}")),
-        other => {
-            // The database's own words stay in the log.
-            eprintln!("users database: {other:?}");
-            Problem::new(
-                500,
-                "Internal error",
-                format!("the users database refused a statement ({})", other.kind()),
-            )
-        }
-    }
+    e.into_problem("users")
 }
 
 pub fn open() -> Result<Connection, Problem> {
