@@ -211,9 +211,7 @@ pub(crate) fn upload_raw(
     let filename = clean_filename(head.param("filename").unwrap_or(""), "filename")?;
     if let Some(existing) = store::get(&store::open()?, id)? {
         return Err(if existing.owner_id == claims.sub {
-            Problem::conflict(format!(
-                "media {id} exists already; media are never replaced"
-            ))
+            ingest::already_exists(id)
         } else {
             delivery::not_found(id)
         });

@@ -57,31 +57,41 @@ pub fn ingest(
     }
     let sniffed = folio_imaging::sniff(&head).ok_or_else(|| unsupported(&head))?;
     let bucket = storage::bucket()?;
-    let attempt = new_id();
-    let key = original_key(&new.media_id, &attempt);
-    store::begin_ingest(&store::open()?, &attempt, &new.media_id, &key)?;
-    let result = store_and_record(
-        source, head, &bucket, &key, &attempt, &sniffed, new, settings,
-    );
+    let attempt = Attempt::new(&new.media_id);
+    store::begin_ingest(&store::open()?, &attempt.id, &new.media_id, &attempt.key)?;
+    let result = store_and_record(source, head, &bucket, &attempt, &sniffed, new, settings);
     if result.is_err() {
-        storage::delete_quietly(&bucket, &key);
+        storage::delete_quietly(&bucket, &attempt.key);
         // Left behind if this fails too: the sweeper ends it after the expiry.
-        let _ = store::open().and_then(|conn| store::forget_ingest(&conn, &attempt));
+        let _ = store::open().and_then(|conn| store::forget_ingest(&conn, &attempt.id));
     }
     result
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One try at taking in an upload, and the object it stores the original in.
+struct Attempt {
+    id: String,
+    key: String,
+}
+
+impl Attempt {
+    fn new(media_id: &str) -> Attempt {
+        let id = new_id();
+        let key = original_key(media_id, &id);
+        Attempt { id, key }
+    }
+}
+
 fn store_and_record(
     source: &mut dyn ByteSource,
     head: Vec<u8>,
     bucket: &Bucket,
-    key: &str,
-    attempt: &str,
+    attempt: &Attempt,
     sniffed: &Sniffed,
     new: NewUpload,
     settings: &Settings,
 ) -> Result<Media, SourceError> {
+    let key = &attempt.key;
     let stored = store_original(source, head, bucket, key, sniffed, settings)?;
     let checked = check(key, sniffed, &stored, settings)?;
     let now = now_rfc3339();
@@ -93,7 +103,7 @@ fn store_and_record(
         filename: new.filename,
         size: stored.size as i64,
         checksum: stored.checksum,
-        original_key: key.to_string(),
+        original_key: key.clone(),
         width: checked.width.map(i64::from),
         height: checked.height.map(i64::from),
         duration_ms: checked.duration_ms.map(|d| d as i64),
@@ -111,16 +121,16 @@ fn store_and_record(
     let conn = store::open()?;
     let tx = conn.begin().map_err(store::db_error)?;
     if store::get_in(&tx, &media.id)?.is_some() {
+        return Err(already_exists(&media.id).into());
+    }
+    if store::was_deleted(&tx, &media.id)? {
         return Err(Problem::conflict(format!(
-            "media {} exists already; media are never replaced",
+            "media {} was deleted; an id is never used again",
             media.id
         ))
         .into());
     }
-    if store::was_deleted(&tx, &media.id)? {
-        return Err(deleted_id(&media.id).into());
-    }
-    if !store::end_ingest(&tx, attempt)? {
+    if !store::end_ingest(&tx, &attempt.id)? {
         return Err(Problem::new(
             408,
             "Request timeout",
@@ -140,8 +150,10 @@ fn store_and_record(
     Ok(media)
 }
 
-pub fn deleted_id(id: &str) -> Problem {
-    Problem::conflict(format!("media {id} was deleted; an id is never used again"))
+pub fn already_exists(id: &str) -> Problem {
+    Problem::conflict(format!(
+        "media {id} exists already; media are never replaced"
+    ))
 }
 
 /// Deletes what uploads whose process died had stored: an ingest still
