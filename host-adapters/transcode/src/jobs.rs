@@ -17,9 +17,9 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
 use crate::error::TranscodeError;
-use crate::measure::{self, Measured, Written};
+use crate::measure::{self, Written};
 use crate::presets;
-use crate::probe::{self, MediaInfo, SOURCE_FORMATS};
+use crate::probe::{Ffprobe, MediaInfo, SOURCE_FORMATS};
 use crate::process::{self, Interrupt, ProcessLimits, RunError, StdoutUse};
 use crate::runtime_config::TranscodeSettings;
 
@@ -141,6 +141,15 @@ impl Transcoder {
         }
     }
 
+    fn ffprobe<'a>(&'a self, program: &'a Path, work_dir: &'a Path) -> Ffprobe<'a> {
+        Ffprobe {
+            program,
+            limits: self.limits(),
+            work_dir,
+            timeout: self.inner.settings.timeout,
+        }
+    }
+
     /// ffprobe of object `key`, copied out of `bucket` first.
     pub async fn probe(&self, bucket: &Bucket, key: &str) -> Result<MediaInfo, TranscodeError> {
         check_key(key)?;
@@ -155,18 +164,16 @@ impl Transcoder {
         let (_never, mut interrupt) = watch::channel(None);
         let source = dir.path.join("source");
         download(bucket, key, &source, deadline, &mut interrupt).await?;
-        let info = probe::probe_file(
-            &ffprobe,
-            &source,
-            SOURCE_FORMATS,
-            self.limits(),
-            deadline,
-            &mut interrupt,
-            &dir.path,
-            &format!("`{key}`"),
-            self.inner.settings.timeout,
-        )
-        .await?;
+        let info = self
+            .ffprobe(&ffprobe, &dir.path)
+            .probe(
+                &source,
+                SOURCE_FORMATS,
+                &format!("`{key}`"),
+                deadline,
+                &mut interrupt,
+            )
+            .await?;
         if info.video().is_none() && info.audio().is_none() {
             return Err(TranscodeError::InvalidMedia(format!(
                 "`{key}` has no audio or video stream"
@@ -208,7 +215,7 @@ impl Transcoder {
             component: component.to_string(),
             request,
             ffmpeg,
-            ffprobe,
+            ffprobe_program: ffprobe,
             work_dir: work_dir.clone(),
         };
         tokio::spawn(context.run(interrupt_rx));
@@ -352,7 +359,7 @@ struct JobContext {
     component: String,
     request: TranscodeRequest,
     ffmpeg: PathBuf,
-    ffprobe: PathBuf,
+    ffprobe_program: PathBuf,
     work_dir: PathBuf,
 }
 
@@ -445,18 +452,16 @@ impl JobContext {
             interrupt,
         )
         .await?;
-        let info = probe::probe_file(
-            &self.ffprobe,
-            &source,
-            SOURCE_FORMATS,
-            self.transcoder.limits(),
-            deadline,
-            interrupt,
-            &dir.path,
-            &format!("`{}`", self.request.source_key),
-            settings.timeout,
-        )
-        .await?;
+        let info = self
+            .ffprobe()
+            .probe(
+                &source,
+                SOURCE_FORMATS,
+                &format!("`{}`", self.request.source_key),
+                deadline,
+                interrupt,
+            )
+            .await?;
         let plans = plan(&self.request.renditions, &info)?;
         let mut progress = Progress {
             shared: &self.shared,
@@ -522,9 +527,9 @@ impl JobContext {
                 let args = presets::mp4(source, &path, *height, *has_audio, threads);
                 self.encode(&args, 1.0, progress, deadline, interrupt)
                     .await?;
-                let m = self
-                    .read_back(&path, Written::Mp4, deadline, interrupt)
-                    .await?;
+                let m =
+                    measure::read_back(&self.ffprobe(), &path, Written::Mp4, deadline, interrupt)
+                        .await?;
                 Ok((output(name, &upload, m.size, m.duration_ms), vec![upload]))
             }
             PlanKind::Audio { kbps } => {
@@ -532,9 +537,9 @@ impl JobContext {
                 let args = presets::audio(source, &path, *kbps, threads);
                 self.encode(&args, 0.25, progress, deadline, interrupt)
                     .await?;
-                let m = self
-                    .read_back(&path, Written::Mp4, deadline, interrupt)
-                    .await?;
+                let m =
+                    measure::read_back(&self.ffprobe(), &path, Written::Mp4, deadline, interrupt)
+                        .await?;
                 Ok((output(name, &upload, None, m.duration_ms), vec![upload]))
             }
             PlanKind::Poster { at, max_width } => {
@@ -542,9 +547,9 @@ impl JobContext {
                 let args = presets::poster(source, &path, *at, *max_width, threads);
                 self.encode(&args, 0.05, progress, deadline, interrupt)
                     .await?;
-                let m = self
-                    .read_back(&path, Written::Jpeg, deadline, interrupt)
-                    .await?;
+                let m =
+                    measure::read_back(&self.ffprobe(), &path, Written::Jpeg, deadline, interrupt)
+                        .await?;
                 Ok((output(name, &upload, m.size, None), vec![upload]))
             }
             PlanKind::Hls { heights, has_audio } => {
@@ -627,44 +632,10 @@ impl JobContext {
         Ok(())
     }
 
-    /// Size and duration of an MP4, M4A or JPEG ffmpeg wrote (see `measure`).
-    async fn read_back(
-        &self,
-        file: &Path,
-        written: Written,
-        deadline: Instant,
-        interrupt: &mut watch::Receiver<Option<Interrupt>>,
-    ) -> Result<Measured, TranscodeError> {
-        measure::read_back(
-            &self.ffprobe,
-            file,
-            written,
-            self.transcoder.limits(),
-            deadline,
-            interrupt,
-            &self.work_dir,
-            self.transcoder.inner.settings.timeout,
-        )
-        .await
-    }
-
-    /// Everything ffprobe says of a file ffmpeg wrote.
-    async fn probe_output(
-        &self,
-        file: &Path,
-        deadline: Instant,
-        interrupt: &mut watch::Receiver<Option<Interrupt>>,
-    ) -> Result<MediaInfo, TranscodeError> {
-        measure::probe_output(
-            &self.ffprobe,
-            file,
-            self.transcoder.limits(),
-            deadline,
-            interrupt,
-            &self.work_dir,
-            self.transcoder.inner.settings.timeout,
-        )
-        .await
+    /// ffprobe as this job runs it, in its work directory.
+    fn ffprobe(&self) -> Ffprobe<'_> {
+        self.transcoder
+            .ffprobe(&self.ffprobe_program, &self.work_dir)
     }
 
     /// A variant ffmpeg wrote: its master playlist entry, its files (segments
@@ -705,9 +676,8 @@ impl JobContext {
         }
         files.push((playlist.clone(), "application/vnd.apple.mpegurl"));
         // HLS segments need ffprobe: the master playlist names the H.264 profile and level.
-        let info = self
-            .probe_output(&dir.join(first), deadline, interrupt)
-            .await?;
+        let info =
+            measure::probe_output(&self.ffprobe(), &dir.join(first), deadline, interrupt).await?;
         let video = info.video().ok_or_else(|| {
             TranscodeError::Failed(format!("the {height}p variant has no video stream"))
         })?;

@@ -23,8 +23,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::error::TranscodeError;
-use crate::probe::{self, OUTPUT_FORMATS};
-use crate::process::{Interrupt, ProcessLimits};
+use crate::probe::{self, Ffprobe, OUTPUT_FORMATS};
+use crate::process::Interrupt;
 
 /// What a job reports of one output it wrote.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,16 +55,12 @@ const IDENTITY_MATRIX: [u32; 9] = [0x1_0000, 0, 0, 0, 0x1_0000, 0, 0, 0, 0x4000_
 /// Measures `file`, which ffmpeg wrote as `written`: from its header when it
 /// has the expected layout, else by ffprobe. Output ffprobe cannot read is
 /// ffmpeg's failure (`failed`), not the source's.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn read_back(
-    ffprobe: &Path,
+    ffprobe: &Ffprobe<'_>,
     file: &Path,
     written: Written,
-    limits: ProcessLimits,
     deadline: Instant,
     interrupt: &mut watch::Receiver<Option<Interrupt>>,
-    work_dir: &Path,
-    timeout: std::time::Duration,
 ) -> Result<Measured, TranscodeError> {
     let path = file.to_path_buf();
     let quick = tokio::task::spawn_blocking(move || match written {
@@ -77,10 +73,7 @@ pub(crate) async fn read_back(
     if let Some(measured) = quick {
         return Ok(measured);
     }
-    let info = probe_output(
-        ffprobe, file, limits, deadline, interrupt, work_dir, timeout,
-    )
-    .await?;
+    let info = probe_output(ffprobe, file, deadline, interrupt).await?;
     Ok(Measured {
         size: info.video().and_then(|v| v.display_size()),
         duration_ms: info.duration_ms,
@@ -89,36 +82,24 @@ pub(crate) async fn read_back(
 
 /// ffprobe of a file ffmpeg wrote, its errors as ffmpeg's failure.
 pub(crate) async fn probe_output(
-    ffprobe: &Path,
+    ffprobe: &Ffprobe<'_>,
     file: &Path,
-    limits: ProcessLimits,
     deadline: Instant,
     interrupt: &mut watch::Receiver<Option<Interrupt>>,
-    work_dir: &Path,
-    timeout: std::time::Duration,
 ) -> Result<probe::MediaInfo, TranscodeError> {
     let what = file
-        .strip_prefix(work_dir)
+        .strip_prefix(ffprobe.work_dir)
         .unwrap_or(file)
         .display()
         .to_string();
-    probe::probe_file(
-        ffprobe,
-        file,
-        OUTPUT_FORMATS,
-        limits,
-        deadline,
-        interrupt,
-        work_dir,
-        &what,
-        timeout,
-    )
-    .await
-    // ffmpeg said it succeeded; output it cannot read back is ffmpeg's failure.
-    .map_err(|e| match e {
-        TranscodeError::InvalidMedia(m) => TranscodeError::Failed(m),
-        other => other,
-    })
+    ffprobe
+        .probe(file, OUTPUT_FORMATS, &what, deadline, interrupt)
+        .await
+        // ffmpeg said it succeeded; output it cannot read back is ffmpeg's failure.
+        .map_err(|e| match e {
+            TranscodeError::InvalidMedia(m) => TranscodeError::Failed(m),
+            other => other,
+        })
 }
 
 /// An MP4/M4A that starts with `ftyp` and has its `moov` before any `mdat`:
@@ -554,22 +535,35 @@ mod tests {
         ffmpeg(&args);
     }
 
-    async fn by_ffprobe(file: &Path, work_dir: &Path) -> Result<Measured, TranscodeError> {
-        read_back(
-            &program("ffprobe"),
-            file,
-            // Not a layout the readers know: always ffprobe.
-            Written::Jpeg,
-            ProcessLimits {
+    /// `read_back` with the machine's ffprobe and a minute for everything.
+    async fn read_back_here(
+        file: &Path,
+        written: Written,
+        work_dir: &Path,
+    ) -> Result<Measured, TranscodeError> {
+        let ffprobe = Ffprobe {
+            program: &program("ffprobe"),
+            limits: crate::process::ProcessLimits {
                 memory_bytes: 2 << 30,
                 cpu_secs: 60,
             },
-            Instant::now() + std::time::Duration::from_secs(60),
-            &mut watch::channel(None).1,
             work_dir,
-            std::time::Duration::from_secs(60),
+            timeout: std::time::Duration::from_secs(60),
+        };
+        let deadline = Instant::now() + ffprobe.timeout;
+        read_back(
+            &ffprobe,
+            file,
+            written,
+            deadline,
+            &mut watch::channel(None).1,
         )
         .await
+    }
+
+    async fn by_ffprobe(file: &Path, work_dir: &Path) -> Result<Measured, TranscodeError> {
+        // Not a layout the readers know: always ffprobe.
+        read_back_here(file, Written::Jpeg, work_dir).await
     }
 
     /// The readers agree with ffprobe on every kind of file the presets
@@ -654,22 +648,8 @@ mod tests {
             mkv.clone().into(),
         ]);
         assert_eq!(mp4(&mkv), None);
-        let run = |file: std::path::PathBuf| async move {
-            read_back(
-                &program("ffprobe"),
-                &file,
-                Written::Mp4,
-                ProcessLimits {
-                    memory_bytes: 2 << 30,
-                    cpu_secs: 60,
-                },
-                Instant::now() + std::time::Duration::from_secs(60),
-                &mut watch::channel(None).1,
-                d,
-                std::time::Duration::from_secs(60),
-            )
-            .await
-        };
+        let run =
+            |file: std::path::PathBuf| async move { read_back_here(&file, Written::Mp4, d).await };
         let measured = run(mkv.clone()).await.unwrap();
         assert_eq!(measured, by_ffprobe(&mkv, d).await.unwrap());
         assert_eq!(measured.size, Some((320, 240)));

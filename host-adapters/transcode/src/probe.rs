@@ -185,66 +185,81 @@ fn rotation(stream: &RawStream) -> u32 {
     degrees.rem_euclid(360) as u32
 }
 
-/// Runs ffprobe on `file` (inside `work_dir`), reading it only with `formats`.
-/// A file ffprobe cannot read is `invalid-media` with its stderr tail.
-#[allow(clippy::too_many_arguments)]
-pub async fn probe_file(
-    ffprobe: &Path,
-    file: &Path,
-    formats: &str,
-    limits: ProcessLimits,
-    deadline: Instant,
-    interrupt: &mut watch::Receiver<Option<Interrupt>>,
-    work_dir: &Path,
-    what: &str,
-    timeout: std::time::Duration,
-) -> Result<MediaInfo, TranscodeError> {
-    let mut input = OsString::from("file:");
-    input.push(file);
-    let args: Vec<OsString> = [
-        "-v",
-        "error",
-        "-protocol_whitelist",
-        "file",
-        "-format_whitelist",
-        formats,
-        "-print_format",
-        "json",
-        "-show_format",
-        "-show_streams",
-        "-i",
-    ]
-    .into_iter()
-    .map(OsString::from)
-    .chain([input])
-    .collect();
-    let finished = process::run(
-        ffprobe,
-        &args,
-        limits,
-        deadline,
-        interrupt,
-        StdoutUse::Collect,
-        work_dir,
-    )
-    .await
-    .map_err(|e| match e {
-        RunError::Exited {
-            status,
-            stderr_tail,
-        } if status.code().is_some() => TranscodeError::InvalidMedia(format!(
-            "ffprobe cannot read {what} as media: {}",
-            if stderr_tail.is_empty() {
-                "no error given".to_string()
-            } else {
-                stderr_tail
-            }
-        )),
-        other => crate::jobs::run_error("ffprobe", other, limits, timeout),
-    })?;
-    parse(&finished.stdout).ok_or_else(|| {
-        TranscodeError::InvalidMedia(format!("ffprobe found no media format in {what}"))
-    })
+/// How ffprobe runs: the program, its limits, the directory it runs in, and
+/// the timeout a kill at the deadline is reported against.
+#[derive(Clone, Copy)]
+pub struct Ffprobe<'a> {
+    pub program: &'a Path,
+    pub limits: ProcessLimits,
+    pub work_dir: &'a Path,
+    pub timeout: std::time::Duration,
+}
+
+impl Ffprobe<'_> {
+    /// Runs ffprobe on `file` (named `what` in errors), reading it only with
+    /// `formats`. A file ffprobe cannot read is `invalid-media` with its
+    /// stderr tail.
+    pub async fn probe(
+        &self,
+        file: &Path,
+        formats: &str,
+        what: &str,
+        deadline: Instant,
+        interrupt: &mut watch::Receiver<Option<Interrupt>>,
+    ) -> Result<MediaInfo, TranscodeError> {
+        let Ffprobe {
+            program,
+            limits,
+            work_dir,
+            timeout,
+        } = *self;
+        let mut input = OsString::from("file:");
+        input.push(file);
+        let args: Vec<OsString> = [
+            "-v",
+            "error",
+            "-protocol_whitelist",
+            "file",
+            "-format_whitelist",
+            formats,
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            "-i",
+        ]
+        .into_iter()
+        .map(OsString::from)
+        .chain([input])
+        .collect();
+        let finished = process::run(
+            program,
+            &args,
+            limits,
+            deadline,
+            interrupt,
+            StdoutUse::Collect,
+            work_dir,
+        )
+        .await
+        .map_err(|e| match e {
+            RunError::Exited {
+                status,
+                stderr_tail,
+            } if status.code().is_some() => TranscodeError::InvalidMedia(format!(
+                "ffprobe cannot read {what} as media: {}",
+                if stderr_tail.is_empty() {
+                    "no error given".to_string()
+                } else {
+                    stderr_tail
+                }
+            )),
+            other => crate::jobs::run_error("ffprobe", other, limits, timeout),
+        })?;
+        parse(&finished.stdout).ok_or_else(|| {
+            TranscodeError::InvalidMedia(format!("ffprobe found no media format in {what}"))
+        })
+    }
 }
 
 #[cfg(test)]
