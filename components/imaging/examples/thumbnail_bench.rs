@@ -1,8 +1,11 @@
 //! Times `folio_imaging::thumbnail` on a 12-megapixel photo-like JPEG.
 //!
 //! ```text
-//! cargo run --release --example thumbnail_bench -p folio-imaging -- [--input PATH] [--iterations N] [--write PATH]
+//! cargo run --release --example thumbnail_bench -p folio-imaging -- [--input PATH] [--iterations N] [--write PATH] [--renditions]
 //! ```
+//!
+//! `--renditions` also times what the media worker makes of a decoded image (four sizes, each
+//! as JPEG and WebP): one resize per encoding, then one resize per size (`render_each`).
 //!
 //! Without `--input` it makes a 4000×3000 JPEG (quality 90) from gradients, soft shapes and
 //! sensor-like noise; `--write PATH` saves that input so the Wasm side can time the same bytes.
@@ -21,6 +24,7 @@ struct Options {
     input: Option<String>,
     iterations: usize,
     write: Option<String>,
+    renditions: bool,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -28,6 +32,7 @@ fn parse_options() -> Result<Options, String> {
         input: None,
         iterations: DEFAULT_ITERATIONS,
         write: None,
+        renditions: false,
     };
     let mut arguments = std::env::args().skip(1);
     while let Some(argument) = arguments.next() {
@@ -39,6 +44,7 @@ fn parse_options() -> Result<Options, String> {
         match argument.as_str() {
             "--input" => options.input = Some(value()?),
             "--write" => options.write = Some(value()?),
+            "--renditions" => options.renditions = true,
             "--iterations" => {
                 options.iterations = value()?
                     .parse()
@@ -49,7 +55,7 @@ fn parse_options() -> Result<Options, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown argument {other}; use [--input PATH] [--iterations N] [--write PATH]"
+                    "unknown argument {other}; use [--input PATH] [--iterations N] [--write PATH] [--renditions]"
                 ));
             }
         }
@@ -178,24 +184,68 @@ fn main() -> ExitCode {
         warm_up.bytes.len()
     );
 
-    let mut timings: Vec<Duration> = (0..options.iterations)
+    report(
+        "thumbnail",
+        time(options.iterations, || {
+            folio_imaging::thumbnail(&input, &limits).expect("it worked once")
+        }),
+    );
+    if options.renditions {
+        use folio_imaging::{Fit, Format};
+        let picture = folio_imaging::decode(&input, &limits).expect("it decoded once");
+        let sizes = [
+            (160, 160, Fit::Cover),
+            (320, 320, Fit::Contain),
+            (800, 800, Fit::Contain),
+            (1600, 1600, Fit::Contain),
+        ];
+        let formats = [Format::Jpeg, Format::Webp];
+        report(
+            "8 renditions, a resize per encoding",
+            time(options.iterations, || {
+                for (width, height, fit) in sizes {
+                    for format in formats {
+                        std::hint::black_box(
+                            folio_imaging::render(&picture, width, height, fit, format).unwrap(),
+                        );
+                    }
+                }
+            }),
+        );
+        report(
+            "8 renditions, a resize per size",
+            time(options.iterations, || {
+                for (width, height, fit) in sizes {
+                    std::hint::black_box(
+                        folio_imaging::render_each(&picture, width, height, fit, &formats).unwrap(),
+                    );
+                }
+            }),
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn time<T>(iterations: usize, mut work: impl FnMut() -> T) -> Vec<Duration> {
+    let mut timings: Vec<Duration> = (0..iterations)
         .map(|_| {
             let started = Instant::now();
-            let thumbnail = folio_imaging::thumbnail(&input, &limits).expect("it worked once");
-            let elapsed = started.elapsed();
-            std::hint::black_box(thumbnail);
-            elapsed
+            std::hint::black_box(work());
+            started.elapsed()
         })
         .collect();
     timings.sort();
+    timings
+}
+
+fn report(what: &str, timings: Vec<Duration>) {
     let median = timings[timings.len() / 2];
     let p90 = timings[(timings.len() * 9 / 10).min(timings.len() - 1)];
     println!(
-        "thumbnail ×{}: median {:.1} ms, min {:.1} ms, p90 {:.1} ms",
+        "{what} ×{}: median {:.1} ms, min {:.1} ms, p90 {:.1} ms",
         timings.len(),
         milliseconds(median),
         milliseconds(timings[0]),
         milliseconds(p90)
     );
-    ExitCode::SUCCESS
 }
