@@ -698,6 +698,11 @@ async fn audio_and_video(mh: &MediaHost) {
     assert_nothing_stored(mh, &id).await;
 }
 
+/// A tus request of the caller with `token`.
+fn tus(request: reqwest::RequestBuilder, token: &str) -> reqwest::RequestBuilder {
+    request.bearer_auth(token).header("tus-resumable", "1.0.0")
+}
+
 /// tus: an upload in parts, one of them cut off by a dropped connection.
 async fn resumable(mh: &MediaHost) {
     let api = mh.api();
@@ -709,9 +714,6 @@ async fn resumable(mh: &MediaHost) {
     let (carl, _) = api.user_with_role(&admin, "carl", "creator", &run).await;
     let png = encode(&photo(900, 700), ImageFormat::Png);
     let total = png.len();
-    let tus = |r: reqwest::RequestBuilder, token: &str| {
-        r.bearer_auth(token).header("tus-resumable", "1.0.0")
-    };
 
     let options = send(client().request(
         reqwest::Method::OPTIONS,
@@ -1099,10 +1101,7 @@ async fn raced_abandoned_and_crashed_uploads_leave_nothing_behind() {
 
     // A resumable upload left unfinished goes, with its parts.
     let created = send(
-        client()
-            .post(mh.host.url("/api/v1/media/uploads"))
-            .bearer_auth(&sam)
-            .header("tus-resumable", "1.0.0")
+        tus(client().post(mh.host.url("/api/v1/media/uploads")), &sam)
             .header("upload-length", "5000"),
     )
     .await;
@@ -1110,10 +1109,7 @@ async fn raced_abandoned_and_crashed_uploads_leave_nothing_behind() {
     let location = created.header("location").to_string();
     let upload_id = location.rsplit('/').next().unwrap().to_string();
     let part = send(
-        client()
-            .patch(mh.host.url(&location))
-            .bearer_auth(&sam)
-            .header("tus-resumable", "1.0.0")
+        tus(client().patch(mh.host.url(&location)), &sam)
             .header("content-type", "application/offset+octet-stream")
             .header("upload-offset", "0")
             .body(vec![0u8; 1000]),
@@ -1122,13 +1118,7 @@ async fn raced_abandoned_and_crashed_uploads_leave_nothing_behind() {
     assert_eq!(part.status, 204);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let head = send(
-            client()
-                .head(mh.host.url(&location))
-                .bearer_auth(&sam)
-                .header("tus-resumable", "1.0.0"),
-        )
-        .await;
+        let head = send(tus(client().head(mh.host.url(&location)), &sam)).await;
         if head.status == 404 {
             break;
         }
