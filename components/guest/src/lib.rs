@@ -67,6 +67,7 @@ impl SqlError {
             SqlError::TooLarge(_) => "too-large",
             SqlError::TransactionClosed => "transaction-closed",
             SqlError::Unavailable(_) => "unavailable",
+            SqlError::NotAllowed(_) => "not-allowed",
         }
     }
 
@@ -143,6 +144,7 @@ pub mod transcode {
             Error::TimedOut(m) => format!("transcoding timed out: {m}"),
             Error::Cancelled => "transcoding was cancelled".into(),
             Error::Unavailable(m) => format!("transcoding unavailable: {m}"),
+            Error::NotAllowed(m) => format!("transcoding not allowed: {m}"),
         }
     }
 }
