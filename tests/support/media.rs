@@ -93,7 +93,10 @@ cron_expression = "* * * * * *"
 [component.{component}]
 source = "{}"
 sqlite_databases = ["default"]
+[component.{component}.tool.folio]
 blob_buckets = ["media"]
+publishes = ["folio.media", "folio.media.*"]
+transcode = true
 [component.{component}.variables]
 auth_public_keys = "{{{{ auth_public_keys }}}}"
 auth_issuer = "{{{{ auth_issuer }}}}"

@@ -139,18 +139,33 @@ source = "{fixtures}"
     )
 }
 
+/// Grant keys that are Folio's own, so they go under `[component.NAME.tool.folio]`.
+const FOLIO_GRANTS: &[&str] = &["blob_buckets", "publishes", "transcode", "max_concurrency"];
+
 /// A manifest serving `components/fixture-state` once per entry of
 /// `components`: (route prefix, component id, grant lines such as
-/// `sqlite_databases = ["default"]`).
+/// `sqlite_databases = ["default"]` or `blob_buckets = ["media"]`; Folio's
+/// own keys are put in the component's `tool.folio` table). Unless a grant
+/// says otherwise, the fixture may publish to any topic.
 pub fn fixture_state_manifest(components: &[(&str, &str, &str)]) -> String {
     build_fixtures();
     let source = wasm("folio_fixture_state");
     let mut manifest =
         "spin_manifest_version = 2\n[application]\nname = \"state-fixtures\"\n".to_string();
     for (prefix, id, grants) in components {
+        let (folio, spin): (Vec<&str>, Vec<&str>) = grants.lines().partition(|line| {
+            FOLIO_GRANTS
+                .iter()
+                .any(|key| line.trim_start().starts_with(key))
+        });
+        let mut folio = folio.join("\n");
+        if !folio.contains("publishes") {
+            folio.push_str("\npublishes = [\"*\"]");
+        }
         manifest.push_str(&format!(
-            "\n[[trigger.http]]\nroute = \"{prefix}/...\"\ncomponent = \"{id}\"\n\n[component.{id}]\nsource = \"{}\"\n{grants}\n",
-            source.display()
+            "\n[[trigger.http]]\nroute = \"{prefix}/...\"\ncomponent = \"{id}\"\n\n[component.{id}]\nsource = \"{}\"\n{}\n[component.{id}.tool.folio]\n{folio}\n",
+            source.display(),
+            spin.join("\n"),
         ));
     }
     manifest
@@ -211,11 +226,15 @@ component = "{id}-events"
 [component.{id}-events]
 source = "{}"
 sqlite_databases = ["default"]
+[component.{id}-events.tool.folio]
+publishes = ["*"]
 
 [component.{id}]
 source = "{}"
 sqlite_databases = ["default"]
 key_value_stores = ["default"]
+[component.{id}.tool.folio]
+publishes = ["folio.users"]
 [component.{id}.variables]
 "#,
         wasm("folio_fixture_events").display(),
@@ -247,7 +266,8 @@ key_value_stores = ["default"]
     if content {
         manifest.push_str(&format!(
             "\n[component.{id}-content]\nsource = \"{}\"\nsqlite_databases = [\"default\"]\n\
-             key_value_stores = [\"default\"]\n[component.{id}-content.variables]\n",
+             key_value_stores = [\"default\"]\n[component.{id}-content.tool.folio]\n\
+             publishes = [\"folio.content\"]\n[component.{id}-content.variables]\n",
             wasm("folio_content").display()
         ));
         for var in ["auth_public_keys", "auth_issuer", "auth_audience"] {
@@ -333,6 +353,8 @@ group = "{topic}-dead-letters"
 [component.events]
 source = "{}"
 sqlite_databases = ["default"]
+[component.events.tool.folio]
+publishes = ["{topic}", "{topic}.*"]
 "#,
         wasm("folio_fixture_events").display()
     )

@@ -49,6 +49,15 @@ CREATE TABLE IF NOT EXISTS consumer_positions (
     PRIMARY KEY (grp, topic)) WITHOUT ROWID;";
 
 impl Log {
+    /// Whether the log file answers a query.
+    pub async fn check(&self) -> Result<(), EventError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+
     pub async fn open(path: &Path) -> anyhow::Result<Log> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -225,6 +234,13 @@ fn unavailable(e: sqlx::Error) -> EventError {
 pub struct Position {
     topic: String,
     pos: i64,
+}
+
+impl Position {
+    /// Commits are per topic: a commit covers everything before it there.
+    pub fn stream(&self) -> &str {
+        &self.topic
+    }
 }
 
 pub struct Consumer {

@@ -37,6 +37,20 @@ pub struct Log {
 }
 
 impl Log {
+    /// Whether a broker answers a metadata request within a few seconds.
+    pub async fn check(&self) -> Result<(), EventError> {
+        let producer = self.producer.read().unwrap().clone();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(None, Duration::from_secs(3))
+                .map(drop)
+                .map_err(|e| EventError::Unavailable(format!("kafka: {e}")))
+        })
+        .await
+        .map_err(|e| EventError::Unavailable(format!("kafka: {e}")))?
+    }
+
     pub fn open(brokers: &str, partitions: i32, replication: i32) -> anyhow::Result<Log> {
         let producer = new_producer(brokers)?;
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
@@ -201,6 +215,13 @@ pub struct Position {
     topic: String,
     partition: i32,
     offset: i64,
+}
+
+impl Position {
+    /// Commits are per topic partition: a commit covers everything before it there.
+    pub fn stream(&self) -> String {
+        format!("{}/{}", self.topic, self.partition)
+    }
 }
 
 pub struct Consumer {

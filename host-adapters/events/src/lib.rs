@@ -86,6 +86,14 @@ impl EventLog {
         }
     }
 
+    /// Whether the log answers: the embedded file, or a Kafka broker.
+    pub async fn check(&self) -> Result<(), EventError> {
+        match self {
+            EventLog::Embedded(log) => log.check().await,
+            EventLog::Kafka(log) => log.check().await,
+        }
+    }
+
     /// Deletes embedded-log events published before `cutoff`; returns how
     /// many. Kafka enforces its own retention, so there it does nothing.
     pub async fn delete_before(
@@ -121,6 +129,18 @@ pub struct Delivery {
 enum Position {
     Embedded(embedded::Position),
     Kafka(kafka::Position),
+}
+
+impl Delivery {
+    /// The part of the log a commit covers in order (a topic, or a topic
+    /// partition): a delivery may be committed only once every earlier
+    /// delivery of its stream is handled.
+    pub fn stream(&self) -> String {
+        match &self.position {
+            Position::Embedded(p) => p.stream().to_string(),
+            Position::Kafka(p) => p.stream(),
+        }
+    }
 }
 
 impl Consumer {
@@ -166,6 +186,8 @@ impl Consumer {
 /// The per-instance view the `events` bindings run against.
 pub struct EventsView<'a> {
     pub log: &'a EventLog,
+    /// The topics spin.toml lets this component publish to.
+    pub publishes: &'a folio_sql::TopicGrants,
     /// CloudEvents `source` of what this component publishes.
     pub source: &'a str,
     /// W3C trace context of the publishing instance, carried as the
@@ -205,6 +227,11 @@ impl wit::Host for EventsView<'_> {
                 folio_sql::SqlError::TooLarge(m) => wit::Error::TooLarge(m),
                 other => wit::Error::InvalidEvent(other.to_string()),
             }));
+        }
+        if !self.publishes.allows(&event.topic) {
+            return Ok(Err(wit::Error::NotAllowed(
+                folio_sql::TopicGrants::refusal(&event.topic),
+            )));
         }
         let mut event = CloudEvent::new(self.source, event);
         event

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use folio_sql::{Database, OpenDatabase, SqlError, Tx, Value};
+use folio_sql::{Database, OpenDatabase, SqlError, TopicGrants, Tx, Value};
 use tokio::sync::watch;
 
 use crate::{CloudEvent, EventLog};
@@ -34,6 +34,7 @@ pub struct RelayStats {
 pub async fn run(
     label: String,
     database: OpenDatabase,
+    grants: TopicGrants,
     log: EventLog,
     stats: Arc<RelayStats>,
     mut stop: watch::Receiver<bool>,
@@ -42,7 +43,7 @@ pub async fn run(
     while !*stop.borrow() {
         // Created before the read, so a commit that lands meanwhile still wakes us.
         let signal = database.outbox_ready.notified();
-        match relay_batch(&database.db, &log).await {
+        match relay_batch(&database.db, &grants, &log).await {
             Ok(0) => {
                 backoff = Duration::from_millis(100);
                 tokio::select! {
@@ -68,14 +69,20 @@ pub async fn run(
     }
 }
 
-/// Moves one batch; returns how many events it moved.
-pub async fn relay_batch(db: &Database, log: &EventLog) -> Result<usize, String> {
+/// Moves one batch; returns how many events it moved. Rows on a topic the
+/// component is not granted (which only SQL written straight into the
+/// outbox table can make) are deleted without being published.
+pub async fn relay_batch(
+    db: &Database,
+    grants: &TopicGrants,
+    log: &EventLog,
+) -> Result<usize, String> {
     let limit = || vec![Value::Integer(BATCH)];
     match db {
         Database::Sqlite(_) => {
             // One host owns an SQLite file, so no lock is needed.
             let rows = db.query(SELECT, limit()).await.map_err(text)?;
-            let Some((moved, delete)) = append(rows.rows, log).await? else {
+            let Some((moved, delete)) = append(rows.rows, grants, log).await? else {
                 return Ok(0);
             };
             db.execute(&delete, vec![]).await.map_err(text)?;
@@ -89,7 +96,7 @@ pub async fn relay_batch(db: &Database, log: &EventLog) -> Result<usize, String>
                 return Ok(0);
             }
             let rows = tx.query(SELECT, limit()).await.map_err(text)?;
-            let Some((moved, delete)) = append(rows.rows, log).await? else {
+            let Some((moved, delete)) = append(rows.rows, grants, log).await? else {
                 return Ok(0);
             };
             tx.execute(&delete, vec![]).await.map_err(text)?;
@@ -101,12 +108,26 @@ pub async fn relay_batch(db: &Database, log: &EventLog) -> Result<usize, String>
 
 /// Appends the outbox `rows` to the log. Returns how many there were and the
 /// statement that deletes exactly them; `None` when there were none.
-async fn append(rows: Vec<Vec<Value>>, log: &EventLog) -> Result<Option<(usize, String)>, String> {
-    let (seqs, events) = decode(rows)?;
-    if events.is_empty() {
+async fn append(
+    rows: Vec<Vec<Value>>,
+    grants: &TopicGrants,
+    log: &EventLog,
+) -> Result<Option<(usize, String)>, String> {
+    let (seqs, mut events) = decode(rows)?;
+    if seqs.is_empty() {
         return Ok(None);
     }
-    log.append(&events).await.map_err(text)?;
+    events.retain(|event| {
+        let granted = grants.allows(&event.topic);
+        if !granted {
+            tracing::error!(eventId = %event.id, topic = %event.topic, source = %event.source,
+                "outbox relay: dropped an event on a topic the component is not granted");
+        }
+        granted
+    });
+    if !events.is_empty() {
+        log.append(&events).await.map_err(text)?;
+    }
     Ok(Some((events.len(), delete_statement(&seqs))))
 }
 

@@ -1,40 +1,35 @@
 //! The runtime config file (`--runtime-config`): how this host runs an app,
 //! as opposed to what the app is (spin.toml). Command-line flags win over it.
+//! The host reads its own keys here; every other table belongs to a
+//! capability (`[sqlite_database.NAME]`, `[key_value_store.NAME]`,
+//! `[event_log]`, `[blob_bucket.NAME]`, `[transcode]`), which takes and
+//! checks it, and a table nobody takes is an error.
 
-use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use http::StatusCode;
 use serde::Deserialize;
 
 use crate::runtime::Limits;
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RuntimeConfig {
     /// Where embedded state and the compile cache live (default `.folio`).
     pub data_dir: Option<PathBuf>,
     #[serde(default)]
     pub limits: LimitsConfig,
-    /// Backends for `sqlite_databases` names, as Spin's `[sqlite_database.NAME]`.
+    /// Who may read `/_folio/metrics`.
     #[serde(default)]
-    pub sqlite_database: BTreeMap<String, folio_sql::BackendConfig>,
-    /// Backends for `key_value_stores` names, as Spin's `[key_value_store.NAME]`.
-    #[serde(default)]
-    pub key_value_store: BTreeMap<String, folio_kv::KvBackendConfig>,
-    /// The event log: `[event_log] type = "embedded"` (default) or `"kafka"`.
-    #[serde(default)]
-    pub event_log: folio_events::EventLogConfig,
-    /// Backends for `blob_buckets` names (a Folio extension: Spin has no blob store).
-    #[serde(default)]
-    pub blob_bucket: BTreeMap<String, folio_blobs::BlobBackendConfig>,
-    /// ffmpeg/ffprobe and their limits, for `folio:platform/transcode` (a Folio extension).
-    #[serde(default)]
-    pub transcode: folio_transcode::TranscodeConfig,
+    pub metrics: MetricsAccess,
     /// The URL clients reach this host at (default `http://<listen address>`);
     /// presigned URLs of buckets on disk point here.
     pub public_url: Option<String>,
+    /// Every other table: the capabilities' bindings.
+    #[serde(flatten)]
+    pub capabilities: toml::Table,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -44,6 +39,57 @@ pub struct LimitsConfig {
     pub request_timeout_ms: Option<u64>,
     pub max_body_bytes: Option<u64>,
     pub max_concurrent_instances: Option<usize>,
+    pub max_background_instances: Option<usize>,
+}
+
+/// `[metrics]`: `bearer_token` makes scrapers send `Authorization: Bearer …`;
+/// `local_only` answers only clients on the loopback interface.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsAccess {
+    pub bearer_token: Option<String>,
+    #[serde(default)]
+    pub local_only: bool,
+}
+
+impl MetricsAccess {
+    /// `Err` is the status to answer: 403 for a client that is not local,
+    /// 401 for a missing or wrong token.
+    pub fn allows(&self, headers: &http::HeaderMap, client: SocketAddr) -> Result<(), StatusCode> {
+        if self.local_only && !is_loopback(client.ip()) {
+            return Err(StatusCode::FORBIDDEN);
+        }
+        let Some(expected) = &self.bearer_token else {
+            return Ok(());
+        };
+        let presented = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        match constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+            true => Ok(()),
+            false => Err(StatusCode::UNAUTHORIZED),
+        }
+    }
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 impl RuntimeConfig {
@@ -54,49 +100,6 @@ impl RuntimeConfig {
             let e = crate::manifest::toml_error(&text, &e);
             anyhow::anyhow!("{}: runtime config: {e}", path.display())
         })
-    }
-}
-
-impl RuntimeConfig {
-    /// A binding for a name no component declares is almost always a typo;
-    /// refuse it rather than silently running that component on the default.
-    pub fn check_bindings(&self, app: &crate::manifest::App) -> anyhow::Result<()> {
-        let declared = |pick: fn(&crate::manifest::ComponentDecl) -> &Vec<String>| {
-            app.components
-                .values()
-                .flat_map(pick)
-                .cloned()
-                .collect::<std::collections::BTreeSet<_>>()
-        };
-        let databases = declared(|c| &c.sqlite_databases);
-        let stores = declared(|c| &c.key_value_stores);
-        let buckets = declared(|c| &c.blob_buckets);
-        let unused = self
-            .sqlite_database
-            .keys()
-            .filter(|n| !databases.contains(*n))
-            .map(|n| format!("[sqlite_database.{n}]"))
-            .chain(
-                self.key_value_store
-                    .keys()
-                    .filter(|n| !stores.contains(*n))
-                    .map(|n| format!("[key_value_store.{n}]")),
-            )
-            .chain(
-                self.blob_bucket
-                    .keys()
-                    .filter(|n| !buckets.contains(*n))
-                    .map(|n| format!("[blob_bucket.{n}]")),
-            )
-            .collect::<Vec<_>>();
-        if !unused.is_empty() {
-            anyhow::bail!(
-                "runtime config binds {}, which no component in {} declares",
-                unused.join(", "),
-                app.manifest_path.display()
-            );
-        }
-        Ok(())
     }
 }
 
@@ -114,5 +117,50 @@ impl LimitsConfig {
         if let Some(n) = self.max_concurrent_instances {
             limits.max_concurrent_instances = n;
         }
+        if let Some(n) = self.max_background_instances {
+            limits.max_background_instances = n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_access_checks_the_token_and_the_client() {
+        let open = MetricsAccess::default();
+        let remote: SocketAddr = "192.0.2.7:5000".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        assert_eq!(open.allows(&http::HeaderMap::new(), remote), Ok(()));
+
+        let guarded = MetricsAccess {
+            bearer_token: Some("s3cret-token".into()),
+            local_only: true,
+        };
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(
+            guarded.allows(&headers, local),
+            Err(StatusCode::UNAUTHORIZED)
+        );
+        headers.insert("authorization", "Bearer wrong".parse().unwrap());
+        assert_eq!(
+            guarded.allows(&headers, local),
+            Err(StatusCode::UNAUTHORIZED)
+        );
+        headers.insert("authorization", "Bearer s3cret-token".parse().unwrap());
+        assert_eq!(guarded.allows(&headers, local), Ok(()));
+        assert_eq!(guarded.allows(&headers, remote), Err(StatusCode::FORBIDDEN));
+    }
+
+    #[test]
+    fn capability_tables_are_kept_for_the_capabilities() {
+        let config: RuntimeConfig = toml::from_str(
+            "[limits]\nmax_background_instances = 3\n[event_log]\ntype = \"embedded\"\n[nonsense]\nx = 1\n",
+        )
+        .unwrap();
+        assert_eq!(config.limits.max_background_instances, Some(3));
+        assert!(config.capabilities.contains_key("event_log"));
+        assert!(config.capabilities.contains_key("nonsense"));
     }
 }

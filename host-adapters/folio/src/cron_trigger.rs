@@ -7,16 +7,22 @@
 //! starts over from the clock when the host starts, so what must survive a
 //! restart (what is due, what was done) belongs in the component's database.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use tokio::sync::watch;
+use wasmtime::Store;
 
-use crate::manifest::CronTrigger;
+use crate::executor::{Admission, GuestCall};
+use crate::manifest::{App, CronTrigger as CronTriggerDecl};
 use crate::problem::Failure;
-use crate::runtime::{AppRuntime, CallerContext, HostState, classify_trap};
+use crate::runtime::{AppRuntime, CallerContext, HostState, LoadedComponent};
 use crate::trace::{TraceContext, random_hex};
+use crate::trigger::Trigger;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -28,10 +34,7 @@ mod bindings {
 
 use bindings::fermyon::spin_cron::cron_types::{Error as CronError, Metadata};
 
-pub type CronHandlerPre = bindings::SpinCronPre<HostState>;
-
-/// The export a component named by a `[[trigger.cron]]` must have.
-pub const EXPORT: &str = "handle-cron-event (fermyon:spin-cron@2.0.0, Spin's cron trigger)";
+type CronHandlerPre = bindings::SpinCronPre<HostState>;
 
 /// Sleeps are cut into pieces of at most this, so a wall clock that moved
 /// (NTP, a suspended VM) is noticed instead of sleeping on a stale plan.
@@ -39,6 +42,80 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// Ticks counted as skipped after a long run, at most (an every-second
 /// schedule behind a run stuck until its deadline skips about 31).
 const MAX_SKIPPED_COUNTED: usize = 10_000;
+/// How long a run waits for a background slot before the tick is skipped.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
+
+pub(crate) struct CronTrigger {
+    decl: CronTriggerDecl,
+    pre: CronHandlerPre,
+}
+
+pub(crate) fn from_manifest(
+    app: &App,
+    components: &HashMap<String, Arc<LoadedComponent>>,
+) -> anyhow::Result<Vec<Arc<dyn Trigger>>> {
+    let mut triggers: Vec<Arc<dyn Trigger>> = Vec::new();
+    for decl in &app.cron_triggers {
+        let component = &components[&decl.component];
+        let pre = CronHandlerPre::new(component.instance_pre.clone())
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "component `{}`: a [[trigger.cron]] names it, but it does not export \
+                     handle-cron-event (fermyon:spin-cron@2.0.0, Spin's cron trigger)",
+                    decl.component
+                )
+            })?;
+        triggers.push(Arc::new(CronTrigger {
+            decl: decl.clone(),
+            pre,
+        }));
+    }
+    Ok(triggers)
+}
+
+impl Trigger for CronTrigger {
+    fn run(
+        self: Arc<Self>,
+        runtime: Arc<AppRuntime>,
+        stop: watch::Receiver<bool>,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(run_schedule(runtime, self, stop))
+    }
+}
+
+/// `handle-cron-event` with the fire time.
+struct HandleCronEvent {
+    pre: CronHandlerPre,
+    timestamp: u64,
+}
+
+impl GuestCall for HandleCronEvent {
+    type Instance = bindings::SpinCron;
+    type Output = Result<(), CronError>;
+
+    async fn instantiate(
+        &mut self,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<bindings::SpinCron> {
+        self.pre.instantiate_async(store).await
+    }
+
+    async fn call(
+        self,
+        instance: bindings::SpinCron,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Result<(), CronError>> {
+        instance
+            .call_handle_cron_event(
+                store,
+                Metadata {
+                    timestamp: self.timestamp,
+                },
+            )
+            .await
+    }
+}
 
 /// What became of one run.
 enum Outcome {
@@ -62,63 +139,46 @@ impl Outcome {
     }
 }
 
-impl AppRuntime {
-    /// Runs `component`'s cron handler once, in a fresh instance.
-    async fn run_cron(
-        &self,
-        component_id: &str,
-        timestamp: u64,
-        request_id: &str,
-        trace: &TraceContext,
-    ) -> Outcome {
-        let Some(component) = self.components.get(component_id) else {
-            return Outcome::Failed(Failure::Internal(format!("no component `{component_id}`")));
-        };
-        let Some(pre) = component.cron.clone() else {
-            return Outcome::Failed(Failure::Internal(format!(
-                "component `{component_id}` is not a cron component"
-            )));
-        };
-        let _permit = match self.acquire_slot().await {
-            Ok(permit) => permit,
-            Err(failure) => return Outcome::Failed(failure),
-        };
-        let caller = CallerContext {
-            component: component_id.to_string(),
-            request_id: request_id.to_string(),
-            trace: trace.clone(),
-            chain_depth: 0,
-            client_addr: String::new(),
-        };
-        let mut store = self.new_store(component, caller, self.limits.request_timeout);
-        let _in_flight = self.metrics.instance_started();
-        let run = async {
-            let started = Instant::now();
-            let instance = pre.instantiate_async(&mut store).await?;
-            self.metrics
-                .observe_instantiation(component_id, started.elapsed());
-            instance
-                .call_handle_cron_event(&mut store, Metadata { timestamp })
-                .await
-        };
-        let deadline = self.limits.request_timeout + Duration::from_secs(1);
-        match tokio::time::timeout(deadline, run).await {
-            Ok(Ok(Ok(()))) => Outcome::Ok,
-            Ok(Ok(Err(CronError::Other(message)))) => Outcome::Error(message),
-            Ok(Err(trap)) => Outcome::Failed(classify_trap(trap, store.data().memory.exceeded)),
-            Err(_) => Outcome::Failed(Failure::Timeout),
-        }
+/// Runs the trigger's component once, in a fresh instance.
+async fn run_once(
+    runtime: &AppRuntime,
+    trigger: &CronTrigger,
+    timestamp: u64,
+    request_id: &str,
+    trace: &TraceContext,
+) -> Outcome {
+    let component = &trigger.decl.component;
+    let caller = CallerContext::new(component, request_id, trace.clone(), "");
+    let call = HandleCronEvent {
+        pre: trigger.pre.clone(),
+        timestamp,
+    };
+    let admission = Admission::Background {
+        wait: Some(SLOT_WAIT),
+    };
+    let deadline = runtime.limits.request_timeout;
+    let result = match runtime
+        .start_instance(component, caller, admission, deadline, call)
+        .await
+    {
+        Ok(instance) => instance.finish().await,
+        Err(failure) => Err(failure),
+    };
+    match result {
+        Ok(Ok(())) => Outcome::Ok,
+        Ok(Err(CronError::Other(message))) => Outcome::Error(message),
+        Err(failure) => Outcome::Failed(failure),
     }
 }
 
 /// One `[[trigger.cron]]`: wait for the next fire time, run, repeat, until stopped.
-pub(crate) async fn run_schedule(
+async fn run_schedule(
     runtime: Arc<AppRuntime>,
-    trigger: CronTrigger,
+    trigger: Arc<CronTrigger>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let component = trigger.component.as_str();
-    let expression = trigger.cron_expression.as_str();
+    let component = trigger.decl.component.as_str();
+    let expression = trigger.decl.cron_expression.as_str();
     tracing::info!(
         component,
         cronExpression = expression,
@@ -126,7 +186,7 @@ pub(crate) async fn run_schedule(
     );
     let mut after = Utc::now();
     loop {
-        let Some(fire_at) = trigger.schedule.after(&after).next() else {
+        let Some(fire_at) = trigger.decl.schedule.after(&after).next() else {
             tracing::info!(
                 component,
                 cronExpression = expression,
@@ -141,9 +201,7 @@ pub(crate) async fn run_schedule(
         let trace = TraceContext::from_header(None);
         let timestamp = u64::try_from(fire_at.timestamp()).unwrap_or(0);
         let started = Instant::now();
-        let outcome = runtime
-            .run_cron(component, timestamp, &request_id, &trace)
-            .await;
+        let outcome = run_once(&runtime, &trigger, timestamp, &request_id, &trace).await;
         let elapsed = started.elapsed();
         runtime
             .metrics
@@ -151,7 +209,8 @@ pub(crate) async fn run_schedule(
         let duration_ms = elapsed.as_secs_f64() * 1000.0;
         let scheduled_at = fire_at.to_rfc3339();
         match &outcome {
-            Outcome::Ok => tracing::info!(
+            // Most runs of a frequent schedule find nothing to do: not news.
+            Outcome::Ok => tracing::debug!(
                 requestId = %request_id, traceId = %trace.trace_id, spanId = %trace.span_id,
                 component, cronExpression = expression, scheduledAt = %scheduled_at,
                 outcome = outcome.label(), durationMs = duration_ms,
@@ -180,6 +239,7 @@ pub(crate) async fn run_schedule(
         // made up for: the next run is the first one after now.
         let now = Utc::now();
         let skipped = trigger
+            .decl
             .schedule
             .after(&fire_at)
             .take(MAX_SKIPPED_COUNTED)

@@ -3,12 +3,18 @@
 
 pub mod access_tokens;
 pub mod auth_keys;
+pub mod background;
 pub mod blob_urls;
 pub mod body;
 pub mod builder;
+pub mod capabilities;
+pub mod capability;
 pub mod compile_cache;
 pub mod config;
 pub mod cron_trigger;
+pub mod event_trigger;
+pub mod executor;
+pub mod http_trigger;
 pub mod logging;
 pub mod manifest;
 pub mod metrics;
@@ -19,5 +25,5 @@ pub mod runtime;
 pub mod schema;
 pub mod server;
 pub mod trace;
+pub mod trigger;
 pub mod variables;
-pub mod workers;

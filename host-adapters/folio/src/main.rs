@@ -10,9 +10,6 @@ use folio::config::RuntimeConfig;
 use folio::manifest::{App, one_line};
 use folio::runtime::{AppRuntime, Limits, Storage};
 use folio::server::Server;
-use folio_blobs::BlobConfig;
-use folio_kv::KvConfig;
-use folio_sql::SqlConfig;
 
 // Instantiating a component per request allocates a lot of small, short-lived
 // objects; mimalloc serves them markedly faster than glibc's allocator.
@@ -68,9 +65,12 @@ struct UpArgs {
     request_timeout_ms: Option<u64>,
     #[arg(long)]
     max_body_bytes: Option<u64>,
-    /// Bound on component instances alive at once.
+    /// HTTP requests in flight at once (each request's chained calls come on top).
     #[arg(long)]
     max_instances: Option<usize>,
+    /// Event deliveries and cron runs in flight at once, apart from HTTP.
+    #[arg(long)]
+    max_background_instances: Option<usize>,
     /// Compile every component on start instead of reusing the on-disk cache.
     #[arg(long)]
     no_compile_cache: bool,
@@ -104,7 +104,6 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         Some(path) => RuntimeConfig::load(path)?,
         None => RuntimeConfig::default(),
     };
-    config.check_bindings(&app)?;
     let mut limits = Limits::default();
     config.limits.apply(&mut limits);
     if let Some(mb) = args.max_memory_mb {
@@ -118,6 +117,12 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     }
     if let Some(n) = args.max_instances {
         limits.max_concurrent_instances = n;
+    }
+    if let Some(n) = args.max_background_instances {
+        limits.max_background_instances = n;
+    }
+    if limits.max_concurrent_instances == 0 || limits.max_background_instances == 0 {
+        anyhow::bail!("--max-instances and --max-background-instances must be at least 1");
     }
     let data_dir = args
         .data_dir
@@ -142,21 +147,11 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     let tokio = tokio::runtime::Runtime::new()?;
     tokio.block_on(async move {
         let storage = Storage {
-            sql: SqlConfig {
-                databases: config.sqlite_database,
-            },
-            kv: KvConfig {
-                stores: config.key_value_store,
-            },
-            events: config.event_log,
-            blobs: BlobConfig {
-                buckets: config.blob_bucket,
-            },
-            transcode: config.transcode,
+            tables: config.capabilities,
             data_dir,
         };
         let runtime =
-            AppRuntime::load(&app, limits, &cache, &storage, &|k| std::env::var(k).ok()).await?;
+            AppRuntime::load(&app, limits, &cache, storage, &|k| std::env::var(k).ok()).await?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
@@ -176,7 +171,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             "serving"
         );
         runtime.start_background();
-        let served = Server::new(runtime.clone()).serve(listener).await;
+        let served = Server::new(runtime.clone(), config.metrics)
+            .serve(listener)
+            .await;
         runtime.stop_background().await;
         served
     })

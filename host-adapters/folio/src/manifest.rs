@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use folio_sql::TopicGrants;
+
 use crate::outbound::AllowedHosts;
 use crate::routing::RoutePattern;
 
@@ -51,6 +53,9 @@ pub struct EventTrigger {
     /// workers that do long work such as transcoding; none means the
     /// host's request timeout.
     pub timeout: Option<std::time::Duration>,
+    /// Events handled at once (`concurrency`, a Folio extension, default 1).
+    /// Events with the same key are always handled one after another, in order.
+    pub concurrency: usize,
 }
 
 /// `[[trigger.cron]]` (the key and fields of Spin's cron trigger plugin):
@@ -72,8 +77,15 @@ pub struct ComponentDecl {
     pub allowed_outbound_hosts: AllowedHosts,
     pub key_value_stores: Vec<String>,
     pub sqlite_databases: Vec<String>,
-    /// Object-storage buckets (`blob_buckets`, a Folio extension to Spin's manifest).
+    /// Object-storage buckets (`[component.NAME.tool.folio] blob_buckets`).
     pub blob_buckets: Vec<String>,
+    /// Topics the component may publish to (`tool.folio` `publishes`).
+    pub publishes: TopicGrants,
+    /// Whether it may run ffmpeg jobs (`tool.folio` `transcode = true`).
+    pub transcode: bool,
+    /// At most this many of its HTTP requests run at once (`tool.folio`
+    /// `max_concurrency`): one slow component cannot take every instance slot.
+    pub max_concurrency: Option<usize>,
     /// Component variable name to template (`"{{ app_var }}"` or a literal).
     pub variables: BTreeMap<String, String>,
     /// Environment variables the guest sees (`environment` in spin.toml).
@@ -114,6 +126,7 @@ struct RawManifest {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawApplication {
     name: String,
     #[serde(default)]
@@ -124,7 +137,31 @@ struct RawApplication {
     #[serde(default)]
     #[allow(dead_code)]
     authors: Vec<String>,
+    /// Spin's extension point: `[application.tool.NAME]` tables, which Spin ignores.
+    #[serde(default)]
+    tool: BTreeMap<String, toml::Table>,
 }
+
+/// `[component.NAME.tool.folio]`: what Folio grants a component beyond
+/// Spin's own keys. Spin ignores `tool` tables, so the manifest stays one
+/// that Spin accepts.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFolioComponent {
+    #[serde(default)]
+    blob_buckets: Vec<String>,
+    #[serde(default)]
+    publishes: Vec<String>,
+    #[serde(default)]
+    transcode: bool,
+    max_concurrency: Option<usize>,
+}
+
+/// `[application.tool.folio]`: nothing is defined there yet; the table is
+/// read so that a misspelt key is an error rather than silently ignored.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFolioApplication {}
 
 #[derive(Deserialize, Default)]
 struct RawTriggers {
@@ -163,6 +200,13 @@ struct RawEventTrigger {
     /// Folio extension: this trigger's instances get this deadline (epoch
     /// deadline and wall clock) instead of `[limits] request_timeout_ms`.
     timeout_ms: Option<u64>,
+    /// Folio extension: events handled at once (same key: in order).
+    #[serde(default = "default_concurrency")]
+    concurrency: usize,
+}
+
+fn default_concurrency() -> usize {
+    1
 }
 
 fn default_max_attempts() -> u32 {
@@ -206,8 +250,8 @@ struct RawComponent {
     key_value_stores: Vec<String>,
     #[serde(default)]
     sqlite_databases: Vec<String>,
-    #[serde(default)]
-    blob_buckets: Vec<String>,
+    /// Not Spin's: refused with a pointer to where it belongs.
+    blob_buckets: Option<toml::Value>,
     #[serde(default)]
     variables: BTreeMap<String, String>,
     #[serde(default)]
@@ -217,6 +261,8 @@ struct RawComponent {
     #[serde(default)]
     exclude_files: Vec<String>,
     build: Option<BuildDecl>,
+    #[serde(default)]
+    tool: BTreeMap<String, toml::Table>,
 }
 
 #[derive(Deserialize)]
@@ -241,6 +287,13 @@ impl App {
 
     pub fn parse(manifest_path: &Path, text: &str) -> anyhow::Result<App> {
         let raw: RawManifest = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
+        if let Some(table) = raw.application.tool.get("folio") {
+            let _: RawFolioApplication = table
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| anyhow::anyhow!("{}", e.message().trim()))
+                .context("[application.tool.folio]")?;
+        }
         if raw.spin_manifest_version != 2 {
             bail!(
                 "spin_manifest_version is {}; Folio reads version 2",
@@ -277,8 +330,30 @@ impl App {
                     ctx()
                 );
             }
-            for bucket in &rc.blob_buckets {
-                check_bucket_name(bucket).with_context(|| format!("{}: blob_buckets", ctx()))?;
+            if rc.blob_buckets.is_some() {
+                bail!(
+                    "{}: `blob_buckets` is not a Spin manifest key (Spin refuses the whole manifest); \
+                     put it under [component.{id}.tool.folio]",
+                    ctx()
+                );
+            }
+            let folio: RawFolioComponent = match rc.tool.get("folio") {
+                Some(table) => table
+                    .clone()
+                    .try_into()
+                    .map_err(|e: toml::de::Error| anyhow::anyhow!("{}", e.message().trim()))
+                    .with_context(|| format!("[component.{id}.tool.folio]"))?,
+                None => RawFolioComponent::default(),
+            };
+            let folio_ctx = || format!("[component.{id}.tool.folio]");
+            for bucket in &folio.blob_buckets {
+                check_bucket_name(bucket)
+                    .with_context(|| format!("{}: blob_buckets", folio_ctx()))?;
+            }
+            let publishes = TopicGrants::parse(&folio.publishes)
+                .map_err(|e| anyhow::anyhow!("{}: publishes: {e}", folio_ctx()))?;
+            if folio.max_concurrency == Some(0) {
+                bail!("{}: max_concurrency must be at least 1", folio_ctx());
             }
             let allowed_outbound_hosts = AllowedHosts::parse(&rc.allowed_outbound_hosts)
                 .with_context(|| format!("{}: allowed_outbound_hosts", ctx()))?;
@@ -303,7 +378,10 @@ impl App {
                     allowed_outbound_hosts,
                     key_value_stores: rc.key_value_stores,
                     sqlite_databases: rc.sqlite_databases,
-                    blob_buckets: rc.blob_buckets,
+                    blob_buckets: folio.blob_buckets,
+                    publishes,
+                    transcode: folio.transcode,
+                    max_concurrency: folio.max_concurrency,
                     variables: rc.variables,
                     environment: rc.environment,
                     build: rc.build,
@@ -371,6 +449,9 @@ impl App {
             if t.timeout_ms == Some(0) {
                 bail!("{}: timeout_ms must be at least 1", ctx());
             }
+            if !(1..=256).contains(&t.concurrency) {
+                bail!("{}: concurrency must be 1 to 256", ctx());
+            }
             event_triggers.push(EventTrigger {
                 group: t.group.unwrap_or_else(|| t.component.clone()),
                 component: t.component,
@@ -379,6 +460,7 @@ impl App {
                 retry_backoff: std::time::Duration::from_millis(t.retry_backoff_ms),
                 dead_letter_topic: t.dead_letter_topic,
                 timeout: t.timeout_ms.map(std::time::Duration::from_millis),
+                concurrency: t.concurrency,
             });
         }
 
@@ -606,16 +688,132 @@ source = "b.wasm"
 
     #[test]
     fn reads_blob_buckets_and_rejects_names_that_are_not_labels() {
-        let with = GOOD.replace(
-            "[component.b]\nsource = \"b.wasm\"",
-            "[component.b]\nsource = \"b.wasm\"\nblob_buckets = [\"media\"]",
-        );
+        let with = format!("{GOOD}[component.b.tool.folio]\nblob_buckets = [\"media\"]\n");
         let app = App::parse(Path::new("spin.toml"), &with).unwrap();
         assert_eq!(app.components["b"].blob_buckets, ["media"]);
         for bad in ["../up", "Media", "", "a/b"] {
             let manifest = with.replace("\"media\"", &format!("{bad:?}"));
             let err = App::parse(Path::new("spin.toml"), &manifest).unwrap_err();
             assert!(one_line(&err).contains("blob_buckets"), "{bad}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn folio_settings_live_in_tool_folio_tables() {
+        let with = format!(
+            "{GOOD}[component.b.tool.folio]\npublishes = [\"folio.media\", \"jobs.*\"]\n\
+             transcode = true\nmax_concurrency = 3\n[application.tool.folio]\n"
+        );
+        let app = App::parse(Path::new("spin.toml"), &with).unwrap();
+        let b = &app.components["b"];
+        assert!(b.transcode);
+        assert_eq!(b.max_concurrency, Some(3));
+        assert!(b.publishes.allows("folio.media"));
+        assert!(b.publishes.allows("jobs.images"));
+        assert!(!b.publishes.allows("folio.media.av-jobs"));
+        assert!(!b.publishes.allows("jobsx"));
+        let a = &app.components["a"];
+        assert!(!a.transcode && !a.publishes.allows("folio.media"));
+
+        let misspelt = with.replace("transcode = true", "transcoding = true");
+        let err = App::parse(Path::new("spin.toml"), &misspelt).unwrap_err();
+        let line = one_line(&err);
+        assert!(line.contains("[component.b.tool.folio]"), "{line}");
+        assert!(line.contains("transcoding"), "{line}");
+
+        let old_place = GOOD.replace(
+            "[component.b]\nsource = \"b.wasm\"",
+            "[component.b]\nsource = \"b.wasm\"\nblob_buckets = [\"media\"]",
+        );
+        let err = App::parse(Path::new("spin.toml"), &old_place).unwrap_err();
+        assert!(
+            one_line(&err).contains("[component.b.tool.folio]"),
+            "{err:#}"
+        );
+
+        let zero = with.replace("max_concurrency = 3", "max_concurrency = 0");
+        assert!(App::parse(Path::new("spin.toml"), &zero).is_err());
+        let bad_topic = with.replace("jobs.*", "jobs/*");
+        assert!(App::parse(Path::new("spin.toml"), &bad_topic).is_err());
+    }
+
+    /// Spin's manifest v2 schema: `[application]` and `[component.*]` deny
+    /// keys they do not know; `tool` tables are Spin's extension point.
+    #[test]
+    fn the_repositorys_spin_toml_uses_only_spins_keys_outside_tool_tables() {
+        const APPLICATION: &[&str] = &[
+            "name",
+            "version",
+            "description",
+            "authors",
+            "targets",
+            "trigger",
+            "tool",
+        ];
+        const COMPONENT: &[&str] = &[
+            "source",
+            "description",
+            "variables",
+            "environment",
+            "files",
+            "exclude_files",
+            "allowed_http_hosts",
+            "allowed_outbound_hosts",
+            "key_value_stores",
+            "sqlite_databases",
+            "ai_models",
+            "targets",
+            "build",
+            "tool",
+            "dependencies_inherit_configuration",
+            "dependencies",
+        ];
+        const TOP: &[&str] = &[
+            "spin_manifest_version",
+            "application",
+            "variables",
+            "trigger",
+            "component",
+        ];
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spin.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let doc: toml::Table = toml::from_str(&text).unwrap();
+        let unknown = |table: &toml::Table, known: &[&str], at: &str| -> Vec<String> {
+            table
+                .keys()
+                .filter(|k| !known.contains(&k.as_str()))
+                .map(|k| format!("{at}.{k}"))
+                .collect()
+        };
+        let mut found = unknown(&doc, TOP, "");
+        found.extend(unknown(
+            doc["application"].as_table().unwrap(),
+            APPLICATION,
+            "application",
+        ));
+        for (id, component) in doc["component"].as_table().unwrap() {
+            found.extend(unknown(
+                component.as_table().unwrap(),
+                COMPONENT,
+                &format!("component.{id}"),
+            ));
+        }
+        assert!(found.is_empty(), "keys Spin refuses: {found:?}");
+        App::load(&path).unwrap();
+    }
+
+    #[test]
+    fn event_triggers_take_a_concurrency() {
+        let worker = |extra: &str| {
+            format!("{GOOD}\n[[trigger.event]]\ncomponent = \"b\"\ntopics = [\"media\"]\n{extra}")
+        };
+        let app = App::parse(Path::new("spin.toml"), &worker("")).unwrap();
+        assert_eq!(app.event_triggers[0].concurrency, 1);
+        let app = App::parse(Path::new("spin.toml"), &worker("concurrency = 8\n")).unwrap();
+        assert_eq!(app.event_triggers[0].concurrency, 8);
+        for bad in ["concurrency = 0\n", "concurrency = 1000\n"] {
+            let err = App::parse(Path::new("spin.toml"), &worker(bad)).unwrap_err();
+            assert!(one_line(&err).contains("concurrency"), "{err:#}");
         }
     }
 

@@ -21,6 +21,11 @@ pub enum Failure {
     MemoryExhausted,
     /// No instance slot became free in time.
     Overloaded,
+    /// The component's own concurrency cap (`max_concurrency`) stayed full.
+    ComponentBusy,
+    /// The request's chained calls already hold as many instances as one
+    /// request may.
+    ChainLimit,
     ShuttingDown,
     Internal(String),
 }
@@ -35,9 +40,11 @@ impl Failure {
             }
             Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Failure::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            Failure::MemoryExhausted | Failure::Overloaded | Failure::ShuttingDown => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Failure::MemoryExhausted
+            | Failure::Overloaded
+            | Failure::ComponentBusy
+            | Failure::ChainLimit
+            | Failure::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -52,6 +59,8 @@ impl Failure {
             Failure::Timeout => "deadline-exceeded",
             Failure::MemoryExhausted => "memory-limit",
             Failure::Overloaded => "overloaded",
+            Failure::ComponentBusy => "component-busy",
+            Failure::ChainLimit => "chain-limit",
             Failure::ShuttingDown => "shutting-down",
             Failure::Internal(_) => "internal",
         }
@@ -67,6 +76,10 @@ impl Failure {
             Failure::Timeout => "The component did not answer within the request deadline",
             Failure::MemoryExhausted => "The component exceeded its memory limit",
             Failure::Overloaded => "Too many requests in flight; retry shortly",
+            Failure::ComponentBusy => {
+                "This service has as many requests in flight as it may; retry shortly"
+            }
+            Failure::ChainLimit => "Too many service calls in flight for one request",
             Failure::ShuttingDown => "The server is shutting down",
             Failure::Internal(_) => "Internal host error",
         }
@@ -94,7 +107,10 @@ impl Failure {
             .header(http::header::CONTENT_TYPE, "application/problem+json");
         if matches!(
             self,
-            Failure::Overloaded | Failure::ShuttingDown | Failure::MemoryExhausted
+            Failure::Overloaded
+                | Failure::ComponentBusy
+                | Failure::ShuttingDown
+                | Failure::MemoryExhausted
         ) {
             builder = builder.header(http::header::RETRY_AFTER, "1");
         }

@@ -14,8 +14,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::config::MetricsAccess;
+use crate::http_trigger::Invocation;
 use crate::problem::{Failure, full_body};
-use crate::runtime::{AppRuntime, CallerContext, Invocation};
+use crate::runtime::{AppRuntime, CallerContext};
 use crate::trace::{TraceContext, random_hex};
 
 /// How long in-flight requests may run after a shutdown signal.
@@ -24,13 +26,15 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Server {
     runtime: Arc<AppRuntime>,
     draining: AtomicBool,
+    metrics_access: MetricsAccess,
 }
 
 impl Server {
-    pub fn new(runtime: Arc<AppRuntime>) -> Arc<Server> {
+    pub fn new(runtime: Arc<AppRuntime>, metrics_access: MetricsAccess) -> Arc<Server> {
         Arc::new(Server {
             runtime,
             draining: AtomicBool::new(false),
+            metrics_access,
         })
     }
 
@@ -95,7 +99,9 @@ impl Server {
         let path = request.uri().path().to_string();
         let method = request.method().clone();
 
-        if let Some(response) = self.platform_endpoint(&path) {
+        if path.starts_with("/_folio/")
+            && let Some(response) = self.platform_endpoint(&path, &request, client).await
+        {
             return response;
         }
         if path.starts_with(folio_blobs::presign::ROUTE_PREFIX) {
@@ -125,13 +131,12 @@ impl Server {
                     component: component.clone(),
                     route,
                     full_url,
-                    caller: CallerContext {
-                        component: component.clone(),
-                        request_id: request_id.clone(),
-                        trace: trace.clone(),
-                        chain_depth: 0,
-                        client_addr: client.to_string(),
-                    },
+                    caller: CallerContext::new(
+                        &component,
+                        &request_id,
+                        trace.clone(),
+                        &client.to_string(),
+                    ),
                 };
                 let result = self.runtime.dispatch(inv, request).await;
                 (component, route_label, result)
@@ -198,7 +203,12 @@ impl Server {
         response
     }
 
-    fn platform_endpoint(&self, path: &str) -> Option<Response<HyperOutgoingBody>> {
+    async fn platform_endpoint(
+        &self,
+        path: &str,
+        request: &Request<Incoming>,
+        client: SocketAddr,
+    ) -> Option<Response<HyperOutgoingBody>> {
         let (status, content_type, body) = match path {
             "/_folio/health" => (
                 StatusCode::OK,
@@ -210,24 +220,62 @@ impl Server {
                 "application/json",
                 r#"{"status":"draining"}"#.to_string(),
             ),
-            "/_folio/ready" => (
+            "/_folio/ready" => self.readiness().await,
+            "/_folio/metrics" => match self.metrics_access.allows(request.headers(), client) {
+                Ok(()) => (
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4",
+                    self.runtime.metrics.render(),
+                ),
+                Err(status) => (
+                    status,
+                    "application/problem+json",
+                    serde_json::json!({
+                        "type": "urn:folio:problem:metrics-restricted",
+                        "title": "Metrics are restricted by the runtime config ([metrics])",
+                        "status": status.as_u16(),
+                    })
+                    .to_string(),
+                ),
+            },
+            _ => return None,
+        };
+        let mut response = Response::builder()
+            .status(status)
+            .header(http::header::CONTENT_TYPE, content_type);
+        if status == StatusCode::UNAUTHORIZED {
+            response = response.header(http::header::WWW_AUTHENTICATE, "Bearer");
+        }
+        Some(
+            response
+                .body(full_body(Bytes::from(body)))
+                .expect("static response parts are valid"),
+        )
+    }
+
+    /// Ready when every capability's backends answer; otherwise 503 naming
+    /// each one that does not.
+    async fn readiness(&self) -> (StatusCode, &'static str, String) {
+        let failing: serde_json::Map<String, serde_json::Value> = self
+            .runtime
+            .check_ready()
+            .await
+            .into_iter()
+            .filter_map(|(name, result)| Some((name.to_string(), result.err()?.into())))
+            .collect();
+        if failing.is_empty() {
+            return (
                 StatusCode::OK,
                 "application/json",
                 r#"{"status":"ready"}"#.to_string(),
-            ),
-            "/_folio/metrics" => (
-                StatusCode::OK,
-                "text/plain; version=0.0.4",
-                self.runtime.metrics.render(),
-            ),
-            _ => return None,
-        };
-        Some(
-            Response::builder()
-                .status(status)
-                .header(http::header::CONTENT_TYPE, content_type)
-                .body(full_body(Bytes::from(body)))
-                .expect("static response parts are valid"),
+            );
+        }
+        tracing::warn!(failing = %serde_json::Value::Object(failing.clone()), "not ready: a backend does not answer");
+        let body = serde_json::json!({ "status": "unavailable", "failing": failing });
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "application/json",
+            body.to_string(),
         )
     }
 }

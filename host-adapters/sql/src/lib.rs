@@ -9,6 +9,7 @@ mod postgres;
 pub mod runtime_config;
 mod sqlite;
 mod statement;
+mod topics;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,6 +23,7 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 pub use backend::{Database, SqlError, Tx, Value};
 pub use migrations::{Dialect, Migration, check_event, valid_topic};
 pub use runtime_config::{BackendConfig, SqlConfig};
+pub use topics::TopicGrants;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -141,6 +143,8 @@ pub struct Transaction {
 pub struct SqlView<'a> {
     pub table: &'a mut ResourceTable,
     pub databases: &'a ComponentDatabases,
+    /// The topics spin.toml lets this component publish to.
+    pub publishes: &'a TopicGrants,
     /// W3C trace context of the instance, stored with each published event.
     pub traceparent: &'a str,
 }
@@ -260,6 +264,11 @@ impl wit::HostTransaction for SqlView<'_> {
         let event = OutboxEvent::from(event);
         if let Err(e) = check_event(&event) {
             return Ok(Err(e.into()));
+        }
+        if !self.publishes.allows(&event.topic) {
+            return Ok(Err(wit::Error::NotAllowed(TopicGrants::refusal(
+                &event.topic,
+            ))));
         }
         if transaction.published.len() >= limits::MAX_EVENTS_PER_TRANSACTION {
             return Ok(Err(wit::Error::TooLarge(format!(

@@ -45,6 +45,8 @@ use bindings::folio::platform::transcode;
 /// What one instance's transcode calls reach: its resource table, its
 /// component's buckets, the host's transcoder, and the component's id (for metrics).
 pub struct TranscodeView<'a> {
+    /// Whether spin.toml grants the component transcoding (`transcode = true`).
+    pub granted: bool,
     pub table: &'a mut ResourceTable,
     pub buckets: &'a ComponentBuckets,
     pub transcoder: &'a Transcoder,
@@ -139,8 +141,18 @@ fn output(o: Output) -> transcode::Output {
     }
 }
 
+fn not_granted() -> transcode::Error {
+    transcode::Error::NotAllowed(
+        "transcoding is not granted to this component ([component.NAME.tool.folio] transcode = true)"
+            .into(),
+    )
+}
+
 impl transcode::Host for TranscodeView<'_> {
     async fn probe(&mut self, bucket: String, key: String) -> Result<transcode::MediaInfo> {
+        if !self.granted {
+            return Ok(Err(not_granted()));
+        }
         let Some(bucket) = self.buckets.get(&bucket) else {
             return Ok(Err(transcode::Error::NoSuchBucket(bucket)));
         };
@@ -155,6 +167,9 @@ impl transcode::Host for TranscodeView<'_> {
 
 impl transcode::HostJob for TranscodeView<'_> {
     async fn start(&mut self, r: transcode::TranscodeRequest) -> Result<Resource<Job>> {
+        if !self.granted {
+            return Ok(Err(not_granted()));
+        }
         let Some(bucket) = self.buckets.get(&r.bucket) else {
             return Ok(Err(transcode::Error::NoSuchBucket(r.bucket)));
         };

@@ -1,0 +1,119 @@
+//! `folio:platform/blobs` (`folio-blobs`): `blob_buckets` grants
+//! (`[component.NAME.tool.folio]`), bound by `[blob_bucket.NAME]` to local
+//! disk (default) or S3; presigned URLs of disk buckets are served by the
+//! host at `/_folio/blobs/...` and checked with its signer.
+
+use std::any::Any;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use futures_util::future::BoxFuture;
+use wasmtime::component::Linker;
+
+use folio_blobs::{BlobConfig, BlobView, Bucket, ComponentBuckets, Signer};
+
+use crate::capability::{Capability, ComponentOpening, ComponentState, HostContext};
+use crate::runtime::HostState;
+
+pub struct BlobsCapability {
+    config: BlobConfig,
+    /// Signs and checks presigned URLs of buckets on disk; none when no
+    /// component declares a bucket.
+    signer: Option<Signer>,
+    opened: Mutex<Vec<(String, Bucket)>>,
+}
+
+impl BlobsCapability {
+    pub fn configure(ctx: &mut HostContext<'_>) -> anyhow::Result<Arc<dyn Capability>> {
+        let config = BlobConfig {
+            buckets: ctx.take("blob_bucket")?,
+        };
+        ctx.check_bindings("blob_bucket", config.buckets.keys(), |c| &c.blob_buckets)?;
+        let stores_blobs = ctx
+            .app
+            .components
+            .values()
+            .any(|c| !c.blob_buckets.is_empty());
+        let signer = match stores_blobs {
+            true => Some(Signer::load_or_create(ctx.data_dir)?),
+            false => None,
+        };
+        Ok(Arc::new(BlobsCapability {
+            config,
+            signer,
+            opened: Mutex::default(),
+        }))
+    }
+
+    pub fn signer(&self) -> Option<&Signer> {
+        self.signer.as_ref()
+    }
+}
+
+fn view(state: &mut HostState) -> BlobView<'_> {
+    static NONE: LazyLock<ComponentBuckets> = LazyLock::new(ComponentBuckets::default);
+    let (table, component, _) = state.capability_parts();
+    BlobView {
+        table,
+        buckets: component.get::<ComponentBuckets>().unwrap_or(&NONE),
+    }
+}
+
+impl Capability for BlobsCapability {
+    fn name(&self) -> &'static str {
+        "blobs"
+    }
+
+    fn add_to_linker(&self, linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+        folio_blobs::add_to_linker(linker, view)
+    }
+
+    fn open<'a>(
+        &'a self,
+        component: ComponentOpening<'a>,
+    ) -> BoxFuture<'a, anyhow::Result<ComponentState>> {
+        Box::pin(async move {
+            let decl = component.decl;
+            let Some(signer) = self
+                .signer
+                .as_ref()
+                .filter(|_| !decl.blob_buckets.is_empty())
+            else {
+                return Ok(Arc::new(ComponentBuckets::default()) as ComponentState);
+            };
+            let buckets = ComponentBuckets::open(
+                &decl.id,
+                &decl.blob_buckets,
+                &self.config,
+                component.data_dir,
+                signer,
+            )
+            .await?;
+            self.opened
+                .lock()
+                .unwrap()
+                .extend(decl.blob_buckets.iter().filter_map(|name| {
+                    Some((format!("{}/{name}", decl.id), buckets.get(name)?.clone()))
+                }));
+            Ok(Arc::new(buckets) as ComponentState)
+        })
+    }
+
+    fn check_ready(&self) -> BoxFuture<'_, Result<(), String>> {
+        let opened = self.opened.lock().unwrap().clone();
+        Box::pin(async move {
+            for (label, bucket) in opened {
+                let probe = bucket.head("folio-readiness-probe");
+                match tokio::time::timeout(super::READY_TIMEOUT, probe).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(format!("bucket {label}: {e:?}")),
+                    Err(_) => return Err(format!("bucket {label}: no answer")),
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

@@ -1,0 +1,95 @@
+//! `wasi:keyvalue` + `folio:platform/kv-expiry` (`folio-kv`):
+//! `key_value_stores` grants, bound by `[key_value_store.NAME]` to the
+//! embedded store (default) or Redis.
+
+use std::any::Any;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use futures_util::future::BoxFuture;
+use wasmtime::component::Linker;
+
+use folio_kv::{ComponentStores, KvConfig, KvView};
+
+use crate::capability::{Capability, ComponentOpening, ComponentState, HostContext};
+use crate::runtime::HostState;
+
+pub struct KvCapability {
+    config: KvConfig,
+    opened: Mutex<Vec<(String, folio_kv::Store)>>,
+}
+
+impl KvCapability {
+    pub fn configure(ctx: &mut HostContext<'_>) -> anyhow::Result<Arc<dyn Capability>> {
+        let config = KvConfig {
+            stores: ctx.take("key_value_store")?,
+        };
+        ctx.check_bindings("key_value_store", config.stores.keys(), |c| {
+            &c.key_value_stores
+        })?;
+        Ok(Arc::new(KvCapability {
+            config,
+            opened: Mutex::default(),
+        }))
+    }
+}
+
+fn view(state: &mut HostState) -> KvView<'_> {
+    static NONE: LazyLock<ComponentStores> = LazyLock::new(ComponentStores::default);
+    let (table, component, _) = state.capability_parts();
+    KvView {
+        table,
+        stores: component.get::<ComponentStores>().unwrap_or(&NONE),
+    }
+}
+
+impl Capability for KvCapability {
+    fn name(&self) -> &'static str {
+        "key-value"
+    }
+
+    fn add_to_linker(&self, linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+        folio_kv::add_to_linker(linker, view)
+    }
+
+    fn open<'a>(
+        &'a self,
+        component: ComponentOpening<'a>,
+    ) -> BoxFuture<'a, anyhow::Result<ComponentState>> {
+        Box::pin(async move {
+            let decl = component.decl;
+            let stores = ComponentStores::open(
+                &decl.id,
+                &decl.key_value_stores,
+                &self.config,
+                component.data_dir,
+            )
+            .await?;
+            self.opened
+                .lock()
+                .unwrap()
+                .extend(decl.key_value_stores.iter().filter_map(|name| {
+                    Some((format!("{}/{name}", decl.id), stores.get(name)?.clone()))
+                }));
+            Ok(Arc::new(stores) as ComponentState)
+        })
+    }
+
+    fn check_ready(&self) -> BoxFuture<'_, Result<(), String>> {
+        let opened = self.opened.lock().unwrap().clone();
+        Box::pin(async move {
+            for (label, store) in opened {
+                let probe = store.exists("folio-readiness-probe");
+                match tokio::time::timeout(super::READY_TIMEOUT, probe).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(format!("store {label}: {e:?}")),
+                    Err(_) => return Err(format!("store {label}: no answer")),
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

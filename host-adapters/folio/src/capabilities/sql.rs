@@ -1,0 +1,119 @@
+//! `folio:platform/sql` (`folio-sql`): `sqlite_databases` grants, bound by
+//! `[sqlite_database.NAME]` to embedded SQLite (default) or Postgres.
+
+use std::any::Any;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use futures_util::future::BoxFuture;
+use wasmtime::component::Linker;
+
+use folio_sql::{ComponentDatabases, SqlConfig, SqlView, TopicGrants, Value};
+
+use crate::capability::{Capability, ComponentOpening, ComponentState, HostContext};
+use crate::runtime::HostState;
+
+pub struct SqlCapability {
+    config: SqlConfig,
+    /// Every database opened, for readiness.
+    opened: Mutex<Vec<(String, folio_sql::Database)>>,
+}
+
+/// One component's databases and the topics its transactions may publish to.
+#[derive(Default)]
+pub struct ComponentSql {
+    pub databases: ComponentDatabases,
+    pub publishes: TopicGrants,
+}
+
+impl SqlCapability {
+    pub fn configure(ctx: &mut HostContext<'_>) -> anyhow::Result<Arc<dyn Capability>> {
+        let config = SqlConfig {
+            databases: ctx.take("sqlite_database")?,
+        };
+        ctx.check_bindings("sqlite_database", config.databases.keys(), |c| {
+            &c.sqlite_databases
+        })?;
+        Ok(Arc::new(SqlCapability {
+            config,
+            opened: Mutex::default(),
+        }))
+    }
+}
+
+fn view(state: &mut HostState) -> SqlView<'_> {
+    static NONE: LazyLock<ComponentSql> = LazyLock::new(ComponentSql::default);
+    let (table, component, traceparent) = state.capability_parts();
+    let sql = component.get::<ComponentSql>().unwrap_or(&NONE);
+    SqlView {
+        table,
+        databases: &sql.databases,
+        publishes: &sql.publishes,
+        traceparent,
+    }
+}
+
+impl Capability for SqlCapability {
+    fn name(&self) -> &'static str {
+        "sql"
+    }
+
+    fn add_to_linker(&self, linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+        folio_sql::add_to_linker(linker, view)
+    }
+
+    fn open<'a>(
+        &'a self,
+        component: ComponentOpening<'a>,
+    ) -> BoxFuture<'a, anyhow::Result<ComponentState>> {
+        Box::pin(async move {
+            let decl = component.decl;
+            let publishes = decl.publishes.clone();
+            if decl.sqlite_databases.is_empty() {
+                return Ok(Arc::new(ComponentSql {
+                    databases: ComponentDatabases::default(),
+                    publishes,
+                }) as ComponentState);
+            }
+            let migrations = component
+                .schema
+                .migrations(&decl.sqlite_databases, &self.config)
+                .await?;
+            let databases = ComponentDatabases::open(
+                &decl.id,
+                &decl.sqlite_databases,
+                &self.config,
+                component.data_dir,
+                &migrations,
+            )
+            .await?;
+            self.opened.lock().unwrap().extend(
+                databases
+                    .iter()
+                    .map(|(name, db)| (format!("{}/{name}", decl.id), db.db.clone())),
+            );
+            Ok(Arc::new(ComponentSql {
+                databases,
+                publishes,
+            }) as ComponentState)
+        })
+    }
+
+    fn check_ready(&self) -> BoxFuture<'_, Result<(), String>> {
+        let opened = self.opened.lock().unwrap().clone();
+        Box::pin(async move {
+            for (label, db) in opened {
+                let probe = db.query("SELECT 1", Vec::<Value>::new());
+                match tokio::time::timeout(super::READY_TIMEOUT, probe).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(format!("database {label}: {e}")),
+                    Err(_) => return Err(format!("database {label}: no answer")),
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
