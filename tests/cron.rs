@@ -34,11 +34,14 @@ sqlite_databases = ["default"]
     )
 }
 
+/// Cron runs that succeed log at debug (a frequent schedule would fill the
+/// log otherwise); these tests read those lines, so they ask for them.
 fn start(manifest: &str, data_dir: &Path) -> Host {
     Host::start_with(
         manifest,
         HostOptions {
             data_dir: Some(data_dir.to_path_buf()),
+            env: vec![("FOLIO_LOG".into(), "info,folio::cron_trigger=debug".into())],
             ..Default::default()
         },
     )

@@ -96,3 +96,64 @@ async fn health_and_readiness() {
         assert_eq!(response.status(), 200, "{path}");
     }
 }
+
+#[tokio::test]
+async fn readiness_names_the_backend_that_does_not_answer() {
+    let up = Host::start(&fixtures_manifest(&[]));
+    let response = client().get(up.url("/_folio/ready")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    // A Kafka event log at a port nothing listens on: the host starts (the
+    // log connects lazily) but is not ready, and says why.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (down, _dir) = folio_tests::start_with_runtime_config(
+        &fixtures_manifest(&[]),
+        Some(&format!(
+            "[event_log]\ntype = \"kafka\"\nbrokers = \"127.0.0.1:{closed_port}\"\n"
+        )),
+    );
+    let response = client().get(down.url("/_folio/ready")).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable", "{body}");
+    assert!(body["failing"]["event-log"].is_string(), "{body}");
+    assert!(body["failing"].get("sql").is_none(), "{body}");
+    let health = client().get(down.url("/_folio/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "liveness does not depend on backends");
+}
+
+#[tokio::test]
+async fn metrics_can_require_a_bearer_token() {
+    let (host, _dir) = folio_tests::start_with_runtime_config(
+        &fixtures_manifest(&[]),
+        Some("[metrics]\nbearer_token = \"scrape-me-please\"\n"),
+    );
+    let metrics = |token: Option<&'static str>| {
+        let mut request = client().get(host.url("/_folio/metrics"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let refused = metrics(None).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["www-authenticate"], "Bearer");
+    assert_eq!(metrics(Some("scrape-me-pleasE")).await.unwrap().status(), 401);
+    let allowed = metrics(Some("scrape-me-please")).await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert!(allowed.text().await.unwrap().contains("folio_"));
+}
+
+#[tokio::test]
+async fn an_unknown_runtime_config_table_stops_start_up() {
+    let (code, stderr) = folio_tests::start_failure_with_runtime_config(
+        &fixtures_manifest(&[]),
+        "[sqlite_databse.default]\ntype = \"sqlite\"\n",
+    );
+    assert_ne!(code, 0);
+    assert!(stderr.contains("sqlite_databse"), "{stderr}");
+}

@@ -3,14 +3,17 @@
 //! Over HTTP (`spin-path-info`):
 //! - `POST /write` `{"keys": [..], "topic", "type"?, "commit"?}`: one transaction
 //!   that inserts each key into `writes` and publishes one event per key (data = key).
-//! - `POST /emit` `{"topic", "type"?, "key"}`: `events.publish`, outside a transaction.
-//! - `GET /writes`, `GET /received`, `GET /tries`, `GET /ticks`: what is stored.
+//! - `POST /emit` `{"topic", "type"?, "key", "data"?}`: `events.publish`, outside a
+//!   transaction (data defaults to the key).
+//! - `GET /writes`, `GET /received`, `GET /tries`, `GET /ticks`, `GET /spans`: what is stored.
 //!
 //! As a worker it records each event it accepts in `received`, once per id.
 //! The event type picks its behaviour: `fixture.fail-twice` asks for a retry on
 //! its first two tries, `fixture.always-fail` always does, `fixture.reject`
-//! rejects, `fixture.trap` panics, `fixture.bench` does nothing. Events read
-//! from a `*.dlq` topic are recorded with their extensions.
+//! rejects, `fixture.trap` panics, `fixture.bench` does nothing, and
+//! `fixture.slow` takes 150 ms, recording when it started and finished (in
+//! `spans`, to see which events ran side by side). Events read from a
+//! `*.dlq` topic are recorded with their extensions.
 //!
 //! As a cron component (`handle-cron-event`, Spin's cron trigger interface)
 //! it records each call in `ticks`: the fire time the host passed and its own
@@ -50,6 +53,13 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                 statements: "CREATE TABLE ticks (timestamp BIGINT NOT NULL, at_ms BIGINT NOT NULL)"
                     .into(),
             },
+            Migration {
+                version: 3,
+                name: "handling-spans".into(),
+                statements: "CREATE TABLE spans (data TEXT NOT NULL, started_ms BIGINT NOT NULL,
+                     finished_ms BIGINT NOT NULL)"
+                    .into(),
+            },
         ]
     }
 }
@@ -83,6 +93,19 @@ impl Guest for Worker {
                 }
                 "fixture.reject" => return Err(HandleError::Reject("rejected on sight".into())),
                 "fixture.trap" => panic!("fixture trap"),
+                "fixture.slow" => {
+                    let started_ms = now_ms();
+                    std::thread::sleep(std::time::Duration::from_millis(150));
+                    db.execute(
+                        "INSERT INTO spans (data, started_ms, finished_ms) VALUES ($1, $2, $3)",
+                        &[
+                            Value::Text(String::from_utf8_lossy(&event.data).into_owned()),
+                            Value::Integer(started_ms),
+                            Value::Integer(now_ms()),
+                        ],
+                    )
+                    .map_err(retry)?;
+                }
                 _ => {}
             }
         }
@@ -109,6 +132,13 @@ impl Guest for Worker {
         .map_err(retry)?;
         Ok(())
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }
 
 fn retry(e: SqlError) -> HandleError {
@@ -165,6 +195,7 @@ struct EmitRequest {
     #[serde(rename = "type", default = "default_type")]
     event_type: String,
     key: String,
+    data: Option<String>,
 }
 
 fn default_type() -> String {
@@ -197,7 +228,11 @@ fn handle(request: Request) -> Response {
     let result = match action.as_str() {
         "write" => parse::<WriteRequest>(&request).and_then(write),
         "emit" => parse::<EmitRequest>(&request).and_then(|r| {
-            match events::publish(&event(&r.topic, &r.event_type, &r.key)) {
+            let mut outgoing = event(&r.topic, &r.event_type, &r.key);
+            if let Some(data) = r.data {
+                outgoing.data = data.into_bytes();
+            }
+            match events::publish(&outgoing) {
                 Ok(id) => Ok(json!({ "event": id })),
                 Err(e) => Err(Failure::Event(format!("{e:?}"))),
             }
@@ -208,6 +243,7 @@ fn handle(request: Request) -> Response {
         ),
         "tries" => list("SELECT id, attempt FROM tries ORDER BY id, attempt"),
         "ticks" => list("SELECT timestamp, at_ms FROM ticks ORDER BY at_ms"),
+        "spans" => list("SELECT data, started_ms, finished_ms FROM spans ORDER BY started_ms"),
         _ => return Response::new(404, format!("no action `{action}`")),
     };
     match result {
