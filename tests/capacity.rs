@@ -87,7 +87,10 @@ async fn a_component_stuck_in_loops_takes_only_its_own_slots() {
                 let response = client.get(url).send().await.unwrap();
                 let status = response.status().as_u16();
                 let body: Value = response.json().await.unwrap();
-                (status, body["type"].as_str().unwrap_or_default().to_string())
+                (
+                    status,
+                    body["type"].as_str().unwrap_or_default().to_string(),
+                )
             })
         })
         .collect();
@@ -222,7 +225,10 @@ async fn an_http_flood_at_the_instance_limit_dead_letters_no_event() {
             refused += 1;
         }
     }
-    assert!(refused > 0, "the flood should have filled every request slot");
+    assert!(
+        refused > 0,
+        "the flood should have filled every request slot"
+    );
     let spans = wait_for_rows(&host, "/ev/spans", 12).await;
     assert_eq!(spans.len(), 12, "every event handled: {spans:?}");
     let received = rows(&host, "/ev/received").await;
@@ -239,10 +245,7 @@ async fn an_http_flood_at_the_instance_limit_dead_letters_no_event() {
         .text()
         .await
         .unwrap();
-    assert!(
-        !metrics.contains("outcome=\"dead_lettered\""),
-        "{metrics}"
-    );
+    assert!(!metrics.contains("outcome=\"dead_lettered\""), "{metrics}");
 }
 
 #[tokio::test]
@@ -266,12 +269,18 @@ async fn events_of_one_key_stay_in_order_while_keys_run_side_by_side() {
     };
     let spans: Vec<_> = spans.iter().map(span).collect();
     for key in keys {
-        let of_key: Vec<_> = spans.iter().filter(|(d, _, _)| d.starts_with(key)).collect();
+        let of_key: Vec<_> = spans
+            .iter()
+            .filter(|(d, _, _)| d.starts_with(key))
+            .collect();
         let order: Vec<&str> = of_key.iter().map(|(d, _, _)| d.as_str()).collect();
         let expected: Vec<String> = (0..4).map(|r| format!("{key}-{r}")).collect();
         assert_eq!(order, expected, "key {key} out of order");
         for pair in of_key.windows(2) {
-            assert!(pair[0].2 <= pair[1].1, "key {key} ran two events at once: {pair:?}");
+            assert!(
+                pair[0].2 <= pair[1].1,
+                "key {key} ran two events at once: {pair:?}"
+            );
         }
     }
     let overlapping = spans.iter().enumerate().any(|(i, a)| {

@@ -46,7 +46,13 @@ async fn an_ungranted_topic_is_refused_and_the_transaction_writes_nothing() {
     )
     .await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("NotAllowed"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("NotAllowed"),
+        "{body}"
+    );
 
     let (status, body) = folio_tests::post_json(
         &host,

@@ -116,13 +116,21 @@ async fn readiness_names_the_backend_that_does_not_answer() {
             "[event_log]\ntype = \"kafka\"\nbrokers = \"127.0.0.1:{closed_port}\"\n"
         )),
     );
-    let response = client().get(down.url("/_folio/ready")).send().await.unwrap();
+    let response = client()
+        .get(down.url("/_folio/ready"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 503);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], "unavailable", "{body}");
     assert!(body["failing"]["event-log"].is_string(), "{body}");
     assert!(body["failing"].get("sql").is_none(), "{body}");
-    let health = client().get(down.url("/_folio/health")).send().await.unwrap();
+    let health = client()
+        .get(down.url("/_folio/health"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200, "liveness does not depend on backends");
 }
 
@@ -142,7 +150,10 @@ async fn metrics_can_require_a_bearer_token() {
     let refused = metrics(None).await.unwrap();
     assert_eq!(refused.status(), 401);
     assert_eq!(refused.headers()["www-authenticate"], "Bearer");
-    assert_eq!(metrics(Some("scrape-me-pleasE")).await.unwrap().status(), 401);
+    assert_eq!(
+        metrics(Some("scrape-me-pleasE")).await.unwrap().status(),
+        401
+    );
     let allowed = metrics(Some("scrape-me-please")).await.unwrap();
     assert_eq!(allowed.status(), 200);
     assert!(allowed.text().await.unwrap().contains("folio_"));
