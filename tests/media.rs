@@ -7,7 +7,8 @@ use std::io::Cursor;
 use std::time::Duration;
 
 use folio_tests::media::{
-    MediaBackends, MediaHost, S3, probe, s3_from_env, start_media, test_audio, test_video,
+    MediaBackends, MediaHost, S3, ffmpeg_pids_under, probe, s3_from_env, start_media, test_audio,
+    test_video,
 };
 use folio_tests::reqwest;
 use folio_tests::services::{events_about, unique};
@@ -909,7 +910,6 @@ async fn everything_on_s3_and_postgres() {
 /// finishes the job; a cancel stops a transcode for good.
 #[tokio::test]
 async fn killed_ffmpeg_fails_the_attempt_and_the_retry_succeeds() {
-    use folio_tests::media::ffmpeg_pids_under;
     let mh = start_media("media-kill", MediaBackends::default(), &[], &[]);
     let api = mh.api();
     let run = unique();
@@ -1167,4 +1167,28 @@ async fn raced_abandoned_and_crashed_uploads_leave_nothing_behind() {
     wait_until_nothing_stored(&mh, &id).await;
     let again = put(&mh, &sam, &id, "again.png", "image/png", fast_png).await;
     assert_eq!(again.status, 201, "{:?}", again.json());
+}
+
+/// Transcoding is a grant (`[component.NAME.tool.folio] transcode = true`):
+/// without it the same media service cannot run ffmpeg, not even a probe.
+#[tokio::test]
+async fn a_component_not_granted_transcoding_cannot_run_ffmpeg() {
+    let mut mh = start_media("media-no-ffmpeg", MediaBackends::default(), &[], &[]);
+    mh.restart_with_manifest(|m| {
+        assert!(m.contains("transcode = true\n"));
+        m.replace("transcode = true\n", "")
+    });
+    let api = mh.api();
+    let run = unique();
+    let (admin, _) = api
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
+    let (vera, _) = api.user_with_role(&admin, "vera", "creator", &run).await;
+    let dir = tempfile::tempdir().unwrap();
+    let audio = std::fs::read(test_audio(dir.path(), "tone.wav", 1)).unwrap();
+    let r = put(&mh, &vera, &new_uuid(), "tone.wav", "audio/wav", audio).await;
+    assert_eq!(r.status, 503, "{:?}", r.json());
+    let detail = r.json()["detail"].as_str().unwrap_or_default().to_string();
+    assert!(detail.contains("not allowed"), "{detail}");
+    assert!(ffmpeg_pids_under(&mh.data_dir).is_empty());
 }

@@ -153,6 +153,13 @@ impl MediaHost {
         Api { host: &self.host }
     }
 
+    /// Stops the host and starts it again on the same state with the
+    /// manifest `edit` makes.
+    pub fn restart_with_manifest(&mut self, edit: impl Fn(&str) -> String) {
+        self.manifest = edit(&self.manifest);
+        self.kill_and_restart();
+    }
+
     /// A crash: SIGKILL, then the same host starts again on the same state.
     pub fn kill_and_restart(&mut self) {
         self.host.signal("KILL");
