@@ -246,10 +246,11 @@ impl Consumer {
             match decode(&message) {
                 Some(event) => return Ok((position, event)),
                 None => {
-                    // Not a CloudEvent: nothing a handler could make of it.
+                    // Not a CloudEvent: nothing a handler could make of it. It is
+                    // not committed here, where earlier events of its partition may
+                    // still be in hand; the next event's commit covers it.
                     tracing::warn!(topic = %position.topic, partition = position.partition, offset = position.offset,
                         "skipping a message without CloudEvents ce_id/ce_source/ce_type headers");
-                    self.commit(&position)?;
                 }
             }
         }
