@@ -8,9 +8,9 @@
 //! - HTTP requests wait briefly for their component's bulkhead
 //!   (`tool.folio` `max_concurrency`), then for a request slot;
 //! - event deliveries and cron runs have a budget of their own;
-//! - a chained call never waits: it takes a slot from a reserve and from
-//!   its request's chain budget or fails at once, so a request holding a
-//!   slot never waits on a slot that only requests like it can free.
+//! - a chained call never waits: it takes its target's bulkhead, a slot of
+//!   its request's chain budget and one of a reserve, or fails at once, so a
+//!   request holding a slot never waits on a slot only requests like it can free.
 //!
 //! The pool is sized for the sum of the budgets, so an admitted instance
 //! always finds a slot.
@@ -126,17 +126,29 @@ impl Capacity {
                 Ok(Permits(permits))
             }
             Admission::Chained => {
-                let tree = caller
-                    .chain_budget
-                    .clone()
-                    .try_acquire_owned()
-                    .map_err(|_| Failure::ChainLimit)?;
-                let slot = self
-                    .chained
-                    .clone()
-                    .try_acquire_owned()
-                    .map_err(|_| Failure::Overloaded)?;
-                Ok(Permits(vec![tree, slot]))
+                let mut permits = Vec::with_capacity(3);
+                if let Some(bulkhead) = self.bulkheads.get(component) {
+                    permits.push(
+                        bulkhead
+                            .clone()
+                            .try_acquire_owned()
+                            .map_err(|_| Failure::ComponentBusy)?,
+                    );
+                }
+                permits.push(
+                    caller
+                        .chain_budget
+                        .clone()
+                        .try_acquire_owned()
+                        .map_err(|_| Failure::ChainLimit)?,
+                );
+                permits.push(
+                    self.chained
+                        .clone()
+                        .try_acquire_owned()
+                        .map_err(|_| Failure::Overloaded)?,
+                );
+                Ok(Permits(permits))
             }
             Admission::Background { wait } => {
                 let slot = match wait {
