@@ -28,7 +28,7 @@ async fn a_request_is_logged_once_with_its_request_and_trace_ids() {
     let line = host.wait_for_log(|v| v["requestId"] == "req-obs-1");
     assert_eq!(line["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(line["level"], "info");
-    assert_eq!(line["service"], "folio");
+    assert_eq!(line["service"], "fixtures");
     assert_eq!(line["data"]["status"], 200);
     assert_eq!(line["data"]["route"], "/fx/...");
     assert!(line["timestamp"].as_str().unwrap().ends_with('Z'));
