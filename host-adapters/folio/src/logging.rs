@@ -57,10 +57,6 @@ pub fn init(format: LogFormat) {
         .try_init();
 }
 
-pub fn init_default() {
-    init(LogFormat::Auto);
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum LineStyle {
     Json,

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use folio::builder::{self, Which};
 use folio::compile_cache::CompileCache;
 use folio::config::RuntimeConfig;
+use folio::logging::LogFormat;
 use folio::manifest::{App, one_line};
 use folio::runtime::{AppRuntime, Limits, Storage};
 use folio::server::Server;
@@ -25,6 +26,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log line format: human on a terminal and JSON otherwise, unless set.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "FOLIO_LOG_FORMAT",
+        default_value_t = LogFormat::Auto
+    )]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -77,8 +87,8 @@ struct UpArgs {
 }
 
 fn main() -> ExitCode {
-    folio::logging::init();
     let cli = Cli::parse();
+    folio::logging::init(cli.log_format);
     let result = match cli.command {
         Command::Build { manifest } => {
             App::load(&manifest).and_then(|app| builder::build(&app, Which::All))

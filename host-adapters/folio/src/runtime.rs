@@ -18,6 +18,7 @@ use crate::access_tokens::TokenVerifier;
 use crate::capability::{Capabilities, ComponentStates, HostContext, SchemaSource};
 use crate::compile_cache::CompileCache;
 use crate::executor::Capacity;
+use crate::guest_output::GuestOutput;
 use crate::http_trigger::HttpTrigger;
 use crate::manifest::{App, ComponentDecl};
 use crate::metrics::Metrics;
@@ -117,8 +118,14 @@ impl HostState {
         caller: CallerContext,
         memory_cap: usize,
     ) -> HostState {
+        let (stdout, stderr) = GuestOutput::pair(
+            &component.id,
+            &caller.request_id,
+            &caller.trace.trace_id,
+            &caller.trace.span_id,
+        );
         let mut wasi = WasiCtx::builder();
-        wasi.inherit_stderr();
+        wasi.stdout(stdout).stderr(stderr);
         wasi.envs(&component.environment);
         HostState {
             wasi: wasi.build(),
