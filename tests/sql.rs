@@ -150,3 +150,94 @@ async fn postgres_through_a_guest() {
     let (host, _dir) = host(Some(&url));
     guest_conformance(&host).await;
 }
+
+/// Component A's guest reaches its own SQLite file and nothing else: not
+/// B's file beside it, not a new file, not the connection's settings.
+#[tokio::test]
+async fn a_guest_cannot_reach_outside_its_sqlite_database() {
+    let (host, dir) = host(None);
+    let (status, body) = post_json(
+        &host,
+        "/b/execute",
+        json!({"statement": "INSERT INTO notes (id, title) VALUES (1, 'b-secret')"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let b_file = dir.path().join("data/sqlite/notes-b.default.db");
+    assert!(b_file.exists(), "{} is missing", b_file.display());
+    let copy = dir.path().join("copy.db");
+    let attach = format!("ATTACH DATABASE '{}' AS b", b_file.display());
+    let vacuum_into = format!("VACUUM INTO '{}'", copy.display());
+
+    for (route, statement) in [
+        ("/a/execute", attach.as_str()),
+        ("/a/query", attach.as_str()),
+        ("/a/execute", "DETACH DATABASE b"),
+        ("/a/execute", vacuum_into.as_str()),
+        ("/a/query", "SELECT load_extension('/tmp/evil.so')"),
+        ("/a/execute", "PRAGMA writable_schema = ON"),
+        ("/a/execute", "PRAGMA journal_mode = OFF"),
+        ("/a/query", "PRAGMA foreign_keys = OFF"),
+    ] {
+        let (status, body) = post_json(&host, route, json!({"statement": statement})).await;
+        assert_eq!(
+            (status, body["error"]["kind"].as_str()),
+            (400, Some("not-allowed")),
+            "`{statement}`: {body}"
+        );
+    }
+    let (status, body) = post_json(
+        &host,
+        "/a/transaction",
+        json!({"commit": true, "steps": [
+            {"execute": {"statement": "INSERT INTO notes (id, title) VALUES (1, 'a-own')"}},
+            {"execute": {"statement": attach}}
+        ]}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["kind"].as_str()),
+        (400, Some("not-allowed")),
+        "{body}"
+    );
+    assert!(!copy.exists(), "VACUUM INTO wrote a file");
+
+    // Nothing of B's came through, and B's note is still B's alone.
+    let (status, body) = post_json(
+        &host,
+        "/a/query",
+        json!({"statement": "SELECT title FROM b.notes"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["kind"].as_str()),
+        (400, Some("invalid-statement")),
+        "{body}"
+    );
+    let (_, body) = post_json(
+        &host,
+        "/a/query",
+        json!({"statement": "SELECT title FROM notes"}),
+    )
+    .await;
+    assert_eq!(body["rows"], json!([]), "{body}");
+    let (_, body) = post_json(
+        &host,
+        "/b/query",
+        json!({"statement": "SELECT title FROM notes"}),
+    )
+    .await;
+    assert_eq!(body["rows"], json!([[{"text": "b-secret"}]]), "{body}");
+
+    // Inside its own database the guest keeps schema reads and VACUUM.
+    let (status, body) = post_json(
+        &host,
+        "/a/query",
+        json!({"statement": "PRAGMA table_info(notes)"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rows"][1][1], json!({"text": "title"}), "{body}");
+    let (status, body) = post_json(&host, "/a/execute", json!({"statement": "VACUUM"})).await;
+    assert_eq!(status, 200, "{body}");
+}

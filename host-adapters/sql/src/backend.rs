@@ -28,6 +28,8 @@ pub enum SqlError {
     ConstraintViolation(String),
     TooLarge(String),
     Unavailable(String),
+    /// The sandbox refused the statement: it would reach past the component's own database.
+    NotAllowed(String),
 }
 
 impl std::fmt::Display for SqlError {
@@ -37,6 +39,7 @@ impl std::fmt::Display for SqlError {
             SqlError::ConstraintViolation(m) => write!(f, "constraint violation: {m}"),
             SqlError::TooLarge(m) => write!(f, "too large: {m}"),
             SqlError::Unavailable(m) => write!(f, "database unavailable: {m}"),
+            SqlError::NotAllowed(m) => write!(f, "not allowed: {m}"),
         }
     }
 }
@@ -54,6 +57,9 @@ impl From<sqlx::Error> for SqlError {
                 | ErrorKind::CheckViolation => {
                     SqlError::ConstraintViolation(db.message().to_string())
                 }
+                _ if db.code().as_deref() == Some(SQLITE_AUTH) => {
+                    SqlError::NotAllowed(db.message().to_string())
+                }
                 _ if is_transient(db.code().as_deref()) => {
                     SqlError::Unavailable(db.message().to_string())
                 }
@@ -69,6 +75,10 @@ impl From<sqlx::Error> for SqlError {
         }
     }
 }
+
+/// SQLite's result code for a statement its authorizer refused (SQLSTATEs
+/// have five characters, so no Postgres error has it).
+const SQLITE_AUTH: &str = "23";
 
 /// SQLSTATEs (Postgres) and result codes (SQLite) that a retry may cure.
 fn is_transient(code: Option<&str>) -> bool {
@@ -175,7 +185,10 @@ impl Database {
     pub async fn query(&self, statement: &str, params: Vec<Value>) -> Result<Rows, SqlError> {
         check_input(statement, &params)?;
         match self {
-            Database::Sqlite(db) => sqlite::query(&db.pool, statement, params).await,
+            Database::Sqlite(db) => {
+                let mut conn = db.pool.acquire().await?;
+                sqlite::query(&mut conn, statement, params).await
+            }
             Database::Postgres(db) => postgres::query(&db.pool, statement, params).await,
         }
     }
@@ -185,7 +198,8 @@ impl Database {
         match self {
             Database::Sqlite(db) => {
                 let _writer = db.writer.lock().await;
-                sqlite::execute(&db.pool, statement, params).await
+                let mut conn = db.pool.acquire().await?;
+                sqlite::execute(&mut conn, statement, params).await
             }
             Database::Postgres(db) => postgres::execute(&db.pool, statement, params).await,
         }
@@ -206,7 +220,7 @@ impl Tx {
     pub async fn query(&mut self, statement: &str, params: Vec<Value>) -> Result<Rows, SqlError> {
         check_input(statement, &params)?;
         match self {
-            Tx::Sqlite(tx, _) => sqlite::query(&mut **tx, statement, params).await,
+            Tx::Sqlite(tx, _) => sqlite::query(tx, statement, params).await,
             Tx::Postgres(tx) => postgres::query(&mut **tx, statement, params).await,
         }
     }
@@ -214,18 +228,20 @@ impl Tx {
     pub async fn execute(&mut self, statement: &str, params: Vec<Value>) -> Result<u64, SqlError> {
         check_input(statement, &params)?;
         match self {
-            Tx::Sqlite(tx, _) => sqlite::execute(&mut **tx, statement, params).await,
+            Tx::Sqlite(tx, _) => sqlite::execute(tx, statement, params).await,
             Tx::Postgres(tx) => postgres::execute(&mut **tx, statement, params).await,
         }
     }
 
     pub async fn script(&mut self, script: &str) -> Result<(), SqlError> {
-        let sql = sqlx::raw_sql(sqlx::AssertSqlSafe(script.to_string()));
         match self {
-            Tx::Sqlite(tx, _) => sql.execute(&mut **tx).await.map(|_| ())?,
-            Tx::Postgres(tx) => sql.execute(&mut **tx).await.map(|_| ())?,
+            Tx::Sqlite(tx, _) => sqlite::script(tx, script).await,
+            Tx::Postgres(tx) => {
+                let sql = sqlx::raw_sql(sqlx::AssertSqlSafe(script.to_string()));
+                sql.execute(&mut **tx).await?;
+                Ok(())
+            }
         }
-        Ok(())
     }
 
     pub async fn commit(self) -> Result<(), SqlError> {

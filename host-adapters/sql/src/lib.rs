@@ -369,6 +369,7 @@ impl From<SqlError> for wit::Error {
             SqlError::ConstraintViolation(m) => wit::Error::ConstraintViolation(m),
             SqlError::TooLarge(m) => wit::Error::TooLarge(m),
             SqlError::Unavailable(m) => wit::Error::Unavailable(m),
+            SqlError::NotAllowed(m) => wit::Error::NotAllowed(m),
         }
     }
 }

@@ -1,5 +1,8 @@
 //! The embedded backend: one SQLite file per component and database, in WAL
-//! mode, so a killed host loses no committed transaction.
+//! mode, so a killed host loses no committed transaction. Every connection
+//! is confined to its file (see `sandbox`).
+
+mod sandbox;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,7 +11,7 @@ use std::time::Duration;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Column, Row, Sqlite, SqlitePool, TypeInfo, ValueRef};
+use sqlx::{AssertSqlSafe, Column, Row, Sqlite, SqliteConnection, SqlitePool, TypeInfo, ValueRef};
 
 use tokio::sync::Mutex;
 
@@ -38,6 +41,7 @@ pub async fn open(path: &Path) -> anyhow::Result<Db> {
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(5))
+        .after_connect(|conn, _| Box::pin(sandbox::confine(conn)))
         .connect_with(options)
         .await?;
     Ok(Db {
@@ -65,29 +69,49 @@ fn build(statement: &str, params: Vec<Value>) -> Result<Query, SqlError> {
     Ok(query)
 }
 
-pub async fn query<'e, E>(
-    executor: E,
+pub async fn query(
+    conn: &mut SqliteConnection,
     statement: &str,
     params: Vec<Value>,
-) -> Result<Rows, SqlError>
-where
-    E: sqlx::Executor<'e, Database = Sqlite>,
-{
-    collect_rows(build(statement, params)?, executor, decode).await
+) -> Result<Rows, SqlError> {
+    let rows = collect_rows(build(statement, params)?, &mut *conn, decode).await;
+    explain_refusal(conn, rows).await
 }
 
-pub async fn execute<'e, E>(
-    executor: E,
+pub async fn execute(
+    conn: &mut SqliteConnection,
     statement: &str,
     params: Vec<Value>,
-) -> Result<u64, SqlError>
-where
-    E: sqlx::Executor<'e, Database = Sqlite>,
-{
-    Ok(build(statement, params)?
-        .execute(executor)
-        .await?
-        .rows_affected())
+) -> Result<u64, SqlError> {
+    let done = build(statement, params)?.execute(&mut *conn).await;
+    let changed = done
+        .map(|done| done.rows_affected())
+        .map_err(SqlError::from);
+    explain_refusal(conn, changed).await
+}
+
+/// Runs statements separated by `;`, without parameters.
+pub async fn script(conn: &mut SqliteConnection, script: &str) -> Result<(), SqlError> {
+    let done = sqlx::raw_sql(AssertSqlSafe(script.to_string()))
+        .execute(&mut *conn)
+        .await;
+    explain_refusal(conn, done.map(|_| ()).map_err(SqlError::from)).await
+}
+
+/// Reports a statement the sandbox refused as `NotAllowed`, with the
+/// sandbox's reason: SQLite says only "not authorized", and for a refused
+/// function it does not even return SQLITE_AUTH.
+async fn explain_refusal<T>(
+    conn: &mut SqliteConnection,
+    result: Result<T, SqlError>,
+) -> Result<T, SqlError> {
+    let Err(error) = result else {
+        return result;
+    };
+    match sandbox::take_refusal(conn).await {
+        Some(reason) => Err(SqlError::NotAllowed(reason)),
+        None => Err(error),
+    }
 }
 
 fn decode(row: &SqliteRow) -> Result<Vec<Value>, SqlError> {
