@@ -29,11 +29,13 @@ cargo clippy --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs
 cargo clippy --release --locked --target wasm32-wasip2 --target-dir target \
   -p folio-meta -p folio-hello -p folio-guest -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-auth -p folio-users -p folio-content -p folio-imaging -p folio-media -- -D warnings
 
-# One package set for the build and the tests: the same features unify, so
-# `cargo test` reuses what `cargo build` compiled instead of building the
-# dependencies a second time with other features.
+# The build takes every native package the tests take (the components' own
+# crates are cdylibs, tested natively but built only for Wasm), so features
+# unify alike and `cargo test` reuses the build instead of compiling wasmtime,
+# sqlx and aws-sdk-s3 a second time.
 NATIVE_PACKAGES=(-p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-events
-  -p folio-auth -p folio-imaging -p folio-users -p folio-content -p folio-media -p folio-meta -p folio-tests)
+  -p folio-auth -p folio-imaging -p folio-tests)
+COMPONENT_PACKAGES=(-p folio-users -p folio-content -p folio-media -p folio-meta)
 
 step "build host and components"
 cargo build --release --locked "${NATIVE_PACKAGES[@]}"
@@ -42,7 +44,7 @@ cargo build --release --locked --target wasm32-wasip2 --target-dir target \
   -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-hello
 
 step "tests"
-cargo test --release --locked "${NATIVE_PACKAGES[@]}"
+cargo test --release --locked "${NATIVE_PACKAGES[@]}" "${COMPONENT_PACKAGES[@]}"
 
 step "fuzz the documented API (schemathesis)"
 bash infra/fuzz.sh
