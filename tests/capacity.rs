@@ -25,7 +25,7 @@ fn host_with(manifest: &str, args: &[&str]) -> Host {
 #[tokio::test]
 async fn sixteen_concurrent_chained_requests_at_four_instances_all_succeed() {
     let host = host_with(&fixtures_manifest(&[]), &["--max-instances", "4"]);
-    let url = host.url("/fx/fetch?url=http://internal.spin.internal/fx/slow%3Fms%3D150");
+    let url = host.url("/fx/fetch?url=http://internal.spin.internal/slow%3Fms%3D150");
     let requests: Vec<_> = (0..16)
         .map(|_| {
             let (client, url) = (client(), url.clone());
@@ -103,8 +103,12 @@ async fn a_component_stuck_in_loops_takes_only_its_own_slots() {
         assert_eq!(response.status(), 200, "another component is refused");
         slowest = slowest.max(sent.elapsed());
     }
-    // Loops hold at most 2 of the 4 slots, so `/exact` never queues behind them.
-    assert!(slowest < Duration::from_millis(500), "slowest: {slowest:?}");
+    // Loops hold at most 2 of the 4 slots, so `/exact` never waits for a
+    // slot (that wait is 2 s, then 503); spinning guests yield every epoch
+    // tick, so they do not hold the executor's threads either. Latency here
+    // is CPU shared with two spinning guests (and the other tests); the
+    // numbers are in `folio-bulkhead-bench`.
+    assert!(slowest < Duration::from_millis(1500), "slowest: {slowest:?}");
     let mut busy = 0;
     for request in stuck {
         let (status, kind) = request.await.unwrap();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use futures_util::future::BoxFuture;
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
-use wasmtime::{Engine, PoolingAllocationConfig, Store};
+use wasmtime::{Engine, PoolingAllocationConfig, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -28,7 +28,7 @@ use crate::trigger::Trigger;
 use crate::variables::{self, ComponentVariables};
 
 /// Epochs tick this often; deadlines are counted in ticks.
-pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Per pool slot, what stays mapped between requests (see `engine`).
 const RESIDENT_MEMORY_BYTES: usize = 2 << 20;
 const RESIDENT_TABLE_BYTES: usize = 64 << 10;
@@ -432,9 +432,18 @@ impl AppRuntime {
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
-        let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1);
-        store.set_epoch_deadline(ticks as u64);
-        store.epoch_deadline_trap();
+        // A guest that computes without calling the host would otherwise keep
+        // its executor thread until the deadline: on a two-core host, two such
+        // guests would stall every other request. Each epoch tick it yields,
+        // and at the deadline it traps.
+        let deadline = std::time::Instant::now() + timeout;
+        store.epoch_deadline_callback(move |_| {
+            if std::time::Instant::now() >= deadline {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store.set_epoch_deadline(1);
         store
     }
 }
