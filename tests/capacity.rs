@@ -108,7 +108,10 @@ async fn a_component_stuck_in_loops_takes_only_its_own_slots() {
     // tick, so they do not hold the executor's threads either. Latency here
     // is CPU shared with two spinning guests (and the other tests); the
     // numbers are in `folio-bulkhead-bench`.
-    assert!(slowest < Duration::from_millis(1500), "slowest: {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(1500),
+        "slowest: {slowest:?}"
+    );
     let mut busy = 0;
     for request in stuck {
         let (status, kind) = request.await.unwrap();
