@@ -125,9 +125,8 @@ async fn a_component_stuck_in_loops_takes_only_its_own_slots() {
         }
     }
     assert!(busy > 0, "8 loops at a bulkhead of 2 should turn some away");
-    host.wait_for_log(|v| {
-        v["message"] == "request refused" && v["data"]["kind"] == "component-busy"
-    });
+    let line = host.wait_for_log(|v| v["data"]["kind"] == "component-busy");
+    assert_eq!(line["service"], "fixtures", "{line}");
 }
 
 /// The events fixture as a worker of `topic` (`concurrency` lanes) and of
