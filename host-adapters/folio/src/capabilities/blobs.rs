@@ -100,17 +100,13 @@ impl Capability for BlobsCapability {
 
     fn check_ready(&self) -> BoxFuture<'_, Result<(), String>> {
         let opened = self.opened.lock().unwrap().clone();
-        Box::pin(async move {
-            for (label, bucket) in opened {
-                let probe = bucket.head("folio-readiness-probe");
-                match tokio::time::timeout(super::READY_TIMEOUT, probe).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return Err(format!("bucket {label}: {e:?}")),
-                    Err(_) => return Err(format!("bucket {label}: no answer")),
-                }
-            }
-            Ok(())
-        })
+        Box::pin(super::probe_each("bucket", opened, |bucket| async move {
+            bucket
+                .head("folio-readiness-probe")
+                .await
+                .map(drop)
+                .map_err(|e| format!("{e:?}"))
+        }))
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -76,17 +76,13 @@ impl Capability for KvCapability {
 
     fn check_ready(&self) -> BoxFuture<'_, Result<(), String>> {
         let opened = self.opened.lock().unwrap().clone();
-        Box::pin(async move {
-            for (label, store) in opened {
-                let probe = store.exists("folio-readiness-probe");
-                match tokio::time::timeout(super::READY_TIMEOUT, probe).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return Err(format!("store {label}: {e:?}")),
-                    Err(_) => return Err(format!("store {label}: no answer")),
-                }
-            }
-            Ok(())
-        })
+        Box::pin(super::probe_each("store", opened, |store| async move {
+            store
+                .exists("folio-readiness-probe")
+                .await
+                .map(drop)
+                .map_err(|e| format!("{e:?}"))
+        }))
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -16,3 +16,23 @@ pub use transcode::TranscodeCapability;
 
 /// How long a readiness probe waits for one backend.
 const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Probes every opened backend in turn, each within `READY_TIMEOUT`; the
+/// first that fails or stays silent is named as `"{kind} {label}: …"`.
+async fn probe_each<B, F>(
+    kind: &str,
+    opened: Vec<(String, B)>,
+    probe: impl Fn(B) -> F,
+) -> Result<(), String>
+where
+    F: std::future::Future<Output = Result<(), String>>,
+{
+    for (label, backend) in opened {
+        match tokio::time::timeout(READY_TIMEOUT, probe(backend)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(format!("{kind} {label}: {e}")),
+            Err(_) => return Err(format!("{kind} {label}: no answer")),
+        }
+    }
+    Ok(())
+}

@@ -100,17 +100,12 @@ impl Capability for SqlCapability {
 
     fn check_ready(&self) -> BoxFuture<'_, Result<(), String>> {
         let opened = self.opened.lock().unwrap().clone();
-        Box::pin(async move {
-            for (label, db) in opened {
-                let probe = db.query("SELECT 1", Vec::<Value>::new());
-                match tokio::time::timeout(super::READY_TIMEOUT, probe).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return Err(format!("database {label}: {e}")),
-                    Err(_) => return Err(format!("database {label}: no answer")),
-                }
-            }
-            Ok(())
-        })
+        Box::pin(super::probe_each("database", opened, |db| async move {
+            db.query("SELECT 1", Vec::<Value>::new())
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }))
     }
 
     fn as_any(&self) -> &dyn Any {
