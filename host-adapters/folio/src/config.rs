@@ -1,8 +1,9 @@
 //! The runtime config file (`--runtime-config`): how this host runs an app,
 //! as opposed to what the app is (spin.toml). Command-line flags win over it.
-//! The host reads its own keys here; every other table belongs to a
+//! The host reads its own keys here (`data_dir`, `[limits]`, `[metrics]`,
+//! `public_url`, `[http]`, `[rate_limits]`); every other table belongs to a
 //! capability (`[sqlite_database.NAME]`, `[key_value_store.NAME]`,
-//! `[event_log]`, `[blob_bucket.NAME]`, `[transcode]`), which takes and
+//! `[event_log]`, `[blob_bucket.NAME]`, `[transcode]`, `[passwords]`), which takes and
 //! checks it, and a table nobody takes is an error.
 
 use std::net::{IpAddr, SocketAddr};
@@ -27,6 +28,12 @@ pub struct RuntimeConfig {
     /// The URL clients reach this host at (default `http://<listen address>`);
     /// presigned URLs of buckets on disk point here.
     pub public_url: Option<String>,
+    /// The HTTP front: trusted proxies, CORS, server timeouts.
+    #[serde(default)]
+    pub http: crate::gateway::HttpConfig,
+    /// Where rate-limit counters live, exemptions, and extra policies.
+    #[serde(default)]
+    pub rate_limits: crate::gateway::RateLimitsConfig,
     /// Every other table: the capabilities' bindings.
     #[serde(flatten)]
     pub capabilities: toml::Table,

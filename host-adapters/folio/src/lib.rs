@@ -14,6 +14,7 @@ pub mod config;
 pub mod cron_trigger;
 pub mod event_trigger;
 pub mod executor;
+pub mod gateway;
 pub mod guest_output;
 pub mod http_trigger;
 pub mod logging;

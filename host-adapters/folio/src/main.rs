@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use folio::builder::{self, Which};
 use folio::compile_cache::CompileCache;
 use folio::config::RuntimeConfig;
+use folio::gateway::RateLimiter;
 use folio::logging::LogFormat;
 use folio::manifest::{App, one_line};
 use folio::runtime::{AppRuntime, Limits, Storage};
@@ -156,6 +157,13 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let tokio = tokio::runtime::Runtime::new()?;
     tokio.block_on(async move {
+        let http = config.http.policy()?;
+        let manifest_limits = app
+            .components
+            .values()
+            .map(|c| (c.id.clone(), c.rate_limits.clone()))
+            .collect();
+        let rate_limits = RateLimiter::new(&manifest_limits, config.rate_limits).await?;
         let storage = Storage {
             tables: config.capabilities,
             data_dir,
@@ -181,7 +189,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             "serving"
         );
         runtime.start_background();
-        let served = Server::new(runtime.clone(), config.metrics)
+        let served = Server::new(runtime.clone(), config.metrics, http, rate_limits)
             .serve(listener)
             .await;
         runtime.stop_background().await;

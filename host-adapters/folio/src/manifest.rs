@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use folio_sql::TopicGrants;
 
+use crate::gateway::RateLimitRule;
 use crate::outbound::AllowedHosts;
 use crate::routing::RoutePattern;
 
@@ -86,6 +87,8 @@ pub struct ComponentDecl {
     /// At most this many of its HTTP requests run at once (`tool.folio`
     /// `max_concurrency`): one slow component cannot take every instance slot.
     pub max_concurrency: Option<usize>,
+    /// Rate-limit policies on its routes (`tool.folio` `rate_limits`).
+    pub rate_limits: Vec<RateLimitRule>,
     /// Component variable name to template (`"{{ app_var }}"` or a literal).
     pub variables: BTreeMap<String, String>,
     /// Environment variables the guest sees (`environment` in spin.toml).
@@ -155,6 +158,8 @@ struct RawFolioComponent {
     #[serde(default)]
     transcode: bool,
     max_concurrency: Option<usize>,
+    #[serde(default)]
+    rate_limits: Vec<RateLimitRule>,
 }
 
 /// `[application.tool.folio]`: nothing is defined there yet; the table is
@@ -355,6 +360,18 @@ impl App {
             if folio.max_concurrency == Some(0) {
                 bail!("{}: max_concurrency must be at least 1", folio_ctx());
             }
+            let mut policy_names = std::collections::BTreeSet::new();
+            for rule in &folio.rate_limits {
+                rule.check()
+                    .map_err(|e| anyhow::anyhow!("{}: rate_limits: {e}", folio_ctx()))?;
+                if !policy_names.insert(&rule.name) {
+                    bail!(
+                        "{}: rate_limits: two policies are named `{}`",
+                        folio_ctx(),
+                        rule.name
+                    );
+                }
+            }
             let allowed_outbound_hosts = AllowedHosts::parse(&rc.allowed_outbound_hosts)
                 .with_context(|| format!("{}: allowed_outbound_hosts", ctx()))?;
             for (var, template) in &rc.variables {
@@ -382,6 +399,7 @@ impl App {
                     publishes,
                     transcode: folio.transcode,
                     max_concurrency: folio.max_concurrency,
+                    rate_limits: folio.rate_limits,
                     variables: rc.variables,
                     environment: rc.environment,
                     build: rc.build,

@@ -62,6 +62,10 @@ struct Inner {
     /// (component, outcome) → count, for transcode jobs.
     transcode_jobs: Mutex<BTreeMap<(String, &'static str), u64>>,
     transcode_durations: Mutex<BTreeMap<String, Histogram>>,
+    /// (component, policy) → requests refused by a rate limit.
+    rate_limited: Mutex<BTreeMap<(String, String), u64>>,
+    /// destination → (state, times it opened).
+    circuits: Mutex<BTreeMap<String, (&'static str, u64)>>,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -247,6 +251,28 @@ impl Metrics {
         InFlight(self.clone())
     }
 
+    pub fn observe_rate_limited(&self, component: &str, policy: &str) {
+        *self
+            .inner
+            .rate_limited
+            .lock()
+            .unwrap()
+            .entry((component.to_string(), policy.to_string()))
+            .or_default() += 1;
+    }
+
+    /// A circuit breaker moved to `state` (`closed`, `open`, `half-open`).
+    pub fn observe_circuit(&self, destination: &str, state: &'static str) {
+        let mut circuits = self.inner.circuits.lock().unwrap();
+        let entry = circuits
+            .entry(destination.to_string())
+            .or_insert(("closed", 0));
+        entry.0 = state;
+        if state == "open" {
+            entry.1 += 1;
+        }
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         out.push_str("# HELP folio_http_requests_total HTTP requests served, by route, component, method and status.\n");
@@ -281,6 +307,41 @@ impl Metrics {
             );
             h.render(&mut out, "folio_http_request_duration_seconds", &labels);
         }
+        out.push_str("# HELP folio_rate_limited_total Requests refused by a rate-limit policy.\n");
+        out.push_str("# TYPE folio_rate_limited_total counter\n");
+        for ((component, policy), v) in self.inner.rate_limited.lock().unwrap().iter() {
+            let _ = writeln!(
+                out,
+                "folio_rate_limited_total{{component=\"{}\",policy=\"{}\"}} {v}",
+                escape(component),
+                escape(policy)
+            );
+        }
+        let circuits = self.inner.circuits.lock().unwrap();
+        out.push_str("# HELP folio_circuit_state Circuit breaker state per destination (1 for the current state).\n");
+        out.push_str("# TYPE folio_circuit_state gauge\n");
+        for (destination, (state, _)) in circuits.iter() {
+            for candidate in ["closed", "open", "half-open"] {
+                let _ = writeln!(
+                    out,
+                    "folio_circuit_state{{destination=\"{}\",state=\"{candidate}\"}} {}",
+                    escape(destination),
+                    u8::from(*state == candidate)
+                );
+            }
+        }
+        out.push_str(
+            "# HELP folio_circuit_opened_total Times a destination's circuit breaker opened.\n",
+        );
+        out.push_str("# TYPE folio_circuit_opened_total counter\n");
+        for (destination, (_, opened)) in circuits.iter() {
+            let _ = writeln!(
+                out,
+                "folio_circuit_opened_total{{destination=\"{}\"}} {opened}",
+                escape(destination)
+            );
+        }
+        drop(circuits);
         out.push_str("# HELP folio_instantiation_duration_seconds Time to create a fresh component instance.\n");
         out.push_str("# TYPE folio_instantiation_duration_seconds histogram\n");
         for (component, h) in self.inner.instantiations.lock().unwrap().iter() {

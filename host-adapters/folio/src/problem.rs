@@ -26,6 +26,16 @@ pub enum Failure {
     /// The request's chained calls already hold as many instances as one
     /// request may.
     ChainLimit,
+    /// A rate-limit policy is exhausted for this caller.
+    RateLimited {
+        detail: String,
+        retry_after_secs: u64,
+    },
+    /// A CORS preflight from an origin, or for a method or header, that
+    /// `[http.cors]` does not allow.
+    CorsRefused(String),
+    /// The destination's circuit breaker is open: it failed too often lately.
+    CircuitOpen(String),
     ShuttingDown,
     Internal(String),
 }
@@ -40,7 +50,10 @@ impl Failure {
             }
             Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Failure::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Failure::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Failure::CorsRefused(_) => StatusCode::FORBIDDEN,
             Failure::MemoryExhausted
+            | Failure::CircuitOpen(_)
             | Failure::Overloaded
             | Failure::ComponentBusy
             | Failure::ChainLimit
@@ -61,6 +74,9 @@ impl Failure {
             Failure::Overloaded => "overloaded",
             Failure::ComponentBusy => "component-busy",
             Failure::ChainLimit => "chain-limit",
+            Failure::RateLimited { .. } => "rate-limited",
+            Failure::CorsRefused(_) => "cors-refused",
+            Failure::CircuitOpen(_) => "circuit-open",
             Failure::ShuttingDown => "shutting-down",
             Failure::Internal(_) => "internal",
         }
@@ -80,6 +96,11 @@ impl Failure {
                 "This service has as many requests in flight as it may; retry shortly"
             }
             Failure::ChainLimit => "Too many service calls in flight for one request",
+            Failure::RateLimited { .. } => "Too many requests",
+            Failure::CorsRefused(_) => "This cross-origin request is not allowed",
+            Failure::CircuitOpen(_) => {
+                "A service this request needs is failing; its circuit breaker is open"
+            }
             Failure::ShuttingDown => "The server is shutting down",
             Failure::Internal(_) => "Internal host error",
         }
@@ -89,6 +110,10 @@ impl Failure {
     pub fn detail(&self) -> Option<String> {
         match self {
             Failure::BodyTooLarge(limit) => Some(format!("the limit is {limit} bytes")),
+            Failure::RateLimited { detail, .. } | Failure::CorsRefused(detail) => {
+                Some(detail.clone())
+            }
+            Failure::CircuitOpen(destination) => Some(format!("`{destination}` is unavailable")),
             _ => None,
         }
     }
@@ -97,6 +122,7 @@ impl Failure {
     pub fn log_detail(&self) -> String {
         match self {
             Failure::Trap(m) | Failure::GuestError(m) | Failure::Internal(m) => m.clone(),
+            Failure::RateLimited { detail, .. } | Failure::CorsRefused(detail) => detail.clone(),
             other => other.title().to_string(),
         }
     }
@@ -113,6 +139,13 @@ impl Failure {
                 | Failure::MemoryExhausted
         ) {
             builder = builder.header(http::header::RETRY_AFTER, "1");
+        }
+        match self {
+            Failure::RateLimited {
+                retry_after_secs, ..
+            } => builder = builder.header(http::header::RETRY_AFTER, *retry_after_secs),
+            Failure::CircuitOpen(_) => builder = builder.header(http::header::RETRY_AFTER, "5"),
+            _ => {}
         }
         builder
             .body(problem_body(

@@ -307,6 +307,26 @@ pub(crate) fn linker(
 }
 
 impl AppRuntime {
+    /// The subject and client id of `token` if it is authentic for
+    /// `component` (its own key variables); for keying rate limits.
+    pub fn verified_identity(
+        &self,
+        component: &str,
+        token: &str,
+    ) -> Option<(String, Option<String>)> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs() as i64;
+        let claims = self
+            .components
+            .get(component)?
+            .tokens
+            .verify(token, now)
+            .ok()?;
+        Some((claims.sub, claims.client_id))
+    }
+
     pub async fn load(
         app: &App,
         limits: Limits,

@@ -15,6 +15,8 @@ use tokio::net::TcpListener;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::config::MetricsAccess;
+use crate::gateway::rate_limit::Caller;
+use crate::gateway::{HttpPolicy, Preflight, RateLimiter, address_key, browser};
 use crate::http_trigger::Invocation;
 use crate::problem::{Failure, full_body};
 use crate::runtime::{AppRuntime, CallerContext};
@@ -27,21 +29,39 @@ pub struct Server {
     runtime: Arc<AppRuntime>,
     draining: AtomicBool,
     metrics_access: MetricsAccess,
+    http: HttpPolicy,
+    rate_limits: RateLimiter,
 }
 
 impl Server {
-    pub fn new(runtime: Arc<AppRuntime>, metrics_access: MetricsAccess) -> Arc<Server> {
+    pub fn new(
+        runtime: Arc<AppRuntime>,
+        metrics_access: MetricsAccess,
+        http: HttpPolicy,
+        rate_limits: RateLimiter,
+    ) -> Arc<Server> {
         Arc::new(Server {
             runtime,
             draining: AtomicBool::new(false),
             metrics_access,
+            http,
+            rate_limits,
         })
     }
 
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> anyhow::Result<()> {
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown_signal());
+        let connections = Arc::new(tokio::sync::Semaphore::new(self.http.max_connections));
         loop {
+            // At the connection cap, new connections wait in the listen backlog.
+            let slot = tokio::select! {
+                slot = connections.clone().acquire_owned() => slot.expect("never closed"),
+                signal = &mut shutdown => {
+                    tracing::info!(signal, "shutting down: no new connections, draining in-flight requests");
+                    break;
+                }
+            };
             tokio::select! {
                 accepted = listener.accept() => {
                     let (stream, client) = match accepted {
@@ -53,18 +73,36 @@ impl Server {
                         }
                     };
                     let _ = stream.set_nodelay(true);
+                    let (stream, idle) = crate::gateway::idle::IdleWatch::new(stream);
                     let server = self.clone();
+                    let in_flight = idle.clone();
                     let service = hyper::service::service_fn(move |req| {
                         let server = server.clone();
-                        async move { Ok::<_, std::convert::Infallible>(server.handle(req, client).await) }
+                        let busy = in_flight.request_started();
+                        async move {
+                            let response = server.handle(req, client).await;
+                            drop(busy);
+                            Ok::<_, std::convert::Infallible>(response)
+                        }
                     });
                     let conn = hyper::server::conn::http1::Builder::new()
                         .keep_alive(true)
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(self.http.header_read_timeout)
                         .serve_connection(TokioIo::new(stream), service);
                     let conn = graceful.watch(conn);
+                    let idle_timeout = self.http.idle_timeout;
                     tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!("connection from {client} ended: {e}");
+                        let _slot = slot;
+                        tokio::select! {
+                            ended = conn => {
+                                if let Err(e) = ended {
+                                    tracing::debug!("connection from {client} ended: {e}");
+                                }
+                            }
+                            () = idle.expired(idle_timeout) => {
+                                tracing::debug!("connection from {client} closed: idle for {idle_timeout:?}");
+                            }
                         }
                     });
                 }
@@ -83,12 +121,33 @@ impl Server {
         Ok(())
     }
 
+    /// Every response leaves with the security headers, and the CORS
+    /// headers when the request came from an allowed origin.
     async fn handle(
         &self,
         request: Request<Incoming>,
-        client: SocketAddr,
+        peer: SocketAddr,
+    ) -> Response<HyperOutgoingBody> {
+        let origin = request.headers().get(http::header::ORIGIN).cloned();
+        let mut response = self.answer(request, peer).await;
+        let headers = response.headers_mut();
+        if let Some(cors) = &self.http.cors {
+            cors.decorate(origin.as_ref(), headers);
+        }
+        browser::add_security_headers(headers, self.http.hsts.as_ref());
+        response
+    }
+
+    async fn answer(
+        &self,
+        request: Request<Incoming>,
+        peer: SocketAddr,
     ) -> Response<HyperOutgoingBody> {
         let started = Instant::now();
+        let client = self
+            .http
+            .trusted_proxies
+            .client_address(peer, request.headers());
         let request_id = request_id(request.headers());
         let trace = TraceContext::from_header(
             request
@@ -100,7 +159,7 @@ impl Server {
         let method = request.method().clone();
 
         if path.starts_with("/_folio/")
-            && let Some(response) = self.platform_endpoint(&path, &request, client).await
+            && let Some(response) = self.platform_endpoint(&path, &request, peer).await
         {
             return response;
         }
@@ -119,6 +178,7 @@ impl Server {
             return response;
         }
 
+        let mut rate_limit_headers = None;
         let (component, route_label, result) = match self.runtime.route(&path) {
             None => (String::new(), String::new(), Err(Failure::NotFound)),
             Some(_) if self.draining.load(Ordering::SeqCst) => {
@@ -126,19 +186,52 @@ impl Server {
             }
             Some((component, route)) => {
                 let route_label = route.raw_route.clone();
-                let full_url = full_url(&request);
-                let inv = Invocation {
-                    component: component.clone(),
-                    route,
-                    full_url,
-                    caller: CallerContext::new(
-                        &component,
-                        &request_id,
-                        trace.clone(),
-                        &client.to_string(),
-                    ),
+                let gate = match self
+                    .http
+                    .cors
+                    .as_ref()
+                    .map(|c| c.preflight(&method, request.headers()))
+                {
+                    Some(Preflight::Allowed(headers)) => {
+                        let mut response = Response::builder()
+                            .status(StatusCode::NO_CONTENT)
+                            .body(full_body(Bytes::new()))
+                            .expect("static response parts are valid");
+                        response.headers_mut().extend(headers);
+                        return response;
+                    }
+                    Some(Preflight::Refused(why)) => Err(Failure::CorsRefused(why)),
+                    Some(Preflight::NotOne) | None => {
+                        let (headers, refusal) = self
+                            .check_rate_limits(
+                                &component,
+                                &method,
+                                &path,
+                                client,
+                                request.headers(),
+                            )
+                            .await;
+                        rate_limit_headers = headers;
+                        refusal.map_or(Ok(()), Err)
+                    }
                 };
-                let result = self.runtime.dispatch(inv, request).await;
+                let result = match gate {
+                    Err(refusal) => Err(refusal),
+                    Ok(()) => {
+                        let inv = Invocation {
+                            component: component.clone(),
+                            route,
+                            full_url: full_url(&request),
+                            caller: CallerContext::new(
+                                &component,
+                                &request_id,
+                                trace.clone(),
+                                &client.to_string(),
+                            ),
+                        };
+                        self.runtime.dispatch(inv, request).await
+                    }
+                };
                 (component, route_label, result)
             }
         };
@@ -176,7 +269,7 @@ impl Server {
                     tracing::info!(
                         requestId = %request_id, traceId = %trace.trace_id, spanId = %trace.span_id,
                         method = %method, path = %path, route = %route_label, component = %component,
-                        status, kind = failure.kind(),
+                        status, kind = failure.kind(), error = %detail,
                         durationMs = elapsed.as_secs_f64() * 1000.0,
                         "request refused"
                     );
@@ -194,13 +287,75 @@ impl Server {
             response.status().as_u16(),
             elapsed,
         );
+        let headers = response.headers_mut();
+        if let Some((policy, current)) = rate_limit_headers {
+            headers.insert("ratelimit-policy", policy);
+            headers.insert("ratelimit", current);
+        }
         if let Ok(v) = http::HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert("x-request-id", v);
+            headers.insert("x-request-id", v);
         }
         if let Ok(v) = http::HeaderValue::from_str(&trace.traceparent()) {
-            response.headers_mut().insert("traceparent", v);
+            headers.insert("traceparent", v);
         }
         response
+    }
+
+    /// Counts the request against its component's rate-limit policies:
+    /// the `RateLimit-Policy` and `RateLimit` headers to answer with, and
+    /// the refusal when a policy is exhausted.
+    async fn check_rate_limits(
+        &self,
+        component: &str,
+        method: &http::Method,
+        path: &str,
+        client: SocketAddr,
+        headers: &http::HeaderMap,
+    ) -> (
+        Option<(http::HeaderValue, http::HeaderValue)>,
+        Option<Failure>,
+    ) {
+        if self.rate_limits.is_empty() {
+            return (None, None);
+        }
+        let address = address_key(client.ip());
+        let identity = || {
+            let token = headers
+                .get(http::header::AUTHORIZATION)?
+                .to_str()
+                .ok()?
+                .strip_prefix("Bearer ")?;
+            self.runtime.verified_identity(component, token.trim())
+        };
+        let caller = Caller {
+            address_key: &address,
+            identity: &identity,
+        };
+        let Some(verdict) = self
+            .rate_limits
+            .check(component, method, path, client.ip(), &caller)
+            .await
+        else {
+            return (None, None);
+        };
+        let headers = verdict.headers().and_then(|(policy, current)| {
+            Some((
+                http::HeaderValue::from_str(&policy).ok()?,
+                http::HeaderValue::from_str(&current).ok()?,
+            ))
+        });
+        let refusal = verdict.refusal_detail().map(|(detail, retry_after_secs)| {
+            if let Some((policy, _)) = verdict.refusal() {
+                self.runtime
+                    .metrics
+                    .observe_rate_limited(component, &policy.rule.name);
+            }
+            Failure::RateLimited {
+                detail,
+                retry_after_secs,
+            }
+        });
+        (headers, refusal)
     }
 
     async fn platform_endpoint(

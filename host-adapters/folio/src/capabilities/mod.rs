@@ -5,12 +5,14 @@
 mod blobs;
 mod events;
 mod kv;
+mod passwords;
 mod sql;
 mod transcode;
 
 pub use blobs::BlobsCapability;
 pub use events::{ComponentEvents, EventsCapability};
 pub use kv::KvCapability;
+pub use passwords::PasswordsCapability;
 pub use sql::{ComponentSql, SqlCapability};
 pub use transcode::TranscodeCapability;
 
