@@ -52,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
         .send()
         .await?;
     anyhow::ensure!(
-        registered.status() == 201,
+        registered.status() == 202,
         "register: {}",
         registered.status()
     );

@@ -213,6 +213,8 @@ bootstrap_admin_email = {{ default = "{BOOTSTRAP_ADMIN_EMAIL}" }}
 bootstrap_admin_password = {{ default = "{BOOTSTRAP_ADMIN_PASSWORD}" }}
 login_max_failures = {{ default = "5" }}
 login_max_failures_per_address = {{ default = "5" }}
+mfa_max_failures = {{ default = "5" }}
+reset_delivery_public_key = {{ default = "" }}
 
 [[trigger.event]]
 component = "{id}-events"
@@ -249,6 +251,8 @@ publishes = ["folio.users"]
         "bootstrap_admin_password",
         "login_max_failures",
         "login_max_failures_per_address",
+        "mfa_max_failures",
+        "reset_delivery_public_key",
     ] {
         manifest.push_str(&format!("{var} = \"{{{{ {var} }}}}\"\n"));
     }
@@ -364,6 +368,7 @@ pub struct Host {
     child: Child,
     pub addr: String,
     logs: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -432,9 +437,12 @@ impl Host {
             }
         });
         let stderr = child.stderr.take().unwrap();
+        let stderr_lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr_sink = stderr_lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[folio stderr] {line}");
+                stderr_sink.lock().unwrap().push(line);
             }
         });
         let addr = match addr_rx.recv_timeout(Duration::from_secs(120)) {
@@ -451,6 +459,7 @@ impl Host {
             child,
             addr,
             logs,
+            stderr: stderr_lines,
             _dir: dir,
         }
     }
@@ -465,6 +474,11 @@ impl Host {
 
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()
+    }
+
+    /// What the host wrote to stderr so far (guests' own `eprintln!` among it).
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
     }
 
     /// Waits for a log line satisfying `pred` (logs are written after the response).
@@ -676,4 +690,26 @@ pub async fn drop_schemas(admin_url: &str, schemas: &[&str]) {
             .await
             .unwrap();
     }
+}
+
+/// The rate-limit policies spin.toml gives the users service, for component
+/// `id` of a test manifest: the tests exercise the shipped defaults.
+pub fn users_rate_limits(id: &str) -> String {
+    let spin = std::fs::read_to_string(repo_root().join("spin.toml")).unwrap();
+    let mut out = String::new();
+    let mut inside = false;
+    for line in spin.lines() {
+        if line.starts_with('[') {
+            inside = line == "[[component.users.tool.folio.rate_limits]]";
+        }
+        if inside {
+            out.push_str(&line.replace("component.users.", &format!("component.{id}.")));
+            out.push('\n');
+        }
+    }
+    assert!(
+        out.contains("\"register\""),
+        "spin.toml limits the users service"
+    );
+    format!("\n{out}")
 }

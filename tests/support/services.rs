@@ -53,6 +53,9 @@ impl Api<'_> {
         self.call("GET", path, token, None).await
     }
 
+    /// Registers a new account and returns it as `GET /users/me` shows it.
+    /// Registration answers 202 whether or not the email was taken, so the
+    /// account is read back by signing in (from this test's own address).
     pub async fn register(&self, email: &str, first: &str) -> Value {
         let r = self
             .post(
@@ -61,8 +64,17 @@ impl Api<'_> {
                 json!({"email": email, "password": PASSWORD, "firstName": first, "lastName": "Tester"}),
             )
             .await;
-        assert_eq!(r.status, 201, "{:?}", r.body);
-        r.body
+        assert_eq!(r.status, 202, "{:?}", r.body);
+        let (access, _) = self.login(email, PASSWORD).await;
+        let me = self.get("/api/v1/users/me", Some(&access)).await;
+        assert_eq!(me.status, 200, "{:?}", me.body);
+        assert_eq!(
+            me.body["email"],
+            json!(email.to_lowercase()),
+            "{:?}",
+            me.body
+        );
+        me.body
     }
 
     /// Registers `name.run@example.com`, gives it `role` (with `admin`'s
@@ -151,7 +163,28 @@ pub async fn start_services(
     extra_env: &[(&str, &str)],
     content: bool,
 ) -> (Host, tempfile::TempDir) {
-    let config = backends.map(|b| {
+    start_services_with(id, backends, extra_env, content, None).await
+}
+
+/// `start`, with `runtime_config` (TOML tables) added to the host's runtime
+/// config file, e.g. `[http]` for the proxies it trusts.
+pub async fn start_with_runtime_config(
+    id: &str,
+    backends: Option<&Backends>,
+    extra_env: &[(&str, &str)],
+    runtime_config: &str,
+) -> (Host, tempfile::TempDir) {
+    start_services_with(id, backends, extra_env, false, Some(runtime_config)).await
+}
+
+async fn start_services_with(
+    id: &str,
+    backends: Option<&Backends>,
+    extra_env: &[(&str, &str)],
+    content: bool,
+    extra_config: Option<&str>,
+) -> (Host, tempfile::TempDir) {
+    let backend_config = backends.map(|b| {
         format!(
             "[sqlite_database.default]\ntype = \"postgres\"\nurl = \"{}\"\n\n\
              [key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n\n\
@@ -159,6 +192,14 @@ pub async fn start_services(
             b.postgres, b.redis, b.kafka
         )
     });
+    let config = match (backend_config, extra_config) {
+        (None, None) => None,
+        (backend, extra) => Some(format!(
+            "{}\n{}\n",
+            backend.unwrap_or_default(),
+            extra.unwrap_or_default()
+        )),
+    };
     if let Some(b) = backends {
         let schema = |c: &str| format!("folio_{}", c.replace('-', "_"));
         drop_schemas(
@@ -193,6 +234,35 @@ pub async fn start_services(
         },
     );
     (host, dir)
+}
+
+/// The secret key of the service that delivers password-reset links, in
+/// tests: the users service seals reset tokens to its public key.
+pub const RESET_DELIVERY_SECRET: [u8; 32] = [0x5a; 32];
+
+/// `FOLIO_VAR_RESET_DELIVERY_PUBLIC_KEY` for [`RESET_DELIVERY_SECRET`].
+pub fn reset_delivery_env() -> (&'static str, String) {
+    use base64::Engine;
+    let public = folio_auth::sealed::public_key(&RESET_DELIVERY_SECRET);
+    (
+        "FOLIO_VAR_RESET_DELIVERY_PUBLIC_KEY",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public),
+    )
+}
+
+/// The reset token in `resetTokenSealed` of a `PasswordResetRequested` event.
+pub fn open_reset_token(sealed_b64: &str) -> String {
+    use base64::Engine;
+    let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sealed_b64)
+        .expect("resetTokenSealed is base64url");
+    let token = folio_auth::sealed::open(
+        &RESET_DELIVERY_SECRET,
+        &sealed,
+        folio_auth::sealed::RESET_TOKEN_INFO,
+    )
+    .expect("the reset token opens with the delivery key");
+    String::from_utf8(token).unwrap()
 }
 
 pub struct Backends {

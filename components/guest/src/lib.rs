@@ -9,6 +9,7 @@ pub mod columns;
 pub mod http;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+pub mod passwords;
 pub mod streams;
 pub mod util;
 

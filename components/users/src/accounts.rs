@@ -156,8 +156,8 @@ pub struct NewUser {
     pub role: &'static str,
 }
 
-/// Creates the account and emits `UserCreated`; 409 if the email is taken.
-pub fn create(db: &Connection, new: NewUser) -> Result<User, Problem> {
+/// Creates the account and emits `UserCreated`; `None` if the email is taken.
+pub fn create(db: &Connection, new: NewUser) -> Result<Option<User>, Problem> {
     let now = now_rfc3339();
     let user = User {
         id: new_id(),
@@ -199,16 +199,12 @@ pub fn create(db: &Connection, new: NewUser) -> Result<User, Problem> {
     );
     match inserted {
         Ok(_) => {}
-        Err(SqlError::ConstraintViolation(_)) => {
-            return Err(Problem::conflict(
-                "an account with this email already exists",
-            ));
-        }
+        Err(SqlError::ConstraintViolation(_)) => return Ok(None),
         Err(e) => return Err(db_error(e)),
     }
     events::publish(&tx, UserEvent::created(&user))?;
     tx.commit().map_err(db_error)?;
-    Ok(user)
+    Ok(Some(user))
 }
 
 /// One column change of an account; `Update` applies several in one statement.
@@ -246,15 +242,13 @@ impl Change {
     }
 }
 
-/// A new password, which also ends every other session of the account.
-pub fn new_password_changes(password: &str) -> Vec<Change> {
-    vec![
-        Change::PasswordHash(folio_auth::password::hash(
-            password,
-            folio_guest::util::random(),
-        )),
+/// A new password (hashed by the host), which also ends every other session
+/// of the account. Hash before opening a transaction: it takes a while.
+pub fn new_password_changes(password: &str) -> Result<Vec<Change>, Problem> {
+    Ok(vec![
+        Change::PasswordHash(folio_guest::passwords::hash(password)?),
         Change::EndSessions,
-    ]
+    ])
 }
 
 /// Applies `changes` to the account inside `tx`, and emits `UserUpdated` when a

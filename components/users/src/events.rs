@@ -55,18 +55,41 @@ impl UserEvent {
         }
     }
 
-    /// For the notification service, which mails the link: the event is the
-    /// only place the token exists in clear.
-    pub fn password_reset_requested(user: &User, token: &str, expires_at: &str) -> UserEvent {
+    /// For the notification service, which mails the link. The token is
+    /// never in clear here: `resetTokenSealed` (base64url) is sealed to
+    /// `reset_delivery_public_key` (`folio_auth::sealed`, info
+    /// `RESET_TOKEN_INFO`), and absent when no key is configured.
+    pub fn password_reset_requested(
+        user: &User,
+        sealed_token: Option<&str>,
+        expires_at: &str,
+    ) -> UserEvent {
+        let mut data = json!({
+            "userId": user.id,
+            "email": user.email,
+            "firstName": user.first_name,
+            "expiresAt": expires_at,
+        });
+        if let Some(sealed) = sealed_token {
+            data["resetTokenSealed"] = json!(sealed);
+        }
         UserEvent {
             kind: "PasswordResetRequested",
+            user_id: user.id.clone(),
+            data,
+        }
+    }
+
+    /// Someone tried to register the email of an existing account, so its
+    /// owner can be told. Carries nothing the caller sent but the email.
+    pub fn registration_attempted(user: &User) -> UserEvent {
+        UserEvent {
+            kind: "RegistrationAttempted",
             user_id: user.id.clone(),
             data: json!({
                 "userId": user.id,
                 "email": user.email,
-                "firstName": user.first_name,
-                "resetToken": token,
-                "expiresAt": expires_at,
+                "at": now_rfc3339(),
             }),
         }
     }

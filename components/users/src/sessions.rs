@@ -1,5 +1,6 @@
 //! State kept in the key-value store (Redis in production): refresh-token
-//! sessions, pending MFA challenges and login-failure counters.
+//! sessions, pending MFA challenges, failure counters and the addresses each
+//! account has signed in from.
 //!
 //! A refresh token is `<session id>.<generation>.<mac>`, the mac an
 //! HMAC-SHA256 under a key only the session record holds. Each refresh moves
@@ -7,6 +8,7 @@
 //! authentic token of an older generation can only be a replay: the whole
 //! session (the token family) is then revoked.
 
+use folio_auth::throttle;
 use folio_guest::http::Problem;
 use folio_guest::kv::{self, Bucket};
 use hmac::{Hmac, Mac};
@@ -19,7 +21,8 @@ use folio_guest::util::{
 
 pub const REFRESH_LIFETIME_SECS: i64 = 30 * 24 * 3600;
 pub const MFA_CHALLENGE_SECS: i64 = 300;
-const MFA_MAX_ATTEMPTS: u32 = 5;
+/// Codes checked per challenge at most; the challenge ends at the next one.
+pub const MFA_MAX_ATTEMPTS: i64 = 5;
 
 fn kv_error(e: kv::Error) -> Problem {
     Problem::unavailable(format!("the session store: {e:?}"))
@@ -184,7 +187,6 @@ pub fn authentic_session_id(bucket: &Bucket, token: &str) -> Result<Option<Strin
 #[serde(rename_all = "camelCase")]
 pub struct MfaChallenge {
     pub user_id: String,
-    pub attempts: u32,
     pub client_address: String,
     pub user_agent: String,
 }
@@ -193,95 +195,245 @@ fn challenge_key(token: &str) -> String {
     format!("mfa:{}", sha256_hex(token))
 }
 
+/// The codes tried against a challenge, counted apart from it with atomic
+/// increments, so concurrent guesses on one token each get their own count.
+fn attempts_key(token: &str) -> String {
+    format!("mfa:{}:attempts", sha256_hex(token))
+}
+
 /// Starts the second step of a login; returns the challenge token.
 pub fn start_mfa(bucket: &Bucket, challenge: &MfaChallenge) -> Result<String, Problem> {
     let token = folio_guest::util::new_secret();
     let bytes = serde_json::to_vec(challenge).expect("challenges serialize");
-    kv::set_with_ttl(
-        bucket,
-        &challenge_key(&token),
-        &bytes,
-        (MFA_CHALLENGE_SECS * 1000) as u64,
-    )
-    .map_err(kv_error)?;
+    let ttl = (MFA_CHALLENGE_SECS * 1000) as u64;
+    kv::set_with_ttl(bucket, &challenge_key(&token), &bytes, ttl).map_err(kv_error)?;
+    // Written after the challenge, so it never expires before it.
+    kv::set_with_ttl(bucket, &attempts_key(&token), b"0", ttl).map_err(kv_error)?;
     Ok(token)
 }
 
-pub fn load_mfa(bucket: &Bucket, token: &str) -> Result<Option<MfaChallenge>, Problem> {
-    if token.len() > 128 {
-        return Ok(None);
+pub enum MfaAttempt {
+    /// No live challenge has this token.
+    Unknown,
+    /// This attempt is one too many: the challenge has ended.
+    Exhausted,
+    /// The challenge; this attempt may be checked.
+    Open(MfaChallenge),
+}
+
+/// Counts an attempt on the challenge of `token` before any code is checked:
+/// at most `MFA_MAX_ATTEMPTS` attempts per challenge are ever checked,
+/// however many arrive at once.
+pub fn attempt_mfa(bucket: &Bucket, token: &str) -> Result<MfaAttempt, Problem> {
+    if token.is_empty() || token.len() > 128 {
+        return Ok(MfaAttempt::Unknown);
     }
-    Ok(bucket
+    let attempt = kv::increment(bucket, &attempts_key(token), 1).map_err(kv_error)?;
+    let challenge = bucket
         .get(&challenge_key(token))
         .map_err(kv_error)?
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+        .and_then(|bytes| serde_json::from_slice::<MfaChallenge>(&bytes).ok());
+    let Some(challenge) = challenge else {
+        // The increment may just have made the key (without expiry).
+        bucket.delete(&attempts_key(token)).map_err(kv_error)?;
+        return Ok(MfaAttempt::Unknown);
+    };
+    if attempt > MFA_MAX_ATTEMPTS {
+        end_mfa(bucket, token)?;
+        return Ok(MfaAttempt::Exhausted);
+    }
+    Ok(MfaAttempt::Open(challenge))
 }
 
 pub fn end_mfa(bucket: &Bucket, token: &str) -> Result<(), Problem> {
-    bucket.delete(&challenge_key(token)).map_err(kv_error)
+    bucket.delete(&challenge_key(token)).map_err(kv_error)?;
+    bucket.delete(&attempts_key(token)).map_err(kv_error)
 }
 
-/// Counts a wrong code; the challenge ends after too many.
-pub fn fail_mfa(bucket: &Bucket, token: &str, mut challenge: MfaChallenge) -> Result<(), Problem> {
-    challenge.attempts += 1;
-    if challenge.attempts >= MFA_MAX_ATTEMPTS {
-        return end_mfa(bucket, token);
+/// Failures (or attempts) of one kind counted per subject in fixed windows
+/// of `window_secs`; a subject is locked while the count of this window and
+/// the one before reaches `max`, so each failure counts for one to two windows.
+///
+/// Counting is an atomic increment of the window's own key, so concurrent
+/// attempts each see a distinct count and window ends need no reset.
+pub struct Limit {
+    /// Names the kind of failure in the keys (`pair`, `second-factor`, ...).
+    pub kind: &'static str,
+    pub max: i64,
+    pub window_secs: i64,
+}
+
+/// One count taken by [`Limit::count`].
+pub struct Counted {
+    key: String,
+    /// Seconds to wait, when this count is beyond the limit.
+    pub over: Option<i64>,
+}
+
+impl Limit {
+    fn key(&self, subject: &str, window: i64) -> String {
+        format!("limit:{}:{}:{window}", self.kind, sha256_hex(subject))
     }
-    let bytes = serde_json::to_vec(&challenge).expect("challenges serialize");
-    // The attempt count restarts the expiry; bounded by MFA_MAX_ATTEMPTS.
+
+    fn counts(&self, bucket: &Bucket, subject: &str, now: i64) -> Result<(i64, i64), Problem> {
+        let window = throttle::window_of(now, self.window_secs);
+        Ok((
+            read_number(bucket, &self.key(subject, window - 1))?,
+            read_number(bucket, &self.key(subject, window))?,
+        ))
+    }
+
+    /// What `subject` has counted in this window and the one before.
+    pub fn failures(&self, bucket: &Bucket, subject: &str) -> Result<i64, Problem> {
+        let (previous, current) = self.counts(bucket, subject, now_unix())?;
+        Ok(previous + current)
+    }
+
+    /// Seconds until `subject` may try again, if it is locked now.
+    pub fn retry_after(&self, bucket: &Bucket, subject: &str) -> Result<Option<i64>, Problem> {
+        let now = now_unix();
+        let (previous, current) = self.counts(bucket, subject, now)?;
+        Ok(throttle::locked_for(
+            previous,
+            current,
+            self.max,
+            now,
+            self.window_secs,
+        ))
+    }
+
+    /// Counts one for `subject`; `over` says whether that count is beyond
+    /// the limit (so a check and a count between them let at most `max`
+    /// attempts through, however many run at once).
+    pub fn count(&self, bucket: &Bucket, subject: &str) -> Result<Counted, Problem> {
+        let now = now_unix();
+        let window = throttle::window_of(now, self.window_secs);
+        let key = self.key(subject, window);
+        let current = kv::increment(bucket, &key, 1).map_err(kv_error)?;
+        if current == 1 {
+            // Read through the end of the next window.
+            give_expiry(bucket, &key, (window + 2) * self.window_secs - now)?;
+        }
+        let previous = read_number(bucket, &self.key(subject, window - 1))?;
+        let over = if previous + current > self.max {
+            throttle::locked_for(previous, current, self.max, now, self.window_secs)
+        } else {
+            None
+        };
+        Ok(Counted { key, over })
+    }
+
+    /// Takes back a count whose attempt was never checked (the check failed).
+    pub fn release(&self, bucket: &Bucket, counted: &Counted) -> Result<(), Problem> {
+        kv::increment(bucket, &counted.key, -1).map_err(kv_error)?;
+        Ok(())
+    }
+
+    /// Forgets every count of `subject`.
+    pub fn clear(&self, bucket: &Bucket, subject: &str) -> Result<(), Problem> {
+        let window = throttle::window_of(now_unix(), self.window_secs);
+        for w in [window - 1, window] {
+            bucket.delete(&self.key(subject, w)).map_err(kv_error)?;
+        }
+        Ok(())
+    }
+}
+
+/// `increment` makes a missing key without expiry: this gives the key it
+/// just made one, keeping its count. An increment by another request between
+/// the read and the write here is lost; that is one round trip, once per key.
+fn give_expiry(bucket: &Bucket, key: &str, ttl_secs: i64) -> Result<(), Problem> {
+    let count = kv::increment(bucket, key, 0).map_err(kv_error)?;
     kv::set_with_ttl(
         bucket,
-        &challenge_key(token),
-        &bytes,
-        (MFA_CHALLENGE_SECS * 1000) as u64,
+        key,
+        count.to_string().as_bytes(),
+        (ttl_secs.max(1) * 1000) as u64,
     )
     .map_err(kv_error)
 }
 
-/// Login failures counted per account and per client address within a window.
-pub struct Throttle {
-    pub max_failures: u64,
-    pub window_secs: i64,
+pub const KNOWN_ADDRESS_SECS: i64 = 30 * 24 * 3600;
+
+fn known_key(account: &str, address_key: &str) -> String {
+    format!("known:{}:{address_key}", sha256_hex(account))
 }
 
-impl Throttle {
-    fn keys(subject: &str) -> (String, String) {
-        let id = sha256_hex(subject);
-        (format!("failures:{id}"), format!("failures:{id}:since"))
+/// Remembers that `account` signed in from `address_key` (for 30 days from
+/// the latest sign-in): the account's progressive delay spares it.
+pub fn remember_address(bucket: &Bucket, account: &str, address_key: &str) -> Result<(), Problem> {
+    kv::set_with_ttl(
+        bucket,
+        &known_key(account, address_key),
+        b"1",
+        (KNOWN_ADDRESS_SECS * 1000) as u64,
+    )
+    .map_err(kv_error)
+}
+
+pub fn is_known_address(
+    bucket: &Bucket,
+    account: &str,
+    address_key: &str,
+) -> Result<bool, Problem> {
+    Ok(bucket
+        .get(&known_key(account, address_key))
+        .map_err(kv_error)?
+        .is_some())
+}
+
+/// Failed sign-ins to one account from every address: not a lock, which
+/// anyone could set off, but a delay for addresses the account has never
+/// signed in from. From `threshold` failures on, such an address must wait
+/// 1, 2, 4... (at most `cap_secs`) seconds after the latest failure, and then
+/// only one attempt per delay gets through.
+pub struct Delay {
+    pub failures: Limit,
+    pub threshold: i64,
+    pub cap_secs: i64,
+}
+
+impl Delay {
+    fn last_key(account: &str) -> String {
+        format!("delay:{}:last", sha256_hex(account))
     }
 
-    /// Seconds until `subject` may try again, if it is locked out now.
-    pub fn retry_after(&self, bucket: &Bucket, subject: &str) -> Result<Option<i64>, Problem> {
-        let (count_key, since_key) = Throttle::keys(subject);
-        let count = read_number(bucket, &count_key)?;
-        if count < self.max_failures as i64 {
+    /// Seconds an attempt on `account` from an address it does not know must
+    /// still wait; `None` lets it through (and uses up this delay's slot).
+    pub fn retry_after(&self, bucket: &Bucket, account: &str) -> Result<Option<i64>, Problem> {
+        let failures = self.failures.failures(bucket, account)?;
+        let Some(wait) = throttle::progressive_delay_secs(failures, self.threshold, self.cap_secs)
+        else {
+            return Ok(None);
+        };
+        let last_ms = read_number(bucket, &Delay::last_key(account))?;
+        let left_ms = last_ms + wait * 1000 - now_ms();
+        if left_ms > 0 {
+            return Ok(Some((left_ms + 999) / 1000));
+        }
+        let now = now_unix();
+        let slot = format!(
+            "delay:{}:{wait}:{}",
+            sha256_hex(account),
+            now.div_euclid(wait)
+        );
+        let taken = kv::increment(bucket, &slot, 1).map_err(kv_error)?;
+        if taken == 1 {
+            give_expiry(bucket, &slot, wait)?;
             return Ok(None);
         }
-        let since = read_number(bucket, &since_key)?;
-        Ok(Some((since + self.window_secs - now_unix()).max(1)))
+        Ok(Some((wait - now.rem_euclid(wait)).max(1)))
     }
 
-    pub fn record_failure(&self, bucket: &Bucket, subject: &str) -> Result<(), Problem> {
-        let (count_key, since_key) = Throttle::keys(subject);
-        let window_ms = (self.window_secs * 1000) as u64;
-        if bucket.get(&count_key).map_err(kv_error)?.is_none() {
-            kv::set_with_ttl(
-                bucket,
-                &since_key,
-                now_unix().to_string().as_bytes(),
-                window_ms,
-            )
-            .map_err(kv_error)?;
-            kv::set_with_ttl(bucket, &count_key, b"0", window_ms).map_err(kv_error)?;
-        }
-        kv::increment(bucket, &count_key, 1).map_err(kv_error)?;
-        Ok(())
-    }
-
-    pub fn clear(&self, bucket: &Bucket, subject: &str) -> Result<(), Problem> {
-        let (count_key, since_key) = Throttle::keys(subject);
-        bucket.delete(&count_key).map_err(kv_error)?;
-        bucket.delete(&since_key).map_err(kv_error)
+    pub fn record_failure(&self, bucket: &Bucket, account: &str) -> Result<(), Problem> {
+        self.failures.count(bucket, account)?;
+        kv::set_with_ttl(
+            bucket,
+            &Delay::last_key(account),
+            now_ms().to_string().as_bytes(),
+            (2 * self.failures.window_secs * 1000) as u64,
+        )
+        .map_err(kv_error)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The runtime config file (`--runtime-config`): how this host runs an app,
 //! as opposed to what the app is (spin.toml). Command-line flags win over it.
 //! The host reads its own keys here (`data_dir`, `[limits]`, `[metrics]`,
-//! `public_url`, `[http]`, `[rate_limits]`); every other table belongs to a
+//! `public_url`, `[http]`, `[rate_limits]`, `[outbound]`); every other table belongs to a
 //! capability (`[sqlite_database.NAME]`, `[key_value_store.NAME]`,
 //! `[event_log]`, `[blob_bucket.NAME]`, `[transcode]`, `[passwords]`), which takes and
 //! checks it, and a table nobody takes is an error.
@@ -31,6 +31,9 @@ pub struct RuntimeConfig {
     /// The HTTP front: trusted proxies, CORS, server timeouts.
     #[serde(default)]
     pub http: crate::gateway::HttpConfig,
+    /// Timeouts, circuit breakers and retries of outbound and chained calls.
+    #[serde(default)]
+    pub outbound: crate::resilience::OutboundConfig,
     /// Where rate-limit counters live, exemptions, and extra policies.
     #[serde(default)]
     pub rate_limits: crate::gateway::RateLimitsConfig,

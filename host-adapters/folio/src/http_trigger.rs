@@ -135,6 +135,21 @@ impl AppRuntime {
         B: Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        self.dispatch_within(inv, request, self.limits.request_timeout)
+            .await
+    }
+
+    /// [`dispatch`](Self::dispatch) with its own deadline.
+    async fn dispatch_within<B>(
+        &self,
+        inv: Invocation,
+        request: Request<B>,
+        deadline: std::time::Duration,
+    ) -> Result<Response<HyperOutgoingBody>, Failure>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
         let pre = self
             .http
             .handlers
@@ -153,7 +168,6 @@ impl AppRuntime {
             _ => Admission::Chained,
         };
         let (sender, receiver) = oneshot::channel();
-        let deadline = self.limits.request_timeout;
         let call = HandleRequest {
             pre,
             request,
@@ -265,7 +279,14 @@ impl AppRuntime {
         };
         let method = request.method().clone();
         let started = Instant::now();
-        let response = match self.dispatch(inv, request).await {
+        // A chained call gets the call timeout, so a hung dependency fails
+        // (and counts against its circuit breaker) well before the caller's deadline.
+        let deadline = self
+            .limits
+            .outbound
+            .call_timeout
+            .min(self.limits.request_timeout);
+        let response = match self.dispatch_within(inv, request, deadline).await {
             Ok(r) => r,
             Err(failure) => {
                 tracing::warn!(

@@ -22,6 +22,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod outbound;
 pub mod problem;
+pub mod resilience;
 pub mod routing;
 pub mod runtime;
 pub mod schema;

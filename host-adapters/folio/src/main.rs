@@ -117,6 +117,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     };
     let mut limits = Limits::default();
     config.limits.apply(&mut limits);
+    limits.outbound = config.outbound.policy()?;
     if let Some(mb) = args.max_memory_mb {
         limits.max_memory_bytes = mb << 20;
     }

@@ -166,26 +166,135 @@ impl WasiHttpHooks for OutboundHooks {
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
 
-        if let Some(target) = host.strip_suffix(INTERNAL_SUFFIX) {
-            let target = target.to_string();
-            let runtime = self.runtime.clone();
-            let caller = self.caller.clone();
-            return Box::new(async move {
-                let runtime = runtime.upgrade().ok_or(HttpError::ConnectionRefused)?;
-                let response = runtime.chain(&caller, &target, request).await?;
-                let done: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send> =
-                    Box::new(async { Ok(()) });
-                Ok((response, done))
-            });
-        }
-
+        let Some(runtime) = self.runtime.upgrade() else {
+            return Box::new(async { Err(HttpError::ConnectionRefused) });
+        };
+        let caller = self.caller.clone();
+        let internal = host.strip_suffix(INTERNAL_SUFFIX).map(str::to_string);
+        let destination = match &internal {
+            Some(component) => format!("{component}{INTERNAL_SUFFIX}"),
+            None => format!(
+                "{scheme}://{host}:{}",
+                port.unwrap_or(if scheme == "https" { 443 } else { 80 })
+            ),
+        };
         Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            let io: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send> = Box::new(io);
-            Ok((response.map(BodyExt::boxed_unsync), io))
+            runtime
+                .call_with_breaker(&destination, request, |request| {
+                    let runtime = runtime.clone();
+                    let caller = caller.clone();
+                    let internal = internal.clone();
+                    let options = options.clone();
+                    async move {
+                        match internal {
+                            // The chained call carries its own deadline (the call timeout).
+                            Some(target) => {
+                                let response = runtime.chain(&caller, &target, request).await?;
+                                let done: Box<
+                                    dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send,
+                                > = Box::new(async { Ok(()) });
+                                Ok((response, done))
+                            }
+                            None => {
+                                use http_body_util::BodyExt;
+                                let timeout = runtime.breakers.policy().call_timeout;
+                                let sent = tokio::time::timeout(
+                                    timeout,
+                                    wasmtime_wasi_http::default_send_request(request, options),
+                                )
+                                .await
+                                .map_err(|_| HttpError::ConnectionReadTimeout)?;
+                                let (response, io) = sent?;
+                                let io: Box<
+                                    dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send,
+                                > = Box::new(io);
+                                Ok((response.map(BodyExt::boxed_unsync), io))
+                            }
+                        }
+                    }
+                })
+                .await
         })
     }
+}
+
+type Sent = (
+    http::Response<WasiBody>,
+    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+);
+
+impl AppRuntime {
+    /// Sends through `destination`'s circuit breaker: refused at once with a
+    /// 503 while it is open; a failed GET, HEAD or OPTIONS is retried with
+    /// jittered backoff while the retry budget lasts.
+    async fn call_with_breaker<F, Fut>(
+        &self,
+        destination: &str,
+        request: http::Request<WasiBody>,
+        send: F,
+    ) -> wasmtime_wasi_http::Result<Sent>
+    where
+        F: Fn(http::Request<WasiBody>) -> Fut,
+        Fut: Future<Output = wasmtime_wasi_http::Result<Sent>>,
+    {
+        use crate::resilience::{Admission, backoff, counts_as_failure};
+        let admission = self.breakers.admit(destination);
+        if admission == Admission::Refused {
+            let response = crate::problem::Failure::CircuitOpen(destination.to_string())
+                .to_response(request.uri().path(), "");
+            let done: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send> =
+                Box::new(async { Ok(()) });
+            return Ok((response, done));
+        }
+        let replayable = matches!(
+            *request.method(),
+            http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+        );
+        let (parts, body) = request.into_parts();
+        let mut body = Some(body);
+        let mut attempt = 0;
+        loop {
+            let body = body.take().unwrap_or_else(empty_body);
+            let request = http::Request::from_parts(clone_parts(&parts), body);
+            let result = send(request).await;
+            let failed = match &result {
+                Ok((response, _)) => counts_as_failure(response.status().as_u16()),
+                Err(_) => true,
+            };
+            self.breakers.record(destination, admission, failed);
+            attempt += 1;
+            if !(failed
+                && replayable
+                && admission == Admission::Call
+                && self.breakers.may_retry(destination, attempt))
+            {
+                return result;
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+            // A retry is a call of its own: the breaker may have opened meanwhile.
+            if self.breakers.admit(destination) != Admission::Call {
+                return result;
+            }
+        }
+    }
+}
+
+fn empty_body() -> WasiBody {
+    use http_body_util::BodyExt;
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+fn clone_parts(parts: &http::request::Parts) -> http::request::Parts {
+    let mut request = http::Request::builder()
+        .method(parts.method.clone())
+        .uri(parts.uri.clone())
+        .version(parts.version)
+        .body(())
+        .expect("parts of a valid request");
+    *request.headers_mut() = parts.headers.clone();
+    request.into_parts().0
 }
 
 #[cfg(test)]

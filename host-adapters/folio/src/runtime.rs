@@ -46,6 +46,8 @@ pub struct Limits {
     /// Event deliveries and cron runs in flight at once: their own budget,
     /// so an HTTP flood never holds up background work.
     pub max_background_instances: usize,
+    /// Timeouts, circuit breakers and retries of outbound and chained calls.
+    pub outbound: crate::resilience::OutboundPolicy,
 }
 
 impl Default for Limits {
@@ -56,6 +58,7 @@ impl Default for Limits {
             max_body_bytes: 32 << 20,
             max_concurrent_instances: 256,
             max_background_instances: 32,
+            outbound: crate::resilience::OutboundPolicy::default(),
         }
     }
 }
@@ -247,6 +250,7 @@ pub struct AppRuntime {
     pub(crate) limits: Limits,
     pub(crate) capacity: Capacity,
     pub metrics: Metrics,
+    pub(crate) breakers: crate::resilience::Breakers,
     pub(crate) self_ref: Weak<AppRuntime>,
 }
 
@@ -393,6 +397,7 @@ impl AppRuntime {
             triggers,
             background: Default::default(),
             capacity: Capacity::new(&limits, app),
+            breakers: crate::resilience::Breakers::new(limits.outbound.clone(), metrics.clone()),
             limits,
             metrics,
             self_ref: self_ref.clone(),

@@ -234,7 +234,9 @@ impl Store {
         check_key(key)?;
         match self {
             Store::Embedded(pool) => {
-                let mut tx = pool.begin().await?;
+                // Read-then-write: take the write lock first, or a concurrent
+                // writer makes this transaction fail with SQLITE_BUSY at once.
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 let current: Option<(Vec<u8>, Option<i64>)> = sqlx::query(
                     "SELECT value, expires_at FROM kv WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
                 )
@@ -279,7 +281,9 @@ impl Store {
         check_value(value)?;
         match self {
             Store::Embedded(pool) => {
-                let mut tx = pool.begin().await?;
+                // Read-then-write: take the write lock first, or a concurrent
+                // writer makes this transaction fail with SQLITE_BUSY at once.
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 let current: Option<Vec<u8>> = sqlx::query(
                     "SELECT value FROM kv WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
                 )
@@ -336,4 +340,27 @@ fn escape_glob(s: &str) -> String {
             c => vec![c],
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_increments_on_the_embedded_store_all_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Store::embedded(&dir.path().join("kv.db")).await.unwrap());
+        let adds: Vec<_> = (0..24)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.increment("hits", 1).await })
+            })
+            .collect();
+        for add in adds {
+            add.await
+                .unwrap()
+                .expect("an increment failed under contention");
+        }
+        assert_eq!(store.increment("hits", 0).await.unwrap(), 24);
+    }
 }

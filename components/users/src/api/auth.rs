@@ -1,53 +1,95 @@
 //! `/api/v1/auth/...`: registration, login (with MFA), refresh, logout, the
 //! client-credentials grant and password reset.
 
-use folio_auth::{password, totp};
+use folio_auth::{sealed, throttle, totp};
 use folio_guest::http::{JsonBody, Problem, form_pairs, header, json, no_content};
+use folio_guest::passwords;
 use spin_sdk::http::{Request, Response};
 
 use super::bodies::*;
-use crate::accounts::{self, Change, NewUser, User, UserView, db_error};
+use crate::accounts::{self, Change, NewUser, User, db_error};
 use crate::events::{self, UserEvent};
-use crate::sessions::{self, MfaChallenge, Refresh, Throttle};
+use crate::sessions::{self, Delay, Limit, MfaAttempt, MfaChallenge, Refresh};
 use crate::tokens::{Issuer, SERVICE_LIFETIME_SECS, TokenPair, variable};
 use crate::{clients, validate};
-use folio_guest::util::{new_secret, now_ms, now_rfc3339, rfc3339, sha256_hex};
+use folio_guest::util::{
+    b64url, b64url_decode, new_secret, now_ms, now_rfc3339, random, rfc3339, sha256_hex,
+};
 
 const PASSWORD_RESET_LIFETIME_MS: i64 = 30 * 60 * 1000;
 
-/// The client's address without the port, as the host reports it.
+/// The client's address without the port, as the host reports it (after
+/// the proxies it trusts).
 pub fn client_address(request: &Request) -> String {
-    let raw = header(request, "spin-client-addr").unwrap_or("");
-    match raw.rsplit_once(':') {
-        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string(),
-        _ => raw.to_string(),
-    }
+    throttle::client_ip(header(request, "spin-client-addr").unwrap_or(""))
 }
 
 fn user_agent(request: &Request) -> String {
     header(request, "user-agent").unwrap_or("").to_string()
 }
 
-fn throttle(variable_name: &str) -> Throttle {
-    Throttle {
-        max_failures: variable(variable_name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(5),
-        window_secs: 15 * 60,
+/// Every failure counter's window.
+const FAILURE_WINDOW_SECS: i64 = 15 * 60;
+/// The longest progressive delay of an account under attack.
+const ACCOUNT_DELAY_CAP_SECS: i64 = 60;
+
+/// A positive whole number from a variable, else `default` (variables the
+/// manifest does not declare are optional).
+fn configured(name: &str, default: i64) -> i64 {
+    variable(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|n: &i64| *n > 0)
+        .unwrap_or(default)
+}
+
+/// Failures of `kind`, at most `variable_name` (default 5) per 15 minutes.
+pub fn limit(kind: &'static str, variable_name: &str) -> Limit {
+    Limit {
+        kind,
+        max: configured(variable_name, 5),
+        window_secs: FAILURE_WINDOW_SECS,
     }
 }
 
-fn too_many_attempts(retry_after: i64) -> Problem {
+/// Wrong second factors per account, across every sign-in and
+/// `DELETE /users/me/mfa`; only a right one clears them.
+pub fn second_factor_limit() -> Limit {
+    limit("second-factor", "mfa_max_failures")
+}
+
+/// Failed sign-ins from one address to one account: that pair is locked.
+fn pair_limit() -> Limit {
+    limit("pair", "login_max_failures")
+}
+
+/// Failed sign-ins from one address, to any account.
+fn address_limit() -> Limit {
+    limit("address", "login_max_failures_per_address")
+}
+
+/// Failed sign-ins to one account from anywhere: a delay, not a lock.
+fn account_delay() -> Delay {
+    let failures = limit("account", "login_max_failures");
+    Delay {
+        threshold: failures.max,
+        failures,
+        cap_secs: ACCOUNT_DELAY_CAP_SECS,
+    }
+}
+
+/// 429 with `Retry-After`; `what` says what failed too often.
+pub fn too_many(what: &str, retry_after: i64) -> Problem {
     Problem::new(
         429,
         "Too many attempts",
-        "too many failed sign-in attempts; try again later",
+        format!("too many failed {what}; try again later"),
     )
-    .with_header("retry-after", retry_after.to_string())
+    .with_header("retry-after", retry_after.max(1).to_string())
+}
+
+fn too_many_attempts(retry_after: i64) -> Problem {
+    too_many("sign-in attempts", retry_after)
 }
 
 fn invalid_credentials() -> Problem {
@@ -60,9 +102,9 @@ fn invalid_credentials() -> Problem {
     tag = "auth",
     request_body = RegisterRequest,
     responses(
-        (status = 201, description = "The account, with `Location`", body = UserView),
-        (status = 409, description = "The email has an account", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid; `errors` names it", body = ProblemDetails, content_type = "application/problem+json")
+        (status = 202, description = "The same answer whether or not the email already has an account: a new email's account is created (sign in with it); the owner of a taken one is told of the attempt", body = RegistrationAccepted),
+        (status = 422, description = "A field is invalid; `errors` names it", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "Busy (see `Retry-After`) or a backend is down", body = ProblemDetails, content_type = "application/problem+json")
     )
 )]
 pub fn register(request: &Request) -> Result<Response, Problem> {
@@ -73,20 +115,36 @@ pub fn register(request: &Request) -> Result<Response, Problem> {
     let last_name = validate::name("lastName", body.required_str("lastName")?)?;
     let password = body.required_str("password")?;
     validate::new_account_password("password", password, &email, &first_name, &last_name)?;
+    // Hashed whether or not the email is taken: the answer and its timing
+    // must not tell which emails have accounts.
+    let password_hash = passwords::hash(password)?;
     let db = accounts::open()?;
-    let user = accounts::create(
+    let created = accounts::create(
         &db,
         NewUser {
-            email,
-            password_hash: password::hash(password, folio_guest::util::random()),
+            email: email.clone(),
+            password_hash,
             first_name,
             last_name,
             role: "consumer",
         },
     )?;
-    let mut response = json(201, &user.view());
-    response.set_header("location", format!("/api/v1/users/{}", user.id));
-    Ok(response)
+    if created.is_none() {
+        // The email has an account: its owner is told (by the notification
+        // service), the caller is not.
+        if let Some(owner) = accounts::find_by_email(&db, &email)? {
+            let tx = db.begin().map_err(db_error)?;
+            events::publish(&tx, UserEvent::registration_attempted(&owner))?;
+            tx.commit().map_err(db_error)?;
+        }
+    }
+    Ok(json(
+        202,
+        &RegistrationAccepted {
+            message: "registration received: if the email had no account, it has one now and \
+                      can sign in; if it had, its owner is told",
+        },
+    ))
 }
 
 /// The first admin: when `bootstrap_admin_email` and `bootstrap_admin_password`
@@ -111,11 +169,12 @@ fn bootstrap_admin(
         return Ok(());
     }
     validate::new_password("bootstrap_admin_password", password, &[])?;
+    // `None`: another request created it first.
     accounts::create(
         db,
         NewUser {
             email: email.to_string(),
-            password_hash: password::hash(password, folio_guest::util::random()),
+            password_hash: passwords::hash(password)?,
             first_name: "Admin".into(),
             last_name: "Admin".into(),
             role: "admin",
@@ -133,7 +192,8 @@ fn bootstrap_admin(
         (status = 200, description = "Tokens, or an MFA challenge", body = LoginResponse),
         (status = 401, description = "Wrong email or password (the same answer for both)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 403, description = "The account is suspended or inactive", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failures: see `Retry-After`", body = ProblemDetails, content_type = "application/problem+json")
+        (status = 429, description = "Too many failures from this address for this account or for any account, or (from an address the account has not signed in from) the account's progressive delay: see `Retry-After`", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "Busy (see `Retry-After`) or a backend is down", body = ProblemDetails, content_type = "application/problem+json")
     )
 )]
 pub fn login(request: &Request) -> Result<Response, Problem> {
@@ -142,46 +202,55 @@ pub fn login(request: &Request) -> Result<Response, Problem> {
     let email = body.required_str("email")?.trim().to_lowercase();
     let password = body.required_str("password")?;
     let address = client_address(request);
+    let address_key = throttle::address_key(&address);
     let bucket = sessions::open()?;
-    let per_account = throttle("login_max_failures");
-    let per_address = throttle("login_max_failures_per_address");
-    let account_subject = format!("account:{email}");
-    let address_subject = format!("address:{address}");
-    for (limit, subject) in [
-        (&per_account, &account_subject),
-        (&per_address, &address_subject),
-    ] {
+    // Failures lock the address (for every account) and the pair of this
+    // address and this account; an account's failures from everywhere only
+    // delay addresses it has never signed in from, so nobody elsewhere can
+    // lock its owner out.
+    let per_address = address_limit();
+    let per_pair = pair_limit();
+    let per_account = account_delay();
+    let pair = format!("{address_key} {email}");
+    for (limit, subject) in [(&per_address, &address_key), (&per_pair, &pair)] {
         if let Some(retry_after) = limit.retry_after(&bucket, subject)? {
             return Err(too_many_attempts(retry_after));
         }
     }
-    let db = accounts::open()?;
-    bootstrap_admin(&db, &email, password)?;
-    let user = accounts::find_by_email(&db, &email)?;
-    // Unknown emails cost the same hash as known ones: no enumeration by timing.
-    let verified = match &user {
-        Some(user) => password::verify(password, &user.password_hash),
-        None => {
-            password::verify_against_dummy(password);
-            false
+    if !sessions::is_known_address(&bucket, &email, &address_key)?
+        && let Some(retry_after) = per_account.retry_after(&bucket, &email)?
+    {
+        return Err(too_many_attempts(retry_after));
+    }
+    // Counted before the check, so concurrent guesses from the pair get
+    // through only up to the limit; a right password clears the count.
+    let counted = per_pair.count(&bucket, &pair)?;
+    if let Some(retry_after) = counted.over {
+        return Err(too_many_attempts(retry_after));
+    }
+    let checked = check_password(&email, password);
+    let (db, user, verified) = match checked {
+        Ok(checked) => checked,
+        Err(problem) => {
+            per_pair.release(&bucket, &counted)?;
+            return Err(problem);
         }
     };
     let user = match user {
         Some(user) if verified => user,
         _ => {
-            per_account.record_failure(&bucket, &account_subject)?;
-            per_address.record_failure(&bucket, &address_subject)?;
+            per_address.count(&bucket, &address_key)?;
+            per_account.record_failure(&bucket, &email)?;
             return Err(invalid_credentials());
         }
     };
-    per_account.clear(&bucket, &account_subject)?;
+    per_pair.clear(&bucket, &pair)?;
     check_can_sign_in(&user)?;
     if user.totp_secret.is_some() {
         let token = sessions::start_mfa(
             &bucket,
             &MfaChallenge {
                 user_id: user.id.clone(),
-                attempts: 0,
                 client_address: address,
                 user_agent: user_agent(request),
             },
@@ -203,6 +272,25 @@ pub fn login(request: &Request) -> Result<Response, Problem> {
         &address,
         &user_agent(request),
     )
+}
+
+/// The account of `email` and whether `password` is its password. Unknown
+/// emails cost the same check as known ones: no enumeration by timing.
+fn check_password(
+    email: &str,
+    password: &str,
+) -> Result<(folio_guest::Connection, Option<User>, bool), Problem> {
+    let db = accounts::open()?;
+    bootstrap_admin(&db, email, password)?;
+    let user = accounts::find_by_email(&db, email)?;
+    let verified = match &user {
+        Some(user) => passwords::verify(password, &user.password_hash)?,
+        None => {
+            passwords::verify_dummy(password)?;
+            false
+        }
+    };
+    Ok((db, user, verified))
 }
 
 fn check_can_sign_in(user: &User) -> Result<(), Problem> {
@@ -230,6 +318,7 @@ fn sign_in(
     let user = accounts::update(&tx, user, vec![Change::LastLogin])?;
     events::publish(&tx, UserEvent::authenticated(&user, method, address))?;
     tx.commit().map_err(db_error)?;
+    sessions::remember_address(bucket, &user.email, &throttle::address_key(address))?;
     let (session_id, refresh) =
         sessions::start(bucket, &user.id, user.session_epoch, address, agent)?;
     let access = issuer.user_token(&user.id, &user.role, &session_id);
@@ -246,7 +335,8 @@ fn sign_in(
     request_body = MfaRequest,
     responses(
         (status = 200, description = "Tokens", body = TokenPair),
-        (status = 401, description = "Wrong or reused code, or unknown challenge", body = ProblemDetails, content_type = "application/problem+json")
+        (status = 401, description = "Wrong or reused code, unknown challenge, or the challenge ended after five codes", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong codes for this account, across sign-ins: no code is checked until `Retry-After`", body = ProblemDetails, content_type = "application/problem+json")
     )
 )]
 pub fn mfa(request: &Request) -> Result<Response, Problem> {
@@ -262,25 +352,41 @@ pub fn mfa(request: &Request) -> Result<Response, Problem> {
         ));
     }
     let bucket = sessions::open()?;
-    let challenge = sessions::load_mfa(&bucket, token)?.ok_or_else(|| {
-        Problem::unauthorized("the MFA challenge is unknown or expired: sign in again")
-    })?;
+    let challenge = match sessions::attempt_mfa(&bucket, token)? {
+        MfaAttempt::Open(challenge) => challenge,
+        MfaAttempt::Unknown => {
+            return Err(Problem::unauthorized(
+                "the MFA challenge is unknown or expired: sign in again",
+            ));
+        }
+        MfaAttempt::Exhausted => {
+            return Err(Problem::unauthorized(
+                "too many codes were tried on this MFA challenge: sign in again",
+            ));
+        }
+    };
     let db = accounts::open()?;
     let user = accounts::find_by_id(&db, &challenge.user_id)?
         .ok_or_else(|| Problem::unauthorized("the account no longer exists"))?;
     check_can_sign_in(&user)?;
+    let limit = second_factor_limit();
+    let counted = gate(&bucket, &limit, &user.id, "second-factor codes")?;
     let tx = db.begin().map_err(db_error)?;
-    let accepted = second_factor(&tx, &user, code, recovery_code)?;
+    let accepted = match second_factor(&tx, &user, code, recovery_code) {
+        Ok(accepted) => accepted,
+        Err(problem) => {
+            limit.release(&bucket, &counted)?;
+            return Err(problem);
+        }
+    };
     if !accepted {
         drop(tx);
-        let per_account = throttle("login_max_failures");
-        per_account.record_failure(&bucket, &format!("account:{}", user.email))?;
-        sessions::fail_mfa(&bucket, token, challenge)?;
         return Err(Problem::unauthorized(
             "the code is wrong or was already used",
         ));
     }
     tx.commit().map_err(db_error)?;
+    limit.clear(&bucket, &user.id)?;
     sessions::end_mfa(&bucket, token)?;
     let method = if code.is_some() {
         "totp"
@@ -295,6 +401,26 @@ pub fn mfa(request: &Request) -> Result<Response, Problem> {
         &challenge.client_address,
         &challenge.user_agent,
     )
+}
+
+/// Lets an attempt on `subject` through `limit`: 429 while the subject is
+/// locked, before anything is checked; otherwise the attempt is counted
+/// first (so concurrent attempts pass only up to the limit), to be cleared
+/// by a success or released if it could not be checked.
+pub fn gate(
+    bucket: &folio_guest::kv::Bucket,
+    limit: &Limit,
+    subject: &str,
+    what: &str,
+) -> Result<sessions::Counted, Problem> {
+    if let Some(retry_after) = limit.retry_after(bucket, subject)? {
+        return Err(too_many(what, retry_after));
+    }
+    let counted = limit.count(bucket, subject)?;
+    if let Some(retry_after) = counted.over {
+        return Err(too_many(what, retry_after));
+    }
+    Ok(counted)
 }
 
 /// Checks a TOTP code or recovery code and uses it up inside `tx`, so
@@ -541,40 +667,84 @@ fn basic_credentials(request: &Request) -> Option<(String, String)> {
     tag = "auth",
     request_body = PasswordResetRequest,
     responses(
-        (status = 202, description = "The same answer whether or not the email has an account", body = Accepted),
-        (status = 422, description = "Not an email address", body = ProblemDetails, content_type = "application/problem+json")
+        (status = 202, description = "The same answer whether or not the email has an account; the token goes, sealed, to the notification service in `PasswordResetRequested`", body = Accepted),
+        (status = 422, description = "Not an email address", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "`reset_delivery_public_key` is malformed, or a backend is down", body = ProblemDetails, content_type = "application/problem+json")
     )
 )]
 pub fn request_password_reset(request: &Request) -> Result<Response, Problem> {
     let body = JsonBody::parse(request)?;
     body.only(&["email"])?;
     let email = validate::email("email", body.required_str("email")?)?;
+    // Both paths make a token, seal it and write in a transaction, so
+    // neither the answer nor its timing tells whether the email has an account.
+    let delivery_key = reset_delivery_key()?;
+    let token = new_secret();
+    let token_hash = folio_guest::Value::Text(sha256_hex(&token));
+    let sealed_token = delivery_key
+        .map(|key| {
+            sealed::seal(&key, token.as_bytes(), random(), sealed::RESET_TOKEN_INFO)
+                .map(|bytes| b64url(&bytes))
+        })
+        .transpose()
+        .map_err(|e| Problem::unavailable(format!("reset_delivery_public_key: {e}")))?;
+    let expires_at = rfc3339(now_ms() + PASSWORD_RESET_LIFETIME_MS);
     let db = accounts::open()?;
-    if let Some(user) = accounts::find_by_email(&db, &email)?.filter(User::is_active) {
-        let token = new_secret();
-        let expires_at = rfc3339(now_ms() + PASSWORD_RESET_LIFETIME_MS);
-        let tx = db.begin().map_err(db_error)?;
-        tx.execute(
-            "INSERT INTO password_resets (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
-            &[
-                folio_guest::Value::Text(sha256_hex(&token)),
-                folio_guest::Value::Text(user.id.clone()),
-                folio_guest::Value::Timestamp(expires_at.clone()),
-            ],
-        )
-        .map_err(db_error)?;
-        events::publish(
-            &tx,
-            UserEvent::password_reset_requested(&user, &token, &expires_at),
-        )?;
-        tx.commit().map_err(db_error)?;
+    let user = accounts::find_by_email(&db, &email)?.filter(User::is_active);
+    let tx = db.begin().map_err(db_error)?;
+    match user {
+        Some(user) => {
+            tx.execute(
+                "INSERT INTO password_resets (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+                &[
+                    token_hash,
+                    folio_guest::Value::Text(user.id.clone()),
+                    folio_guest::Value::Timestamp(expires_at.clone()),
+                ],
+            )
+            .map_err(db_error)?;
+            events::publish(
+                &tx,
+                UserEvent::password_reset_requested(&user, sealed_token.as_deref(), &expires_at),
+            )?;
+        }
+        None => {
+            // A statement of the same kind that changes nothing.
+            tx.execute(
+                "DELETE FROM password_resets WHERE token_hash = $1",
+                &[token_hash],
+            )
+            .map_err(db_error)?;
+        }
     }
+    tx.commit().map_err(db_error)?;
     Ok(json(
         202,
         &Accepted {
             message: "if the address has an account, a reset link is on its way",
         },
     ))
+}
+
+/// The public key reset tokens are sealed to, if one is configured:
+/// `reset_delivery_public_key`, 32 bytes in base64url (X25519). Without it
+/// the token goes nowhere but the database (hashed). A malformed key fails
+/// every request alike.
+fn reset_delivery_key() -> Result<Option<[u8; 32]>, Problem> {
+    let Some(text) = variable("reset_delivery_public_key")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    b64url_decode(text.trim().trim_end_matches('='))
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            Problem::unavailable(
+                "the users service is not configured: reset_delivery_public_key must be 32 bytes in base64url",
+            )
+        })
 }
 
 #[utoipa::path(
@@ -584,7 +754,8 @@ pub fn request_password_reset(request: &Request) -> Result<Response, Problem> {
     request_body = PasswordResetConfirmation,
     responses(
         (status = 204, description = "The password is changed and every session ended"),
-        (status = 422, description = "Bad token or weak password", body = ProblemDetails, content_type = "application/problem+json")
+        (status = 422, description = "Bad token or weak password", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "Busy (see `Retry-After`) or a backend is down", body = ProblemDetails, content_type = "application/problem+json")
     )
 )]
 pub fn confirm_password_reset(request: &Request) -> Result<Response, Problem> {
@@ -616,6 +787,7 @@ pub fn confirm_password_reset(request: &Request) -> Result<Response, Problem> {
         &user.first_name,
         &user.last_name,
     )?;
+    let changes = accounts::new_password_changes(new_password)?;
     let tx = db.begin().map_err(db_error)?;
     let used = tx
         .execute(
@@ -634,7 +806,7 @@ pub fn confirm_password_reset(request: &Request) -> Result<Response, Problem> {
         &[folio_guest::Value::Text(user.id.clone())],
     )
     .map_err(db_error)?;
-    accounts::update(&tx, &user, accounts::new_password_changes(new_password))?;
+    accounts::update(&tx, &user, changes)?;
     tx.commit().map_err(db_error)?;
     Ok(no_content())
 }

@@ -118,6 +118,13 @@ pub struct Accepted {
     pub message: &'static str,
 }
 
+/// The answer to every valid registration, whether or not the email already
+/// had an account (so it cannot be used to find out which emails do).
+#[derive(Serialize, ToSchema)]
+pub struct RegistrationAccepted {
+    pub message: &'static str,
+}
+
 #[derive(ToSchema)]
 #[schema(rename_all = "camelCase")]
 #[allow(dead_code)]

@@ -1,14 +1,14 @@
 //! `/api/v1/users/me...`: the signed-in user's own account.
 
 use folio_auth::jwt::Claims;
-use folio_auth::{password, totp};
+use folio_auth::totp;
 use folio_guest::auth::authenticate;
 use folio_guest::http::{JsonBody, Problem, json, no_content};
 use spin_sdk::http::{Request, Response};
 
 use super::bodies::*;
 use crate::accounts::{self, Change, Preferences, User, UserView, db_error};
-use crate::api::auth::second_factor;
+use crate::api::auth::{gate, limit, second_factor, second_factor_limit};
 use crate::sessions;
 use crate::validate;
 use folio_guest::util::random;
@@ -125,7 +125,9 @@ pub fn put_preferences(request: &Request) -> Result<Response, Problem> {
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Changed; other sessions have ended"),
-        (status = 422, description = "Wrong current password or weak new one", body = ProblemDetails, content_type = "application/problem+json")
+        (status = 422, description = "Wrong current password or weak new one", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong current passwords for this account: see `Retry-After`", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "Busy (see `Retry-After`) or a backend is down", body = ProblemDetails, content_type = "application/problem+json")
     )
 )]
 pub fn change_password(request: &Request) -> Result<Response, Problem> {
@@ -134,9 +136,21 @@ pub fn change_password(request: &Request) -> Result<Response, Problem> {
     body.only(&["currentPassword", "newPassword"])?;
     let current = body.required_str("currentPassword")?;
     let new_password = body.required_str("newPassword")?;
-    if !password::verify(current, &user.password_hash) {
+    // A stolen access token must not become a way to guess the password.
+    let bucket = sessions::open()?;
+    let limit = current_password_limit();
+    let counted = gate(&bucket, &limit, &user.id, "current passwords")?;
+    let matches = match folio_guest::passwords::verify(current, &user.password_hash) {
+        Ok(matches) => matches,
+        Err(problem) => {
+            limit.release(&bucket, &counted)?;
+            return Err(problem);
+        }
+    };
+    if !matches {
         return Err(Problem::invalid_field("currentPassword", "is wrong"));
     }
+    limit.clear(&bucket, &user.id)?;
     validate::new_account_password(
         "newPassword",
         new_password,
@@ -147,12 +161,17 @@ pub fn change_password(request: &Request) -> Result<Response, Problem> {
     let user = accounts::update_now(
         &accounts::open()?,
         &user,
-        accounts::new_password_changes(new_password),
+        accounts::new_password_changes(new_password)?,
     )?;
     if let Some(sid) = &claims.sid {
-        sessions::set_epoch(&sessions::open()?, sid, user.session_epoch)?;
+        sessions::set_epoch(&bucket, sid, user.session_epoch)?;
     }
     Ok(no_content())
+}
+
+/// Wrong current passwords per account at `POST /users/me/password`.
+fn current_password_limit() -> sessions::Limit {
+    limit("current-password", "login_max_failures")
 }
 
 /// Starts TOTP enrolment: a new secret, active once a code from it is verified.
@@ -253,7 +272,8 @@ fn recovery_code() -> String {
     responses(
         (status = 204, description = "MFA is off"),
         (status = 409, description = "MFA is not on", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 422, description = "Wrong or used code", body = ProblemDetails, content_type = "application/problem+json")
+        (status = 422, description = "Wrong or used code", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong codes for this account (counted with those at sign-in): see `Retry-After`", body = ProblemDetails, content_type = "application/problem+json")
     )
 )]
 pub fn disable_mfa(request: &Request) -> Result<Response, Problem> {
@@ -271,9 +291,19 @@ pub fn disable_mfa(request: &Request) -> Result<Response, Problem> {
             "a code or a recoveryCode is required",
         ));
     }
+    let bucket = sessions::open()?;
+    let limit = second_factor_limit();
+    let counted = gate(&bucket, &limit, &user.id, "second-factor codes")?;
     let db = accounts::open()?;
     let tx = db.begin().map_err(db_error)?;
-    if !second_factor(&tx, &user, code, recovery)? {
+    let accepted = match second_factor(&tx, &user, code, recovery) {
+        Ok(accepted) => accepted,
+        Err(problem) => {
+            limit.release(&bucket, &counted)?;
+            return Err(problem);
+        }
+    };
+    if !accepted {
         return Err(Problem::invalid_field(
             if code.is_some() {
                 "code"
@@ -286,5 +316,6 @@ pub fn disable_mfa(request: &Request) -> Result<Response, Problem> {
     accounts::update(&tx, &user, vec![Change::TotpDisabled])?;
     accounts::replace_recovery_codes(&tx, &user.id, &[])?;
     tx.commit().map_err(db_error)?;
+    limit.clear(&bucket, &user.id)?;
     Ok(no_content())
 }

@@ -387,6 +387,7 @@ const SHARD_SWEEP_AT: usize = 16_384;
 
 struct MemoryCounters {
     started: Instant,
+    hasher: std::hash::RandomState,
     shards: Vec<Mutex<HashMap<String, u64>>>,
 }
 
@@ -394,6 +395,7 @@ impl Default for MemoryCounters {
     fn default() -> Self {
         MemoryCounters {
             started: Instant::now(),
+            hasher: std::hash::RandomState::new(),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         }
     }
@@ -401,9 +403,8 @@ impl Default for MemoryCounters {
 
 impl MemoryCounters {
     fn take(&self, key: &str, emission: Duration, window: Duration) -> Decision {
-        use std::hash::{BuildHasher, RandomState};
-        thread_local!(static HASHER: RandomState = RandomState::new());
-        let shard = HASHER.with(|h| h.hash_one(key)) as usize % SHARDS;
+        use std::hash::BuildHasher;
+        let shard = self.hasher.hash_one(key) as usize % SHARDS;
         let now = self.started.elapsed().as_millis() as u64;
         let mut counters = self.shards[shard].lock().unwrap();
         let (decision, next) = gcra(
