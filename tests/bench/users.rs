@@ -1,5 +1,7 @@
-//! The users service benchmark: sign-ins per second (bound by Argon2id),
-//! token verification natively, and what verifying a bearer token adds to a
+//! The users service benchmark: sign-ins per second (bound by Argon2id, run
+//! by the host's hashing pool), an unrelated route's latency while sign-ins
+//! flood the host, what a rate-limit policy costs a request, token
+//! verification natively, and what verifying a bearer token adds to a
 //! request through the host.
 //!
 //!     cargo run --release -p folio-tests --bin folio-users-bench -- [--seconds 10]
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use folio_auth::jwt::{Claims, SigningKey, Verifier, jwks_json};
 use folio_auth::password;
 use folio_tests::wrk::{self, LoadResult};
-use folio_tests::{Host, HostOptions, users_manifest};
+use folio_tests::{Host, HostOptions, meta_openapi_component, users_manifest};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "a long and quiet river 42";
@@ -29,8 +31,14 @@ async fn main() -> anyhow::Result<()> {
     native();
 
     let dir = tempfile::tempdir()?;
+    let mut manifest = users_manifest("users-bench", "users-bench");
+    manifest.push_str(&meta_openapi_component(
+        "users-bench-meta",
+        "/api/v1/meta",
+        &[("users-bench", "/api/v1/openapi/users.json")],
+    ));
     let host = Host::start_with(
-        &users_manifest("users-bench", "users-bench"),
+        &manifest,
         HostOptions {
             data_dir: Some(dir.path().join("data")),
             // Throttling would answer the failed sign-ins below with 429s.
@@ -91,6 +99,39 @@ async fn main() -> anyhow::Result<()> {
         ],
     )?;
     row("POST /auth/login, 4 connections", &login);
+
+    // An unrelated route (another component) alone, then while 8 connections
+    // sign in as fast as they can.
+    let meta = host.url("/api/v1/meta");
+    let meta_alone = wrk::run(
+        &wrk,
+        &["-t1".into(), "-c1".into(), duration.clone(), meta.clone()],
+    )?;
+    row("GET /api/v1/meta alone, 1 connection", &meta_alone);
+    let flood_args: Vec<String> = vec![
+        "-t2".into(),
+        "-c8".into(),
+        format!("-d{}s", seconds + 2),
+        "-s".into(),
+        script.display().to_string(),
+        host.url("/api/v1/auth/login"),
+    ];
+    let flood = {
+        let wrk = wrk.clone();
+        std::thread::spawn(move || wrk::run(&wrk, &flood_args))
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let meta_flooded = wrk::run(
+        &wrk,
+        &["-t1".into(), "-c1".into(), duration.clone(), meta.clone()],
+    )?;
+    let flood = flood.join().expect("wrk thread")?;
+    row(
+        "GET /api/v1/meta during the sign-in flood, 1 connection",
+        &meta_flooded,
+    );
+    row("POST /auth/login, the flood itself, 8 connections", &flood);
+    rate_limit_cost(&wrk, &duration)?;
     // Unknown emails must cost what wrong passwords cost (no enumeration by timing).
     let failing = |body: Value| -> anyhow::Result<LoadResult> {
         let script = dir.path().join("failing.lua");
@@ -168,6 +209,64 @@ async fn main() -> anyhow::Result<()> {
         &many(vec!["-H".into(), format!("Authorization: Bearer {token}")])?,
     );
     drop(host);
+    Ok(())
+}
+
+/// The same route on two hosts, one with a rate-limit policy on it that
+/// never refuses: what counting a request costs.
+fn rate_limit_cost(wrk: &std::path::Path, duration: &str) -> anyhow::Result<()> {
+    let hello = folio_tests::wasm("folio_hello");
+    let manifest = |policy: &str| {
+        format!(
+            "spin_manifest_version = 2\n[application]\nname = \"rate-bench\"\n\n\
+             [[trigger.http]]\nroute = \"/hello\"\ncomponent = \"hello\"\n\n\
+             [component.hello]\nsource = \"{}\"\n{policy}",
+            hello.display()
+        )
+    };
+    let policy = "[[component.hello.tool.folio.rate_limits]]\nname = \"bench\"\nroutes = [\"/hello\"]\n\
+                  key = \"address\"\nlimit = 1000000000\nwindow_secs = 1\n";
+    let plain = Host::start(&manifest(""));
+    let limited = Host::start(&manifest(policy));
+    let mut added_us = Vec::new();
+    for round in 1..=3 {
+        for (name, host) in [("no policy", &plain), ("a policy", &limited)] {
+            let one = wrk::run(
+                wrk,
+                &[
+                    "-t1".into(),
+                    "-c1".into(),
+                    duration.into(),
+                    host.url("/hello"),
+                ],
+            )?;
+            row(
+                &format!("GET /hello, {name}, 1 connection, round {round}"),
+                &one,
+            );
+            added_us.push(one.p50_ms * 1000.0);
+        }
+    }
+    let deltas: Vec<f64> = added_us.chunks(2).map(|p| p[1] - p[0]).collect();
+    let mut sorted = deltas.clone();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "\na rate-limit policy adds {:.0} µs at the median (median of 3 rounds; each: {:?})\n",
+        sorted[1],
+        deltas.iter().map(|v| v.round()).collect::<Vec<_>>()
+    );
+    for (name, host) in [("no policy", &plain), ("a policy", &limited)] {
+        let many = wrk::run(
+            wrk,
+            &[
+                "-t2".into(),
+                "-c16".into(),
+                duration.into(),
+                host.url("/hello"),
+            ],
+        )?;
+        row(&format!("GET /hello, {name}, 16 connections"), &many);
+    }
     Ok(())
 }
 

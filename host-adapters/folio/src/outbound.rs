@@ -184,7 +184,6 @@ impl WasiHttpHooks for OutboundHooks {
                     let runtime = runtime.clone();
                     let caller = caller.clone();
                     let internal = internal.clone();
-                    let options = options.clone();
                     async move {
                         match internal {
                             // The chained call carries its own deadline (the call timeout).

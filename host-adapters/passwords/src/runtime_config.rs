@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! [passwords]
-//! threads = 1        # hashes running at once (default: one per core but one, at least 1)
+//! threads = 2        # hashes running at once (default: one per core)
 //! max_waiting = 64   # calls queued behind them; past this a call answers `busy`
 //! ```
 
@@ -29,11 +29,11 @@ impl PasswordsConfig {
         if self.threads == Some(0) {
             bail!("[passwords] threads must be at least 1");
         }
-        // One core stays free for everything else the host does: a flood of
-        // sign-ins slows sign-ins, not the other routes.
+        // Every core: the threads run at a lower priority, so request
+        // handling still gets the CPU the moment it needs it.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(PoolSettings {
-            threads: self.threads.unwrap_or((cores - 1).max(1)),
+            threads: self.threads.unwrap_or(cores),
             max_waiting: self.max_waiting.unwrap_or(DEFAULT_MAX_WAITING),
         })
     }
