@@ -67,7 +67,48 @@ pub fn start_media(
     let component = format!("{id}-media");
     let group = format!("{id}-{}", unique());
     let mut manifest = services_manifest_recording(id, &group, false, &["folio.media"]);
-    manifest.push_str(&format!(
+    manifest.push_str(&media_component(&component, &group));
+    for (name, value) in variables {
+        manifest.push_str(&format!("{name} = \"{value}\"\n"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let mut all_args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let mut config = s3.as_ref().map(runtime_config).unwrap_or_default();
+    if let Some(url) = &backends.postgres {
+        config.push_str(&format!(
+            "\n[sqlite_database.default]\ntype = \"postgres\"\nurl = \"{url}\"\n"
+        ));
+    }
+    if !config.is_empty() {
+        let path = dir.path().join("runtime.toml");
+        std::fs::write(&path, config).unwrap();
+        all_args.extend(["--runtime-config".into(), path.display().to_string()]);
+    }
+    let host = Host::start_with(
+        &manifest,
+        HostOptions {
+            args: all_args.clone(),
+            env: Vec::new(),
+            data_dir: Some(data_dir.clone()),
+        },
+    );
+    MediaHost {
+        host,
+        manifest,
+        args: all_args,
+        component,
+        data_dir,
+        s3,
+        _dir: dir,
+    }
+}
+
+/// The media service as component `component` (routes, workers and cron as
+/// in spin.toml, consumer groups named after `group`), ending with its
+/// `[component.….variables]` table so more variables can follow.
+pub fn media_component(component: &str, group: &str) -> String {
+    format!(
         r#"
 [[trigger.http]]
 route = "/api/v1/media/..."
@@ -103,41 +144,7 @@ auth_issuer = "{{{{ auth_issuer }}}}"
 auth_audience = "{{{{ auth_audience }}}}"
 "#,
         wasm("folio_media").display()
-    ));
-    for (name, value) in variables {
-        manifest.push_str(&format!("{name} = \"{value}\"\n"));
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("data");
-    let mut all_args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let mut config = s3.as_ref().map(runtime_config).unwrap_or_default();
-    if let Some(url) = &backends.postgres {
-        config.push_str(&format!(
-            "\n[sqlite_database.default]\ntype = \"postgres\"\nurl = \"{url}\"\n"
-        ));
-    }
-    if !config.is_empty() {
-        let path = dir.path().join("runtime.toml");
-        std::fs::write(&path, config).unwrap();
-        all_args.extend(["--runtime-config".into(), path.display().to_string()]);
-    }
-    let host = Host::start_with(
-        &manifest,
-        HostOptions {
-            args: all_args.clone(),
-            env: Vec::new(),
-            data_dir: Some(data_dir.clone()),
-        },
-    );
-    MediaHost {
-        host,
-        manifest,
-        args: all_args,
-        component,
-        data_dir,
-        s3,
-        _dir: dir,
-    }
+    )
 }
 
 fn runtime_config(s3: &S3) -> String {

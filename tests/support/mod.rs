@@ -71,6 +71,10 @@ pub fn build_fixtures() {
                 "folio-users",
                 "-p",
                 "folio-content",
+                "-p",
+                "folio-media",
+                "-p",
+                "folio-graphql",
                 "--target-dir",
                 "target",
             ])
@@ -303,6 +307,51 @@ publishes = ["folio.users"]
             ],
         ));
     }
+    manifest
+}
+
+/// `services_manifest` with content, plus the media service as `{id}-media`
+/// (see [`media::media_component`]) and the GraphQL component as
+/// `{id}-graphql` (routes as in spin.toml, chaining to these three), and
+/// `{id}-meta-all` merging all four OpenAPI documents at `/all/openapi.json`.
+pub fn graphql_manifest(id: &str, group: &str) -> String {
+    let mut manifest = services_manifest_recording(id, group, true, &["folio.media"]);
+    manifest.push_str(&media::media_component(&format!("{id}-media"), group));
+    manifest.push_str(&format!(
+        r#"
+[[trigger.http]]
+route = "/api/v1/graphql"
+component = "{id}-graphql"
+
+[[trigger.http]]
+route = "/api/v1/graphql/..."
+component = "{id}-graphql"
+
+[[trigger.http]]
+route = "/api/v1/openapi/graphql.json"
+component = "{id}-graphql"
+
+[component.{id}-graphql]
+source = "{}"
+key_value_stores = ["default"]
+allowed_outbound_hosts = ["http://{id}-content.spin.internal", "http://{id}-media.spin.internal", "http://{id}.spin.internal"]
+[component.{id}-graphql.variables]
+content_service = "{id}-content"
+media_service = "{id}-media"
+users_service = "{id}"
+"#,
+        wasm("folio_graphql").display()
+    ));
+    manifest.push_str(&meta_openapi_component(
+        &format!("{id}-meta-all"),
+        "/all/openapi.json",
+        &[
+            (id, "/api/v1/openapi/users.json"),
+            (&format!("{id}-content"), "/api/v1/openapi/content.json"),
+            (&format!("{id}-media"), "/api/v1/openapi/media.json"),
+            (&format!("{id}-graphql"), "/api/v1/openapi/graphql.json"),
+        ],
+    ));
     manifest
 }
 

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::{Host, client, drop_schemas, services_manifest};
+use crate::{Host, client, drop_schemas, graphql_manifest, services_manifest};
 
 pub const PASSWORD: &str = "a long and quiet river 42";
 
@@ -230,6 +230,22 @@ async fn start_services_with(
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            data_dir: Some(dir.path().join("data")),
+        },
+    );
+    (host, dir)
+}
+
+/// A host on SQLite and embedded stores with the users, content, media and
+/// GraphQL components (see [`graphql_manifest`]).
+pub fn start_graphql(id: &str) -> (Host, tempfile::TempDir) {
+    let manifest = graphql_manifest(id, &format!("{id}-{}", unique()));
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start_with(
+        &manifest,
+        crate::HostOptions {
+            args: Vec::new(),
+            env: Vec::new(),
             data_dir: Some(dir.path().join("data")),
         },
     );

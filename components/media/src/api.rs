@@ -51,6 +51,8 @@ pub fn handle(request: IncomingRequest, out: ResponseOutparam) {
         (["api", "v1", "media", "uploads", _], _) => {
             Err(Problem::method_not_allowed("HEAD, GET, PATCH, DELETE"))
         }
+        (["api", "v1", "media", "batch"], Get) => whole(batch(&head)),
+        (["api", "v1", "media", "batch"], _) => Err(Problem::method_not_allowed("GET")),
         (["api", "v1", "media", id], _) if !is_uuid(id) => Err(delivery::not_found(id)),
         (["api", "v1", "media", id], Get) => whole(get(&head, id)),
         (["api", "v1", "media", id], Put) => whole(upload_raw(&head, id, request)),
@@ -259,6 +261,88 @@ pub(crate) fn get(head: &Head, id: &str) -> Result<Response, Problem> {
         response.set_header("cache-control", "public, max-age=60");
     }
     Ok(response)
+}
+
+/// Ids one batch request may name.
+pub const MAX_BATCH_IDS: usize = 100;
+
+/// `GET /api/v1/media/batch?ids=a,b,c`: many items at once, each under the
+/// rule of `GET /api/v1/media/{id}` (ready items to anyone, others to their
+/// owner and admins); those the caller may not see, and unknown ids, are
+/// left out. For the GraphQL component's batched loading.
+#[utoipa::path(
+    get,
+    path = "/api/v1/media/batch",
+    operation_id = "getMediaBatch",
+    tag = "media",
+    security((), ("bearer" = [])),
+    params(
+        ("ids" = String, Query, description = "Comma-separated media ids (UUIDs), 1-100"),
+    ),
+    responses(
+        (status = 200, description = "The items visible to the caller, in the order asked", body = MediaBatch),
+        (status = 422, description = "`ids` is missing, malformed or names more than 100; or an unknown parameter: `errors` names it", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) fn batch(head: &Head) -> Result<Response, Problem> {
+    let mut ids: Option<Vec<String>> = None;
+    for (name, value) in &head.query {
+        match name.as_str() {
+            "ids" if ids.is_none() => {
+                let mut list: Vec<String> = Vec::new();
+                for id in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if !is_uuid(id) {
+                        return Err(Problem::invalid_field(
+                            "ids",
+                            "must be comma-separated media ids (UUIDs)",
+                        ));
+                    }
+                    let id = id.to_ascii_lowercase();
+                    if !list.contains(&id) {
+                        list.push(id);
+                    }
+                }
+                ids = Some(list);
+            }
+            "ids" => return Err(Problem::invalid_field("ids", "must be given once")),
+            other => return Err(Problem::invalid_field(other, "is not a known parameter")),
+        }
+    }
+    let ids = ids.ok_or_else(|| Problem::invalid_field("ids", "is required"))?;
+    if ids.is_empty() {
+        return Err(Problem::invalid_field("ids", "names no id"));
+    }
+    if ids.len() > MAX_BATCH_IDS {
+        return Err(Problem::invalid_field(
+            "ids",
+            format!(
+                "names {} ids; at most {MAX_BATCH_IDS} are accepted",
+                ids.len()
+            ),
+        ));
+    }
+    // As `get`: a token that does not verify sees what anyone sees.
+    let claims = caller(head).ok();
+    let may_see = |media: &crate::model::Media| {
+        media.is_ready()
+            || claims
+                .as_ref()
+                .is_some_and(|c| c.sub == media.owner_id || c.has_any_role(&[Role::Admin]))
+    };
+    let found = store::get_many(&store::open()?, &ids)?;
+    let items: Vec<crate::model::MediaView> = ids
+        .iter()
+        .filter_map(|id| found.iter().find(|m| m.id == *id))
+        .filter(|m| may_see(m))
+        .map(|m| m.view())
+        .collect();
+    Ok(json(200, &MediaBatch { items }))
+}
+
+/// The items of a batch request.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct MediaBatch {
+    pub items: Vec<crate::model::MediaView>,
 }
 
 /// `GET /api/v1/media`: the caller's own items (admins: anyone's, `ownerId`

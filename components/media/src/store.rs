@@ -158,6 +158,26 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<Media>, Problem> {
     Ok(rows.rows.first().map(|r| from_row(r)))
 }
 
+/// The items among `ids` (at most a page of them; the caller bounds it).
+pub fn get_many(conn: &Connection, ids: &[String]) -> Result<Vec<Media>, Problem> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let rows = conn
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM media WHERE id IN ({})",
+                placeholders.join(", ")
+            ),
+            &ids.iter()
+                .map(|id| Value::Text(id.clone()))
+                .collect::<Vec<_>>(),
+        )
+        .map_err(db_error)?;
+    Ok(rows.rows.iter().map(|r| from_row(r)).collect())
+}
+
 pub fn get_in(tx: &Transaction, id: &str) -> Result<Option<Media>, Problem> {
     let rows = tx
         .query(

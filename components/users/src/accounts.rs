@@ -440,6 +440,39 @@ pub fn delete(db: &Connection, user: &User) -> Result<(), Problem> {
     tx.commit().map_err(db_error)
 }
 
+/// The public profiles among `ids`: accounts that can author content
+/// (creators and admins), with their names only.
+pub fn public_profiles(
+    db: &Connection,
+    ids: &[String],
+) -> Result<Vec<crate::api::bodies::PublicProfile>, Problem> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let rows = db
+        .query(
+            &format!(
+                "SELECT id, first_name, last_name FROM users \
+                 WHERE role IN ('creator', 'admin') AND id IN ({})",
+                placeholders.join(", ")
+            ),
+            &ids.iter()
+                .map(|id| Value::Text(id.clone()))
+                .collect::<Vec<_>>(),
+        )
+        .map_err(db_error)?;
+    Ok(rows
+        .rows
+        .iter()
+        .map(|r| crate::api::bodies::PublicProfile {
+            id: text(&r[0]),
+            first_name: text(&r[1]),
+            last_name: text(&r[2]),
+        })
+        .collect())
+}
+
 pub struct ListQuery {
     pub role: Option<String>,
     pub status: Option<String>,

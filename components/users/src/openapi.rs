@@ -6,7 +6,7 @@ use folio_guest::openapi::BearerAuth;
 use spin_sdk::http::Response;
 use utoipa::OpenApi;
 
-use crate::api::{admin, auth, me, wellknown};
+use crate::api::{admin, auth, me, profiles, wellknown};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,7 @@ use crate::api::{admin, auth, me, wellknown};
         me::enrol_totp,
         me::verify_totp,
         me::disable_mfa,
+        profiles::list,
         admin::list_users,
         admin::get_user,
         admin::patch_user,

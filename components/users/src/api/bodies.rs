@@ -224,6 +224,21 @@ pub struct ClientList {
 
 pub use folio_guest::openapi::ProblemDetails;
 
+/// What anyone may know of an account that can author content.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicProfile {
+    pub id: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ProfileList {
+    pub items: Vec<PublicProfile>,
+}
+
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenClaims {

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod bodies;
 pub mod me;
+pub mod profiles;
 pub mod wellknown;
 
 use folio_guest::http::{Problem, path_segments, respond};
@@ -41,6 +42,8 @@ pub fn route(request: Request) -> Response {
             (["users", "me", "mfa", "totp"], Post) => me::enrol_totp(r),
             (["users", "me", "mfa", "totp", "verify"], Post) => me::verify_totp(r),
             (["users", "me", ..], _) => Err(not_here_or_method(rest, "POST")),
+            (["users", "profiles"], Get) => profiles::list(r),
+            (["users", "profiles"], _) => Err(Problem::method_not_allowed("GET")),
             (["users"], Get) => admin::list_users(r),
             (["users"], _) => Err(Problem::method_not_allowed("GET")),
             (["users", id], Get) => admin::get_user(r, id),
