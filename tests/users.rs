@@ -4,8 +4,8 @@
 use folio_auth::jwt::{Claims, SigningKey};
 use folio_auth::totp;
 use folio_tests::services::{
-    Api, PASSWORD, backends, events_about, now, open_reset_token, reset_delivery_env, start,
-    tokens, unique,
+    Api, PASSWORD, backends, events_about, now, open_reset_token, reset_delivery_env,
+    reset_requested_data, start, tokens, unique,
 };
 use folio_tests::{BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, Host, client, users_manifest};
 use serde_json::{Value, json};
@@ -325,12 +325,7 @@ async fn account_flow(host: &Host, dir: &tempfile::TempDir) {
         .await;
     assert_eq!((known.status, &known.body), (unknown.status, &unknown.body));
     assert_eq!(known.status, 202);
-    let events = events_about(host, &alice_id, &["folio.users.PasswordResetRequested"]).await;
-    let reset = events
-        .iter()
-        .find(|e| e[2] == "folio.users.PasswordResetRequested")
-        .unwrap();
-    let data: Value = serde_json::from_str(reset[3].as_str().unwrap()).unwrap();
+    let data = reset_requested_data(host, &alice_id).await;
     assert!(data.get("resetToken").is_none(), "{data}");
     let reset_token = &open_reset_token(data["resetTokenSealed"].as_str().unwrap());
     let weak = api

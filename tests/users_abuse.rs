@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use folio_auth::totp;
 use folio_tests::services::{
-    Api, PASSWORD, Reply, backends, events_about, now, open_reset_token, reset_delivery_env, start,
-    start_with_runtime_config, unique,
+    Api, PASSWORD, Reply, backends, events_about, now, open_reset_token, reset_delivery_env,
+    reset_requested_data, start, start_with_runtime_config, unique,
 };
 use folio_tests::{Host, client, get_json};
 use futures_util::future::join_all;
@@ -343,12 +343,7 @@ async fn reset_tokens_are_sealed(host: &Host) {
         .post("/api/v1/auth/password-reset", None, json!({"email": email}))
         .await;
     assert_eq!(r.status, 202, "{:?}", r.body);
-    let events = events_about(host, &id, &["folio.users.PasswordResetRequested"]).await;
-    let event = events
-        .iter()
-        .find(|e| e[2] == "folio.users.PasswordResetRequested")
-        .unwrap();
-    let data: Value = serde_json::from_str(event[3].as_str().unwrap()).unwrap();
+    let data = reset_requested_data(host, &id).await;
     assert!(data.get("resetToken").is_none(), "{data}");
     let token = open_reset_token(data["resetTokenSealed"].as_str().expect("a sealed token"));
     let nowhere = |when: &str| {
@@ -395,12 +390,7 @@ async fn reset_tokens_without_a_delivery_key(host: &Host) {
         .post("/api/v1/auth/password-reset", None, json!({"email": email}))
         .await;
     assert_eq!(r.status, 202, "{:?}", r.body);
-    let events = events_about(host, &id, &["folio.users.PasswordResetRequested"]).await;
-    let event = events
-        .iter()
-        .find(|e| e[2] == "folio.users.PasswordResetRequested")
-        .unwrap();
-    let data: Value = serde_json::from_str(event[3].as_str().unwrap()).unwrap();
+    let data = reset_requested_data(host, &id).await;
     let mut fields: Vec<&str> = data
         .as_object()
         .unwrap()

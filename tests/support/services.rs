@@ -266,6 +266,15 @@ pub fn reset_delivery_env() -> (&'static str, String) {
     )
 }
 
+/// The data of the `PasswordResetRequested` event about `user_id`, once the
+/// fixture worker has recorded it.
+pub async fn reset_requested_data(host: &Host, user_id: &str) -> Value {
+    let wanted = "folio.users.PasswordResetRequested";
+    let events = events_about(host, user_id, &[wanted]).await;
+    let event = events.iter().find(|e| e[2] == wanted).unwrap();
+    serde_json::from_str(event[3].as_str().unwrap()).unwrap()
+}
+
 /// The reset token in `resetTokenSealed` of a `PasswordResetRequested` event.
 pub fn open_reset_token(sealed_b64: &str) -> String {
     use base64::Engine;

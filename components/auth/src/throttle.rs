@@ -20,7 +20,7 @@ pub fn client_ip(raw: &str) -> String {
 }
 
 /// IPv4-mapped IPv6 addresses as IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
@@ -34,12 +34,20 @@ fn canonical(ip: IpAddr) -> IpAddr {
 pub fn address_key(address: &str) -> String {
     let ip = client_ip(address);
     match ip.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => v4.to_string(),
-        Ok(IpAddr::V6(v6)) => {
+        Ok(parsed) => ip_key(parsed),
+        Err(_) => ip,
+    }
+}
+
+/// [`address_key`] of an address already parsed (the host's rate limits key
+/// clients by it too, so both count the same client alike).
+pub fn ip_key(ip: IpAddr) -> String {
+    match canonical(ip) {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
             let s = v6.segments();
             format!("{}/64", Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
         }
-        Err(_) => ip,
     }
 }
 

@@ -166,6 +166,56 @@ pub fn query_pairs(request: &Request) -> Vec<(String, String)> {
     form_pairs(query)
 }
 
+/// The ids of a batch lookup, its only query parameter `ids=a,b,c`: UUIDs
+/// (`what` says whose, for the message), lowercased, duplicates dropped, in
+/// the order given, 1 to `max` of them. Anything else is a 422 naming the
+/// parameter.
+pub fn batch_ids(
+    query: &[(String, String)],
+    what: &str,
+    max: usize,
+) -> Result<Vec<String>, Problem> {
+    let mut ids: Option<Vec<String>> = None;
+    for (name, value) in query {
+        match name.as_str() {
+            "ids" if ids.is_none() => {
+                let mut list: Vec<String> = Vec::new();
+                for id in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if !crate::util::is_uuid(id) {
+                        return Err(Problem::invalid_field(
+                            "ids",
+                            format!("must be comma-separated {what} ids (UUIDs)"),
+                        ));
+                    }
+                    let id = id.to_ascii_lowercase();
+                    if !list.contains(&id) {
+                        list.push(id);
+                    }
+                }
+                ids = Some(list);
+            }
+            "ids" => return Err(Problem::invalid_field("ids", "must be given once")),
+            other => {
+                return Err(Problem::invalid_field(
+                    other,
+                    "is not a known query parameter",
+                ));
+            }
+        }
+    }
+    let ids = ids.ok_or_else(|| Problem::invalid_field("ids", "is required"))?;
+    if ids.is_empty() {
+        return Err(Problem::invalid_field("ids", "names no id"));
+    }
+    if ids.len() > max {
+        return Err(Problem::invalid_field(
+            "ids",
+            format!("names {} ids; at most {max} are accepted", ids.len()),
+        ));
+    }
+    Ok(ids)
+}
+
 /// Decodes `application/x-www-form-urlencoded` text.
 pub fn form_pairs(text: &str) -> Vec<(String, String)> {
     text.split('&')

@@ -2,7 +2,7 @@
 //! downloads stream their bodies; everything else reads JSON whole.
 
 use folio_guest::auth::{Claims, Role, authenticate_authorization, require_role};
-use folio_guest::http::{Problem, json, no_content};
+use folio_guest::http::{Problem, batch_ids, json, no_content};
 use folio_guest::util::{is_uuid, new_id};
 use spin_sdk::http::{IncomingRequest, Method, Response, ResponseOutparam};
 
@@ -250,17 +250,21 @@ pub(crate) fn upload_raw(
 )]
 pub(crate) fn get(head: &Head, id: &str) -> Result<Response, Problem> {
     let media = store::get(&store::open()?, id)?.ok_or_else(|| delivery::not_found(id))?;
-    if !media.is_ready() {
-        let claims = caller(head).map_err(|_| delivery::not_found(id))?;
-        if claims.sub != media.owner_id && !claims.has_any_role(&[Role::Admin]) {
-            return Err(delivery::not_found(id));
-        }
+    if !visible(&media, caller(head).ok().as_ref()) {
+        return Err(delivery::not_found(id));
     }
     let mut response = json(200, &media.view());
     if media.is_ready() {
         response.set_header("cache-control", "public, max-age=60");
     }
     Ok(response)
+}
+
+/// Who may see an item: anyone once it is ready; before that, its owner and
+/// admins. The caller's claims are `None` without a token that verifies.
+fn visible(media: &crate::model::Media, claims: Option<&Claims>) -> bool {
+    media.is_ready()
+        || claims.is_some_and(|c| c.sub == media.owner_id || c.has_any_role(&[Role::Admin]))
 }
 
 /// Ids one batch request may name.
@@ -285,55 +289,14 @@ pub const MAX_BATCH_IDS: usize = 100;
     )
 )]
 pub(crate) fn batch(head: &Head) -> Result<Response, Problem> {
-    let mut ids: Option<Vec<String>> = None;
-    for (name, value) in &head.query {
-        match name.as_str() {
-            "ids" if ids.is_none() => {
-                let mut list: Vec<String> = Vec::new();
-                for id in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    if !is_uuid(id) {
-                        return Err(Problem::invalid_field(
-                            "ids",
-                            "must be comma-separated media ids (UUIDs)",
-                        ));
-                    }
-                    let id = id.to_ascii_lowercase();
-                    if !list.contains(&id) {
-                        list.push(id);
-                    }
-                }
-                ids = Some(list);
-            }
-            "ids" => return Err(Problem::invalid_field("ids", "must be given once")),
-            other => return Err(Problem::invalid_field(other, "is not a known parameter")),
-        }
-    }
-    let ids = ids.ok_or_else(|| Problem::invalid_field("ids", "is required"))?;
-    if ids.is_empty() {
-        return Err(Problem::invalid_field("ids", "names no id"));
-    }
-    if ids.len() > MAX_BATCH_IDS {
-        return Err(Problem::invalid_field(
-            "ids",
-            format!(
-                "names {} ids; at most {MAX_BATCH_IDS} are accepted",
-                ids.len()
-            ),
-        ));
-    }
+    let ids = batch_ids(&head.query, "media", MAX_BATCH_IDS)?;
     // As `get`: a token that does not verify sees what anyone sees.
     let claims = caller(head).ok();
-    let may_see = |media: &crate::model::Media| {
-        media.is_ready()
-            || claims
-                .as_ref()
-                .is_some_and(|c| c.sub == media.owner_id || c.has_any_role(&[Role::Admin]))
-    };
     let found = store::get_many(&store::open()?, &ids)?;
     let items: Vec<crate::model::MediaView> = ids
         .iter()
         .filter_map(|id| found.iter().find(|m| m.id == *id))
-        .filter(|m| may_see(m))
+        .filter(|m| visible(m, claims.as_ref()))
         .map(|m| m.view())
         .collect();
     Ok(json(200, &MediaBatch { items }))

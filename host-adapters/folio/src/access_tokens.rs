@@ -55,6 +55,15 @@ impl TokenVerifier {
         })
     }
 
+    /// [`verify`](Self::verify) at the current time.
+    pub fn verify_now(&self, token: &str) -> Result<Claims, wit::VerifyError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        self.verify(token, now)
+    }
+
     pub fn verify(&self, token: &str, now_unix: i64) -> Result<Claims, wit::VerifyError> {
         let verifier = self
             .verifier
@@ -93,11 +102,7 @@ impl HasData for TokensData {
 
 impl wit::Host for View<'_> {
     fn verify(&mut self, token: String) -> Result<wit::Claims, wit::VerifyError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        let c = self.0.verify(&token, now)?;
+        let c = self.0.verify_now(&token)?;
         Ok(wit::Claims {
             issuer: c.iss,
             subject: c.sub,

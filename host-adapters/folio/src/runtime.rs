@@ -318,15 +318,11 @@ impl AppRuntime {
         component: &str,
         token: &str,
     ) -> Option<(String, Option<String>)> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_secs() as i64;
         let claims = self
             .components
             .get(component)?
             .tokens
-            .verify(token, now)
+            .verify_now(token)
             .ok()?;
         Some((claims.sub, claims.client_id))
     }

@@ -4,8 +4,7 @@
 //! content (creators and admins) have a public profile, and it holds only
 //! their id and names; other ids, and unknown ones, are left out.
 
-use folio_guest::http::{Problem, json, query_pairs};
-use folio_guest::util::is_uuid;
+use folio_guest::http::{Problem, batch_ids, json, query_pairs};
 use serde_json::json;
 use spin_sdk::http::{Request, Response};
 
@@ -14,49 +13,6 @@ use crate::accounts;
 
 /// Ids one request may name.
 pub const MAX_IDS: usize = 100;
-
-/// The ids of `ids=a,b,c`: UUIDs, at most [`MAX_IDS`], duplicates dropped.
-fn parse_ids(request: &Request) -> Result<Vec<String>, Problem> {
-    let mut ids: Option<Vec<String>> = None;
-    for (name, value) in query_pairs(request) {
-        match name.as_str() {
-            "ids" if ids.is_none() => {
-                let mut list: Vec<String> = Vec::new();
-                for id in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    if !is_uuid(id) {
-                        return Err(Problem::invalid_field(
-                            "ids",
-                            "must be comma-separated user ids (UUIDs)",
-                        ));
-                    }
-                    let id = id.to_ascii_lowercase();
-                    if !list.contains(&id) {
-                        list.push(id);
-                    }
-                }
-                ids = Some(list);
-            }
-            "ids" => return Err(Problem::invalid_field("ids", "must be given once")),
-            other => {
-                return Err(Problem::invalid_field(
-                    other,
-                    "is not a known query parameter",
-                ));
-            }
-        }
-    }
-    let ids = ids.ok_or_else(|| Problem::invalid_field("ids", "is required"))?;
-    if ids.is_empty() {
-        return Err(Problem::invalid_field("ids", "names no id"));
-    }
-    if ids.len() > MAX_IDS {
-        return Err(Problem::invalid_field(
-            "ids",
-            format!("names {} ids; at most {MAX_IDS} are accepted", ids.len()),
-        ));
-    }
-    Ok(ids)
-}
 
 #[utoipa::path(
     get,
@@ -72,7 +28,7 @@ fn parse_ids(request: &Request) -> Result<Vec<String>, Problem> {
     )
 )]
 pub fn list(request: &Request) -> Result<Response, Problem> {
-    let ids = parse_ids(request)?;
+    let ids = batch_ids(&query_pairs(request), "user", MAX_IDS)?;
     let found = accounts::public_profiles(&accounts::open()?, &ids)?;
     let items: Vec<&PublicProfile> = ids
         .iter()

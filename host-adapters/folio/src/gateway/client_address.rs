@@ -3,8 +3,9 @@
 //! right, skipping trusted hops, and the first untrusted address is the
 //! client. A header from an untrusted peer is ignored: anyone can send one.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
+use folio_auth::throttle::canonical;
 use ipnet::IpNet;
 
 #[derive(Debug, Clone, Default)]
@@ -58,26 +59,10 @@ pub fn parse_network(entry: &str) -> anyhow::Result<IpNet> {
         .map_err(|_| anyhow::anyhow!("`{entry}` is neither an IP address nor a network (CIDR)"))
 }
 
-/// IPv4-mapped IPv6 addresses as IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
-/// What rate limits and lockouts key a client by: its IPv4 address, or its
-/// IPv6 /64 (one subscriber's whole allocation, which it can rotate freely).
-pub fn address_key(ip: IpAddr) -> String {
-    match canonical(ip) {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            let prefix = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
-            format!("{prefix}/64")
-        }
-    }
-}
+/// What rate limits key a client by: its IPv4 address, or its IPv6 /64
+/// (one subscriber's whole allocation, which it can rotate freely); the
+/// users service keys its lockouts the same way.
+pub use folio_auth::throttle::ip_key as address_key;
 
 /// The hops of `Forwarded` if present, else of `X-Forwarded-For`, left to
 /// right; `None` for a hop that is not an IP address.

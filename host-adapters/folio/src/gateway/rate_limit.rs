@@ -88,6 +88,11 @@ pub struct ComponentRule {
 
 impl RateLimitRule {
     pub fn check(&self) -> anyhow::Result<()> {
+        self.compile().map(|_| ())
+    }
+
+    /// The rule's routes and methods, parsed; `Err` says what is wrong with it.
+    fn compile(&self) -> anyhow::Result<(Vec<RoutePattern>, Vec<http::Method>)> {
         let bad = |why: &str| anyhow::anyhow!("rate limit `{}`: {why}", self.name);
         if self.name.is_empty()
             || !self
@@ -103,14 +108,22 @@ impl RateLimitRule {
         if self.routes.is_empty() {
             return Err(bad("routes must name at least one route"));
         }
-        for route in &self.routes {
-            RoutePattern::parse(route).map_err(|e| bad(&format!("route `{route}`: {e}")))?;
-        }
-        for method in &self.methods {
-            http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
-                .map_err(|_| bad(&format!("`{method}` is not an HTTP method")))?;
-        }
-        Ok(())
+        let routes = self
+            .routes
+            .iter()
+            .map(|route| {
+                RoutePattern::parse(route).map_err(|e| bad(&format!("route `{route}`: {e}")))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let methods = self
+            .methods
+            .iter()
+            .map(|method| {
+                http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+                    .map_err(|_| bad(&format!("`{method}` is not an HTTP method")))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok((routes, methods))
     }
 }
 
@@ -126,19 +139,11 @@ pub struct Policy {
 
 impl Policy {
     fn new(rule: RateLimitRule) -> anyhow::Result<Policy> {
-        rule.check()?;
+        let (routes, methods) = rule.compile()?;
         let window = Duration::from_secs(rule.window_secs);
         Ok(Policy {
-            routes: rule
-                .routes
-                .iter()
-                .map(|r| RoutePattern::parse(r))
-                .collect::<anyhow::Result<_>>()?,
-            methods: rule
-                .methods
-                .iter()
-                .map(|m| http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()))
-                .collect::<Result<_, _>>()?,
+            routes,
+            methods,
             emission: window / rule.limit,
             window,
             rule,
