@@ -25,17 +25,17 @@ export FOLIO_TEST_TANSU
 
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-passwords -p folio-events -p folio-auth -p folio-imaging -p folio-tests --all-targets -- -D warnings
+cargo clippy --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-passwords -p folio-search-index -p folio-events -p folio-auth -p folio-imaging -p folio-tests --all-targets -- -D warnings
 cargo clippy --release --locked --target wasm32-wasip2 --target-dir target \
-  -p folio-meta -p folio-hello -p folio-guest -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-auth -p folio-users -p folio-content -p folio-imaging -p folio-media -p folio-graphql -- -D warnings
+  -p folio-meta -p folio-hello -p folio-guest -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-auth -p folio-users -p folio-content -p folio-imaging -p folio-media -p folio-graphql -p folio-search -- -D warnings
 
 # The build takes every native package the tests take (the components' own
 # crates are cdylibs, tested natively but built only for Wasm), so features
 # unify alike and `cargo test` reuses the build instead of compiling wasmtime,
 # sqlx and aws-sdk-s3 a second time.
-NATIVE_PACKAGES=(-p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-passwords -p folio-events
+NATIVE_PACKAGES=(-p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-passwords -p folio-search-index -p folio-events
   -p folio-auth -p folio-imaging -p folio-tests)
-COMPONENT_PACKAGES=(-p folio-users -p folio-content -p folio-media -p folio-meta -p folio-graphql)
+COMPONENT_PACKAGES=(-p folio-users -p folio-content -p folio-media -p folio-meta -p folio-graphql -p folio-search)
 
 step "build host and components"
 cargo build --release --locked "${NATIVE_PACKAGES[@]}"

@@ -3,6 +3,7 @@
 
 pub mod load;
 pub mod media;
+pub mod search;
 pub mod services;
 pub mod wrk;
 
@@ -75,6 +76,8 @@ pub fn build_fixtures() {
                 "folio-media",
                 "-p",
                 "folio-graphql",
+                "-p",
+                "folio-search",
                 "--target-dir",
                 "target",
             ])
@@ -275,7 +278,8 @@ publishes = ["folio.users"]
         manifest.push_str(&format!(
             "\n[component.{id}-content]\nsource = \"{}\"\nsqlite_databases = [\"default\"]\n\
              key_value_stores = [\"default\"]\n[component.{id}-content.tool.folio]\n\
-             publishes = [\"folio.content\"]\n[component.{id}-content.variables]\n",
+             publishes = [\"folio.content\"]\n[component.{id}-content.variables]\n\
+             index_readers = \"{id}-search\"\n",
             wasm("folio_content").display()
         ));
         for var in ["auth_public_keys", "auth_issuer", "auth_audience"] {

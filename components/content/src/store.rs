@@ -97,6 +97,37 @@ fn row_values(c: &Content) -> Vec<Value> {
     ]
 }
 
+/// Items by id (purged ones are absent), deleted ones included.
+pub fn get_many(db: &Connection, ids: &[String]) -> Result<Vec<Content>, Problem> {
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let params: Vec<Value> = ids.iter().map(|id| Value::Text(id.clone())).collect();
+    let rows = db
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM content WHERE id IN ({})",
+                placeholders.join(", ")
+            ),
+            &params,
+        )
+        .map_err(db_error)?;
+    Ok(rows.rows.iter().map(|r| from_row(r)).collect())
+}
+
+/// Every item after id `after`, in id order, and how many there are in all.
+pub fn feed_page(db: &Connection, after: &str, limit: i64) -> Result<(Vec<Content>, i64), Problem> {
+    let rows = db
+        .query(
+            &format!("SELECT {COLUMNS} FROM content WHERE id > $1 ORDER BY id LIMIT $2"),
+            &[Value::Text(after.to_string()), Value::Integer(limit)],
+        )
+        .map_err(db_error)?;
+    let total = db
+        .query("SELECT COUNT(*) FROM content", &[])
+        .map_err(db_error)?;
+    let total = total.rows.first().map(|r| integer(&r[0])).unwrap_or(0);
+    Ok((rows.rows.iter().map(|r| from_row(r)).collect(), total))
+}
+
 /// Inserts a new item with its first revision.
 pub fn insert(tx: &Transaction, c: &Content, editor: &str) -> Result<(), Problem> {
     tx.execute(

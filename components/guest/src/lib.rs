@@ -1,5 +1,5 @@
 //! The guest side of `folio:platform`: bindings for the database,
-//! key-value and object-storage imports and the schema export, shared by every component.
+//! key-value, object-storage and search imports and the schema export, shared by every component.
 //!
 //! A component that owns a database implements [`bindings::exports::folio::platform::schema::Guest`]
 //! and registers it with `folio_guest::bindings::export!(MySchema);`.
@@ -10,6 +10,7 @@ pub mod http;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod passwords;
+pub mod search;
 pub mod streams;
 pub mod util;
 

@@ -34,7 +34,15 @@ pub struct Invocation {
     pub route: RouteMatch,
     pub full_url: String,
     pub caller: CallerContext,
+    /// For a chained call, the component that made it: sent as
+    /// [`CALLING_COMPONENT_HEADER`], which no outside request can set.
+    pub calling_component: Option<String>,
 }
+
+/// Names the component behind a chained request. The host removes it from
+/// every request and sets it only on chained ones, so a component can grant
+/// a route to named peers (the content service's index feed to search).
+pub const CALLING_COMPONENT_HEADER: &str = "folio-calling-component";
 
 pub(crate) struct HttpTrigger {
     router: Router<String>,
@@ -226,6 +234,10 @@ impl AppRuntime {
         set(h, "spin-component-route", &route.component_route);
         set(h, "spin-base-path", "/");
         set(h, "spin-client-addr", &inv.caller.client_addr);
+        h.remove(CALLING_COMPONENT_HEADER);
+        if let Some(calling) = &inv.calling_component {
+            set(h, CALLING_COMPONENT_HEADER, calling);
+        }
         for (name, value) in &route.params {
             set(
                 h,
@@ -276,6 +288,7 @@ impl AppRuntime {
             full_url: request.uri().to_string(),
             route,
             caller: caller.chained(target),
+            calling_component: Some(caller.component.clone()),
         };
         let method = request.method().clone();
         let started = Instant::now();

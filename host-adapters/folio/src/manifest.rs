@@ -42,7 +42,9 @@ pub struct HttpTrigger {
 pub struct EventTrigger {
     pub component: String,
     pub topics: Vec<String>,
-    /// Consumer group; hosts sharing it share the work. Defaults to the component id.
+    /// Consumer group; hosts sharing it share the work. Defaults to the
+    /// component id; `{host}` in it becomes [`host_id`], giving each host a
+    /// group of its own (every host then sees every event).
     pub group: String,
     /// Tries per event before it is dead-lettered.
     pub max_attempts: u32,
@@ -84,6 +86,8 @@ pub struct ComponentDecl {
     pub publishes: TopicGrants,
     /// Whether it may run ffmpeg jobs (`tool.folio` `transcode = true`).
     pub transcode: bool,
+    /// Full-text indexes (`tool.folio` `search_indexes`).
+    pub search_indexes: Vec<String>,
     /// At most this many of its HTTP requests run at once (`tool.folio`
     /// `max_concurrency`): one slow component cannot take every instance slot.
     pub max_concurrency: Option<usize>,
@@ -157,6 +161,8 @@ struct RawFolioComponent {
     publishes: Vec<String>,
     #[serde(default)]
     transcode: bool,
+    #[serde(default)]
+    search_indexes: Vec<String>,
     max_concurrency: Option<usize>,
     #[serde(default)]
     rate_limits: Vec<RateLimitRule>,
@@ -351,6 +357,10 @@ impl App {
                 None => RawFolioComponent::default(),
             };
             let folio_ctx = || format!("[component.{id}.tool.folio]");
+            for index in &folio.search_indexes {
+                check_bucket_name(index)
+                    .with_context(|| format!("{}: search_indexes", folio_ctx()))?;
+            }
             for bucket in &folio.blob_buckets {
                 check_bucket_name(bucket)
                     .with_context(|| format!("{}: blob_buckets", folio_ctx()))?;
@@ -398,6 +408,7 @@ impl App {
                     blob_buckets: folio.blob_buckets,
                     publishes,
                     transcode: folio.transcode,
+                    search_indexes: folio.search_indexes,
                     max_concurrency: folio.max_concurrency,
                     rate_limits: folio.rate_limits,
                     variables: rc.variables,
@@ -471,7 +482,10 @@ impl App {
                 bail!("{}: concurrency must be 1 to 256", ctx());
             }
             event_triggers.push(EventTrigger {
-                group: t.group.unwrap_or_else(|| t.component.clone()),
+                group: t
+                    .group
+                    .map(|g| g.replace("{host}", &host_id()))
+                    .unwrap_or_else(|| t.component.clone()),
                 component: t.component,
                 topics: t.topics,
                 max_attempts: t.max_attempts,
@@ -594,6 +608,28 @@ fn check_variable_name(name: &str) -> anyhow::Result<()> {
 }
 
 /// Bucket names become directory names on disk and key prefixes on S3.
+/// This host's name in `{host}` of a consumer group: `FOLIO_HOST_ID`, or
+/// the machine's host name (a pod's name on Kubernetes, stable in a
+/// StatefulSet, like the index it keeps on its volume).
+pub fn host_id() -> String {
+    let raw = std::env::var("FOLIO_HOST_ID")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .unwrap_or_default();
+    let id: String = raw
+        .trim()
+        .chars()
+        .map(
+            |c| match c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                true => c,
+                false => '_',
+            },
+        )
+        .take(100)
+        .collect();
+    if id.is_empty() { "folio".into() } else { id }
+}
+
 fn check_bucket_name(name: &str) -> anyhow::Result<()> {
     let ok = (1..=63).contains(&name.len())
         && name
@@ -605,7 +641,7 @@ fn check_bucket_name(name: &str) -> anyhow::Result<()> {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
     if !ok {
         bail!(
-            "`{name}` is not a valid bucket name (1 to 63 lowercase letters, digits, `-` and `_`, starting with a letter or digit)"
+            "`{name}` is not a valid name (1 to 63 lowercase letters, digits, `-` and `_`, starting with a letter or digit)"
         );
     }
     Ok(())

@@ -228,6 +228,7 @@ impl Server {
                                 trace.clone(),
                                 &client.to_string(),
                             ),
+                            calling_component: None,
                         };
                         self.runtime.dispatch(inv, request).await
                     }

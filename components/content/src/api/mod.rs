@@ -3,6 +3,7 @@
 pub mod bodies;
 pub mod categories;
 pub mod content;
+pub mod index_feed;
 pub mod relations;
 
 use folio_guest::http::{Problem, path_segments, respond};
@@ -18,6 +19,7 @@ pub fn route(request: Request) -> Response {
             (["content"], Get) => content::list(r),
             (["content"], Post) => content::create(r),
             (["content"], _) => Err(Problem::method_not_allowed("GET, POST")),
+            (["content", "index-feed"], Get) => index_feed::get(r),
             (["content", id], Get) => content::get(r, id),
             (["content", id], Put) => content::update(r, id, true),
             (["content", id], Patch) => content::update(r, id, false),

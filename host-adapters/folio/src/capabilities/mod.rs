@@ -6,6 +6,7 @@ mod blobs;
 mod events;
 mod kv;
 mod passwords;
+mod search;
 mod sql;
 mod transcode;
 
@@ -13,6 +14,7 @@ pub use blobs::BlobsCapability;
 pub use events::{ComponentEvents, EventsCapability};
 pub use kv::KvCapability;
 pub use passwords::PasswordsCapability;
+pub use search::SearchCapability;
 pub use sql::{ComponentSql, SqlCapability};
 pub use transcode::TranscodeCapability;
 

@@ -1,0 +1,90 @@
+//! `folio:platform/search` (`folio-search-index`): `search_indexes` grants
+//! (`[component.NAME.tool.folio]`), each a tantivy index under
+//! `<data_dir>/search/<component>/<index>/` (or `[search] path`).
+
+use std::any::Any;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use futures_util::future::BoxFuture;
+use wasmtime::component::Linker;
+
+use folio_search_index::{ComponentIndexes, SearchConfig, SearchIndex, SearchView};
+
+use crate::capability::{Capability, ComponentOpening, ComponentState, HostContext};
+use crate::runtime::HostState;
+
+pub struct SearchCapability {
+    config: SearchConfig,
+    opened: Mutex<Vec<(String, SearchIndex)>>,
+}
+
+impl SearchCapability {
+    pub fn configure(ctx: &mut HostContext<'_>) -> anyhow::Result<Arc<dyn Capability>> {
+        let config: SearchConfig = ctx.take("search")?;
+        config.settings()?;
+        Ok(Arc::new(SearchCapability {
+            config,
+            opened: Mutex::default(),
+        }))
+    }
+}
+
+fn view(state: &mut HostState) -> SearchView<'_> {
+    static NONE: LazyLock<ComponentIndexes> = LazyLock::new(ComponentIndexes::default);
+    let (table, component, _) = state.capability_parts();
+    SearchView {
+        table,
+        indexes: component.get::<ComponentIndexes>().unwrap_or(&NONE),
+    }
+}
+
+impl Capability for SearchCapability {
+    fn name(&self) -> &'static str {
+        "search"
+    }
+
+    fn add_to_linker(&self, linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+        folio_search_index::add_to_linker(linker, view)
+    }
+
+    fn open<'a>(
+        &'a self,
+        component: ComponentOpening<'a>,
+    ) -> BoxFuture<'a, anyhow::Result<ComponentState>> {
+        Box::pin(async move {
+            let decl = component.decl;
+            if decl.search_indexes.is_empty() {
+                return Ok(Arc::new(ComponentIndexes::default()) as ComponentState);
+            }
+            let root = self
+                .config
+                .path
+                .clone()
+                .unwrap_or_else(|| component.data_dir.join("search"));
+            let (id, granted, settings) = (
+                decl.id.clone(),
+                decl.search_indexes.clone(),
+                self.config.settings()?,
+            );
+            let indexes = tokio::task::spawn_blocking(move || {
+                ComponentIndexes::open(&id, &granted, &root, settings)
+            })
+            .await??;
+            self.opened.lock().unwrap().extend(
+                indexes
+                    .iter()
+                    .map(|(name, index)| (format!("{}/{name}", decl.id), index.clone())),
+            );
+            Ok(Arc::new(indexes) as ComponentState)
+        })
+    }
+
+    /// Indexes are files this process holds open: ready once opened.
+    fn check_ready(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

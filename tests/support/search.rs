@@ -1,0 +1,112 @@
+//! The search service in test manifests: `{id}-search` beside the users and
+//! content services of [`services_manifest`](crate::services_manifest).
+
+use crate::services::{Backends, clear_redis, unique};
+use crate::{Host, HostOptions, drop_schemas, services_manifest, wasm};
+
+/// The search component as `component`, reading the feed of
+/// `content` (routes, workers and grants as in spin.toml).
+pub fn search_component(component: &str, content: &str, group: &str) -> String {
+    let mut text = String::new();
+    for route in [
+        "/api/v1/search",
+        "/api/v1/search/...",
+        "/api/v1/openapi/search.json",
+    ] {
+        text.push_str(&format!(
+            "\n[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{component}\"\n"
+        ));
+    }
+    text.push_str(&format!(
+        r#"
+[[trigger.event]]
+component = "{component}"
+topics = ["folio.content"]
+group = "{group}-search-index-{{host}}"
+concurrency = 8
+
+[[trigger.event]]
+component = "{component}"
+topics = ["folio.search.reindex"]
+group = "{group}-search-reindex"
+
+[component.{component}]
+source = "{}"
+sqlite_databases = ["default"]
+allowed_outbound_hosts = ["http://{content}.spin.internal"]
+[component.{component}.variables]
+auth_public_keys = "{{{{ auth_public_keys }}}}"
+auth_issuer = "{{{{ auth_issuer }}}}"
+auth_audience = "{{{{ auth_audience }}}}"
+content_service = "{content}"
+[component.{component}.tool.folio]
+search_indexes = ["content"]
+publishes = ["folio.search.reindex"]
+"#,
+        wasm("folio_search").display()
+    ));
+    text
+}
+
+/// A host with the users, content and search services (`{id}`,
+/// `{id}-content`, `{id}-search`), on SQLite and the embedded log, or on
+/// Postgres + Redis + Kafka when `backends` is given. `group` names the
+/// consumer groups (hosts sharing it share reindex work; each host's index
+/// group is its own through `{host}`); `env` adds e.g. `FOLIO_HOST_ID`.
+pub async fn start_search(
+    id: &str,
+    group: &str,
+    backends: Option<&Backends>,
+    env: &[(&str, &str)],
+    fresh: bool,
+) -> (Host, tempfile::TempDir) {
+    let mut manifest = services_manifest(id, group, true);
+    manifest.push_str(&search_component(
+        &format!("{id}-search"),
+        &format!("{id}-content"),
+        group,
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = String::from("[rate_limits]\nexempt = [\"127.0.0.1\"]\n");
+    if let Some(b) = backends {
+        config.push_str(&format!(
+            "[sqlite_database.default]\ntype = \"postgres\"\nurl = \"{}\"\n\n\
+             [key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n\n\
+             [event_log]\ntype = \"kafka\"\nbrokers = \"{}\"\n",
+            b.postgres, b.redis, b.kafka
+        ));
+        if fresh {
+            let schema = |c: &str| format!("folio_{}", c.replace('-', "_"));
+            let ids = [
+                id.to_string(),
+                format!("{id}-events"),
+                format!("{id}-content"),
+                format!("{id}-search"),
+            ];
+            let schemas: Vec<String> = ids.iter().map(|c| schema(c)).collect();
+            let schemas: Vec<&str> = schemas.iter().map(String::as_str).collect();
+            drop_schemas(&b.postgres, &schemas).await;
+            clear_redis(&b.redis, id).await;
+            clear_redis(&b.redis, &format!("{id}-content")).await;
+        }
+    }
+    let path = dir.path().join("runtime.toml");
+    std::fs::write(&path, config).unwrap();
+    let host = Host::start_with(
+        &manifest,
+        HostOptions {
+            args: vec!["--runtime-config".into(), path.display().to_string()],
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            data_dir: Some(dir.path().join("data")),
+        },
+    );
+    (host, dir)
+}
+
+/// A group name no earlier run used.
+pub fn fresh_group(id: &str) -> String {
+    format!("{id}-{}", unique())
+}
