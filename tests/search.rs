@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use folio_tests::search::{fresh_group, start_search};
+use folio_tests::search::{fresh_group, start_search, start_search_with};
 use folio_tests::services::{Api, Reply, backends, unique};
 use folio_tests::{BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, Host, client};
 use serde_json::{Value, json};
@@ -148,11 +148,11 @@ async fn corpus(api: &Api<'_>) -> Corpus {
         guide,
     };
     eventually(api, "q=quokka", None, "published podcast indexed", |r| {
-        ids(r) == [c.podcast.clone()]
+        ids(r) == [c.podcast.as_str()]
     })
     .await;
     eventually(api, "q=marmalade", Some(&c.admin), "draft indexed", |r| {
-        ids(r) == [c.draft.clone()]
+        ids(r) == [c.draft.as_str()]
     })
     .await;
     eventually(api, "q=zanzibar", None, "articles indexed", |r| {
@@ -170,9 +170,9 @@ async fn search_flow(host: &Host) {
     let r = api.get(&search_path("q=zanzibar"), None).await;
     assert_eq!(r.body["total"], 2, "{:?}", r.body);
     let r = api.get(&search_path("q=gardens%20almanac"), None).await;
-    assert_eq!(ids(&r), [c.almanac.clone()], "stemming: {:?}", r.body);
+    assert_eq!(ids(&r), [c.almanac.as_str()], "stemming: {:?}", r.body);
     let r = api.get(&search_path("q=rain"), None).await;
-    assert_eq!(ids(&r), [c.almanac.clone()], "stemming: {:?}", r.body);
+    assert_eq!(ids(&r), [c.almanac.as_str()], "stemming: {:?}", r.body);
     let snippet = r.body["items"][0]["snippet"].as_str().unwrap_or_default();
     assert!(snippet.contains("<mark>"), "snippet {snippet:?}");
     assert!(
@@ -184,9 +184,9 @@ async fn search_flow(host: &Host) {
         assert!(!ids(&r).is_empty(), "typo {typo}: {:?}", r.body);
     }
     let r = api.get(&search_path("q=quok"), None).await;
-    assert_eq!(ids(&r), [c.podcast.clone()], "prefix: {:?}", r.body);
+    assert_eq!(ids(&r), [c.podcast.as_str()], "prefix: {:?}", r.body);
     let r = api.get(&search_path("q=%22frost%20guide%22"), None).await;
-    assert_eq!(ids(&r), [c.guide.clone()], "phrase: {:?}", r.body);
+    assert_eq!(ids(&r), [c.guide.as_str()], "phrase: {:?}", r.body);
     let r = api.get(&search_path("q=frost%20"), None).await;
     assert_eq!(ids(&r)[0], c.guide, "title match first: {:?}", r.body);
 
@@ -211,7 +211,7 @@ async fn search_flow(host: &Host) {
     let r = api
         .get(&search_path("q=zanzibar&tag=winter&facets=tag"), None)
         .await;
-    assert_eq!(ids(&r), [c.almanac.clone()]);
+    assert_eq!(ids(&r), [c.almanac.as_str()]);
     assert_eq!(r.body["facets"]["tag"], json!({"garden": 2, "winter": 1}));
 
     // A draft: its creator and admins find it; nobody else does.
@@ -227,9 +227,7 @@ async fn search_flow(host: &Host) {
             assert_eq!(r.status, 200, "{who}: {:?}", r.body);
             assert_eq!(!ids(&r).is_empty(), found, "{who} {query}: {:?}", r.body);
         }
-        let r = api
-            .get(&format!("/api/v1/search/suggest?q=marm"), token)
-            .await;
+        let r = api.get("/api/v1/search/suggest?q=marm", token).await;
         let titles = r.body["suggestions"]
             .as_array()
             .cloned()
@@ -343,7 +341,7 @@ async fn search_flow(host: &Host) {
     })
     .await;
     let r = api.get(&search_path("q=quokka"), Some(&c.admin)).await;
-    assert_eq!(ids(&r), [c.podcast.clone()], "admins still find it");
+    assert_eq!(ids(&r), [c.podcast.as_str()], "admins still find it");
     let r = api
         .call(
             "DELETE",
@@ -404,7 +402,7 @@ async fn reindex_under_load(api: &Api<'_>, c: &Corpus) {
     let r = api.get(&search_path("q=zanzibar"), None).await;
     assert_eq!(r.body["total"], 2, "after the swap: {:?}", r.body);
     let r = api.get(&search_path("q=marmalade"), Some(&c.cora)).await;
-    assert_eq!(ids(&r), [c.draft.clone()], "after the swap: {:?}", r.body);
+    assert_eq!(ids(&r), [c.draft.as_str()], "after the swap: {:?}", r.body);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -467,4 +465,57 @@ async fn two_hosts_on_one_kafka_converge() {
         ids(r).is_empty()
     })
     .await;
+}
+
+/// Searches cost CPU: past the component's policy (here 5 a minute per
+/// address) a client gets 429 with `Retry-After`, before any instance runs.
+/// Clicks (cheap to forge) count against the same budget.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_search_flood_is_refused() {
+    let config = r#"
+[[rate_limits.rules]]
+component = "srchflood-search"
+name = "search"
+routes = ["/api/v1/search", "/api/v1/search/..."]
+key = "address"
+limit = 5
+window_secs = 60
+"#;
+    let (host, _dir) = start_search_with(
+        "srchflood",
+        &fresh_group("srchflood"),
+        None,
+        &[],
+        true,
+        config,
+    )
+    .await;
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let r = client()
+            .get(host.url(&format!("/api/v1/search?q=flood{i}")))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            assert!(r.headers().contains_key("retry-after"));
+        }
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses[..5], [200; 5], "{statuses:?}");
+    assert_eq!(statuses[5..], [429; 3], "{statuses:?}");
+    let mut clicks = Vec::new();
+    for _ in 0..3 {
+        let r = client()
+            .post(host.url("/api/v1/search/clicks"))
+            .json(&json!({"query": "x", "contentId": "00000000-0000-4000-8000-000000000000", "position": 1}))
+            .send()
+            .await
+            .unwrap();
+        clicks.push(r.status().as_u16());
+    }
+    assert_eq!(
+        clicks, [429; 3],
+        "clicks share the searches' budget: {clicks:?}"
+    );
 }

@@ -60,6 +60,20 @@ pub async fn start_search(
     env: &[(&str, &str)],
     fresh: bool,
 ) -> (Host, tempfile::TempDir) {
+    let exempt_loopback = "[rate_limits]\nexempt = [\"127.0.0.1\"]\n";
+    start_search_with(id, group, backends, env, fresh, exempt_loopback).await
+}
+
+/// `start_search` with `runtime_config` (TOML) in place of its loopback
+/// exemption from rate limits.
+pub async fn start_search_with(
+    id: &str,
+    group: &str,
+    backends: Option<&Backends>,
+    env: &[(&str, &str)],
+    fresh: bool,
+    runtime_config: &str,
+) -> (Host, tempfile::TempDir) {
     let mut manifest = services_manifest(id, group, true);
     manifest.push_str(&search_component(
         &format!("{id}-search"),
@@ -67,7 +81,7 @@ pub async fn start_search(
         group,
     ));
     let dir = tempfile::tempdir().unwrap();
-    let mut config = String::from("[rate_limits]\nexempt = [\"127.0.0.1\"]\n");
+    let mut config = runtime_config.to_string();
     if let Some(b) = backends {
         config.push_str(&format!(
             "[sqlite_database.default]\ntype = \"postgres\"\nurl = \"{}\"\n\n\

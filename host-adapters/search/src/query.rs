@@ -40,7 +40,7 @@ pub fn parse_text(text: &str) -> ParsedText {
     let mut parsed = ParsedText::default();
     let mut words = words_analyzer();
     let quotes = text.matches('"').count();
-    let closed = if quotes % 2 == 0 { quotes } else { quotes - 1 };
+    let closed = quotes - quotes % 2;
     let mut seen_quotes = 0;
     let mut in_phrase = false;
     let mut current = String::new();
