@@ -333,3 +333,47 @@ impl JsonBody {
         }
     }
 }
+
+/// A response head for the streaming (`ResponseOutparam`) style of handler.
+pub fn outgoing(status: u16, headers: &[(String, String)]) -> spin_sdk::http::OutgoingResponse {
+    let fields: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+        .collect();
+    let response = spin_sdk::http::OutgoingResponse::new(
+        spin_sdk::http::Fields::from_list(&fields).expect("valid headers"),
+    );
+    response
+        .set_status_code(status)
+        .expect("a valid status code");
+    response
+}
+
+/// Sends a whole `Response` through `out` (without its body for HEAD) and
+/// finishes it: the client has it all when this returns, so a handler can
+/// go on with work the answer does not wait for.
+pub fn send(out: spin_sdk::http::ResponseOutparam, response: Response, with_body: bool) {
+    let mut headers: Vec<(String, String)> = response
+        .headers()
+        .filter(|(k, _)| with_body || !k.eq_ignore_ascii_case("content-length"))
+        .map(|(k, v)| (k.to_string(), v.as_str().unwrap_or_default().to_string()))
+        .collect();
+    let status = *response.status();
+    let body = response.into_body();
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+    {
+        headers.push(("content-length".into(), body.len().to_string()));
+    }
+    let response = outgoing(status, &headers);
+    let body_handle = response.body().expect("the body is taken once");
+    out.set(response);
+    if with_body {
+        let stream = body_handle.write().expect("the stream is taken once");
+        let _ = crate::streams::write_all(&stream, &body);
+        let _ = stream.blocking_flush();
+        drop(stream);
+    }
+    let _ = spin_sdk::http::OutgoingBody::finish(body_handle, None);
+}

@@ -5,9 +5,7 @@
 use folio_guest::blobs::Download;
 use folio_guest::http::{Problem, form_pairs};
 use folio_guest::streams::write_all;
-use spin_sdk::http::{
-    Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, Response, ResponseOutparam,
-};
+use spin_sdk::http::{IncomingRequest, Method, OutgoingBody, ResponseOutparam};
 use spin_sdk::wit::wasi::http0_2_0::types::IncomingBody;
 use wasi::io::streams::{InputStream, StreamError};
 
@@ -132,44 +130,8 @@ impl ByteSource for Download {
     }
 }
 
-fn outgoing(status: u16, headers: &[(String, String)]) -> OutgoingResponse {
-    let fields: Vec<(String, Vec<u8>)> = headers
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
-        .collect();
-    let response = OutgoingResponse::new(Fields::from_list(&fields).expect("valid headers"));
-    response
-        .set_status_code(status)
-        .expect("a valid status code");
-    response
-}
-
-/// Sends a whole response built with spin-sdk's `Response`.
-pub fn send(out: ResponseOutparam, response: Response, with_body: bool) {
-    let mut headers: Vec<(String, String)> = response
-        .headers()
-        .filter(|(k, _)| with_body || !k.eq_ignore_ascii_case("content-length"))
-        .map(|(k, v)| (k.to_string(), v.as_str().unwrap_or_default().to_string()))
-        .collect();
-    let status = *response.status();
-    let body = response.into_body();
-    if !headers
-        .iter()
-        .any(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-    {
-        headers.push(("content-length".into(), body.len().to_string()));
-    }
-    let response = outgoing(status, &headers);
-    let body_handle = response.body().expect("the body is taken once");
-    out.set(response);
-    if with_body {
-        let stream = body_handle.write().expect("the stream is taken once");
-        let _ = write_all(&stream, &body);
-        let _ = stream.blocking_flush();
-        drop(stream);
-    }
-    let _ = OutgoingBody::finish(body_handle, None);
-}
+use folio_guest::http::outgoing;
+pub use folio_guest::http::send;
 
 /// Streams `download` (already positioned at its range) as the body.
 pub fn send_download(

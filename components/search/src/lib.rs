@@ -19,16 +19,31 @@ mod store;
 mod url;
 mod visibility;
 
+use folio_guest::http::{Problem, respond, send};
 use folio_guest::worker::{Event, Guest, HandleError};
 use schema::Schema;
-use spin_sdk::http::{Request, Response};
+use spin_sdk::http::conversions::TryFromIncomingRequest;
+use spin_sdk::http::{IncomingRequest, Method, Request, ResponseOutparam};
 use spin_sdk::http_component;
 
 folio_guest::bindings::export!(Schema);
 
+/// Answers, then does what the answer does not wait for (search analytics).
 #[http_component]
-fn handle(request: Request) -> Response {
-    api::route(request)
+async fn handle(request: IncomingRequest, out: ResponseOutparam) {
+    let request = match Request::try_from_incoming_request(request).await {
+        Ok(request) => request,
+        Err(e) => {
+            let problem = Problem::bad_request(format!("the request could not be read: {e}"));
+            return send(out, respond(Err(problem)), true);
+        }
+    };
+    let with_body = *request.method() != Method::Head;
+    let answer = api::route(request);
+    send(out, answer.response, with_body);
+    if let Some(record) = answer.then {
+        record.save();
+    }
 }
 
 /// Content changes (`folio.content`) and reindex steps

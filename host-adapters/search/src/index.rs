@@ -653,10 +653,23 @@ fn check_query(q: &SearchQuery) -> Result<()> {
     Ok(())
 }
 
+/// Exact words first; typos only when those do not fill the page (as
+/// Typesense's `typo_tokens_threshold`): expanding every word to its
+/// neighbours costs most of a query's time, and is only needed when the
+/// words as typed find too little.
 fn search(generation: &Generation, q: &SearchQuery) -> Result<Results> {
+    let exact = search_with(generation, q, false)?;
+    let wanted = u64::from(q.offset) + u64::from(q.limit.max(1));
+    if exact.total >= wanted || !query::tolerates_typos(&q.text) {
+        return Ok(exact);
+    }
+    search_with(generation, q, true)
+}
+
+fn search_with(generation: &Generation, q: &SearchQuery, typos: bool) -> Result<Results> {
     let fields = &generation.fields;
     let searcher = generation.searcher();
-    let (scored, highlight) = query::text_query(fields, &q.text);
+    let (scored, highlight) = query::text_query(fields, &q.text, typos);
     let all_clauses: Vec<&AnyOf> = q.filters.iter().collect();
     let time = || query::time_query(fields, q.time_from, q.time_to);
     let full = query::filtered(fields, scored.box_clone(), &all_clauses, time());
@@ -671,10 +684,14 @@ fn search(generation: &Generation, q: &SearchQuery) -> Result<Results> {
         .facets
         .iter()
         .partition(|facet| !q.filters.iter().any(|c| names_field(c, facet)));
-    let mut facet_collector = FacetCollector::for_field("keywords");
-    for facet in &free {
-        facet_collector.add_facet(Facet::from_path([String::as_str(facet)]));
-    }
+    // Counting facets reads every match's keywords: only when asked.
+    let facet_collector = (!free.is_empty()).then(|| {
+        let mut collector = FacetCollector::for_field("keywords");
+        for facet in &free {
+            collector.add_facet(Facet::from_path([String::as_str(facet)]));
+        }
+        collector
+    });
     let window = TopDocs::with_limit(q.limit.max(1) as usize).and_offset(q.offset as usize);
     let (page, total, counts): (Vec<(f32, DocAddress)>, usize, _) = match q.sort {
         Sort::Relevance => {
@@ -709,8 +726,10 @@ fn search(generation: &Generation, q: &SearchQuery) -> Result<Results> {
             .collect()
     };
     let mut facets: BTreeMap<&str, Vec<(String, u64)>> = BTreeMap::new();
-    for facet in &free {
-        facets.insert(facet, top(&counts, facet));
+    if let Some(counts) = &counts {
+        for facet in &free {
+            facets.insert(facet, top(counts, facet));
+        }
     }
     for facet in &constrained {
         let others: Vec<&AnyOf> = q
@@ -727,25 +746,20 @@ fn search(generation: &Generation, q: &SearchQuery) -> Result<Results> {
     let snippets = match q.snippet_chars {
         0 => None,
         chars => {
-            let terms = highlight.into_iter().map(|t| (t, 1.0)).collect();
+            let terms = highlight.iter().map(|t| (t.clone(), 1.0)).collect();
             let analyzer = searcher.index().tokenizer_for_field(fields.body)?;
             let mut generator = SnippetGenerator::new(terms, analyzer, fields.body, chars as usize);
             generator.set_max_num_chars(chars as usize);
-            Some(generator)
+            Some(Snippets {
+                generator,
+                stems: highlight,
+                chars: chars as usize,
+            })
         }
     };
     let hits = page
         .into_iter()
-        .map(|(score, addr)| {
-            hit(
-                &searcher,
-                fields,
-                addr,
-                score,
-                snippets.as_ref(),
-                q.snippet_chars,
-            )
-        })
+        .map(|(score, addr)| hit(&searcher, fields, addr, score, snippets.as_ref()))
         .collect::<Result<Vec<_>>>()?;
     Ok(Results {
         total: total as u64,
@@ -758,13 +772,78 @@ fn search(generation: &Generation, q: &SearchQuery) -> Result<Results> {
     })
 }
 
+/// Snippets of one search: the generator, and the stems it highlights.
+struct Snippets {
+    generator: SnippetGenerator,
+    stems: Vec<String>,
+    chars: usize,
+}
+
+impl Snippets {
+    /// Tokenizing (and stemming) a whole body to place its snippet costs
+    /// more than the rest of a search, so the generator reads only a window
+    /// around the first place a stem appears (stems are prefixes of their
+    /// words); with none, the body's start.
+    fn of(&self, body: &str) -> String {
+        let window = window_around_stems(body, &self.stems, self.chars);
+        let mut snippet = self.generator.snippet(window);
+        snippet.set_snippet_prefix_postfix("<mark>", "</mark>");
+        match snippet.is_empty() {
+            false => snippet.to_html(),
+            true => lead(body, self.chars),
+        }
+    }
+}
+
+/// About `2 * chars` bytes of `body` around the first word starting with
+/// one of `stems` (ASCII case ignored), cut at whitespace.
+fn window_around_stems<'a>(body: &'a str, stems: &[String], chars: usize) -> &'a str {
+    let lower = body.to_ascii_lowercase();
+    let at_word_start = |i: usize| {
+        lower[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric())
+    };
+    let first = stems
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|stem| {
+            lower
+                .match_indices(stem.as_str())
+                .map(|(i, _)| i)
+                .find(|&i| at_word_start(i))
+        })
+        .min()
+        .unwrap_or(0);
+    let floor = |mut i: usize| {
+        while !body.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let start = floor(first.saturating_sub(chars / 2));
+    let start = match start {
+        0 => 0,
+        s => body[s..].find(char::is_whitespace).map_or(s, |w| s + w),
+    };
+    let end = floor((start + 2 * chars).min(body.len()));
+    let end = match end == body.len() {
+        true => end,
+        false => body[..end]
+            .rfind(char::is_whitespace)
+            .filter(|&e| e > start)
+            .unwrap_or(end),
+    };
+    &body[start..end]
+}
+
 fn hit(
     searcher: &Searcher,
     fields: &Fields,
     addr: DocAddress,
     score: f32,
-    snippets: Option<&SnippetGenerator>,
-    snippet_chars: u32,
+    snippets: Option<&Snippets>,
 ) -> Result<Hit> {
     let doc: TantivyDocument = searcher.doc(addr)?;
     let text = |field| {
@@ -772,17 +851,7 @@ fn hit(
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default()
     };
-    let snippet = match snippets {
-        None => String::new(),
-        Some(generator) => {
-            let mut snippet = generator.snippet_from_doc(&doc);
-            snippet.set_snippet_prefix_postfix("<mark>", "</mark>");
-            match snippet.is_empty() {
-                false => snippet.to_html(),
-                true => lead(&text(fields.body), snippet_chars as usize),
-            }
-        }
-    };
+    let snippet = snippets.map_or_else(String::new, |s| s.of(&text(fields.body)));
     let keywords = keywords_of(&doc, fields);
     Ok(Hit {
         id: text(fields.id),
@@ -951,6 +1020,6 @@ fn more_like_this(
         &TopDocs::with_limit(limit as usize).order_by_score(),
     )?;
     page.into_iter()
-        .map(|(score, addr)| hit(&searcher, fields, addr, score, None, 0))
+        .map(|(score, addr)| hit(&searcher, fields, addr, score, None))
         .collect()
 }

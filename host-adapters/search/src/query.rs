@@ -103,9 +103,19 @@ fn stem(analyzer: &mut TextAnalyzer, word: &str) -> Option<String> {
     tokens(analyzer, word).into_iter().next()
 }
 
+/// A prefix shorter than this matches its word only: a one- or two-letter
+/// prefix expands to thousands of words, each a posting list to merge.
+const MIN_PREFIX_CHARS: usize = 3;
+
+/// Whether any word of `text` is long enough to be matched with a typo.
+pub fn tolerates_typos(text: &str) -> bool {
+    parse_text(text).words.iter().any(|w| typos_allowed(w) > 0)
+}
+
 /// The query for what the user typed (every word and phrase must match),
-/// and the stemmed terms a snippet should highlight.
-pub fn text_query(fields: &Fields, text: &str) -> (Box<dyn Query>, Vec<String>) {
+/// with typo tolerance when `typos`, and the stemmed terms a snippet should
+/// highlight.
+pub fn text_query(fields: &Fields, text: &str, typos: bool) -> (Box<dyn Query>, Vec<String>) {
     let parsed = parse_text(text);
     if parsed.words.is_empty() && parsed.phrases.is_empty() {
         return (Box::new(AllQuery), Vec::new());
@@ -125,12 +135,12 @@ pub fn text_query(fields: &Fields, text: &str) -> (Box<dyn Query>, Vec<String>) 
             boosted(term_query(title.clone()), TITLE_BOOST),
             term_query(body.clone()),
         ];
-        let typos = typos_allowed(word);
-        if typos > 0 {
+        let allowed = if typos { typos_allowed(word) } else { 0 };
+        if allowed > 0 {
             alternatives.push(boosted(
                 Box::new(FuzzyTermQuery::new(
                     Term::from_field_text(fields.title_words, word),
-                    typos,
+                    allowed,
                     true,
                 )),
                 TITLE_BOOST * TYPO_WEIGHT,
@@ -138,13 +148,13 @@ pub fn text_query(fields: &Fields, text: &str) -> (Box<dyn Query>, Vec<String>) 
             alternatives.push(boosted(
                 Box::new(FuzzyTermQuery::new(
                     Term::from_field_text(fields.body_words, word),
-                    typos,
+                    allowed,
                     true,
                 )),
                 TYPO_WEIGHT,
             ));
         }
-        if i == last && parsed.last_word_is_prefix {
+        if i == last && parsed.last_word_is_prefix && word.chars().count() >= MIN_PREFIX_CHARS {
             alternatives.push(boosted(
                 Box::new(FuzzyTermQuery::new_prefix(
                     Term::from_field_text(fields.title_words, word),

@@ -10,16 +10,26 @@ use spin_sdk::http::{Method, Request, Response};
 
 use crate::query::Params;
 
-pub fn route(request: Request) -> Response {
+/// The response, and what is left to do once it is sent.
+pub struct Answer {
+    pub response: Response,
+    pub then: Option<search::SearchRecord>,
+}
+
+pub fn route(request: Request) -> Answer {
     let segments = path_segments(&request);
     let method = request.method().clone();
     let r = &request;
     use Method::{Get, Post};
+    let mut then = None;
     let result = match (segments.as_slice(), &method) {
         (["api", "v1", "openapi", "search.json"], Get) => Ok(crate::openapi::document()),
         (["api", "v1", "openapi", "search.json"], _) => Err(Problem::method_not_allowed("GET")),
         (["api", "v1", "search", rest @ ..], _) => match (rest, &method) {
-            ([], Get) => search::search(r),
+            ([], Get) => search::search(r).map(|(response, record)| {
+                then = record;
+                response
+            }),
             ([], _) => Err(Problem::method_not_allowed("GET")),
             (["suggest"], Get) => search::suggest(r),
             (["suggest"], _) => Err(Problem::method_not_allowed("GET")),
@@ -37,7 +47,10 @@ pub fn route(request: Request) -> Response {
         },
         _ => Err(Problem::not_found("no such route")),
     };
-    respond(result)
+    Answer {
+        response: respond(result),
+        then,
+    }
 }
 
 /// 400 naming the first query parameter of a route that takes none.
