@@ -80,6 +80,7 @@ const LIMIT: u32 = 20;
 const TARGET_BUILD_DOCS_PER_S: f64 = 5_000.0;
 const TARGET_HTTP_P99_MS: f64 = 15.0;
 const TARGET_LOCAL_P99_MS: f64 = 15.0;
+const TARGET_SUGGEST_P99_MS: f64 = 10.0;
 /// On the embedded log; twice that on Kafka.
 const TARGET_PUBLISH_P95_MS: f64 = 1_000.0;
 
@@ -324,6 +325,21 @@ async fn main() -> anyhow::Result<()> {
         (
             "Folio over HTTP (host)".into(),
             Some(TARGET_HTTP_P99_MS),
+            report,
+        ),
+    );
+
+    println!("Folio suggestions over HTTP at {} req/s ...", args.rate);
+    let (b, qs) = (base.clone(), queries.clone());
+    let report = load::run(&plan, move |c, i| {
+        c.get(suggest_url(&b, &qs[pick(i, qs.len())]))
+    })
+    .await?;
+    rows.insert(
+        1,
+        (
+            "Folio suggest over HTTP (host)".into(),
+            Some(TARGET_SUGGEST_P99_MS),
             report,
         ),
     );
@@ -1022,6 +1038,13 @@ fn search_url(base: &str, text: &str) -> String {
         "{base}/api/v1/search?q={}&limit={LIMIT}",
         text.replace(' ', "%20")
     )
+}
+
+/// Suggestions for the first word's first four letters, as typed.
+fn suggest_url(base: &str, text: &str) -> String {
+    let first = text.split(' ').next().unwrap_or(text);
+    let typed: String = first.chars().take(4).collect();
+    format!("{base}/api/v1/search/suggest?q={typed}")
 }
 
 async fn http_search(client: reqwest::Client, base: String, text: String) -> anyhow::Result<u64> {
