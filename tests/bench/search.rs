@@ -52,15 +52,14 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use folio_search_index::{Document, SearchIndex, SearchQuery, Sort, WriterSettings};
-use folio_tests::load::{self, Percentiles, Plan, Report, ms, percentile};
+use folio_tests::load::{self, Plan, Report, ms, percentile};
 use folio_tests::{BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, Host, HostOptions};
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection, Executor, Row};
-use tokio::sync::Semaphore;
 
 /// The users component's id (content is `{ID}-content`).
 const ID: &str = "sbench";
@@ -1094,149 +1093,18 @@ where
 
 // ---------------------------------------------------------------- open loop in-process
 
-struct Sample {
-    measured: bool,
-    lag: Duration,
-    outcome: Outcome,
-    end: Instant,
-    latency: Duration,
-}
-
-enum Outcome {
-    Ok,
-    Error(String),
-    Abandoned,
-}
-
-/// `folio_tests::load::run`'s schedule for work on this runtime: call `i`
-/// is scheduled at `start + i / rate` and its latency runs from then to its
-/// end; at most `connections` calls run at once, a call that could not
-/// start within `give_up` of its time is not made (a failure), one that
-/// takes longer than `timeout` is an error.
+/// `folio_tests::load`'s open-loop schedule for a call on this runtime.
 async fn run_local<F, Fut, T>(plan: &Plan, call: F) -> anyhow::Result<Report>
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<T>> + Send + 'static,
     T: Send + 'static,
 {
-    anyhow::ensure!(plan.rate > 0.0 && plan.connections > 0);
-    let interval = Duration::from_secs_f64(1.0 / plan.rate);
-    let warmup_count = (plan.warmup.as_secs_f64() * plan.rate).round() as u64;
-    let measured_count = (plan.duration.as_secs_f64() * plan.rate).round() as u64;
-    let total = warmup_count + measured_count;
-    let start = Instant::now() + Duration::from_millis(20);
-    let scheduled_at = move |i: u64| start + interval.mul_f64(i as f64);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
-    let timer = std::thread::spawn(move || {
-        for i in 0..total {
-            let at = scheduled_at(i);
-            let now = Instant::now();
-            if at > now {
-                std::thread::sleep(at - now);
-            }
-            if tx.send(i).is_err() {
-                break;
-            }
-        }
-    });
-
-    let slots = Arc::new(Semaphore::new(plan.connections));
-    let samples = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
-    let mut waited = 0;
-    let mut tasks = tokio::task::JoinSet::new();
-    while let Some(i) = rx.recv().await {
-        let measured = i >= warmup_count;
-        let permit = match slots.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                if measured {
-                    waited += 1;
-                }
-                slots.clone().acquire_owned().await?
-            }
-        };
-        let scheduled = scheduled_at(i);
-        let late = Instant::now().saturating_duration_since(scheduled);
-        if late > plan.give_up {
-            samples.lock().unwrap().push(Sample {
-                measured,
-                lag: late,
-                outcome: Outcome::Abandoned,
-                end: Instant::now(),
-                latency: late,
-            });
-            continue;
-        }
+    load::run_calls(plan, move |i| {
         let work = call(i);
-        let (samples, timeout) = (samples.clone(), plan.timeout);
-        tasks.spawn(async move {
-            let lag = Instant::now().saturating_duration_since(scheduled);
-            let outcome = match tokio::time::timeout(timeout, work).await {
-                Ok(Ok(_)) => Outcome::Ok,
-                Ok(Err(e)) => Outcome::Error(format!("{e:#}")),
-                Err(_) => Outcome::Error(format!("no answer within {timeout:?}")),
-            };
-            let end = Instant::now();
-            drop(permit);
-            samples.lock().unwrap().push(Sample {
-                measured,
-                lag,
-                outcome,
-                end,
-                latency: end.saturating_duration_since(scheduled),
-            });
-        });
-        while tasks.try_join_next().is_some() {}
-    }
-    while tasks.join_next().await.is_some() {}
-    timer
-        .join()
-        .map_err(|_| anyhow::anyhow!("the timer thread panicked"))?;
-
-    let samples = std::mem::take(&mut *samples.lock().unwrap());
-    let measure_start = scheduled_at(warmup_count);
-    let (mut latencies, mut lags) = (Vec::new(), Vec::new());
-    let (mut ok, mut errors, mut abandoned) = (0, 0, 0);
-    let mut error_samples: Vec<String> = Vec::new();
-    let mut last_end = measure_start;
-    for s in samples.into_iter().filter(|s| s.measured) {
-        lags.push(s.lag);
-        match s.outcome {
-            Outcome::Ok => {
-                ok += 1;
-                latencies.push(s.latency);
-                last_end = last_end.max(s.end);
-            }
-            Outcome::Error(e) => {
-                errors += 1;
-                if error_samples.len() < 5 && !error_samples.contains(&e) {
-                    error_samples.push(e);
-                }
-            }
-            Outcome::Abandoned => {
-                abandoned += 1;
-                latencies.push(s.latency);
-            }
-        }
-    }
-    let window = last_end.saturating_duration_since(measure_start);
-    Ok(Report {
-        target_rate: plan.rate,
-        achieved_rate: if window.is_zero() {
-            0.0
-        } else {
-            ok as f64 / window.as_secs_f64()
-        },
-        scheduled: measured_count as usize,
-        ok,
-        non_2xx: 0,
-        errors,
-        abandoned,
-        error_samples,
-        latency: Percentiles::of(latencies),
-        dispatch_lag: Percentiles::of(lags),
-        waited_for_connection: waited,
+        async move { work.await.map(|_| 200).map_err(|e| format!("{e:#}")) }
     })
+    .await
 }
 
 // ---------------------------------------------------------------- the host

@@ -135,7 +135,6 @@ pub async fn run<F>(plan: &Plan, request: F) -> anyhow::Result<Report>
 where
     F: Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
 {
-    anyhow::ensure!(plan.rate > 0.0, "the rate must be positive");
     anyhow::ensure!(plan.connections > 0, "at least one connection");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(plan.connections)
@@ -143,6 +142,31 @@ where
         .tcp_nodelay(true)
         .timeout(plan.timeout)
         .build()?;
+    run_calls(plan, move |i| {
+        let builder = request(&client, i);
+        async move {
+            let response = builder.send().await.map_err(|e| e.to_string())?;
+            let status = response.status().as_u16();
+            response
+                .bytes()
+                .await
+                .map_err(|e| format!("reading the body: {e}"))?;
+            Ok(status)
+        }
+    })
+    .await
+}
+
+/// `run`'s schedule for any call (an engine in this process, say): call
+/// `i` answers an HTTP-like status (2xx is a success) or an error; one
+/// still running after `plan.timeout` is an error.
+pub async fn run_calls<F, Fut>(plan: &Plan, call: F) -> anyhow::Result<Report>
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<u16, String>> + Send + 'static,
+{
+    anyhow::ensure!(plan.rate > 0.0, "the rate must be positive");
+    anyhow::ensure!(plan.connections > 0, "at least one connection");
     let interval = Duration::from_secs_f64(1.0 / plan.rate);
     let warmup_count = (plan.warmup.as_secs_f64() * plan.rate).round() as u64;
     let measured_count = (plan.duration.as_secs_f64() * plan.rate).round() as u64;
@@ -168,7 +192,6 @@ where
     let slots = Arc::new(Semaphore::new(plan.connections));
     let samples = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
     let waited = Arc::new(AtomicUsize::new(0));
-    let request = Arc::new(request);
     let mut tasks = tokio::task::JoinSet::new();
     while let Some(i) = rx.recv().await {
         let measured = i >= warmup_count;
@@ -193,19 +216,14 @@ where
             });
             continue;
         }
-        let builder = request(&client, i);
-        let samples = samples.clone();
+        let work = call(i);
+        let (samples, timeout) = (samples.clone(), plan.timeout);
         tasks.spawn(async move {
             let lag = Instant::now().saturating_duration_since(scheduled);
-            let outcome = match builder.send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    match response.bytes().await {
-                        Ok(_) => Outcome::Status(status),
-                        Err(e) => Outcome::Error(format!("reading the body: {e}")),
-                    }
-                }
-                Err(e) => Outcome::Error(e.to_string()),
+            let outcome = match tokio::time::timeout(timeout, work).await {
+                Ok(Ok(status)) => Outcome::Status(status),
+                Ok(Err(e)) => Outcome::Error(e),
+                Err(_) => Outcome::Error(format!("no answer within {timeout:?}")),
             };
             let end = Instant::now();
             drop(permit);
