@@ -107,15 +107,24 @@ fn stem(analyzer: &mut TextAnalyzer, word: &str) -> Option<String> {
 /// prefix expands to thousands of words, each a posting list to merge.
 const MIN_PREFIX_CHARS: usize = 3;
 
-/// Whether any word of `text` is long enough to be matched with a typo.
-pub fn tolerates_typos(text: &str) -> bool {
-    parse_text(text).words.iter().any(|w| typos_allowed(w) > 0)
+/// Whether a broad query could find more than the exact one: a word long
+/// enough for a typo, or a last word long enough to be a prefix.
+pub fn can_broaden(text: &str) -> bool {
+    let parsed = parse_text(text);
+    let prefix = parsed.last_word_is_prefix
+        && parsed
+            .words
+            .last()
+            .is_some_and(|w| w.chars().count() >= MIN_PREFIX_CHARS);
+    prefix || parsed.words.iter().any(|w| typos_allowed(w) > 0)
 }
 
-/// The query for what the user typed (every word and phrase must match),
-/// with typo tolerance when `typos`, and the stemmed terms a snippet should
-/// highlight.
-pub fn text_query(fields: &Fields, text: &str, typos: bool) -> (Box<dyn Query>, Vec<String>) {
+/// The query for what the user typed (every word and phrase must match; the
+/// last word also as a prefix of title words), and the stemmed terms a
+/// snippet should highlight. A `broad` query also forgives typos and takes
+/// the last word as a prefix of body words: the two expansions that cost
+/// most (the body's vocabulary is large).
+pub fn text_query(fields: &Fields, text: &str, broad: bool) -> (Box<dyn Query>, Vec<String>) {
     let parsed = parse_text(text);
     if parsed.words.is_empty() && parsed.phrases.is_empty() {
         return (Box::new(AllQuery), Vec::new());
@@ -135,7 +144,7 @@ pub fn text_query(fields: &Fields, text: &str, typos: bool) -> (Box<dyn Query>, 
             boosted(term_query(title.clone()), TITLE_BOOST),
             term_query(body.clone()),
         ];
-        let allowed = if typos { typos_allowed(word) } else { 0 };
+        let allowed = if broad { typos_allowed(word) } else { 0 };
         if allowed > 0 {
             alternatives.push(boosted(
                 Box::new(FuzzyTermQuery::new(
@@ -163,14 +172,16 @@ pub fn text_query(fields: &Fields, text: &str, typos: bool) -> (Box<dyn Query>, 
                 )),
                 TITLE_BOOST * PREFIX_WEIGHT,
             ));
-            alternatives.push(boosted(
-                Box::new(FuzzyTermQuery::new_prefix(
-                    Term::from_field_text(fields.body_words, word),
-                    0,
-                    true,
-                )),
-                PREFIX_WEIGHT,
-            ));
+            if broad {
+                alternatives.push(boosted(
+                    Box::new(FuzzyTermQuery::new_prefix(
+                        Term::from_field_text(fields.body_words, word),
+                        0,
+                        true,
+                    )),
+                    PREFIX_WEIGHT,
+                ));
+            }
         }
         required.push((Occur::Must, any(alternatives)));
     }
