@@ -1,8 +1,8 @@
 //! The search service in test manifests: `{id}-search` beside the users and
 //! content services of [`services_manifest`](crate::services_manifest).
 
-use crate::services::{Backends, clear_redis, unique};
-use crate::{Host, HostOptions, drop_schemas, services_manifest, wasm};
+use crate::services::{Backends, unique};
+use crate::{Host, HostOptions, services_manifest, wasm};
 
 /// The search component as `component`, reading the feed of
 /// `content` (routes, workers and grants as in spin.toml).
@@ -83,25 +83,15 @@ pub async fn start_search_with(
     let dir = tempfile::tempdir().unwrap();
     let mut config = runtime_config.to_string();
     if let Some(b) = backends {
-        config.push_str(&format!(
-            "[sqlite_database.default]\ntype = \"postgres\"\nurl = \"{}\"\n\n\
-             [key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n\n\
-             [event_log]\ntype = \"kafka\"\nbrokers = \"{}\"\n",
-            b.postgres, b.redis, b.kafka
-        ));
+        config.push_str(&b.runtime_config());
         if fresh {
-            let schema = |c: &str| format!("folio_{}", c.replace('-', "_"));
-            let ids = [
+            b.reset(&[
                 id.to_string(),
                 format!("{id}-events"),
                 format!("{id}-content"),
                 format!("{id}-search"),
-            ];
-            let schemas: Vec<String> = ids.iter().map(|c| schema(c)).collect();
-            let schemas: Vec<&str> = schemas.iter().map(String::as_str).collect();
-            drop_schemas(&b.postgres, &schemas).await;
-            clear_redis(&b.redis, id).await;
-            clear_redis(&b.redis, &format!("{id}-content")).await;
+            ])
+            .await;
         }
     }
     let path = dir.path().join("runtime.toml");

@@ -184,14 +184,7 @@ async fn start_services_with(
     content: bool,
     extra_config: Option<&str>,
 ) -> (Host, tempfile::TempDir) {
-    let backend_config = backends.map(|b| {
-        format!(
-            "[sqlite_database.default]\ntype = \"postgres\"\nurl = \"{}\"\n\n\
-             [key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n\n\
-             [event_log]\ntype = \"kafka\"\nbrokers = \"{}\"\n",
-            b.postgres, b.redis, b.kafka
-        )
-    });
+    let backend_config = backends.map(Backends::runtime_config);
     let config = match (backend_config, extra_config) {
         (None, None) => None,
         (backend, extra) => Some(format!(
@@ -201,18 +194,12 @@ async fn start_services_with(
         )),
     };
     if let Some(b) = backends {
-        let schema = |c: &str| format!("folio_{}", c.replace('-', "_"));
-        drop_schemas(
-            &b.postgres,
-            &[
-                &schema(id),
-                &schema(&format!("{id}-events")),
-                &schema(&format!("{id}-content")),
-            ],
-        )
+        b.reset(&[
+            id.to_string(),
+            format!("{id}-events"),
+            format!("{id}-content"),
+        ])
         .await;
-        clear_redis(&b.redis, id).await;
-        clear_redis(&b.redis, &format!("{id}-content")).await;
     }
     let manifest = services_manifest(id, &format!("{id}-{}", unique()), content);
     let dir = tempfile::tempdir().unwrap();
@@ -294,6 +281,33 @@ pub struct Backends {
     pub postgres: String,
     pub redis: String,
     pub kafka: String,
+}
+
+impl Backends {
+    /// Runtime-config tables binding the `default` database and key-value
+    /// store to Postgres and Redis, and the event log to Kafka.
+    pub fn runtime_config(&self) -> String {
+        format!(
+            "[sqlite_database.default]\ntype = \"postgres\"\nurl = \"{}\"\n\n\
+             [key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n\n\
+             [event_log]\ntype = \"kafka\"\nbrokers = \"{}\"\n",
+            self.postgres, self.redis, self.kafka
+        )
+    }
+
+    /// Drops the Postgres schemas and Redis keys of `components`, so that a
+    /// run starts empty.
+    pub async fn reset(&self, components: &[String]) {
+        let schemas: Vec<String> = components
+            .iter()
+            .map(|c| format!("folio_{}", c.replace('-', "_")))
+            .collect();
+        let schemas: Vec<&str> = schemas.iter().map(String::as_str).collect();
+        drop_schemas(&self.postgres, &schemas).await;
+        for component in components {
+            clear_redis(&self.redis, component).await;
+        }
+    }
 }
 
 pub fn backends() -> Backends {
