@@ -123,6 +123,7 @@ pub async fn configure_all(mut ctx: HostContext<'_>) -> anyhow::Result<Capabilit
         TranscodeCapability::configure(&mut ctx)?,
         PasswordsCapability::configure(&mut ctx)?,
         SearchCapability::configure(&mut ctx)?,
+        MailCapability::configure(&mut ctx)?,
     ];
     if let Some(name) = ctx.tables.keys().next() {
         anyhow::bail!("runtime config: unknown table or key `{name}`");

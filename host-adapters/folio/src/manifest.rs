@@ -88,6 +88,8 @@ pub struct ComponentDecl {
     pub transcode: bool,
     /// Full-text indexes (`tool.folio` `search_indexes`).
     pub search_indexes: Vec<String>,
+    /// Whether it may send mail (`tool.folio` `mail = true`).
+    pub mail: bool,
     /// At most this many of its HTTP requests run at once (`tool.folio`
     /// `max_concurrency`): one slow component cannot take every instance slot.
     pub max_concurrency: Option<usize>,
@@ -163,6 +165,8 @@ struct RawFolioComponent {
     transcode: bool,
     #[serde(default)]
     search_indexes: Vec<String>,
+    #[serde(default)]
+    mail: bool,
     max_concurrency: Option<usize>,
     #[serde(default)]
     rate_limits: Vec<RateLimitRule>,
@@ -409,6 +413,7 @@ impl App {
                     publishes,
                     transcode: folio.transcode,
                     search_indexes: folio.search_indexes,
+                    mail: folio.mail,
                     max_concurrency: folio.max_concurrency,
                     rate_limits: folio.rate_limits,
                     variables: rc.variables,

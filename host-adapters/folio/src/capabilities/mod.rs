@@ -5,6 +5,7 @@
 mod blobs;
 mod events;
 mod kv;
+mod mail;
 mod passwords;
 mod search;
 mod sql;
@@ -13,6 +14,7 @@ mod transcode;
 pub use blobs::BlobsCapability;
 pub use events::{ComponentEvents, EventsCapability};
 pub use kv::KvCapability;
+pub use mail::MailCapability;
 pub use passwords::PasswordsCapability;
 pub use search::SearchCapability;
 pub use sql::{ComponentSql, SqlCapability};
