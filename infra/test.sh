@@ -22,20 +22,23 @@ FOLIO_TEST_KAFKA_BROKERS="$(bash infra/kafka.sh)"
 export FOLIO_TEST_KAFKA_BROKERS
 FOLIO_TEST_TANSU="$(PATH="$HOME/.cargo/bin:$PATH" command -v tansu)"
 export FOLIO_TEST_TANSU
+# Python with aiosmtpd (the SMTP server) and http-ece (the push receiver).
+FOLIO_TEST_PYTHON="$(bash infra/pytools.sh)"
+export FOLIO_TEST_PYTHON
 
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-passwords -p folio-search-index -p folio-events -p folio-auth -p folio-imaging -p folio-tests --all-targets -- -D warnings
+cargo clippy --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-passwords -p folio-search-index -p folio-mail -p folio-events -p folio-auth -p folio-imaging -p folio-tests --all-targets -- -D warnings
 cargo clippy --release --locked --target wasm32-wasip2 --target-dir target \
-  -p folio-meta -p folio-hello -p folio-guest -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-auth -p folio-users -p folio-content -p folio-imaging -p folio-media -p folio-graphql -p folio-search -- -D warnings
+  -p folio-meta -p folio-hello -p folio-guest -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-auth -p folio-users -p folio-content -p folio-imaging -p folio-media -p folio-graphql -p folio-search -p folio-notifications -- -D warnings
 
 # The build takes every native package the tests take (the components' own
 # crates are cdylibs, tested natively but built only for Wasm), so features
 # unify alike and `cargo test` reuses the build instead of compiling wasmtime,
 # sqlx and aws-sdk-s3 a second time.
-NATIVE_PACKAGES=(-p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-passwords -p folio-search-index -p folio-events
+NATIVE_PACKAGES=(-p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-passwords -p folio-search-index -p folio-mail -p folio-events
   -p folio-auth -p folio-imaging -p folio-tests)
-COMPONENT_PACKAGES=(-p folio-users -p folio-content -p folio-media -p folio-meta -p folio-graphql -p folio-search)
+COMPONENT_PACKAGES=(-p folio-users -p folio-content -p folio-media -p folio-meta -p folio-graphql -p folio-search -p folio-notifications)
 
 step "build host and components"
 cargo build --release --locked "${NATIVE_PACKAGES[@]}"

@@ -3,6 +3,7 @@
 
 pub mod load;
 pub mod media;
+pub mod notifications;
 pub mod search;
 pub mod services;
 pub mod wrk;

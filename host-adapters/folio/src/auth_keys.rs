@@ -3,6 +3,11 @@
 //! on first start, keeps it in the data directory, and fills in
 //! `auth_signing_key` and `auth_public_keys` (the matching JWKS document).
 //! In production both come from the environment like any other variable.
+//!
+//! The notification service's secrets are generated the same way: the
+//! X25519 key reset tokens are sealed to (`reset_delivery_private_key`, and
+//! the users service's `reset_delivery_public_key` derived from it), the
+//! VAPID key of web push, and the key that signs unsubscribe links.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -23,6 +28,7 @@ pub fn defaults(
     data_dir: &Path,
 ) -> anyhow::Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
+    generated_secrets(app, env, data_dir, &mut out)?;
     if !app.variables.contains_key(SIGNING_KEY) {
         return Ok(out);
     }
@@ -43,6 +49,50 @@ pub fn defaults(
 }
 
 /// A new key as `FOLIO_VAR_...=` lines, single-quoted for a shell or env file.
+/// (variable, file under `<data_dir>/auth/`): 32 random bytes in base64url.
+/// A random 32-byte string is a valid X25519 secret, and a valid P-256
+/// scalar but for odds of about 2^-32.
+const GENERATED_SECRETS: [(&str, &str); 3] = [
+    (RESET_DELIVERY_PRIVATE_KEY, "reset-delivery-key"),
+    ("vapid_private_key", "vapid-key"),
+    ("notification_link_secret", "notification-link-secret"),
+];
+pub const RESET_DELIVERY_PRIVATE_KEY: &str = "reset_delivery_private_key";
+pub const RESET_DELIVERY_PUBLIC_KEY: &str = "reset_delivery_public_key";
+
+fn generated_secrets(
+    app: &App,
+    env: &dyn Fn(&str) -> Option<String>,
+    data_dir: &Path,
+    out: &mut BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    for (variable, file) in GENERATED_SECRETS {
+        if app.variables.contains_key(variable) && env(&env_name(variable)).is_none() {
+            let secret = load_or_create_seed(&data_dir.join("auth").join(file))?;
+            out.insert(env_name(variable), secret);
+        }
+    }
+    if app.variables.contains_key(RESET_DELIVERY_PUBLIC_KEY)
+        && env(&env_name(RESET_DELIVERY_PUBLIC_KEY)).is_none()
+    {
+        let name = env_name(RESET_DELIVERY_PRIVATE_KEY);
+        if let Some(private) = env(&name).or_else(|| out.get(&name).cloned()) {
+            use base64::Engine;
+            let bytes: [u8; 32] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(private.trim().trim_end_matches('='))
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| anyhow::anyhow!("{name} must be 32 bytes in base64url"))?;
+            let public = folio_auth::sealed::public_key(&bytes);
+            out.insert(
+                env_name(RESET_DELIVERY_PUBLIC_KEY),
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public),
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn new_key_env() -> String {
     let seed = SigningKey::generate_seed_b64(rand::random());
     let key = SigningKey::from_seed_b64(&seed).expect("a fresh seed is valid");

@@ -626,7 +626,10 @@ pub fn transition(request: &Request, id: &str) -> Result<Response, Problem> {
     let next = old.with_status(to);
     let mut events = vec![(
         "ContentStatusChanged",
-        json!({"id": old.id, "from": old.status, "to": to, "version": next.version}),
+        json!({
+            "id": old.id, "from": old.status, "to": to, "version": next.version,
+            "title": next.title, "type": next.kind, "authorId": next.author_id,
+        }),
     )];
     if to == "published" {
         events.push(("ContentPublished", summary(&next)));

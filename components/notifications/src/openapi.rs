@@ -1,0 +1,76 @@
+//! The OpenAPI 3.1 document of this service, generated from the handlers'
+//! `#[utoipa::path]` annotations and the types their answers serialize;
+//! served at `GET /api/v1/openapi/notifications.json`.
+
+use folio_guest::openapi::BearerAuth;
+use spin_sdk::http::Response;
+use utoipa::OpenApi;
+
+use crate::api::{inbox, log, push, settings, templates, unsubscribe};
+use crate::stream;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Folio notification service",
+        description = "Email, web push and in-app notifications. A user reads their inbox (also live, as Server-Sent Events), sets which categories reach them on which channel, quiet hours and digests, follows authors and categories, and registers browsers for push. Admins edit the templates per locale, read the delivery log and broadcast. Errors are RFC 9457 problem details."
+    ),
+    paths(
+        inbox::list,
+        inbox::broadcast,
+        inbox::unread_count,
+        inbox::read,
+        inbox::read_all,
+        inbox::stream_ticket,
+        stream::serve,
+        push::vapid_public_key,
+        push::subscribe,
+        push::list,
+        push::unsubscribe,
+        settings::get_preferences,
+        settings::put_preferences,
+        settings::list_follows,
+        settings::follow,
+        settings::unfollow,
+        templates::list,
+        templates::get,
+        templates::put,
+        templates::delete,
+        templates::preview,
+        log::deliveries,
+        unsubscribe::page,
+        unsubscribe::one_click,
+    ),
+    modifiers(&BearerAuth)
+)]
+pub struct NotificationsApi;
+
+pub fn document() -> Response {
+    folio_guest::openapi::served(NotificationsApi::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_is_described_with_problem_answers() {
+        let doc: serde_json::Value =
+            serde_json::from_str(&NotificationsApi::openapi().to_json().unwrap()).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        let paths = doc["paths"].as_object().unwrap();
+        assert_eq!(paths.len(), 16, "{:?}", paths.keys().collect::<Vec<_>>());
+        for (path, operations) in paths {
+            for (method, operation) in operations.as_object().unwrap() {
+                for (status, response) in operation["responses"].as_object().unwrap() {
+                    if status.starts_with('4') {
+                        assert!(
+                            response["content"]["application/problem+json"].is_object(),
+                            "{method} {path} {status} is not problem+json"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
