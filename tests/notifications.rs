@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use folio_tests::notifications::{NotificationsOptions, PushReceiver, SmtpServer, start_notifications};
+use folio_tests::notifications::{
+    NotificationsOptions, PushReceiver, SmtpServer, start_notifications,
+};
 use folio_tests::services::{Api, PASSWORD, backends, unique};
 use folio_tests::{BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, Host, client};
 use futures_util::StreamExt;
@@ -14,7 +16,9 @@ use serde_json::{Value, json};
 const MAIL_WAIT: Duration = Duration::from_secs(30);
 
 async fn admin(api: &Api<'_>) -> String {
-    api.login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD).await.0
+    api.login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await
+        .0
 }
 
 /// Waits until the account's welcome email arrived, which also means the
@@ -27,7 +31,11 @@ async fn known(smtp: &SmtpServer, email: &str) {
     .await;
 }
 
-fn mail_to<'a>(mails: &'a [folio_tests::notifications::Mail], email: &str, subject: &str) -> Vec<&'a folio_tests::notifications::Mail> {
+fn mail_to<'a>(
+    mails: &'a [folio_tests::notifications::Mail],
+    email: &str,
+    subject: &str,
+) -> Vec<&'a folio_tests::notifications::Mail> {
     mails
         .iter()
         .filter(|m| m.to.iter().any(|t| t.contains(email)) && m.subject.contains(subject))
@@ -47,12 +55,21 @@ async fn wait_inbox(api: &Api<'_>, token: &str, count: usize) -> Vec<Value> {
         if items.len() >= count {
             return items;
         }
-        assert!(Instant::now() < deadline, "the inbox has {items:?}, not {count} entries");
+        assert!(
+            Instant::now() < deadline,
+            "the inbox has {items:?}, not {count} entries"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-async fn create_and_publish(api: &Api<'_>, author: &str, admin: &str, title: &str, categories: &[&str]) -> String {
+async fn create_and_publish(
+    api: &Api<'_>,
+    author: &str,
+    admin: &str,
+    title: &str,
+    categories: &[&str],
+) -> String {
     let r = api
         .post(
             "/api/v1/content",
@@ -64,7 +81,11 @@ async fn create_and_publish(api: &Api<'_>, author: &str, admin: &str, title: &st
     let id = r.body["id"].as_str().unwrap().to_string();
     for (to, who) in [("review", author), ("published", admin)] {
         let r = api
-            .post(&format!("/api/v1/content/{id}/transitions"), Some(who), json!({"to": to}))
+            .post(
+                &format!("/api/v1/content/{id}/transitions"),
+                Some(who),
+                json!({"to": to}),
+            )
             .await;
         assert_eq!(r.status, 200, "{to}: {:?}", r.body);
     }
@@ -72,13 +93,26 @@ async fn create_and_publish(api: &Api<'_>, author: &str, admin: &str, title: &st
 }
 
 async fn set_preferences(api: &Api<'_>, token: &str, body: Value) -> Value {
-    let r = api.call("PUT", "/api/v1/users/me/notification-preferences", Some(token), Some(body)).await;
+    let r = api
+        .call(
+            "PUT",
+            "/api/v1/users/me/notification-preferences",
+            Some(token),
+            Some(body),
+        )
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     r.body
 }
 
 async fn follow(api: &Api<'_>, token: &str, kind: &str, id: &str) {
-    let r = api.post("/api/v1/users/me/follows", Some(token), json!({"kind": kind, "id": id})).await;
+    let r = api
+        .post(
+            "/api/v1/users/me/follows",
+            Some(token),
+            json!({"kind": kind, "id": id}),
+        )
+        .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
 }
 
@@ -95,11 +129,17 @@ async fn set_time_zone(api: &Api<'_>, token: &str, zone: &str) {
     // The notification service hears of it through the users service's events.
     let deadline = Instant::now() + MAIL_WAIT;
     loop {
-        let prefs = api.get("/api/v1/users/me/notification-preferences", Some(token)).await;
+        let prefs = api
+            .get("/api/v1/users/me/notification-preferences", Some(token))
+            .await;
         if prefs.body["timeZone"] == zone {
             return;
         }
-        assert!(Instant::now() < deadline, "the time zone did not reach the service: {:?}", prefs.body);
+        assert!(
+            Instant::now() < deadline,
+            "the time zone did not reach the service: {:?}",
+            prefs.body
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -117,8 +157,13 @@ fn zone_at_local_hour(target: i64) -> String {
 }
 
 /// Opens the caller's live stream; returns each event's (id, data) as it comes.
-async fn open_stream(host: &Host, ticket: &str, last_event_id: Option<&str>) -> tokio::sync::mpsc::UnboundedReceiver<(String, Value)> {
-    let mut request = client().get(host.url(&format!("/api/v1/notifications/stream?ticket={ticket}")));
+async fn open_stream(
+    host: &Host,
+    ticket: &str,
+    last_event_id: Option<&str>,
+) -> tokio::sync::mpsc::UnboundedReceiver<(String, Value)> {
+    let mut request =
+        client().get(host.url(&format!("/api/v1/notifications/stream?ticket={ticket}")));
     if let Some(id) = last_event_id {
         request = request.header("last-event-id", id);
     }
@@ -154,7 +199,13 @@ async fn open_stream(host: &Host, ticket: &str, last_event_id: Option<&str>) -> 
 }
 
 async fn ticket(api: &Api<'_>, token: &str) -> String {
-    let r = api.post("/api/v1/notifications/stream-tickets", Some(token), json!({})).await;
+    let r = api
+        .post(
+            "/api/v1/notifications/stream-tickets",
+            Some(token),
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     r.body["ticket"].as_str().unwrap().to_string()
 }
@@ -169,7 +220,10 @@ async fn a_password_reset_is_finished_from_the_email() {
         &id,
         dir.path(),
         &NotificationsOptions {
-            runtime_config: format!("[rate_limits]\nexempt = [\"127.0.0.1\"]\n{}", smtp.runtime_config()),
+            runtime_config: format!(
+                "[rate_limits]\nexempt = [\"127.0.0.1\"]\n{}",
+                smtp.runtime_config()
+            ),
             ..Default::default()
         },
     );
@@ -178,18 +232,33 @@ async fn a_password_reset_is_finished_from_the_email() {
     let user = api.register(&email, "Ada").await;
     known(&smtp, &email).await;
 
-    let r = api.post("/api/v1/auth/password-reset", None, json!({"email": email})).await;
+    let r = api
+        .post("/api/v1/auth/password-reset", None, json!({"email": email}))
+        .await;
     assert_eq!(r.status, 202, "{:?}", r.body);
     let mails = smtp
-        .wait_for(MAIL_WAIT, |m| !mail_to(m, &email, "Reset your Folio Test password").is_empty())
+        .wait_for(MAIL_WAIT, |m| {
+            !mail_to(m, &email, "Reset your Folio Test password").is_empty()
+        })
         .await;
     let reset = mail_to(&mails, &email, "Reset your Folio Test password")[0].clone();
     // Security mail: multipart, its own Message-ID, no unsubscribe link.
-    assert!(reset.message_id.ends_with("@folio.test>"), "{}", reset.message_id);
+    assert!(
+        reset.message_id.ends_with("@folio.test>"),
+        "{}",
+        reset.message_id
+    );
     assert!(reset.raw.contains("multipart/alternative"));
     assert!(reset.header("List-Unsubscribe").is_none());
-    assert!(reset.html.contains("Choose a new password"), "{}", reset.html);
-    let start = reset.text.find("http://folio.test/reset-password?token=").expect("the link is in the text");
+    assert!(
+        reset.html.contains("Choose a new password"),
+        "{}",
+        reset.html
+    );
+    let start = reset
+        .text
+        .find("http://folio.test/reset-password?token=")
+        .expect("the link is in the text");
     let token: String = reset.text[start..]
         .trim_start_matches("http://folio.test/reset-password?token=")
         .chars()
@@ -200,22 +269,49 @@ async fn a_password_reset_is_finished_from_the_email() {
     // The token is nowhere but in the mail: not in the inbox, not in the log.
     let (access, _) = api.login(&email, PASSWORD).await;
     let items = inbox(&api, &access).await;
-    assert!(items.iter().all(|i| i["kind"] != "password-reset"), "{items:?}");
+    assert!(
+        items.iter().all(|i| i["kind"] != "password-reset"),
+        "{items:?}"
+    );
     let admin = admin(&api).await;
     let log = api
-        .get(&format!("/api/v1/notification-deliveries?userId={}", user["id"].as_str().unwrap()), Some(&admin))
+        .get(
+            &format!(
+                "/api/v1/notification-deliveries?userId={}",
+                user["id"].as_str().unwrap()
+            ),
+            Some(&admin),
+        )
         .await;
     assert_eq!(log.status, 200, "{:?}", log.body);
     assert!(!log.body.to_string().contains(&token));
-    assert!(log.body["items"].as_array().unwrap().iter().all(|d| d["status"] == "sent"), "{:?}", log.body);
+    assert!(
+        log.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "sent"),
+        "{:?}",
+        log.body
+    );
 
     let new_password = "a brand new lighthouse keeper 9";
     let r = api
-        .post("/api/v1/auth/password-reset/confirm", None, json!({"token": token, "newPassword": new_password}))
+        .post(
+            "/api/v1/auth/password-reset/confirm",
+            None,
+            json!({"token": token, "newPassword": new_password}),
+        )
         .await;
     assert_eq!(r.status, 204, "{:?}", r.body);
     api.login(&email, new_password).await;
-    let old = api.post("/api/v1/auth/login", None, json!({"email": email, "password": PASSWORD})).await;
+    let old = api
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(old.status, 401, "{:?}", old.body);
 }
 
@@ -225,22 +321,34 @@ async fn followers_flow(host: &Host, smtp: &SmtpServer) {
     let admin = admin(&api).await;
     let (cora, cora_id) = api.user_with_role(&admin, "cora", "creator", &run).await;
     let readers: Vec<(String, String)> = futures_util::future::join_all(
-        ["rita", "mute", "owl", "digest"].map(|name| api.user_with_role(&admin, name, "consumer", &run)),
+        ["rita", "mute", "owl", "digest"]
+            .map(|name| api.user_with_role(&admin, name, "consumer", &run)),
     )
     .await;
     for name in ["cora", "rita", "mute", "owl", "digest"] {
         known(smtp, &format!("{name}.{run}@example.com")).await;
     }
-    let [(rita, rita_id), (mute, _), (quiet, quiet_id), (digest, _)] = <[_; 4]>::try_from(readers).unwrap();
+    let [(rita, rita_id), (mute, _), (quiet, quiet_id), (digest, _)] =
+        <[_; 4]>::try_from(readers).unwrap();
 
     // Everyone follows Cora; each chose differently.
     for token in [&rita, &mute, &quiet, &digest] {
         follow(&api, token, "author", &cora_id).await;
     }
-    set_preferences(&api, &mute, json!({"channels": {"following": {"email": false, "inApp": false, "push": false}}})).await;
+    set_preferences(
+        &api,
+        &mute,
+        json!({"channels": {"following": {"email": false, "inApp": false, "push": false}}}),
+    )
+    .await;
     let quiet_zone = zone_at_local_hour(2);
     set_time_zone(&api, &quiet, &quiet_zone).await;
-    set_preferences(&api, &quiet, json!({"quietHours": {"start": "00:00", "end": "05:00"}})).await;
+    set_preferences(
+        &api,
+        &quiet,
+        json!({"quietHours": {"start": "00:00", "end": "05:00"}}),
+    )
+    .await;
     set_time_zone(&api, &digest, &zone_at_local_hour(14)).await;
     let prefs = set_preferences(&api, &digest, json!({"digest": "daily"})).await;
     assert_eq!(prefs["digest"], "daily");
@@ -261,43 +369,104 @@ async fn followers_flow(host: &Host, smtp: &SmtpServer) {
     assert!(to_stream < Duration::from_secs(1), "took {to_stream:?}");
     assert_eq!(entry["kind"], "content-published");
     assert_eq!(entry["title"], format!("New: {title}"));
-    assert_eq!(entry["link"], format!("http://folio.test/content/{content_id}"));
+    assert_eq!(
+        entry["link"],
+        format!("http://folio.test/content/{content_id}")
+    );
 
     // The editor was asked to review it.
     let admin_items = wait_inbox(&api, &admin, 1).await;
-    assert!(admin_items.iter().any(|i| i["kind"] == "content-review" && i["title"] == format!("Review requested: {title}")), "{admin_items:?}");
+    assert!(
+        admin_items
+            .iter()
+            .any(|i| i["kind"] == "content-review"
+                && i["title"] == format!("Review requested: {title}")),
+        "{admin_items:?}"
+    );
 
     // Rita's inbox: one entry, unread; reading it is hers alone.
     let items = wait_inbox(&api, &rita, 2).await;
-    let published: Vec<_> = items.iter().filter(|i| i["kind"] == "content-published").collect();
+    let published: Vec<_> = items
+        .iter()
+        .filter(|i| i["kind"] == "content-published")
+        .collect();
     assert_eq!(published.len(), 1, "{items:?}");
     let notification = published[0]["id"].as_str().unwrap();
-    let count = api.get("/api/v1/notifications/unread-count", Some(&rita)).await;
-    assert_eq!(count.body["unread"], 2, "welcome and the publication: {:?}", count.body);
-    let theirs = api.post(&format!("/api/v1/notifications/{notification}/read"), Some(&mute), json!({})).await;
-    assert_eq!(theirs.status, 404, "another user's notification: {:?}", theirs.body);
-    let r = api.post(&format!("/api/v1/notifications/{notification}/read"), Some(&rita), json!({})).await;
+    let count = api
+        .get("/api/v1/notifications/unread-count", Some(&rita))
+        .await;
+    assert_eq!(
+        count.body["unread"], 2,
+        "welcome and the publication: {:?}",
+        count.body
+    );
+    let theirs = api
+        .post(
+            &format!("/api/v1/notifications/{notification}/read"),
+            Some(&mute),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        theirs.status, 404,
+        "another user's notification: {:?}",
+        theirs.body
+    );
+    let r = api
+        .post(
+            &format!("/api/v1/notifications/{notification}/read"),
+            Some(&rita),
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status, 204);
-    let unread = api.get("/api/v1/notifications?unread=true", Some(&rita)).await;
-    assert_eq!(unread.body["items"].as_array().unwrap().len(), 1, "{:?}", unread.body);
-    let r = api.post("/api/v1/notifications/read-all", Some(&rita), json!({})).await;
+    let unread = api
+        .get("/api/v1/notifications?unread=true", Some(&rita))
+        .await;
+    assert_eq!(
+        unread.body["items"].as_array().unwrap().len(),
+        1,
+        "{:?}",
+        unread.body
+    );
+    let r = api
+        .post("/api/v1/notifications/read-all", Some(&rita), json!({}))
+        .await;
     assert_eq!(r.body["updated"], 1);
 
     // Resuming the stream after the last id sees nothing old again.
     let mut resumed = open_stream(host, &ticket(&api, &rita).await, Some(&event_id)).await;
-    assert!(tokio::time::timeout(Duration::from_millis(700), resumed.recv()).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), resumed.recv())
+            .await
+            .is_err()
+    );
 
     // Rita's email: bulk mail with RFC 8058 one-click unsubscribe.
     let rita_email = format!("rita.{run}@example.com");
-    let mails = smtp.wait_for(MAIL_WAIT, |m| !mail_to(m, &rita_email, &title).is_empty()).await;
+    let mails = smtp
+        .wait_for(MAIL_WAIT, |m| !mail_to(m, &rita_email, &title).is_empty())
+        .await;
     let mail = mail_to(&mails, &rita_email, &title)[0].clone();
-    assert_eq!(mail.header("List-Unsubscribe-Post"), Some("List-Unsubscribe=One-Click"));
-    let unsubscribe = mail.header("List-Unsubscribe").unwrap().trim_matches(['<', '>']).to_string();
+    assert_eq!(
+        mail.header("List-Unsubscribe-Post"),
+        Some("List-Unsubscribe=One-Click")
+    );
+    let unsubscribe = mail
+        .header("List-Unsubscribe")
+        .unwrap()
+        .trim_matches(['<', '>'])
+        .to_string();
     let path = unsubscribe.strip_prefix("http://folio.test").unwrap();
     let page = client().get(host.url(path)).send().await.unwrap();
     assert_eq!(page.status(), 200, "a GET only shows the button");
-    let prefs = api.get("/api/v1/users/me/notification-preferences", Some(&rita)).await;
-    assert_eq!(prefs.body["channels"]["following"]["email"], true, "a link scanner's GET changes nothing");
+    let prefs = api
+        .get("/api/v1/users/me/notification-preferences", Some(&rita))
+        .await;
+    assert_eq!(
+        prefs.body["channels"]["following"]["email"], true,
+        "a link scanner's GET changes nothing"
+    );
     let clicked = client()
         .post(host.url(path))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -306,27 +475,52 @@ async fn followers_flow(host: &Host, smtp: &SmtpServer) {
         .await
         .unwrap();
     assert_eq!(clicked.status(), 200);
-    let prefs = api.get("/api/v1/users/me/notification-preferences", Some(&rita)).await;
-    assert_eq!(prefs.body["channels"]["following"]["email"], false, "{:?}", prefs.body);
+    let prefs = api
+        .get("/api/v1/users/me/notification-preferences", Some(&rita))
+        .await;
+    assert_eq!(
+        prefs.body["channels"]["following"]["email"], false,
+        "{:?}",
+        prefs.body
+    );
     assert_eq!(prefs.body["channels"]["account"]["email"], true);
 
     // The digest reader gets one digest listing it, not the single mail.
     let digest_email = format!("digest.{run}@example.com");
     let mails = smtp
-        .wait_for(MAIL_WAIT, |m| !mail_to(m, &digest_email, "Your daily digest").is_empty())
+        .wait_for(MAIL_WAIT, |m| {
+            !mail_to(m, &digest_email, "Your daily digest").is_empty()
+        })
         .await;
     let digest_mail = mail_to(&mails, &digest_email, "Your daily digest")[0];
-    assert!(digest_mail.text.contains(&format!("New: {title}")), "{}", digest_mail.text);
+    assert!(
+        digest_mail.text.contains(&format!("New: {title}")),
+        "{}",
+        digest_mail.text
+    );
     assert!(mail_to(&mails, &digest_email, &format!("New: {title}")).is_empty());
 
     // The muted reader hears nothing; the one in quiet hours only in-app,
     // the email waiting until 05:00 in her time zone.
     assert!(mail_to(&mails, &format!("mute.{run}@example.com"), &title).is_empty());
-    assert!(inbox(&api, &mute).await.iter().all(|i| i["kind"] != "content-published"));
-    assert!(wait_inbox(&api, &quiet, 2).await.iter().any(|i| i["kind"] == "content-published"));
+    assert!(
+        inbox(&api, &mute)
+            .await
+            .iter()
+            .all(|i| i["kind"] != "content-published")
+    );
+    assert!(
+        wait_inbox(&api, &quiet, 2)
+            .await
+            .iter()
+            .any(|i| i["kind"] == "content-published")
+    );
     assert!(mail_to(&mails, &format!("owl.{run}@example.com"), &title).is_empty());
     let log = api
-        .get(&format!("/api/v1/notification-deliveries?userId={quiet_id}&status=deferred"), Some(&admin))
+        .get(
+            &format!("/api/v1/notification-deliveries?userId={quiet_id}&status=deferred"),
+            Some(&admin),
+        )
         .await;
     let deferred = log.body["items"].as_array().unwrap();
     assert_eq!(deferred.len(), 1, "{:?}", log.body);
@@ -334,7 +528,13 @@ async fn followers_flow(host: &Host, smtp: &SmtpServer) {
     assert!(not_before > folio_guest_now().as_str(), "{not_before}");
 
     // Nobody is told twice, whatever replays: republishing tells no one.
-    let r = api.post(&format!("/api/v1/content/{content_id}/transitions"), Some(&admin), json!({"to": "archived"})).await;
+    let r = api
+        .post(
+            &format!("/api/v1/content/{content_id}/transitions"),
+            Some(&admin),
+            json!({"to": "archived"}),
+        )
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let _ = rita_id;
 }
@@ -353,7 +553,10 @@ async fn followers_are_told_as_they_chose_on_sqlite() {
         &id,
         dir.path(),
         &NotificationsOptions {
-            runtime_config: format!("[rate_limits]\nexempt = [\"127.0.0.1\"]\n{}", smtp.runtime_config()),
+            runtime_config: format!(
+                "[rate_limits]\nexempt = [\"127.0.0.1\"]\n{}",
+                smtp.runtime_config()
+            ),
             ..Default::default()
         },
     );
@@ -366,14 +569,22 @@ async fn followers_are_told_as_they_chose_on_postgres_redis_and_kafka() {
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().unwrap();
     let id = format!("npg{}", unique());
-    b.reset(&[id.clone(), format!("{id}-events"), format!("{id}-content"), format!("{id}-notifications")])
-        .await;
+    b.reset(&[
+        id.clone(),
+        format!("{id}-events"),
+        format!("{id}-content"),
+        format!("{id}-notifications"),
+    ])
+    .await;
     let host = start_notifications(
         &id,
         &id,
         dir.path(),
         &NotificationsOptions {
-            runtime_config: format!("[rate_limits]\nexempt = [\"127.0.0.1\"]\n{}", smtp.runtime_config()),
+            runtime_config: format!(
+                "[rate_limits]\nexempt = [\"127.0.0.1\"]\n{}",
+                smtp.runtime_config()
+            ),
             backends: Some(&b),
             ..Default::default()
         },
@@ -393,7 +604,10 @@ async fn web_push_reaches_the_browser_encrypted_and_gone_subscriptions_are_dropp
         dir.path(),
         &NotificationsOptions {
             push_origins: vec![receiver.origin.clone()],
-            runtime_config: format!("[rate_limits]\nexempt = [\"127.0.0.1\"]\n{}", smtp.runtime_config()),
+            runtime_config: format!(
+                "[rate_limits]\nexempt = [\"127.0.0.1\"]\n{}",
+                smtp.runtime_config()
+            ),
             ..Default::default()
         },
     );
@@ -404,7 +618,9 @@ async fn web_push_reaches_the_browser_encrypted_and_gone_subscriptions_are_dropp
     let (other, _) = api.user_with_role(&admin, "otto", "consumer", &run).await;
     known(&smtp, &format!("pia.{run}@example.com")).await;
 
-    let key = api.get("/api/v1/notifications/vapid-public-key", None).await;
+    let key = api
+        .get("/api/v1/notifications/vapid-public-key", None)
+        .await;
     assert_eq!(key.status, 200);
     let public_key = key.body["publicKey"].as_str().unwrap();
     assert_eq!(public_key.len(), 87, "a 65-byte point in base64url");
@@ -412,13 +628,32 @@ async fn web_push_reaches_the_browser_encrypted_and_gone_subscriptions_are_dropp
     // Two browsers and an expired one.
     let mut ids = Vec::new();
     for s in receiver.subscriptions.iter().chain([&receiver.gone]) {
-        let r = api.post("/api/v1/push-subscriptions", Some(&pia), s.clone()).await;
+        let r = api
+            .post("/api/v1/push-subscriptions", Some(&pia), s.clone())
+            .await;
         assert_eq!(r.status, 201, "{:?}", r.body);
         ids.push(r.body["id"].as_str().unwrap().to_string());
     }
-    let again = api.post("/api/v1/push-subscriptions", Some(&pia), receiver.subscriptions[0].clone()).await;
-    assert_eq!(again.status, 200, "the same browser again: {:?}", again.body);
-    let theirs = api.call("DELETE", &format!("/api/v1/push-subscriptions/{}", ids[0]), Some(&other), None).await;
+    let again = api
+        .post(
+            "/api/v1/push-subscriptions",
+            Some(&pia),
+            receiver.subscriptions[0].clone(),
+        )
+        .await;
+    assert_eq!(
+        again.status, 200,
+        "the same browser again: {:?}",
+        again.body
+    );
+    let theirs = api
+        .call(
+            "DELETE",
+            &format!("/api/v1/push-subscriptions/{}", ids[0]),
+            Some(&other),
+            None,
+        )
+        .await;
     assert_eq!(theirs.status, 404, "another user's subscription");
 
     // Product news reaches browsers only for those who turned it on.
@@ -432,7 +667,10 @@ async fn web_push_reaches_the_browser_encrypted_and_gone_subscriptions_are_dropp
         .await;
     assert_eq!(r.status, 202, "{:?}", r.body);
     let received = receiver.wait_for(2, MAIL_WAIT).await;
-    let mut to: Vec<i64> = received.iter().map(|m| m["subscription"].as_i64().unwrap()).collect();
+    let mut to: Vec<i64> = received
+        .iter()
+        .map(|m| m["subscription"].as_i64().unwrap())
+        .collect();
     to.sort();
     assert_eq!(to, vec![0, 1], "each browser once: {received:?}");
     for message in &received {
@@ -447,24 +685,53 @@ async fn web_push_reaches_the_browser_encrypted_and_gone_subscriptions_are_dropp
     let deadline = Instant::now() + MAIL_WAIT;
     loop {
         let list = api.get("/api/v1/push-subscriptions", Some(&pia)).await;
-        let listed: Vec<&str> = list.body["items"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+        let listed: Vec<&str> = list.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap())
+            .collect();
         if listed.len() == 2 {
             assert!(!listed.contains(&ids[2].as_str()));
             break;
         }
-        assert!(Instant::now() < deadline, "the gone subscription is still listed: {listed:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the gone subscription is still listed: {listed:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let log = api
-        .get(&format!("/api/v1/notification-deliveries?userId={pia_id}&channel=push"), Some(&admin))
+        .get(
+            &format!("/api/v1/notification-deliveries?userId={pia_id}&channel=push"),
+            Some(&admin),
+        )
         .await;
-    let statuses: Vec<&str> = log.body["items"].as_array().unwrap().iter().map(|d| d["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == "sent").count(), 2, "{:?}", log.body);
-    assert_eq!(statuses.iter().filter(|s| **s == "failed").count(), 1, "{:?}", log.body);
+    let statuses: Vec<&str> = log.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "sent").count(),
+        2,
+        "{:?}",
+        log.body
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "failed").count(),
+        1,
+        "{:?}",
+        log.body
+    );
 
     // A subscription must name a push service: no POSTs to anywhere else.
     for (endpoint, why) in [
-        ("http://169.254.169.254/latest/meta-data", "not a push service"),
+        (
+            "http://169.254.169.254/latest/meta-data",
+            "not a push service",
+        ),
         ("https://push.example.test/abc", "not a push service"),
         ("file:///etc/passwd", "not http"),
     ] {
@@ -475,8 +742,14 @@ async fn web_push_reaches_the_browser_encrypted_and_gone_subscriptions_are_dropp
         assert_eq!(r.body["errors"][0]["field"], "endpoint");
     }
     for (keys, field) in [
-        (json!({"p256dh": "AAAA", "auth": receiver.subscriptions[0]["keys"]["auth"]}), "keys.p256dh"),
-        (json!({"p256dh": receiver.subscriptions[0]["keys"]["p256dh"], "auth": "c2hvcnQ"}), "keys.auth"),
+        (
+            json!({"p256dh": "AAAA", "auth": receiver.subscriptions[0]["keys"]["auth"]}),
+            "keys.p256dh",
+        ),
+        (
+            json!({"p256dh": receiver.subscriptions[0]["keys"]["p256dh"], "auth": "c2hvcnQ"}),
+            "keys.auth",
+        ),
     ] {
         let mut s = receiver.subscriptions[1].clone();
         s["keys"] = keys;
@@ -496,7 +769,10 @@ async fn templates_are_checked_before_they_are_saved_and_used_per_locale() {
         &id,
         dir.path(),
         &NotificationsOptions {
-            runtime_config: format!("[rate_limits]\nexempt = [\"127.0.0.1\"]\n{}", smtp.runtime_config()),
+            runtime_config: format!(
+                "[rate_limits]\nexempt = [\"127.0.0.1\"]\n{}",
+                smtp.runtime_config()
+            ),
             ..Default::default()
         },
     );
@@ -505,23 +781,53 @@ async fn templates_are_checked_before_they_are_saved_and_used_per_locale() {
     let admin = admin(&api).await;
     let path = "/api/v1/notification-templates/welcome";
 
-    let list = api.get("/api/v1/notification-templates", Some(&admin)).await;
-    let keys: Vec<&str> = list.body["items"].as_array().unwrap().iter().map(|t| t["key"].as_str().unwrap()).collect();
-    for key in ["password-reset", "email-verification", "welcome", "content-published", "content-review", "comment", "mention", "payment-failed", "invoice-issued"] {
+    let list = api
+        .get("/api/v1/notification-templates", Some(&admin))
+        .await;
+    let keys: Vec<&str> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["key"].as_str().unwrap())
+        .collect();
+    for key in [
+        "password-reset",
+        "email-verification",
+        "welcome",
+        "content-published",
+        "content-review",
+        "comment",
+        "mention",
+        "payment-failed",
+        "invoice-issued",
+    ] {
         assert!(keys.contains(&key), "{key} is built in: {keys:?}");
     }
     let (reader, _) = api.user_with_role(&admin, "reader", "consumer", &run).await;
     assert_eq!(api.get(path, Some(&reader)).await.status, 403);
-    assert_eq!(api.get("/api/v1/notification-templates/nope", Some(&admin)).await.status, 404);
+    assert_eq!(
+        api.get("/api/v1/notification-templates/nope", Some(&admin))
+            .await
+            .status,
+        404
+    );
 
     let good = json!({"locale": "fr", "subject": "Bienvenue sur {{ platformName }}", "text": "Bonjour {{ recipient.firstName }} !", "html": "<p>Bonjour {{ recipient.firstName }} !</p>"});
     for (change, field, status) in [
         (json!({"text": "Bonjour\n{% if %}"}), "text", 422),
-        (json!({"html": "<p>\n\n{{ recipient.nickname.first }}</p>"}), "html", 422),
+        (
+            json!({"html": "<p>\n\n{{ recipient.nickname.first }}</p>"}),
+            "html",
+            422,
+        ),
         (json!({"text": "x".repeat(40_000)}), "text", 422),
         (json!({"subject": "two\nlines"}), "subject", 422),
         (json!({"locale": "tlh"}), "locale", 422),
-        (json!({"text": "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"}), "text", 422),
+        (
+            json!({"text": "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"}),
+            "text",
+            422,
+        ),
     ] {
         let mut body = good.clone();
         for (k, v) in change.as_object().unwrap() {
@@ -532,9 +838,18 @@ async fn templates_are_checked_before_they_are_saved_and_used_per_locale() {
         assert_eq!(r.body["errors"][0]["field"], field, "{:?}", r.body);
     }
     let syntax = api.call("PUT", path, Some(&admin), Some(json!({"locale": "fr", "subject": "s", "text": "one\ntwo\n{% endfor %}", "html": "h"}))).await;
-    assert_eq!(syntax.body["line"], 3, "the line is named: {:?}", syntax.body);
+    assert_eq!(
+        syntax.body["line"], 3,
+        "the line is named: {:?}",
+        syntax.body
+    );
     let stored = api.get(path, Some(&admin)).await;
-    assert_eq!(stored.body["locales"], json!([]), "nothing half-saved: {:?}", stored.body);
+    assert_eq!(
+        stored.body["locales"],
+        json!([]),
+        "nothing half-saved: {:?}",
+        stored.body
+    );
 
     let preview = api
         .post(&format!("{path}/preview"), Some(&admin), json!({"text": "Hi {{ recipient.firstName }} <3", "html": "<b>{{ recipient.firstName }}</b>", "data": {"recipient": {"firstName": "<Zoë>"}}}))
@@ -560,7 +875,13 @@ async fn templates_are_checked_before_they_are_saved_and_used_per_locale() {
     assert_eq!(r.status, 200);
     // Her next account mail (a reset request) is still English (no French
     // version of that template); an admin broadcast reaches her in-app.
-    let r = api.post("/api/v1/notifications", Some(&admin), json!({"role": "consumer", "title": "Hello all", "body": "A note."})).await;
+    let r = api
+        .post(
+            "/api/v1/notifications",
+            Some(&admin),
+            json!({"role": "consumer", "title": "Hello all", "body": "A note."}),
+        )
+        .await;
     assert_eq!(r.status, 202);
     let items = wait_inbox(&api, &token, 2).await;
     assert!(items.iter().any(|i| i["title"] == "Hello all"), "{items:?}");
@@ -589,33 +910,91 @@ async fn what_could_be_abused_is_refused() {
 
     // No token, no inbox; a guessed ticket opens no stream.
     assert_eq!(api.get("/api/v1/notifications", None).await.status, 401);
-    let guessed = client().get(host.url("/api/v1/notifications/stream?ticket=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")).send().await.unwrap();
+    let guessed =
+        client()
+            .get(host.url(
+                "/api/v1/notifications/stream?ticket=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            ))
+            .send()
+            .await
+            .unwrap();
     assert_eq!(guessed.status(), 401);
     // Consumers broadcast nothing and read no templates or logs.
-    let r = api.post("/api/v1/notifications", Some(&eve), json!({"role": "consumer", "title": "Free money", "body": "click"})).await;
+    let r = api
+        .post(
+            "/api/v1/notifications",
+            Some(&eve),
+            json!({"role": "consumer", "title": "Free money", "body": "click"}),
+        )
+        .await;
     assert_eq!(r.status, 403);
-    assert_eq!(api.get("/api/v1/notification-deliveries", Some(&eve)).await.status, 403);
-    assert_eq!(api.get("/api/v1/notification-templates", Some(&eve)).await.status, 403);
+    assert_eq!(
+        api.get("/api/v1/notification-deliveries", Some(&eve))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        api.get("/api/v1/notification-templates", Some(&eve))
+            .await
+            .status,
+        403
+    );
     // Mandatory mail cannot be turned off; nonsense is named.
     for (body, field) in [
-        (json!({"channels": {"account": {"email": false}}}), "channels.account.email"),
-        (json!({"channels": {"billing": {"email": false}}}), "channels.billing.email"),
-        (json!({"channels": {"gossip": {"email": false}}}), "channels.gossip"),
-        (json!({"channels": {"product": {"fax": false}}}), "channels.product.fax"),
-        (json!({"quietHours": {"start": "25:00", "end": "07:00"}}), "quietHours"),
+        (
+            json!({"channels": {"account": {"email": false}}}),
+            "channels.account.email",
+        ),
+        (
+            json!({"channels": {"billing": {"email": false}}}),
+            "channels.billing.email",
+        ),
+        (
+            json!({"channels": {"gossip": {"email": false}}}),
+            "channels.gossip",
+        ),
+        (
+            json!({"channels": {"product": {"fax": false}}}),
+            "channels.product.fax",
+        ),
+        (
+            json!({"quietHours": {"start": "25:00", "end": "07:00"}}),
+            "quietHours",
+        ),
         (json!({"digest": "hourly"}), "digest"),
     ] {
-        let r = api.call("PUT", "/api/v1/users/me/notification-preferences", Some(&eve), Some(body.clone())).await;
+        let r = api
+            .call(
+                "PUT",
+                "/api/v1/users/me/notification-preferences",
+                Some(&eve),
+                Some(body.clone()),
+            )
+            .await;
         assert_eq!(r.status, 422, "{body}: {:?}", r.body);
         assert_eq!(r.body["errors"][0]["field"], field, "{:?}", r.body);
     }
-    let prefs = api.get("/api/v1/users/me/notification-preferences", Some(&eve)).await;
-    assert_eq!(prefs.body["channels"]["product"]["email"], true, "nothing half-saved");
-    let r = api.post("/api/v1/users/me/follows", Some(&eve), json!({"kind": "author", "id": eve_id})).await;
+    let prefs = api
+        .get("/api/v1/users/me/notification-preferences", Some(&eve))
+        .await;
+    assert_eq!(
+        prefs.body["channels"]["product"]["email"], true,
+        "nothing half-saved"
+    );
+    let r = api
+        .post(
+            "/api/v1/users/me/follows",
+            Some(&eve),
+            json!({"kind": "author", "id": eve_id}),
+        )
+        .await;
     assert_eq!(r.status, 422, "following oneself: {:?}", r.body);
 
     // A forged unsubscribe token is refused; guessing is throttled.
-    let forged = format!("/api/v1/notifications/unsubscribe?token={eve_id}.following.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    let forged = format!(
+        "/api/v1/notifications/unsubscribe?token={eve_id}.following.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    );
     let mut statuses = Vec::new();
     for _ in 0..40 {
         let r = client()
@@ -627,53 +1006,25 @@ async fn what_could_be_abused_is_refused() {
             .unwrap();
         statuses.push(r.status().as_u16());
     }
-    assert!(statuses.iter().all(|s| *s == 403 || *s == 429), "{statuses:?}");
-    assert!(statuses.contains(&429), "the guessing is throttled: {statuses:?}");
-}
-
-/// Users the notification service knows, without paying for real sign-ups:
-/// `UserCreated` events published through the events fixture, and access
-/// tokens signed with the host's own key.
-async fn synthetic_users(host: &Host, id: &str, dir: &std::path::Path, count: usize) -> Vec<(String, String)> {
-    let seed = std::fs::read_to_string(dir.join("data/auth/signing-key")).unwrap();
-    let key = folio_auth::jwt::SigningKey::from_seed_b64(seed.trim()).unwrap();
-    let now = folio_tests::services::now() as i64;
-    let mut users = Vec::new();
-    for i in 0..count {
-        let user_id = folio_guest::util::new_id();
-        let claims = folio_auth::jwt::Claims {
-            iss: "http://folio.test".into(),
-            sub: user_id.clone(),
-            aud: "folio".into(),
-            exp: now + 3600,
-            iat: now,
-            nbf: now,
-            jti: folio_guest::util::new_id(),
-            role: "consumer".into(),
-            sid: None,
-            scope: None,
-            client_id: None,
-        };
-        let view = json!({"id": user_id, "email": format!("fan{i}.{id}@example.com"), "firstName": format!("Fan{i}"),
-                          "role": "consumer", "status": "active", "preferences": {"language": "en", "timezone": "UTC"}});
-        let r = folio_tests::post_json(
-            host,
-            "/ev/emit",
-            json!({"topic": "folio.users", "type": "folio.users.UserCreated", "key": user_id, "data": json!({"user": view}).to_string()}),
-        )
-        .await;
-        assert_eq!(r.0, 200, "{:?}", r.1);
-        users.push((user_id, key.sign(&claims)));
-    }
-    users
+    assert!(
+        statuses.iter().all(|s| *s == 403 || *s == 429),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&429),
+        "the guessing is throttled: {statuses:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_followers_are_each_told_once_even_when_the_host_dies_mid_fan_out() {
     let dir = tempfile::tempdir().unwrap();
     let id = format!("nfan{}", unique());
-    // Embedded: SQLite, the embedded log, .eml files.
-    let options = NotificationsOptions::default();
+    // Embedded: SQLite, the embedded log, .eml files; 40 pages of 25.
+    let options = NotificationsOptions {
+        fanout_page_size: 25,
+        ..Default::default()
+    };
     let host = start_notifications(&id, &id, dir.path(), &options);
     let api = Api { host: &host };
     let fans = synthetic_users(&host, &id, dir.path(), 1000).await;
@@ -682,7 +1033,13 @@ async fn a_thousand_followers_are_each_told_once_even_when_the_host_dies_mid_fan
         let api = Api { host: &host };
         let author = author.clone();
         async move {
-            let r = api.post("/api/v1/users/me/follows", Some(token), json!({"kind": "author", "id": author})).await;
+            let r = api
+                .post(
+                    "/api/v1/users/me/follows",
+                    Some(token),
+                    json!({"kind": "author", "id": author}),
+                )
+                .await;
             assert_eq!(r.status, 201, "{:?}", r.body);
         }
     }))
@@ -703,10 +1060,26 @@ async fn a_thousand_followers_are_each_told_once_even_when_the_host_dies_mid_fan
     .await;
     assert_eq!(r.0, 200, "{:?}", r.1);
     // Killed as soon as the first page is in: the rest is still to do.
-    let first = &fans.iter().min_by_key(|(user, _)| user.clone()).unwrap().1;
-    wait_inbox(&api, first, 2).await;
+    let source = format!("fan-out content-published:{content_id}:");
+    let pages = |host: &Host| {
+        host.logs()
+            .iter()
+            .filter(|l| l.contains(&source))
+            .map(|l| l.contains(", done"))
+            .collect::<Vec<bool>>()
+    };
+    let deadline = Instant::now() + MAIL_WAIT;
+    while pages(&host).is_empty() {
+        assert!(Instant::now() < deadline, "no fan-out page was logged");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     folio_tests::send_signal(host.pid(), "KILL");
-    drop(api);
+    let before = pages(&host);
+    eprintln!("pages done before the kill: {}", before.len());
+    assert!(
+        !before.contains(&true),
+        "the fan-out finished before the kill: nothing to resume"
+    );
     drop(host);
 
     let host = start_notifications(&id, &id, dir.path(), &options);
@@ -716,13 +1089,19 @@ async fn a_thousand_followers_are_each_told_once_even_when_the_host_dies_mid_fan
     for (_, token) in &fans {
         loop {
             let items = inbox(&api, token).await;
-            let n = items.iter().filter(|i| i["kind"] == "content-published").count();
+            let n = items
+                .iter()
+                .filter(|i| i["kind"] == "content-published")
+                .count();
             assert!(n <= 1, "told twice: {items:?}");
             if n == 1 {
                 told += 1;
                 break;
             }
-            assert!(Instant::now() < deadline, "{told} of 1000 told before the deadline");
+            assert!(
+                Instant::now() < deadline,
+                "{told} of 1000 told before the deadline"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -733,7 +1112,10 @@ async fn a_thousand_followers_are_each_told_once_even_when_the_host_dies_mid_fan
     loop {
         let published_mails = std::fs::read_dir(&mail)
             .map(|d| {
-                d.filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+                // A send killed mid-write leaves only a temporary file behind.
+                d.filter_map(|e| Some(e.ok()?.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .filter_map(|p| std::fs::read(p).ok())
                     .filter(|bytes| String::from_utf8_lossy(bytes).contains("One thousand readers"))
                     .count()
             })
@@ -741,8 +1123,14 @@ async fn a_thousand_followers_are_each_told_once_even_when_the_host_dies_mid_fan
         if published_mails == 1000 {
             break;
         }
-        assert!(published_mails < 1000, "{published_mails} mails for 1000 followers");
-        assert!(Instant::now() < deadline, "{published_mails} of 1000 mails written");
+        assert!(
+            published_mails < 1000,
+            "{published_mails} mails for 1000 followers"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{published_mails} of 1000 mails written"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -23,6 +23,8 @@ pub struct NotificationsOptions<'a> {
     pub push_origins: Vec<String>,
     /// Seconds a live stream stays open.
     pub stream_seconds: u32,
+    /// Users told per fan-out step.
+    pub fanout_page_size: u32,
     /// Runtime config besides the backends' tables.
     pub runtime_config: String,
     pub backends: Option<&'a Backends>,
@@ -33,13 +35,18 @@ impl Default for NotificationsOptions<'_> {
         NotificationsOptions {
             push_origins: Vec::new(),
             stream_seconds: 25,
+            fanout_page_size: 250,
             runtime_config: "[rate_limits]\nexempt = [\"127.0.0.1\"]\n".into(),
             backends: None,
         }
     }
 }
 
-pub fn notifications_component(component: &str, group: &str, options: &NotificationsOptions) -> String {
+pub fn notifications_component(
+    component: &str,
+    group: &str,
+    options: &NotificationsOptions,
+) -> String {
     let mut text = String::new();
     for route in [
         "/api/v1/notifications",
@@ -57,7 +64,11 @@ pub fn notifications_component(component: &str, group: &str, options: &Notificat
             "\n[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{component}\"\n"
         ));
     }
-    let outbound: Vec<String> = options.push_origins.iter().map(|o| format!("{o:?}")).collect();
+    let outbound: Vec<String> = options
+        .push_origins
+        .iter()
+        .map(|o| format!("{o:?}"))
+        .collect();
     text.push_str(&format!(
         r#"
 [[trigger.event]]
@@ -102,6 +113,7 @@ push_services = "{}"
 notification_link_secret = "{{{{ notification_link_secret }}}}"
 notification_locales = "en,fr"
 stream_seconds = "{}"
+fanout_page_size = "{}"
 [component.{component}.tool.folio]
 mail = true
 publishes = ["folio.notifications.fanout", "folio.notifications.deliveries"]
@@ -124,6 +136,7 @@ window_secs = 60
         outbound.join(", "),
         options.push_origins.join(","),
         options.stream_seconds,
+        options.fanout_page_size,
     ));
     text
 }
@@ -198,7 +211,8 @@ impl Helper {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let ready = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{script} said {line:?}: {e}"));
+        let ready =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{script} said {line:?}: {e}"));
         Helper { child, ready }
     }
 }
@@ -288,7 +302,21 @@ impl SmtpServer {
             .filter(|p| p.extension().is_some_and(|e| e == "eml"))
             .collect();
         names.sort();
-        names.iter().map(|p| parse_mail(&std::fs::read(p).unwrap())).collect()
+        names
+            .iter()
+            .map(|p| parse_mail(&std::fs::read(p).unwrap()))
+            .collect()
+    }
+
+    /// How many accepted messages contain `needle` in their raw bytes.
+    pub fn count_containing(&self, needle: &str) -> usize {
+        std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| Some(e.ok()?.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .filter_map(|p| std::fs::read(p).ok())
+            .filter(|bytes| String::from_utf8_lossy(bytes).contains(needle))
+            .count()
     }
 
     /// Waits until `wanted` holds for the messages, within `timeout`.
@@ -302,7 +330,10 @@ impl SmtpServer {
             assert!(
                 started.elapsed() < timeout,
                 "the SMTP server did not get the mail expected within {timeout:?}; it has {:#?}",
-                messages.iter().map(|m| (&m.to, &m.subject)).collect::<Vec<_>>()
+                messages
+                    .iter()
+                    .map(|m| (&m.to, &m.subject))
+                    .collect::<Vec<_>>()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -400,4 +431,46 @@ impl PushReceiver {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// Users the notification service knows, without paying for real sign-ups:
+/// `UserCreated` events published through the events fixture, and access
+/// tokens signed with the host's own key.
+pub async fn synthetic_users(
+    host: &Host,
+    id: &str,
+    dir: &std::path::Path,
+    count: usize,
+) -> Vec<(String, String)> {
+    let seed = std::fs::read_to_string(dir.join("data/auth/signing-key")).unwrap();
+    let key = folio_auth::jwt::SigningKey::from_seed_b64(seed.trim()).unwrap();
+    let now = crate::services::now() as i64;
+    let mut users = Vec::new();
+    for i in 0..count {
+        let user_id = folio_guest::util::new_id();
+        let claims = folio_auth::jwt::Claims {
+            iss: "http://folio.test".into(),
+            sub: user_id.clone(),
+            aud: "folio".into(),
+            exp: now + 3600,
+            iat: now,
+            nbf: now,
+            jti: folio_guest::util::new_id(),
+            role: "consumer".into(),
+            sid: None,
+            scope: None,
+            client_id: None,
+        };
+        let view = serde_json::json!({"id": user_id, "email": format!("fan{i}.{id}@example.com"), "firstName": format!("Fan{i}"),
+                          "role": "consumer", "status": "active", "preferences": {"language": "en", "timezone": "UTC"}});
+        let r = crate::post_json(
+            host,
+            "/ev/emit",
+            serde_json::json!({"topic": "folio.users", "type": "folio.users.UserCreated", "key": user_id, "data": serde_json::json!({"user": view}).to_string()}),
+        )
+        .await;
+        assert_eq!(r.0, 200, "{:?}", r.1);
+        users.push((user_id, key.sign(&claims)));
+    }
+    users
 }

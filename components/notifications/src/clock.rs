@@ -98,9 +98,10 @@ pub fn digest_due(frequency: &str, last_sent_ms: Option<i64>, now_ms: i64, tz: &
         "daily" => now.start_of_day().ok(),
         "weekly" => {
             let days_since_monday = now.weekday().to_monday_zero_offset() as i64;
-            now.start_of_day()
-                .ok()
-                .and_then(|d| d.checked_sub(jiff::Span::new().days(days_since_monday)).ok())
+            now.start_of_day().ok().and_then(|d| {
+                d.checked_sub(jiff::Span::new().days(days_since_monday))
+                    .ok()
+            })
         }
         _ => return false,
     };
@@ -144,15 +145,45 @@ mod tests {
     fn digests_fall_due_at_eight_local_once_per_period() {
         let tokyo = time_zone("Asia/Tokyo");
         // 07:59 Tokyo: not yet; 08:00: due; sent at 08:01: not again that day.
-        assert!(!digest_due("daily", None, ms("2026-12-04T22:59:00Z"), &tokyo));
-        assert!(digest_due("daily", None, ms("2026-12-04T23:00:00Z"), &tokyo));
+        assert!(!digest_due(
+            "daily",
+            None,
+            ms("2026-12-04T22:59:00Z"),
+            &tokyo
+        ));
+        assert!(digest_due(
+            "daily",
+            None,
+            ms("2026-12-04T23:00:00Z"),
+            &tokyo
+        ));
         let sent = ms("2026-12-04T23:01:00Z");
-        assert!(!digest_due("daily", Some(sent), ms("2026-12-05T10:00:00Z"), &tokyo));
-        assert!(digest_due("daily", Some(sent), ms("2026-12-05T23:00:00Z"), &tokyo));
+        assert!(!digest_due(
+            "daily",
+            Some(sent),
+            ms("2026-12-05T10:00:00Z"),
+            &tokyo
+        ));
+        assert!(digest_due(
+            "daily",
+            Some(sent),
+            ms("2026-12-05T23:00:00Z"),
+            &tokyo
+        ));
         // Weekly: due from Monday 08:00 (2026-12-07 is a Monday).
         let utc = time_zone("UTC");
-        assert!(digest_due("weekly", Some(ms("2026-11-30T09:00:00Z")), ms("2026-12-07T08:00:00Z"), &utc));
-        assert!(!digest_due("weekly", Some(ms("2026-12-07T08:00:00Z")), ms("2026-12-09T08:00:00Z"), &utc));
+        assert!(digest_due(
+            "weekly",
+            Some(ms("2026-11-30T09:00:00Z")),
+            ms("2026-12-07T08:00:00Z"),
+            &utc
+        ));
+        assert!(!digest_due(
+            "weekly",
+            Some(ms("2026-12-07T08:00:00Z")),
+            ms("2026-12-09T08:00:00Z"),
+            &utc
+        ));
         assert!(!digest_due("off", None, ms("2026-12-07T08:00:00Z"), &utc));
     }
 

@@ -25,7 +25,9 @@ pub fn link(path: &str) -> String {
 
 fn key32(name: &str) -> Result<[u8; 32], Problem> {
     let text = var(name).ok_or_else(|| {
-        Problem::unavailable(format!("the notification service is not configured: {name} is unset"))
+        Problem::unavailable(format!(
+            "the notification service is not configured: {name} is unset"
+        ))
     })?;
     b64url_decode(text.trim_end_matches('='))
         .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
@@ -48,8 +50,7 @@ pub fn link_secret() -> Result<[u8; 32], Problem> {
 
 pub fn vapid_key() -> Result<VapidKey, Problem> {
     let d = key32("vapid_private_key")?;
-    VapidKey::from_private(&d)
-        .map_err(|e| Problem::unavailable(format!("vapid_private_key: {e}")))
+    VapidKey::from_private(&d).map_err(|e| Problem::unavailable(format!("vapid_private_key: {e}")))
 }
 
 /// Who push services contact about this sender (`mailto:` or `https:`).
@@ -86,4 +87,12 @@ pub fn stream_seconds() -> u64 {
         .and_then(|s| s.parse().ok())
         .unwrap_or(25)
         .clamp(1, 300)
+}
+
+/// Users told per fan-out step (one transaction each).
+pub fn fanout_page_size() -> usize {
+    var("fanout_page_size")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(250)
+        .clamp(10, 1000)
 }

@@ -83,7 +83,9 @@ enum Outcome {
 
 pub fn handle(event: &Event) -> Result<(), HandleError> {
     let Some(id) = event.subject.as_deref() else {
-        return Err(HandleError::Reject("a delivery event without a subject".into()));
+        return Err(HandleError::Reject(
+            "a delivery event without a subject".into(),
+        ));
     };
     let db = store::db().map_err(retry)?;
     let Some((delivery, notification)) = load(&db, id).map_err(retry)? else {
@@ -94,7 +96,12 @@ pub fn handle(event: &Event) -> Result<(), HandleError> {
         return Ok(());
     }
     let Some(recipient) = recipients::get(&db, &delivery.user_id).map_err(retry)? else {
-        return record(&db, &delivery, Outcome::Failed("the recipient is unknown".into()), 0);
+        return record(
+            &db,
+            &delivery,
+            Outcome::Failed("the recipient is unknown".into()),
+            0,
+        );
     };
     let started = now_ms();
     let outcome = match delivery.channel.as_str() {
@@ -105,7 +112,12 @@ pub fn handle(event: &Event) -> Result<(), HandleError> {
     record(&db, &delivery, outcome, now_ms() - started)
 }
 
-fn record(db: &Connection, delivery: &Delivery, outcome: Outcome, elapsed_ms: i64) -> Result<(), HandleError> {
+fn record(
+    db: &Connection,
+    delivery: &Delivery,
+    outcome: Outcome,
+    elapsed_ms: i64,
+) -> Result<(), HandleError> {
     let now = now_ms();
     let (status, name, response) = match &outcome {
         Outcome::Sent(r) => ("sent", "sent", r.as_str()),
@@ -145,7 +157,12 @@ fn record(db: &Connection, delivery: &Delivery, outcome: Outcome, elapsed_ms: i6
     }
 }
 
-fn send_email(db: &Connection, delivery: &Delivery, n: &Notification, recipient: &Recipient) -> Outcome {
+fn send_email(
+    db: &Connection,
+    delivery: &Delivery,
+    n: &Notification,
+    recipient: &Recipient,
+) -> Outcome {
     let mut data = template_data(&n.data, recipient, n.link.as_deref());
     if let Some(sealed) = n.data["resetTokenSealed"].as_str() {
         match triggers::open_reset_token(sealed) {
@@ -220,7 +237,12 @@ fn send_push(db: &Connection, delivery: &Delivery, n: &Notification) -> Outcome 
         "category": n.category,
     });
     let urgent = n.category == "account";
-    match push::send(&subscription, payload.to_string().as_bytes(), 24 * 3600, urgent) {
+    match push::send(
+        &subscription,
+        payload.to_string().as_bytes(),
+        24 * 3600,
+        urgent,
+    ) {
         Ok(PushOutcome::Delivered(r)) => Outcome::Sent(r),
         Ok(PushOutcome::Gone(r)) => {
             // The browser unsubscribed or the subscription expired: forget it.
@@ -241,12 +263,17 @@ type HmacSha256 = Hmac<Sha256>;
 /// off this category's email for this user (RFC 8058), no sign-in needed.
 pub fn unsubscribe_link(user_id: &str, category: &str) -> Result<String, Problem> {
     let token = unsubscribe_token(user_id, category)?;
-    Ok(config::link(&format!("/api/v1/notifications/unsubscribe?token={token}")))
+    Ok(config::link(&format!(
+        "/api/v1/notifications/unsubscribe?token={token}"
+    )))
 }
 
 pub fn unsubscribe_token(user_id: &str, category: &str) -> Result<String, Problem> {
     let mac = unsubscribe_mac(user_id, category)?;
-    Ok(format!("{user_id}.{category}.{}", folio_guest::util::b64url(&mac)))
+    Ok(format!(
+        "{user_id}.{category}.{}",
+        folio_guest::util::b64url(&mac)
+    ))
 }
 
 fn unsubscribe_mac(user_id: &str, category: &str) -> Result<Vec<u8>, Problem> {
@@ -261,7 +288,9 @@ fn unsubscribe_mac(user_id: &str, category: &str) -> Result<Vec<u8>, Problem> {
 /// The (user, category) a token names, if its signature holds.
 pub fn check_unsubscribe_token(token: &str) -> Result<Option<(String, String)>, Problem> {
     let mut parts = token.rsplitn(3, '.');
-    let (Some(signature), Some(category), Some(user_id)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(signature), Some(category), Some(user_id)) =
+        (parts.next(), parts.next(), parts.next())
+    else {
         return Ok(None);
     };
     let Some(signature) = folio_guest::util::b64url_decode(signature) else {

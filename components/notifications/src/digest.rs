@@ -74,7 +74,10 @@ fn digest_one(db: &Connection, user_id: &str, now: i64) -> Result<bool, Problem>
         return Ok(false);
     }
     let tz = clock::time_zone(&recipient.time_zone);
-    let quiet = prefs.quiet_hours.and_then(|q| q.ends_after(now, &tz)).is_some();
+    let quiet = prefs
+        .quiet_hours
+        .and_then(|q| q.ends_after(now, &tz))
+        .is_some();
     if quiet || !clock::digest_due(&prefs.digest, prefs.last_digest_at, now, &tz) {
         return Ok(false);
     }
@@ -104,7 +107,16 @@ fn digest_one(db: &Connection, user_id: &str, now: i64) -> Result<bool, Problem>
         is_digest: true,
     };
     let tx = db.begin().map_err(db_error)?;
-    let told = notify::tell(&tx, db, &mut TemplateCache::default(), &notice, &recipient, &prefs, &[], now)?;
+    let told = notify::tell(
+        &tx,
+        db,
+        &mut TemplateCache::default(),
+        &notice,
+        &recipient,
+        &prefs,
+        &[],
+        now,
+    )?;
     let note = match &told {
         Some(t) => format!("in digest {}", t.notification_id),
         None => "in a digest".into(),
@@ -113,7 +125,11 @@ fn digest_one(db: &Connection, user_id: &str, now: i64) -> Result<bool, Problem>
         tx.execute(
             "UPDATE deliveries SET status = 'sent', response = $2, updated_at = $3, sent_at = $3 \
              WHERE id = $1 AND status = 'digest'",
-            &[Value::Text(text(&r[0])), Value::Text(note.clone()), Value::Integer(now)],
+            &[
+                Value::Text(text(&r[0])),
+                Value::Text(note.clone()),
+                Value::Integer(now),
+            ],
         )
         .map_err(db_error)?;
     }

@@ -23,8 +23,6 @@ use crate::store::db_error;
 
 pub const TOPIC: &str = "folio.notifications.fanout";
 const STEP: &str = "folio.notifications.FanoutStep";
-/// Users per step (one transaction).
-pub const PAGE_SIZE: usize = 250;
 
 /// Who a fan-out tells.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -83,9 +81,12 @@ pub struct StepReport {
 /// One page: tells the next `PAGE_SIZE` users after `fanout.after` and, if
 /// there may be more, publishes the step for the page after.
 pub fn step(db: &Connection, fanout: &Fanout) -> Result<StepReport, Problem> {
-    let ids = page(db, &fanout.audience, &fanout.after)?;
+    let page_size = crate::config::fanout_page_size();
+    let ids = page(db, &fanout.audience, &fanout.after, page_size)?;
     let mut report = StepReport::default();
     if ids.is_empty() {
+        // The previous page was full and the last.
+        println!("fan-out {}: 0 told after {:?}, done", fanout.source, fanout.after);
         return Ok(report);
     }
     let recipients = recipients::get_many(db, &ids)?;
@@ -115,7 +116,7 @@ pub fn step(db: &Connection, fanout: &Fanout) -> Result<StepReport, Problem> {
             }
         }
     }
-    report.more = ids.len() == PAGE_SIZE;
+    report.more = ids.len() == page_size;
     if report.more {
         let next = Fanout {
             after: ids.last().cloned().unwrap_or_default(),
@@ -133,11 +134,27 @@ pub fn step(db: &Connection, fanout: &Fanout) -> Result<StepReport, Problem> {
     }
     tx.commit().map_err(db_error)?;
     notify::inbox_changed(changed.iter().map(String::as_str));
+    println!(
+        "fan-out {}: {} told after {:?}{}",
+        fanout.source,
+        report.told,
+        fanout.after,
+        if report.more {
+            ", more to come"
+        } else {
+            ", done"
+        }
+    );
     Ok(report)
 }
 
-fn page(db: &Connection, audience: &Audience, after: &str) -> Result<Vec<String>, Problem> {
-    let limit = Value::Integer(PAGE_SIZE as i64);
+fn page(
+    db: &Connection,
+    audience: &Audience,
+    after: &str,
+    page_size: usize,
+) -> Result<Vec<String>, Problem> {
+    let limit = Value::Integer(page_size as i64);
     let (sql, params): (String, Vec<Value>) = match audience {
         Audience::Followers {
             author,
@@ -152,11 +169,17 @@ fn page(db: &Connection, audience: &Audience, after: &str) -> Result<Vec<String>
             let mut clauses = Vec::new();
             if let Some(author) = author {
                 params.push(Value::Text(author.clone()));
-                clauses.push(format!("(kind = 'author' AND target_id = ${})", params.len()));
+                clauses.push(format!(
+                    "(kind = 'author' AND target_id = ${})",
+                    params.len()
+                ));
             }
             for category in categories.iter().take(50) {
                 params.push(Value::Text(category.clone()));
-                clauses.push(format!("(kind = 'category' AND target_id = ${})", params.len()));
+                clauses.push(format!(
+                    "(kind = 'category' AND target_id = ${})",
+                    params.len()
+                ));
             }
             if clauses.is_empty() {
                 return Ok(Vec::new());
@@ -180,14 +203,17 @@ fn page(db: &Connection, audience: &Audience, after: &str) -> Result<Vec<String>
             let mut ids: Vec<&String> = ids.iter().filter(|id| id.as_str() > after).collect();
             ids.sort();
             ids.dedup();
-            return Ok(ids.into_iter().take(PAGE_SIZE).cloned().collect());
+            return Ok(ids.into_iter().take(page_size).cloned().collect());
         }
     };
     let rows = db.query(&sql, &params).map_err(db_error)?;
     Ok(rows.rows.iter().map(|r| text(&r[0])).collect())
 }
 
-fn load_preferences(db: &Connection, ids: &[String]) -> Result<HashMap<String, Preferences>, Problem> {
+fn load_preferences(
+    db: &Connection,
+    ids: &[String],
+) -> Result<HashMap<String, Preferences>, Problem> {
     // Most users never change a preference: read the few who did.
     let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
     let params: Vec<Value> = ids.iter().map(|id| Value::Text(id.clone())).collect();

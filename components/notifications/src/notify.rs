@@ -105,7 +105,10 @@ pub fn tell(
         data["link"] = Json::Null;
         let rendered = templates::render(parts, &data, false)
             .map_err(templates::TemplateError::into_problem)?;
-        (rendered.subject, truncate(rendered.text.trim(), MAX_IN_APP_BODY))
+        (
+            rendered.subject,
+            truncate(rendered.text.trim(), MAX_IN_APP_BODY),
+        )
     } else {
         (String::new(), String::new())
     };
@@ -138,12 +141,21 @@ pub fn tell(
         .filter(|_| !ignores_quiet_hours(&notice.category))
         .and_then(|q| q.ends_after(now_ms, &clock::time_zone(&recipient.time_zone)));
     if recipient.active && prefs.allows(&notice.category, "email") {
-        let status = if !notice.is_digest && prefs.digest != "off" && goes_into_digest(&notice.category) {
-            Status::Digest
-        } else {
-            quiet_until.map_or(Status::Due, Status::After)
-        };
-        add_delivery(tx, &id, recipient, "email", &recipient.email, status, now_ms)?;
+        let status =
+            if !notice.is_digest && prefs.digest != "off" && goes_into_digest(&notice.category) {
+                Status::Digest
+            } else {
+                quiet_until.map_or(Status::Due, Status::After)
+            };
+        add_delivery(
+            tx,
+            &id,
+            recipient,
+            "email",
+            &recipient.email,
+            status,
+            now_ms,
+        )?;
     }
     if recipient.active && notice.push && prefs.allows(&notice.category, "push") {
         for s in subscriptions {
@@ -208,7 +220,9 @@ pub fn announce_due(tx: &Transaction, delivery_id: &str, user_id: &str) -> Resul
         key: user_id.into(),
         subject: Some(delivery_id.into()),
         datacontenttype: "application/json".into(),
-        data: json!({ "deliveryId": delivery_id }).to_string().into_bytes(),
+        data: json!({ "deliveryId": delivery_id })
+            .to_string()
+            .into_bytes(),
     })
     .map_err(db_error)?;
     Ok(())

@@ -62,7 +62,9 @@ pub fn load(db: &Connection, user_id: &str) -> Result<Preferences, Problem> {
         )
         .map_err(db_error)?;
     for r in &rows.rows {
-        prefs.channels.insert((text(&r[0]), text(&r[1])), boolean(&r[2]));
+        prefs
+            .channels
+            .insert((text(&r[0]), text(&r[1])), boolean(&r[2]));
     }
     let rows = db
         .query(
@@ -86,7 +88,12 @@ pub fn load(db: &Connection, user_id: &str) -> Result<Preferences, Problem> {
 }
 
 /// Replaces the user's choices with `prefs` (mandatory pairs stay on).
-pub fn save(tx: &Transaction, user_id: &str, prefs: &Preferences, now_ms: i64) -> Result<(), Problem> {
+pub fn save(
+    tx: &Transaction,
+    user_id: &str,
+    prefs: &Preferences,
+    now_ms: i64,
+) -> Result<(), Problem> {
     let id = Value::Text(user_id.into());
     tx.execute(
         "DELETE FROM channel_preferences WHERE user_id = $1",
@@ -124,7 +131,13 @@ pub fn save(tx: &Transaction, user_id: &str, prefs: &Preferences, now_ms: i64) -
 }
 
 /// Turns one (category, channel) off, as a one-click unsubscribe does.
-pub fn turn_off(db: &Connection, user_id: &str, category: &str, channel: &str, now_ms: i64) -> Result<(), Problem> {
+pub fn turn_off(
+    db: &Connection,
+    user_id: &str,
+    category: &str,
+    channel: &str,
+    now_ms: i64,
+) -> Result<(), Problem> {
     let mut prefs = load(db, user_id)?;
     prefs
         .channels
@@ -168,7 +181,13 @@ pub fn follows(db: &Connection, user_id: &str) -> Result<Vec<Follow>, Problem> {
 }
 
 /// True when the follow is new.
-pub fn follow(db: &Connection, user_id: &str, kind: &str, target_id: &str, now_ms: i64) -> Result<bool, Problem> {
+pub fn follow(
+    db: &Connection,
+    user_id: &str,
+    kind: &str,
+    target_id: &str,
+    now_ms: i64,
+) -> Result<bool, Problem> {
     let added = db
         .execute(
             "INSERT INTO follows (user_id, kind, target_id, created_at) VALUES ($1, $2, $3, $4) \
@@ -184,7 +203,12 @@ pub fn follow(db: &Connection, user_id: &str, kind: &str, target_id: &str, now_m
     Ok(added == 1)
 }
 
-pub fn unfollow(db: &Connection, user_id: &str, kind: &str, target_id: &str) -> Result<bool, Problem> {
+pub fn unfollow(
+    db: &Connection,
+    user_id: &str,
+    kind: &str,
+    target_id: &str,
+) -> Result<bool, Problem> {
     let removed = db
         .execute(
             "DELETE FROM follows WHERE user_id = $1 AND kind = $2 AND target_id = $3",

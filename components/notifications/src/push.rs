@@ -81,7 +81,10 @@ pub fn check_endpoint(endpoint: &str) -> Result<(), Problem> {
     }
     let origin = webpush::origin(endpoint).map_err(|e| bad(&e))?;
     let services = config::push_services();
-    if services.iter().any(|allowed| origin_matches(allowed, &origin)) {
+    if services
+        .iter()
+        .any(|allowed| origin_matches(allowed, &origin))
+    {
         Ok(())
     } else {
         Err(bad("is not the URL of a known push service"))
@@ -111,7 +114,12 @@ pub enum PushOutcome {
 }
 
 /// Encrypts `payload` for `subscription` and POSTs it to its push service.
-pub fn send(subscription: &Subscription, payload: &[u8], ttl_seconds: u32, urgent: bool) -> Result<PushOutcome, Problem> {
+pub fn send(
+    subscription: &Subscription,
+    payload: &[u8],
+    ttl_seconds: u32,
+    urgent: bool,
+) -> Result<PushOutcome, Problem> {
     let keys = SubscriptionKeys::parse(&subscription.p256dh, &subscription.auth)
         .map_err(|e| Problem::unavailable(format!("stored subscription keys: {e}")))?;
     let body = webpush::encrypt(payload, &keys, random(), random())
@@ -140,7 +148,8 @@ pub fn send(subscription: &Subscription, payload: &[u8], ttl_seconds: u32, urgen
         Err(e) => return Ok(PushOutcome::Retry(format!("unreachable: {e}"))),
     };
     let status = *response.status();
-    let said = String::from_utf8_lossy(&response.body()[..response.body().len().min(300)]).to_string();
+    let said =
+        String::from_utf8_lossy(&response.body()[..response.body().len().min(300)]).to_string();
     let summary = format!("{status} {said}").trim().to_string();
     Ok(match status {
         200..=299 => PushOutcome::Delivered(summary),
@@ -156,10 +165,25 @@ mod tests {
 
     #[test]
     fn wildcards_match_subdomains_only() {
-        assert!(origin_matches("https://*.push.services.mozilla.com", "https://updates.push.services.mozilla.com"));
-        assert!(!origin_matches("https://*.push.services.mozilla.com", "https://push.services.mozilla.com.evil.test"));
-        assert!(!origin_matches("https://*.push.services.mozilla.com", "http://updates.push.services.mozilla.com"));
-        assert!(origin_matches("https://fcm.googleapis.com", "https://fcm.googleapis.com"));
-        assert!(!origin_matches("https://fcm.googleapis.com", "https://fcm.googleapis.com:8443"));
+        assert!(origin_matches(
+            "https://*.push.services.mozilla.com",
+            "https://updates.push.services.mozilla.com"
+        ));
+        assert!(!origin_matches(
+            "https://*.push.services.mozilla.com",
+            "https://push.services.mozilla.com.evil.test"
+        ));
+        assert!(!origin_matches(
+            "https://*.push.services.mozilla.com",
+            "http://updates.push.services.mozilla.com"
+        ));
+        assert!(origin_matches(
+            "https://fcm.googleapis.com",
+            "https://fcm.googleapis.com"
+        ));
+        assert!(!origin_matches(
+            "https://fcm.googleapis.com",
+            "https://fcm.googleapis.com:8443"
+        ));
     }
 }

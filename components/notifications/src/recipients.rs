@@ -47,7 +47,9 @@ impl Recipient {
             role: s(&user["role"]).unwrap_or_else(|| "consumer".into()),
             locale: s(&preferences["language"]).unwrap_or_else(|| "en".into()),
             time_zone: s(&preferences["timezone"]).unwrap_or_else(|| "UTC".into()),
-            active: user["status"].as_str().is_none_or(|status| status == "active"),
+            active: user["status"]
+                .as_str()
+                .is_none_or(|status| status == "active"),
         })
     }
 

@@ -63,7 +63,8 @@ pub fn serve(request: Request, out: ResponseOutparam) {
     out.set(response);
     let stream = body.write().expect("the stream is taken once");
     let write = |text: &str| -> bool {
-        folio_guest::streams::write_all(&stream, text.as_bytes()).is_ok() && stream.blocking_flush().is_ok()
+        folio_guest::streams::write_all(&stream, text.as_bytes()).is_ok()
+            && stream.blocking_flush().is_ok()
     };
     if !write(&format!("retry: {RECONNECT_MS}\n\n")) {
         return;
@@ -112,7 +113,9 @@ pub fn serve(request: Request, out: ResponseOutparam) {
 fn open(request: &Request) -> Result<(String, Option<i64>), Problem> {
     let pairs = query_pairs(request);
     if let Some((name, _)) = pairs.iter().find(|(n, _)| n != "ticket") {
-        return Err(Problem::bad_request(format!("unknown query parameter {name}")));
+        return Err(Problem::bad_request(format!(
+            "unknown query parameter {name}"
+        )));
     }
     let user_id = match pairs.iter().find(|(n, _)| n == "ticket") {
         Some((_, ticket)) => {
@@ -134,7 +137,9 @@ fn open(request: &Request) -> Result<(String, Option<i64>), Problem> {
                 .parse::<i64>()
                 .ok()
                 .filter(|s| *s >= 0)
-                .ok_or_else(|| Problem::bad_request("Last-Event-ID must be an id this stream sent"))?,
+                .ok_or_else(|| {
+                    Problem::bad_request("Last-Event-ID must be an id this stream sent")
+                })?,
         ),
     };
     Ok((user_id, resume))

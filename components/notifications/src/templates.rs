@@ -46,84 +46,108 @@ macro_rules! builtin {
 
 pub const BUILTINS: &[Builtin] = &[
     builtin!(
-        "password-reset", "account", "The link that sets a new password (email only: the link is a secret)",
+        "password-reset",
+        "account",
+        "The link that sets a new password (email only: the link is a secret)",
         "Reset your {{ platformName }} password",
         "Hi {{ recipient.firstName }},\n\nSomeone (we hope you) asked to reset your password. Follow this link to choose a new one:\n\n{{ resetLink }}\n\nIt works once, until {{ expiresAt }}. If you did not ask, ignore this message: your password is unchanged.",
         "<p>Hi {{ recipient.firstName }},</p><p>Someone (we hope you) asked to reset your password.</p><p><a href=\"{{ resetLink }}\">Choose a new password</a></p><p>The link works once, until {{ expiresAt }}. If you did not ask, ignore this message: your password is unchanged.</p>",
         || json!({"resetLink": "https://folio.example/reset-password?token=SAMPLE", "expiresAt": "2026-12-04T12:00:00Z"})
     ),
     builtin!(
-        "email-verification", "account", "Confirms an email address",
+        "email-verification",
+        "account",
+        "Confirms an email address",
         "Confirm your email for {{ platformName }}",
         "Hi {{ recipient.firstName }},\n\nConfirm that this address is yours:\n\n{{ verifyLink }}",
         "<p>Hi {{ recipient.firstName }},</p><p><a href=\"{{ verifyLink }}\">Confirm that this address is yours</a>.</p>",
         || json!({"verifyLink": "https://folio.example/verify-email?token=SAMPLE"})
     ),
     builtin!(
-        "welcome", "account", "Sent when an account is created",
+        "welcome",
+        "account",
+        "Sent when an account is created",
         "Welcome to {{ platformName }}",
         "Hi {{ recipient.firstName }},\n\nYour account is ready. Follow authors and categories to hear when they publish.",
         "<p>Hi {{ recipient.firstName }},</p><p>Your account is ready. Follow authors and categories to hear when they publish.</p>",
         || json!({})
     ),
     builtin!(
-        "registration-attempted", "account", "Someone tried to register an address that has an account",
+        "registration-attempted",
+        "account",
+        "Someone tried to register an address that has an account",
         "Someone tried to register with your email",
         "Hi {{ recipient.firstName }},\n\nSomeone tried to create a {{ platformName }} account with this address, which already has one. If it was you, sign in or reset your password; if not, you need do nothing.",
         "<p>Hi {{ recipient.firstName }},</p><p>Someone tried to create a {{ platformName }} account with this address, which already has one. If it was you, sign in or reset your password; if not, you need do nothing.</p>",
         || json!({})
     ),
     builtin!(
-        "content-published", "following", "An author or category the recipient follows published something",
+        "content-published",
+        "following",
+        "An author or category the recipient follows published something",
         "New: {{ content.title }}",
         "{{ content.title }} was just published.\n\n{{ link }}",
         "<p><a href=\"{{ link }}\">{{ content.title }}</a> was just published.</p>",
         || json!({"content": {"id": "0192f0c4-0000-7000-8000-000000000001", "title": "Ten ways to cook a watermelon", "type": "article"}, "link": "https://folio.example/content/0192f0c4-0000-7000-8000-000000000001"})
     ),
     builtin!(
-        "content-review", "editorial", "Content was submitted for review (to editors)",
+        "content-review",
+        "editorial",
+        "Content was submitted for review (to editors)",
         "Review requested: {{ content.title }}",
         "{{ content.title }} is waiting for review.\n\n{{ link }}",
         "<p><a href=\"{{ link }}\">{{ content.title }}</a> is waiting for review.</p>",
         || json!({"content": {"id": "0192f0c4-0000-7000-8000-000000000001", "title": "Ten ways to cook a watermelon", "type": "article"}, "link": "https://folio.example/admin/content/0192f0c4-0000-7000-8000-000000000001"})
     ),
     builtin!(
-        "comment", "following", "Placeholder: someone commented on the recipient's content (comments are not built yet)",
+        "comment",
+        "following",
+        "Placeholder: someone commented on the recipient's content (comments are not built yet)",
         "{{ comment.author }} commented on {{ content.title }}",
         "{{ comment.author }} wrote: {{ comment.excerpt }}\n\n{{ link }}",
         "<p>{{ comment.author }} wrote:</p><blockquote>{{ comment.excerpt }}</blockquote><p><a href=\"{{ link }}\">Reply</a></p>",
         || json!({"comment": {"author": "Grace", "excerpt": "Lovely piece."}, "content": {"title": "Ten ways to cook a watermelon"}, "link": "https://folio.example/c/1"})
     ),
     builtin!(
-        "mention", "following", "Placeholder: someone mentioned the recipient (comments are not built yet)",
+        "mention",
+        "following",
+        "Placeholder: someone mentioned the recipient (comments are not built yet)",
         "{{ mention.author }} mentioned you",
         "{{ mention.author }} mentioned you: {{ mention.excerpt }}\n\n{{ link }}",
         "<p>{{ mention.author }} mentioned you:</p><blockquote>{{ mention.excerpt }}</blockquote><p><a href=\"{{ link }}\">See it</a></p>",
         || json!({"mention": {"author": "Grace", "excerpt": "as @ada says"}, "link": "https://folio.example/c/1"})
     ),
     builtin!(
-        "payment-failed", "billing", "A renewal payment failed (billing)",
+        "payment-failed",
+        "billing",
+        "A renewal payment failed (billing)",
         "Your payment did not go through",
         "Hi {{ recipient.firstName }},\n\nWe could not take {{ amount }} {{ currency }} for your {{ plan }} subscription. We will try again on {{ retryAt }}; update your payment method to keep access:\n\n{{ link }}",
         "<p>Hi {{ recipient.firstName }},</p><p>We could not take {{ amount }} {{ currency }} for your {{ plan }} subscription. We will try again on {{ retryAt }}.</p><p><a href=\"{{ link }}\">Update your payment method</a></p>",
         || json!({"amount": "9.00", "currency": "EUR", "plan": "Reader", "retryAt": "2026-12-07", "link": "https://folio.example/billing"})
     ),
     builtin!(
-        "invoice-issued", "billing", "An invoice was issued (billing)",
+        "invoice-issued",
+        "billing",
+        "An invoice was issued (billing)",
         "Invoice {{ invoiceNumber }}",
         "Hi {{ recipient.firstName }},\n\nInvoice {{ invoiceNumber }} for {{ amount }} {{ currency }} is ready:\n\n{{ link }}",
         "<p>Hi {{ recipient.firstName }},</p><p>Invoice {{ invoiceNumber }} for {{ amount }} {{ currency }} is ready: <a href=\"{{ link }}\">view it</a>.</p>",
         || json!({"invoiceNumber": "F-2026-0042", "amount": "9.00", "currency": "EUR", "link": "https://folio.example/billing/invoices/F-2026-0042"})
     ),
     builtin!(
-        "broadcast", "product", "An announcement an admin sent",
+        "broadcast",
+        "product",
+        "An announcement an admin sent",
         "{{ title }}",
         "{{ body }}{% if link %}\n\n{{ link }}{% endif %}",
         "<p>{{ body }}</p>{% if link %}<p><a href=\"{{ link }}\">{{ link }}</a></p>{% endif %}",
         || json!({"title": "Scheduled maintenance", "body": "Folio is read-only on Sunday from 02:00 to 03:00 UTC.", "link": null})
     ),
     builtin!(
-        "digest", "following", "The daily or weekly digest of what a user chose to get that way",
+        "digest",
+        "following",
+        "The daily or weekly digest of what a user chose to get that way",
         "Your {{ period }} digest: {{ items | length }} new",
         "Hi {{ recipient.firstName }}, here is what happened:\n{% for item in items %}\n* {{ item.title }}{% if item.link %}\n  {{ item.link }}{% endif %}{% endfor %}",
         "<p>Hi {{ recipient.firstName }}, here is what happened:</p><ul>{% for item in items %}<li>{% if item.link %}<a href=\"{{ item.link }}\">{{ item.title }}</a>{% else %}{{ item.title }}{% endif %}</li>{% endfor %}</ul>",
@@ -225,10 +249,17 @@ pub fn render(parts: &Parts, data: &Json, strict: bool) -> Result<Rendered, Temp
 }
 
 fn error(part: &'static str, e: minijinja::Error) -> TemplateError {
-    let part = PART_NAMES.iter().find(|p| **p == part).copied().unwrap_or("text");
+    let part = PART_NAMES
+        .iter()
+        .find(|p| **p == part)
+        .copied()
+        .unwrap_or("text");
     let message = match e.kind() {
         ErrorKind::OutOfFuel => "takes too long to render (a loop too large?)".to_string(),
-        _ => e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string()),
+        _ => e
+            .detail()
+            .map(str::to_string)
+            .unwrap_or_else(|| e.kind().to_string()),
     };
     TemplateError {
         part,
@@ -240,7 +271,10 @@ fn error(part: &'static str, e: minijinja::Error) -> TemplateError {
 /// Checks what an admin sends before it is stored: sizes, one-line subject,
 /// and that it compiles and renders the template's sample data strictly.
 pub fn check(key: &str, parts: &Parts) -> Result<(), Problem> {
-    for (name, part) in PART_NAMES.iter().zip([&parts.subject, &parts.text, &parts.html]) {
+    for (name, part) in PART_NAMES
+        .iter()
+        .zip([&parts.subject, &parts.text, &parts.html])
+    {
         if part.len() > MAX_PART_BYTES {
             return Err(Problem::invalid_field(
                 name,
@@ -315,7 +349,10 @@ pub fn resolve(db: &Connection, key: &str, locale: &str) -> Result<Parts, Proble
     let stored = stored(db, key)?;
     let language = locale.split('-').next().unwrap_or(locale);
     for wanted in [locale, language, "en"] {
-        if let Some(s) = stored.iter().find(|s| s.locale.eq_ignore_ascii_case(wanted)) {
+        if let Some(s) = stored
+            .iter()
+            .find(|s| s.locale.eq_ignore_ascii_case(wanted))
+        {
             return Ok(s.parts.clone());
         }
     }
@@ -333,7 +370,12 @@ pub fn builtin_parts(b: &Builtin) -> Parts {
 /// Renders `key` for a reader of `locale` with `data` (plus the common
 /// variables the caller put in), leniently: a stored template was checked
 /// when saved.
-pub fn render_for(db: &Connection, key: &str, locale: &str, data: &Json) -> Result<Rendered, Problem> {
+pub fn render_for(
+    db: &Connection,
+    key: &str,
+    locale: &str,
+    data: &Json,
+) -> Result<Rendered, Problem> {
     let parts = resolve(db, key, locale)?;
     render(&parts, data, false).or_else(|e| {
         // A stored template that fails at send time (data it did not expect)
@@ -361,7 +403,11 @@ mod tests {
         for b in BUILTINS {
             let r = render(&builtin_parts(b), &sample(b.key), true)
                 .unwrap_or_else(|e| panic!("{}: {e:?}", b.key));
-            assert!(!r.subject.is_empty() && !r.text.is_empty() && !r.html.is_empty(), "{}", b.key);
+            assert!(
+                !r.subject.is_empty() && !r.text.is_empty() && !r.html.is_empty(),
+                "{}",
+                b.key
+            );
             assert!(crate::model::CATEGORIES.contains(&b.category), "{}", b.key);
         }
     }
@@ -369,16 +415,31 @@ mod tests {
     #[test]
     fn html_is_escaped_and_text_is_not() {
         let data = json!({"name": "<b>Ada & co</b>"});
-        let r = render(&parts("{{ name }}", "{{ name }}", "<p>{{ name }}</p>"), &data, true).unwrap();
+        let r = render(
+            &parts("{{ name }}", "{{ name }}", "<p>{{ name }}</p>"),
+            &data,
+            true,
+        )
+        .unwrap();
         assert_eq!(r.text, "<b>Ada & co</b>");
         assert_eq!(r.html, "<p>&lt;b&gt;Ada &amp; co&lt;&#x2f;b&gt;</p>");
     }
 
     #[test]
     fn errors_name_the_part_and_the_line() {
-        let e = render(&parts("ok", "line one\n{% if %}", "<p></p>"), &json!({}), true).unwrap_err();
+        let e = render(
+            &parts("ok", "line one\n{% if %}", "<p></p>"),
+            &json!({}),
+            true,
+        )
+        .unwrap_err();
         assert_eq!((e.part, e.line), ("text", Some(2)));
-        let e = render(&parts("ok", "fine", "<p>\n\n{{ nope.deeper }}</p>"), &json!({}), true).unwrap_err();
+        let e = render(
+            &parts("ok", "fine", "<p>\n\n{{ nope.deeper }}</p>"),
+            &json!({}),
+            true,
+        )
+        .unwrap_err();
         assert_eq!((e.part, e.line), ("html", Some(3)));
         // Lenient rendering (sending) leaves unknown variables empty.
         assert!(render(&parts("ok", "{{ nope.deeper }}", ""), &json!({}), false).is_ok());
@@ -386,7 +447,8 @@ mod tests {
 
     #[test]
     fn runaway_templates_run_out_of_fuel_or_room() {
-        let loops = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}";
+        let loops =
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}";
         let e = render(&parts("s", loops, ""), &json!({}), true).unwrap_err();
         assert!(e.message.contains("too long"), "{e:?}");
         let wide = "{{ 'x' * 100000000 }}";

@@ -47,7 +47,10 @@ pub fn users(event: &Event) -> Result<(), HandleError> {
             recipients::save(&tx, &recipient, now_ms()).map_err(retry)?;
             tx.commit().map_err(db_error).map_err(retry)?;
             if kind == "UserCreated" {
-                tell_one(&recipient, account_notice("welcome", "welcome".into(), json!({}), true))?;
+                tell_one(
+                    &recipient,
+                    account_notice("welcome", "welcome".into(), json!({}), true),
+                )?;
             }
             Ok(())
         }
@@ -63,7 +66,9 @@ pub fn users(event: &Event) -> Result<(), HandleError> {
         "PasswordResetRequested" => {
             let Some(sealed_token) = data["resetTokenSealed"].as_str() else {
                 // The users service has no key to seal to: nothing can be sent.
-                eprintln!("PasswordResetRequested without a sealed token: reset_delivery_public_key is unset in the users service");
+                eprintln!(
+                    "PasswordResetRequested without a sealed token: reset_delivery_public_key is unset in the users service"
+                );
                 return Ok(());
             };
             let recipient = recipient_of(&data)?;
@@ -107,14 +112,18 @@ fn account_notice(template: &str, source: String, data: Json, in_app: bool) -> N
 /// the event itself carries (the directory may not have caught up).
 fn recipient_of(data: &Json) -> Result<Recipient, HandleError> {
     let Some(user_id) = data["userId"].as_str() else {
-        return Err(HandleError::Reject("an account event without a userId".into()));
+        return Err(HandleError::Reject(
+            "an account event without a userId".into(),
+        ));
     };
     let db = store::db().map_err(retry)?;
     if let Some(r) = recipients::get(&db, user_id).map_err(retry)? {
         return Ok(r);
     }
     let Some(email) = data["email"].as_str() else {
-        return Err(HandleError::Reject("an account event without an email".into()));
+        return Err(HandleError::Reject(
+            "an account event without an email".into(),
+        ));
     };
     Ok(Recipient {
         user_id: user_id.into(),
@@ -159,8 +168,9 @@ pub fn open_reset_token(sealed_b64: &str) -> Result<String, Problem> {
     let key = config::reset_delivery_private_key()?;
     let sealed_bytes = b64url_decode(sealed_b64.trim_end_matches('='))
         .ok_or_else(|| Problem::bad_request("the sealed reset token is not base64url"))?;
-    let token = sealed::open(&key, &sealed_bytes, sealed::RESET_TOKEN_INFO)
-        .map_err(|_| Problem::bad_request("the reset token does not open with reset_delivery_private_key"))?;
+    let token = sealed::open(&key, &sealed_bytes, sealed::RESET_TOKEN_INFO).map_err(|_| {
+        Problem::bad_request("the reset token does not open with reset_delivery_private_key")
+    })?;
     String::from_utf8(token).map_err(|_| Problem::bad_request("the reset token is not text"))
 }
 
@@ -178,7 +188,9 @@ pub fn content(event: &Event) -> Result<(), HandleError> {
     });
     let fanout = match kind {
         "ContentStatusChanged" if data["to"] == "review" => Fanout {
-            audience: Audience::Role { role: "admin".into() },
+            audience: Audience::Role {
+                role: "admin".into(),
+            },
             source: format!("content-review:{id}:{}", data["version"]),
             template: "content-review".into(),
             category: "editorial".into(),
@@ -191,7 +203,11 @@ pub fn content(event: &Event) -> Result<(), HandleError> {
         "ContentPublished" => {
             let categories = data["categories"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|c| c.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             let author = data["authorId"].as_str().map(str::to_string);
             Fanout {

@@ -71,7 +71,10 @@ enum Transport {
 impl Mailer {
     pub fn new(settings: MailSettings) -> anyhow::Result<Mailer> {
         let transport = match settings.transport {
-            TransportSettings::File { dir } => Transport::File(dir),
+            TransportSettings::File { dir } => {
+                remove_partial_files(&dir);
+                Transport::File(dir)
+            }
             TransportSettings::Smtp {
                 host,
                 port,
@@ -192,6 +195,21 @@ async fn write_file(dir: &Path, id: &str, bytes: &[u8]) -> Result<String, MailEr
         .await
         .map_err(unavailable)?;
     Ok(format!("written to {}", path.display()))
+}
+
+/// Temporary files of writes a crash cut short: their messages were never
+/// reported sent, so their senders try again.
+fn remove_partial_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// What one instance's mail calls reach.

@@ -169,7 +169,8 @@ mod tests {
 
     #[test]
     fn refuses_what_could_inject_headers_or_is_malformed() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut OutgoingMail)>)> = vec![
+        type Change = Box<dyn Fn(&mut OutgoingMail)>;
+        let cases: Vec<(&str, Change)> = vec![
             ("id", Box::new(|m| m.id = "a/../b".into())),
             (
                 "mailbox",

@@ -5,7 +5,6 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use folio_mail::{MailConfig, MailError, Mailer, OutgoingMail};
 
@@ -253,4 +252,10 @@ async fn the_file_transport_writes_each_id_once() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), written);
     let files = std::fs::read_dir(dir.path().join("mail")).unwrap().count();
     assert_eq!(files, 1, "no temporary file is left behind");
+
+    // A write a crash cut short is cleared when the transport starts again.
+    std::fs::write(dir.path().join("mail/.n-2.123.tmp"), b"half a mess").unwrap();
+    Mailer::new(config.settings(dir.path()).unwrap()).unwrap();
+    let files = std::fs::read_dir(dir.path().join("mail")).unwrap().count();
+    assert_eq!(files, 1);
 }

@@ -7,7 +7,9 @@ use folio_guest::{Connection, Value};
 use serde_json::json as j;
 use spin_sdk::http::{Request, Response};
 
-use super::bodies::{Accepted, InboxItem, InboxPage, ProblemDetails, StreamTicket, UnreadCount, Updated};
+use super::bodies::{
+    Accepted, InboxItem, InboxPage, ProblemDetails, StreamTicket, UnreadCount, Updated,
+};
 use super::{admin, limit, param, params, user};
 use crate::fanout::{self, Audience, Fanout};
 use crate::store::{self, db_error};
@@ -28,17 +30,30 @@ pub fn item(r: &[Value]) -> InboxItem {
 }
 
 /// In-app entries of `user_id` after `seq`, oldest first (for the stream).
-pub fn after(db: &Connection, user_id: &str, seq: i64, limit: i64) -> Result<Vec<(i64, InboxItem)>, Problem> {
+pub fn after(
+    db: &Connection,
+    user_id: &str,
+    seq: i64,
+    limit: i64,
+) -> Result<Vec<(i64, InboxItem)>, Problem> {
     let rows = db
         .query(
             &format!(
                 "SELECT {COLUMNS} FROM notifications WHERE user_id = $1 AND in_app AND seq > $2 \
                  ORDER BY seq LIMIT $3"
             ),
-            &[Value::Text(user_id.into()), Value::Integer(seq), Value::Integer(limit)],
+            &[
+                Value::Text(user_id.into()),
+                Value::Integer(seq),
+                Value::Integer(limit),
+            ],
         )
         .map_err(db_error)?;
-    Ok(rows.rows.iter().map(|r| (integer(&r[0]), item(r))).collect())
+    Ok(rows
+        .rows
+        .iter()
+        .map(|r| (integer(&r[0]), item(r)))
+        .collect())
 }
 
 pub fn latest_seq(db: &Connection, user_id: &str) -> Result<i64, Problem> {
@@ -48,7 +63,11 @@ pub fn latest_seq(db: &Connection, user_id: &str) -> Result<i64, Problem> {
             &[Value::Text(user_id.into())],
         )
         .map_err(db_error)?;
-    Ok(rows.rows.first().and_then(|r| optional_integer(&r[0])).unwrap_or(0))
+    Ok(rows
+        .rows
+        .first()
+        .and_then(|r| optional_integer(&r[0]))
+        .unwrap_or(0))
 }
 
 /// The caller's inbox, newest first.
@@ -100,7 +119,9 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
         .map_err(db_error)?;
     let more = rows.rows.len() as i64 > limit;
     let page: Vec<_> = rows.rows.iter().take(limit as usize).collect();
-    let next = more.then(|| page.last().map(|r| integer(&r[0]).to_string())).flatten();
+    let next = more
+        .then(|| page.last().map(|r| integer(&r[0]).to_string()))
+        .flatten();
     Ok(json(
         200,
         &InboxPage {
@@ -250,21 +271,39 @@ pub fn broadcast(request: &Request) -> Result<Response, Problem> {
     let body = JsonBody::parse(request)?;
     body.only(&["userId", "role", "title", "body", "link"])?;
     let audience = match (body.optional_str("userId")?, body.optional_str("role")?) {
-        (Some(id), None) if is_uuid(id) => Audience::Users { ids: vec![id.to_ascii_lowercase()] },
+        (Some(id), None) if is_uuid(id) => Audience::Users {
+            ids: vec![id.to_ascii_lowercase()],
+        },
         (Some(_), None) => return Err(Problem::invalid_field("userId", "must be a user id")),
         (None, Some(role)) if ["admin", "creator", "consumer"].contains(&role) => {
             Audience::Role { role: role.into() }
         }
-        (None, Some(_)) => return Err(Problem::invalid_field("role", "must be admin, creator or consumer")),
-        _ => return Err(Problem::invalid_field("userId", "give exactly one of userId and role")),
+        (None, Some(_)) => {
+            return Err(Problem::invalid_field(
+                "role",
+                "must be admin, creator or consumer",
+            ));
+        }
+        _ => {
+            return Err(Problem::invalid_field(
+                "userId",
+                "give exactly one of userId and role",
+            ));
+        }
     };
     let title = body.required_str("title")?.trim();
     if title.is_empty() || title.chars().count() > MAX_TITLE || title.contains(['\r', '\n']) {
-        return Err(Problem::invalid_field("title", format!("must be one line of 1 to {MAX_TITLE} characters")));
+        return Err(Problem::invalid_field(
+            "title",
+            format!("must be one line of 1 to {MAX_TITLE} characters"),
+        ));
     }
     let text = body.required_str("body")?.trim();
     if text.is_empty() || text.chars().count() > MAX_BODY {
-        return Err(Problem::invalid_field("body", format!("must be 1 to {MAX_BODY} characters")));
+        return Err(Problem::invalid_field(
+            "body",
+            format!("must be 1 to {MAX_BODY} characters"),
+        ));
     }
     let link = body.optional_str("link")?;
     if let Some(link) = link
@@ -272,7 +311,10 @@ pub fn broadcast(request: &Request) -> Result<Response, Problem> {
             || link.len() > 2000
             || link.chars().any(char::is_whitespace))
     {
-        return Err(Problem::invalid_field("link", "must be an http(s) URL or a path"));
+        return Err(Problem::invalid_field(
+            "link",
+            "must be an http(s) URL or a path",
+        ));
     }
     let source = format!("broadcast:{}", new_id());
     fanout::start(&Fanout {

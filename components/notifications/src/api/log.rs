@@ -1,10 +1,10 @@
 //! `GET /api/v1/notification-deliveries` (admins): each email and push, its
 //! status and every attempt.
 
+use folio_guest::Value;
 use folio_guest::columns::{integer, optional_integer, optional_text, text};
 use folio_guest::http::{Problem, json};
 use folio_guest::util::{is_uuid, rfc3339};
-use folio_guest::Value;
 use spin_sdk::http::{Request, Response};
 
 use super::bodies::{Attempt, DeliveryPage, DeliveryView, ProblemDetails};
@@ -52,7 +52,10 @@ pub fn deliveries(request: &Request) -> Result<Response, Problem> {
     }
     if let Some(status) = param(&pairs, "status") {
         if !STATUSES.contains(&status) {
-            return Err(Problem::bad_request(format!("status must be one of {}", STATUSES.join(", "))));
+            return Err(Problem::bad_request(format!(
+                "status must be one of {}",
+                STATUSES.join(", ")
+            )));
         }
         values.push(Value::Text(status.into()));
         clauses.push(format!("status = ${}", values.len()));

@@ -1,9 +1,9 @@
 //! `/api/v1/push-subscriptions` (a user's browsers) and the VAPID public key.
 
+use folio_guest::Value;
 use folio_guest::columns::{optional_text, text};
 use folio_guest::http::{JsonBody, Problem, header, json, no_content};
 use folio_guest::util::{new_id, now_ms};
-use folio_guest::Value;
 use spin_sdk::http::{Request, Response};
 
 use super::bodies::{ProblemDetails, PushSubscriptionList, PushSubscriptionView, VapidPublicKey};
@@ -58,7 +58,10 @@ pub fn subscribe(request: &Request) -> Result<Response, Problem> {
         return Err(Problem::invalid_field("keys", "must be {p256dh, auth}"));
     }
     let p256dh = keys["p256dh"].as_str().unwrap_or_default();
-    let auth = keys.get("auth").and_then(|a| a.as_str()).unwrap_or_default();
+    let auth = keys
+        .get("auth")
+        .and_then(|a| a.as_str())
+        .unwrap_or_default();
     SubscriptionKeys::parse(p256dh, auth).map_err(|e| match e {
         KeyError::P256dh(m) => Problem::invalid_field("keys.p256dh", m),
         KeyError::Auth(m) => Problem::invalid_field("keys.auth", m),
@@ -66,9 +69,13 @@ pub fn subscribe(request: &Request) -> Result<Response, Problem> {
     if let Some(t) = body.value("expirationTime")
         && !t.is_i64()
     {
-        return Err(Problem::invalid_field("expirationTime", "must be a time in unix milliseconds, or null"));
+        return Err(Problem::invalid_field(
+            "expirationTime",
+            "must be a time in unix milliseconds, or null",
+        ));
     }
-    let user_agent: Option<String> = header(request, "user-agent").map(|ua| ua.chars().take(200).collect());
+    let user_agent: Option<String> =
+        header(request, "user-agent").map(|ua| ua.chars().take(200).collect());
     let db = store::db()?;
     let existing = db
         .query(

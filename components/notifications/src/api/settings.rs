@@ -85,7 +85,10 @@ pub fn put_preferences(request: &Request) -> Result<Response, Problem> {
     let mut prefs = preferences::load(&db, &claims.sub)?;
     if let Some(channels) = body.value("channels") {
         let Some(channels) = channels.as_object() else {
-            return Err(Problem::invalid_field("channels", "must be an object of categories"));
+            return Err(Problem::invalid_field(
+                "channels",
+                "must be an object of categories",
+            ));
         };
         for (category, by_channel) in channels {
             let field = format!("channels.{category}");
@@ -96,7 +99,10 @@ pub fn put_preferences(request: &Request) -> Result<Response, Problem> {
                 ));
             }
             let Some(by_channel) = by_channel.as_object() else {
-                return Err(Problem::invalid_field(&field, "must be an object of channels"));
+                return Err(Problem::invalid_field(
+                    &field,
+                    "must be an object of channels",
+                ));
             };
             for (channel, on) in by_channel {
                 let field = format!("channels.{category}.{channel}");
@@ -115,7 +121,9 @@ pub fn put_preferences(request: &Request) -> Result<Response, Problem> {
                         "cannot be turned off: security and billing mail always reaches the account's owner",
                     ));
                 }
-                prefs.channels.insert((category.clone(), channel.clone()), on);
+                prefs
+                    .channels
+                    .insert((category.clone(), channel.clone()), on);
             }
         }
     }
@@ -127,7 +135,10 @@ pub fn put_preferences(request: &Request) -> Result<Response, Problem> {
     }
     if let Some(digest) = body.optional_str("digest")? {
         if !DIGESTS.contains(&digest) {
-            return Err(Problem::invalid_field("digest", "must be off, daily or weekly"));
+            return Err(Problem::invalid_field(
+                "digest",
+                "must be off, daily or weekly",
+            ));
         }
         prefs.digest = digest.into();
     }
@@ -143,15 +154,28 @@ fn quiet_hours(value: &Json) -> Result<QuietHours, Problem> {
             Problem::invalid_field(&format!("quietHours.{name}"), "must be a time as HH:MM")
         })
     };
-    if !value.is_object() || value.as_object().is_some_and(|o| o.keys().any(|k| k != "start" && k != "end")) {
-        return Err(Problem::invalid_field("quietHours", "must be {start, end} as HH:MM, or null"));
+    if !value.is_object()
+        || value
+            .as_object()
+            .is_some_and(|o| o.keys().any(|k| k != "start" && k != "end"))
+    {
+        return Err(Problem::invalid_field(
+            "quietHours",
+            "must be {start, end} as HH:MM, or null",
+        ));
     }
     let (start, end) = (field("start")?, field("end")?);
     let q = QuietHours::parse(start, end).ok_or_else(|| {
-        Problem::invalid_field("quietHours", "start and end must be times as HH:MM (00:00 to 23:59)")
+        Problem::invalid_field(
+            "quietHours",
+            "start and end must be times as HH:MM (00:00 to 23:59)",
+        )
     })?;
     if q.start_minute == q.end_minute {
-        return Err(Problem::invalid_field("quietHours.end", "must differ from start"));
+        return Err(Problem::invalid_field(
+            "quietHours.end",
+            "must differ from start",
+        ));
     }
     Ok(q)
 }
@@ -179,14 +203,28 @@ pub fn list_follows(request: &Request) -> Result<Response, Problem> {
     Ok(json(200, &FollowList { items }))
 }
 
-fn follow_target(kind: Option<&str>, id: Option<&str>, caller: &str) -> Result<(String, String), Problem> {
+fn follow_target(
+    kind: Option<&str>,
+    id: Option<&str>,
+    caller: &str,
+) -> Result<(String, String), Problem> {
     let kind = kind.ok_or_else(|| Problem::invalid_field("kind", "is required"))?;
     if kind != "author" && kind != "category" {
         return Err(Problem::invalid_field("kind", "must be author or category"));
     }
-    let id = id.ok_or_else(|| Problem::invalid_field("id", "is required"))?.trim();
-    if id.is_empty() || id.len() > 100 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(Problem::invalid_field("id", "must be an author or category id"));
+    let id = id
+        .ok_or_else(|| Problem::invalid_field("id", "is required"))?
+        .trim();
+    if id.is_empty()
+        || id.len() > 100
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(Problem::invalid_field(
+            "id",
+            "must be an author or category id",
+        ));
     }
     let id = id.to_ascii_lowercase();
     if kind == "author" && id == caller {
@@ -213,10 +251,17 @@ pub fn follow(request: &Request) -> Result<Response, Problem> {
     params(request, &[])?;
     let body = JsonBody::parse(request)?;
     body.only(&["kind", "id"])?;
-    let (kind, id) = follow_target(body.optional_str("kind")?, body.optional_str("id")?, &claims.sub)?;
+    let (kind, id) = follow_target(
+        body.optional_str("kind")?,
+        body.optional_str("id")?,
+        &claims.sub,
+    )?;
     let db = store::db()?;
     if preferences::follow_count(&db, &claims.sub)? >= MAX_FOLLOWS {
-        return Err(Problem::invalid_field("id", format!("you follow {MAX_FOLLOWS} already: unfollow something first")));
+        return Err(Problem::invalid_field(
+            "id",
+            format!("you follow {MAX_FOLLOWS} already: unfollow something first"),
+        ));
     }
     let now = now_ms();
     let added = preferences::follow(&db, &claims.sub, &kind, &id, now)?;

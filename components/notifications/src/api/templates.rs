@@ -1,12 +1,14 @@
 //! `/api/v1/notification-templates` (admins): the built-in templates, the
 //! versions admins wrote per locale, and previews.
 
+use folio_guest::Value;
 use folio_guest::http::{JsonBody, Problem, json, no_content};
 use folio_guest::util::{now_ms, rfc3339};
-use folio_guest::Value;
 use spin_sdk::http::{Request, Response};
 
-use super::bodies::{ProblemDetails, StoredTemplate, TemplateList, TemplateParts, TemplateSummary, TemplateView};
+use super::bodies::{
+    ProblemDetails, StoredTemplate, TemplateList, TemplateParts, TemplateSummary, TemplateView,
+};
 use super::{admin, param, params};
 use crate::config;
 use crate::store::{self, db_error};
@@ -25,7 +27,10 @@ fn locale_field(locale: &str) -> Result<String, Problem> {
         .ok_or_else(|| {
             Problem::invalid_field(
                 "locale",
-                format!("is not a supported locale (notification_locales: {})", supported.join(", ")),
+                format!(
+                    "is not a supported locale (notification_locales: {})",
+                    supported.join(", ")
+                ),
             )
         })
 }
@@ -57,7 +62,10 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
             key: b.key.into(),
             category: b.category.into(),
             description: b.description.into(),
-            locales: templates::stored(&db, b.key)?.into_iter().map(|s| s.locale).collect(),
+            locales: templates::stored(&db, b.key)?
+                .into_iter()
+                .map(|s| s.locale)
+                .collect(),
         });
     }
     Ok(json(200, &TemplateList { items }))
@@ -182,7 +190,8 @@ pub fn delete(request: &Request, key: &str) -> Result<Response, Problem> {
     admin(request)?;
     let pairs = params(request, &["locale"])?;
     builtin_or_404(key)?;
-    let locale = param(&pairs, "locale").ok_or_else(|| Problem::bad_request("locale is missing"))?;
+    let locale =
+        param(&pairs, "locale").ok_or_else(|| Problem::bad_request("locale is missing"))?;
     let db = store::db()?;
     let removed = db
         .execute(
@@ -191,7 +200,9 @@ pub fn delete(request: &Request, key: &str) -> Result<Response, Problem> {
         )
         .map_err(db_error)?;
     if removed == 0 {
-        return Err(Problem::not_found("no version of that template in that locale"));
+        return Err(Problem::not_found(
+            "no version of that template in that locale",
+        ));
     }
     Ok(no_content())
 }
@@ -224,9 +235,15 @@ pub fn preview(request: &Request, key: &str) -> Result<Response, Problem> {
     let db = store::db()?;
     let stored = templates::resolve(&db, key, &locale)?;
     let parts = Parts {
-        subject: body.optional_str("subject")?.map_or(stored.subject, str::to_string),
-        text: body.optional_str("text")?.map_or(stored.text, str::to_string),
-        html: body.optional_str("html")?.map_or(stored.html, str::to_string),
+        subject: body
+            .optional_str("subject")?
+            .map_or(stored.subject, str::to_string),
+        text: body
+            .optional_str("text")?
+            .map_or(stored.text, str::to_string),
+        html: body
+            .optional_str("html")?
+            .map_or(stored.html, str::to_string),
     };
     templates::check(key, &parts)?;
     let mut data = templates::sample(key);

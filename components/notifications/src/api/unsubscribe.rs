@@ -70,9 +70,14 @@ pub fn one_click(request: &Request) -> Result<Response, Problem> {
         .iter()
         .any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click")
     {
-        return Err(Problem::bad_request("the body must be List-Unsubscribe=One-Click"));
+        return Err(Problem::bad_request(
+            "the body must be List-Unsubscribe=One-Click",
+        ));
     }
     let db = store::db()?;
     preferences::turn_off(&db, &user_id, &category, "email", now_ms())?;
-    Ok(html(200, format!("<p>You will get no more emails about <strong>{category}</strong>.</p>")))
+    Ok(html(
+        200,
+        format!("<p>You will get no more emails about <strong>{category}</strong>.</p>"),
+    ))
 }
