@@ -48,6 +48,9 @@ TOML
 
 admin_email="fuzz-admin@folio.test"
 admin_password="fuzzing admin passphrase $RANDOM$RANDOM"
+# Live inbox streams end after a second, so fuzzing them does not wait out
+# the default 25.
+FOLIO_VAR_NOTIFICATION_STREAM_SECONDS=1 \
 FOLIO_VAR_BOOTSTRAP_ADMIN_EMAIL="$admin_email" \
 FOLIO_VAR_BOOTSTRAP_ADMIN_PASSWORD="$admin_password" \
   "$FOLIO" up --manifest spin.toml --listen 127.0.0.1:0 --data-dir "$work/data" \

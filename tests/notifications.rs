@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use folio_tests::notifications::{
-    NotificationsOptions, PushReceiver, SmtpServer, start_notifications,
+    NotificationsOptions, PushReceiver, SmtpServer, start_notifications, synthetic_users,
 };
 use folio_tests::services::{Api, PASSWORD, backends, unique};
 use folio_tests::{BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, Host, client};

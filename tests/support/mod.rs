@@ -79,6 +79,8 @@ pub fn build_fixtures() {
                 "folio-graphql",
                 "-p",
                 "folio-search",
+                "-p",
+                "folio-notifications",
                 "--target-dir",
                 "target",
             ])

@@ -86,7 +86,10 @@ pub fn step(db: &Connection, fanout: &Fanout) -> Result<StepReport, Problem> {
     let mut report = StepReport::default();
     if ids.is_empty() {
         // The previous page was full and the last.
-        println!("fan-out {}: 0 told after {:?}, done", fanout.source, fanout.after);
+        println!(
+            "fan-out {}: 0 told after {:?}, done",
+            fanout.source, fanout.after
+        );
         return Ok(report);
     }
     let recipients = recipients::get_many(db, &ids)?;
