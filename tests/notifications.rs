@@ -321,18 +321,34 @@ async fn followers_flow(host: &Host, smtp: &SmtpServer) {
     let admin = admin(&api).await;
     let (cora, cora_id) = api.user_with_role(&admin, "cora", "creator", &run).await;
     let readers: Vec<(String, String)> = futures_util::future::join_all(
-        ["rita", "mute", "owl", "digest"]
+        ["rita", "mute", "owl", "digest", "cat", "dora"]
             .map(|name| api.user_with_role(&admin, name, "consumer", &run)),
     )
     .await;
-    for name in ["cora", "rita", "mute", "owl", "digest"] {
+    for name in ["cora", "rita", "mute", "owl", "digest", "cat", "dora"] {
         known(smtp, &format!("{name}.{run}@example.com")).await;
     }
-    let [(rita, rita_id), (mute, _), (quiet, quiet_id), (digest, _)] =
-        <[_; 4]>::try_from(readers).unwrap();
+    let [
+        (rita, _),
+        (mute, _),
+        (quiet, quiet_id),
+        (digest, _),
+        (cat, _),
+        (dora, _),
+    ] = <[_; 6]>::try_from(readers).unwrap();
+    let category = api
+        .post(
+            "/api/v1/categories",
+            Some(&admin),
+            json!({"name": format!("Tides {run}")}),
+        )
+        .await;
+    assert_eq!(category.status, 201, "{:?}", category.body);
+    let category = category.body["id"].as_str().unwrap().to_string();
+    follow(&api, &cat, "category", &category).await;
 
     // Everyone follows Cora; each chose differently.
-    for token in [&rita, &mute, &quiet, &digest] {
+    for token in [&rita, &mute, &quiet, &digest, &dora] {
         follow(&api, token, "author", &cora_id).await;
     }
     set_preferences(
@@ -350,7 +366,13 @@ async fn followers_flow(host: &Host, smtp: &SmtpServer) {
     )
     .await;
     set_time_zone(&api, &digest, &zone_at_local_hour(14)).await;
-    let prefs = set_preferences(&api, &digest, json!({"digest": "daily"})).await;
+    // Its digest waits behind quiet hours until both items are in.
+    let prefs = set_preferences(
+        &api,
+        &digest,
+        json!({"digest": "daily", "quietHours": {"start": "13:00", "end": "16:00"}}),
+    )
+    .await;
     assert_eq!(prefs["digest"], "daily");
 
     // Rita watches her inbox live.
@@ -358,7 +380,7 @@ async fn followers_flow(host: &Host, smtp: &SmtpServer) {
 
     let title = format!("Tidal charts {run}");
     let started = Instant::now();
-    let content_id = create_and_publish(&api, &cora, &admin, &title, &[]).await;
+    let content_id = create_and_publish(&api, &cora, &admin, &title, &[&category]).await;
     let published_after = started.elapsed();
     let (event_id, entry) = tokio::time::timeout(Duration::from_secs(5), live.recv())
         .await
@@ -485,21 +507,6 @@ async fn followers_flow(host: &Host, smtp: &SmtpServer) {
     );
     assert_eq!(prefs.body["channels"]["account"]["email"], true);
 
-    // The digest reader gets one digest listing it, not the single mail.
-    let digest_email = format!("digest.{run}@example.com");
-    let mails = smtp
-        .wait_for(MAIL_WAIT, |m| {
-            !mail_to(m, &digest_email, "Your daily digest").is_empty()
-        })
-        .await;
-    let digest_mail = mail_to(&mails, &digest_email, "Your daily digest")[0];
-    assert!(
-        digest_mail.text.contains(&format!("New: {title}")),
-        "{}",
-        digest_mail.text
-    );
-    assert!(mail_to(&mails, &digest_email, &format!("New: {title}")).is_empty());
-
     // The muted reader hears nothing; the one in quiet hours only in-app,
     // the email waiting until 05:00 in her time zone.
     assert!(mail_to(&mails, &format!("mute.{run}@example.com"), &title).is_empty());
@@ -527,16 +534,64 @@ async fn followers_flow(host: &Host, smtp: &SmtpServer) {
     let not_before = deferred[0]["notBefore"].as_str().unwrap();
     assert!(not_before > folio_guest_now().as_str(), "{not_before}");
 
-    // Nobody is told twice, whatever replays: republishing tells no one.
-    let r = api
-        .post(
-            &format!("/api/v1/content/{content_id}/transitions"),
-            Some(&admin),
-            json!({"to": "archived"}),
-        )
+    // The category's follower heard of it too.
+    assert!(
+        wait_inbox(&api, &cat, 2)
+            .await
+            .iter()
+            .any(|i| i["kind"] == "content-published"),
+    );
+
+    // Nobody is told twice: publishing the item again tells no one.
+    for to in ["archived", "draft", "review", "published"] {
+        let r = api
+            .post(
+                &format!("/api/v1/content/{content_id}/transitions"),
+                Some(&admin),
+                json!({"to": to}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{to}: {:?}", r.body);
+    }
+
+    // A reader whose digest is not due yet (it is 02:00 where she is)
+    // turns digests off: what waited goes out one by one.
+    set_time_zone(&api, &dora, &zone_at_local_hour(2)).await;
+    set_preferences(&api, &dora, json!({"digest": "daily"})).await;
+    // A second item; then the digest reader's quiet hours end, and one
+    // digest lists both, with no single mails.
+    let second = format!("Neap tides {run}");
+    create_and_publish(&api, &cora, &admin, &second, &[]).await;
+    let items = wait_inbox(&api, &rita, 3).await;
+    let published: Vec<_> = items
+        .iter()
+        .filter(|i| i["kind"] == "content-published")
+        .collect();
+    assert_eq!(published.len(), 2, "each item once: {items:?}");
+    set_preferences(&api, &digest, json!({"quietHours": null})).await;
+    set_preferences(&api, &dora, json!({"digest": "off"})).await;
+    let dora_email = format!("dora.{run}@example.com");
+    smtp.wait_for(MAIL_WAIT, |m| {
+        !mail_to(m, &dora_email, &format!("New: {second}")).is_empty()
+    })
+    .await;
+    let digest_email = format!("digest.{run}@example.com");
+    let mails = smtp
+        .wait_for(MAIL_WAIT, |m| {
+            !mail_to(m, &digest_email, "Your daily digest").is_empty()
+        })
         .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    let _ = rita_id;
+    let digests = mail_to(&mails, &digest_email, "Your daily digest");
+    assert_eq!(digests.len(), 1);
+    assert_eq!(digests[0].subject, "Your daily digest: 2 new");
+    for t in [&title, &second] {
+        assert!(
+            digests[0].text.contains(&format!("New: {t}")),
+            "{}",
+            digests[0].text
+        );
+        assert!(mail_to(&mails, &digest_email, &format!("New: {t}")).is_empty());
+    }
 }
 
 fn folio_guest_now() -> String {
@@ -656,7 +711,9 @@ async fn web_push_reaches_the_browser_encrypted_and_gone_subscriptions_are_dropp
         .await;
     assert_eq!(theirs.status, 404, "another user's subscription");
 
-    // Product news reaches browsers only for those who turned it on.
+    // Push reaches browsers only for those who turned it on: for the
+    // account (the users service's pushNotifications) and for product news.
+    set_time_zone(&api, &pia, "Europe/Paris").await;
     set_preferences(&api, &pia, json!({"channels": {"product": {"push": true}}})).await;
     let r = api
         .post(

@@ -4,7 +4,7 @@ use folio_guest::http::Problem;
 use folio_guest::util::b64url_decode;
 use spin_sdk::variables;
 
-use crate::webpush::VapidKey;
+use folio_auth::webpush::VapidKey;
 
 fn var(name: &str) -> Option<String> {
     variables::get(name)

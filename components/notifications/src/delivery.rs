@@ -9,7 +9,7 @@ use folio_guest::columns::{optional_text, text};
 use folio_guest::http::Problem;
 use folio_guest::util::now_ms;
 use folio_guest::worker::{Event, HandleError};
-use folio_guest::{Connection, Value};
+use folio_guest::{Connection, RowSet, Value};
 use hmac::{Hmac, Mac};
 use serde_json::{Value as Json, json};
 use sha2::Sha256;
@@ -307,6 +307,37 @@ pub fn check_unsubscribe_token(token: &str) -> Result<Option<(String, String)>, 
         .then(|| (user_id.to_string(), category.to_string())))
 }
 
+/// How long a pending delivery may go without an attempt before its event is
+/// taken as lost (dead-lettered after its retries, say) and announced again.
+const STALE_AFTER_MS: i64 = 15 * 60 * 1000;
+/// Past this many recorded attempts (five announcements of six tries) a
+/// delivery stays pending, for an admin to see in the log.
+const MAX_ATTEMPTS: i64 = 30;
+
+/// Pending deliveries nobody tried for `STALE_AFTER_MS` are announced
+/// again; returns how many. A delivery's events are keyed by its user, so
+/// a late original and its second announcement run one after the other and
+/// the second finds it sent.
+pub fn reannounce_stale(db: &Connection, now: i64, limit: i64) -> Result<usize, Problem> {
+    let rows = db
+        .query(
+            "SELECT id, user_id FROM deliveries WHERE status = 'pending' AND updated_at < $1 \
+             AND attempts < $2 ORDER BY updated_at LIMIT $3",
+            &[
+                Value::Integer(now - STALE_AFTER_MS),
+                Value::Integer(MAX_ATTEMPTS),
+                Value::Integer(limit),
+            ],
+        )
+        .map_err(db_error)?;
+    announce(
+        db,
+        &rows,
+        "UPDATE deliveries SET updated_at = $2 WHERE id = $1 AND status = 'pending'",
+        now,
+    )
+}
+
 /// Due deferred deliveries become pending and are announced; returns how many.
 pub fn release_deferred(db: &Connection, now: i64, limit: i64) -> Result<usize, Problem> {
     let rows = db
@@ -316,22 +347,33 @@ pub fn release_deferred(db: &Connection, now: i64, limit: i64) -> Result<usize, 
             &[Value::Integer(now), Value::Integer(limit)],
         )
         .map_err(db_error)?;
+    announce(
+        db,
+        &rows,
+        "UPDATE deliveries SET status = 'pending', updated_at = $2 WHERE id = $1 AND status = 'deferred'",
+        now,
+    )
+}
+
+/// Applies `update` (`$1` the delivery id, `$2` now) to each (id, user id)
+/// row and announces the deliveries it changed, in one transaction;
+/// returns how many.
+pub fn announce(db: &Connection, rows: &RowSet, update: &str, now: i64) -> Result<usize, Problem> {
     if rows.rows.is_empty() {
         return Ok(0);
     }
     let tx = db.begin().map_err(db_error)?;
+    let mut announced = 0;
     for r in &rows.rows {
         let (id, user_id) = (text(&r[0]), text(&r[1]));
         let changed = tx
-            .execute(
-                "UPDATE deliveries SET status = 'pending', updated_at = $2 WHERE id = $1 AND status = 'deferred'",
-                &[Value::Text(id.clone()), Value::Integer(now)],
-            )
+            .execute(update, &[Value::Text(id.clone()), Value::Integer(now)])
             .map_err(db_error)?;
         if changed == 1 {
             notify::announce_due(&tx, &id, &user_id)?;
+            announced += 1;
         }
     }
     tx.commit().map_err(db_error)?;
-    Ok(rows.rows.len())
+    Ok(announced)
 }

@@ -22,6 +22,7 @@ const MAX_ITEMS: i64 = 100;
 #[derive(Debug, Default)]
 pub struct RunReport {
     pub released: usize,
+    pub reannounced: usize,
     pub digests: usize,
 }
 
@@ -29,6 +30,7 @@ pub fn run(db: &Connection) -> Result<RunReport, Problem> {
     let now = now_ms();
     let mut report = RunReport {
         released: delivery::release_deferred(db, now, 1000)?,
+        reannounced: delivery::reannounce_stale(db, now, 1000)?,
         ..RunReport::default()
     };
     let users = db
@@ -52,25 +54,32 @@ fn digest_one(db: &Connection, user_id: &str, now: i64) -> Result<bool, Problem>
     };
     let prefs = preferences::load(db, user_id)?;
     let id = Value::Text(user_id.into());
+    let tz = clock::time_zone(&recipient.time_zone);
+    let quiet_until = prefs.quiet_hours.and_then(|q| q.ends_after(now, &tz));
     if prefs.digest == "off" {
-        // The user turned digests off since: what waited goes out now.
+        // The user turned digests off since: what waited goes out one by
+        // one, after quiet hours if it is quiet now.
+        if let Some(at) = quiet_until {
+            db.execute(
+                "UPDATE deliveries SET status = 'deferred', not_before = $2, updated_at = $3 \
+                 WHERE user_id = $1 AND status = 'digest'",
+                &[id, Value::Integer(at), Value::Integer(now)],
+            )
+            .map_err(db_error)?;
+            return Ok(false);
+        }
         let waiting = db
             .query(
-                "SELECT id FROM deliveries WHERE user_id = $1 AND status = 'digest'",
+                "SELECT id, user_id FROM deliveries WHERE user_id = $1 AND status = 'digest'",
                 std::slice::from_ref(&id),
             )
             .map_err(db_error)?;
-        let tx = db.begin().map_err(db_error)?;
-        for r in &waiting.rows {
-            let delivery_id = text(&r[0]);
-            tx.execute(
-                "UPDATE deliveries SET status = 'pending', updated_at = $2 WHERE id = $1",
-                &[Value::Text(delivery_id.clone()), Value::Integer(now)],
-            )
-            .map_err(db_error)?;
-            notify::announce_due(&tx, &delivery_id, user_id)?;
-        }
-        tx.commit().map_err(db_error)?;
+        delivery::announce(
+            db,
+            &waiting,
+            "UPDATE deliveries SET status = 'pending', updated_at = $2 WHERE id = $1 AND status = 'digest'",
+            now,
+        )?;
         return Ok(false);
     }
     let tz = clock::time_zone(&recipient.time_zone);

@@ -24,7 +24,6 @@ mod store;
 mod stream;
 mod templates;
 mod triggers;
-mod webpush;
 
 use folio_guest::http::{Problem, path, respond, send};
 use folio_guest::worker::{Event, Guest, HandleError};
@@ -84,7 +83,7 @@ impl folio_guest::cron::Guest for Cron {
         let report = store::db()
             .and_then(|db| digest::run(&db))
             .map_err(|p| CronError::Other(p.detail))?;
-        if report.released + report.digests > 0 {
+        if report.released + report.reannounced + report.digests > 0 {
             eprintln!("notifications cron: {report:?}");
         }
         Ok(())

@@ -12,7 +12,7 @@ use folio_guest::{Connection, OutgoingEvent, Transaction, Value};
 use serde_json::{Value as Json, json};
 
 use crate::clock;
-use crate::model::{goes_into_digest, ignores_quiet_hours};
+use crate::model::{goes_into_digest, ignores_quiet_hours, is_mandatory};
 use crate::preferences::Preferences;
 use crate::push::Subscription;
 use crate::recipients::Recipient;
@@ -140,7 +140,8 @@ pub fn tell(
         .quiet_hours
         .filter(|_| !ignores_quiet_hours(&notice.category))
         .and_then(|q| q.ends_after(now_ms, &clock::time_zone(&recipient.time_zone)));
-    if recipient.active && prefs.allows(&notice.category, "email") {
+    let email_on = recipient.email_enabled || is_mandatory(&notice.category, "email");
+    if recipient.active && email_on && prefs.allows(&notice.category, "email") {
         let status =
             if !notice.is_digest && prefs.digest != "off" && goes_into_digest(&notice.category) {
                 Status::Digest
@@ -157,7 +158,11 @@ pub fn tell(
             now_ms,
         )?;
     }
-    if recipient.active && notice.push && prefs.allows(&notice.category, "push") {
+    if recipient.active
+        && recipient.push_enabled
+        && notice.push
+        && prefs.allows(&notice.category, "push")
+    {
         for s in subscriptions {
             let status = quiet_until.map_or(Status::Due, Status::After);
             add_delivery(tx, &id, recipient, "push", &s.id, status, now_ms)?;

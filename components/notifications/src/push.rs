@@ -10,7 +10,7 @@ use spin_sdk::http::{Method, Request, Response};
 
 use crate::config;
 use crate::store::db_error;
-use crate::webpush::{self, SubscriptionKeys};
+use folio_auth::webpush::{self, SubscriptionKeys};
 
 #[derive(Debug, Clone)]
 pub struct Subscription {

@@ -19,9 +19,14 @@ pub struct Recipient {
     pub locale: String,
     pub time_zone: String,
     pub active: bool,
+    /// The account's master switches: off silences every email (but
+    /// security and billing mail) or every push.
+    pub email_enabled: bool,
+    pub push_enabled: bool,
 }
 
-const COLUMNS: &str = "user_id, email, first_name, role, locale, time_zone, active";
+const COLUMNS: &str =
+    "user_id, email, first_name, role, locale, time_zone, active, email_enabled, push_enabled";
 
 fn from_row(r: &[Value]) -> Recipient {
     Recipient {
@@ -32,6 +37,8 @@ fn from_row(r: &[Value]) -> Recipient {
         locale: text(&r[4]),
         time_zone: text(&r[5]),
         active: boolean(&r[6]),
+        email_enabled: boolean(&r[7]),
+        push_enabled: boolean(&r[8]),
     }
 }
 
@@ -50,6 +57,8 @@ impl Recipient {
             active: user["status"]
                 .as_str()
                 .is_none_or(|status| status == "active"),
+            email_enabled: preferences["emailNotifications"].as_bool().unwrap_or(true),
+            push_enabled: preferences["pushNotifications"].as_bool().unwrap_or(true),
         })
     }
 
@@ -77,14 +86,17 @@ pub fn save(tx: &Transaction, r: &Recipient, now_ms: i64) -> Result<(), Problem>
         Value::Text(r.locale.clone()),
         Value::Text(r.time_zone.clone()),
         Value::Boolean(r.active),
+        Value::Boolean(r.email_enabled),
+        Value::Boolean(r.push_enabled),
         Value::Integer(now_ms),
     ];
     tx.execute(
         &format!(
-            "INSERT INTO recipients ({COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+            "INSERT INTO recipients ({COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, first_name = excluded.first_name, \
              role = excluded.role, locale = excluded.locale, time_zone = excluded.time_zone, \
-             active = excluded.active, updated_at = excluded.updated_at"
+             active = excluded.active, email_enabled = excluded.email_enabled, \
+             push_enabled = excluded.push_enabled, updated_at = excluded.updated_at"
         ),
         &params,
     )

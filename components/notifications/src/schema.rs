@@ -27,6 +27,10 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                     locale TEXT NOT NULL,
                     time_zone TEXT NOT NULL,
                     active BOOLEAN NOT NULL,
+                    -- The account's own switches (the users service's
+                    -- emailNotifications / pushNotifications).
+                    email_enabled BOOLEAN NOT NULL,
+                    push_enabled BOOLEAN NOT NULL,
                     updated_at BIGINT NOT NULL
                 );
                 CREATE INDEX recipients_role ON recipients (role, user_id);

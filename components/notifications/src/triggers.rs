@@ -133,6 +133,8 @@ fn recipient_of(data: &Json) -> Result<Recipient, HandleError> {
         locale: "en".into(),
         time_zone: "UTC".into(),
         active: true,
+        email_enabled: true,
+        push_enabled: true,
     })
 }
 

@@ -11,7 +11,7 @@ use super::{params, user};
 use crate::config;
 use crate::push::{MAX_PER_USER, check_endpoint};
 use crate::store::{self, db_error};
-use crate::webpush::{KeyError, SubscriptionKeys};
+use folio_auth::webpush::{KeyError, SubscriptionKeys};
 
 #[utoipa::path(
     get, path = "/api/v1/notifications/vapid-public-key", operation_id = "getVapidPublicKey", tag = "push",
