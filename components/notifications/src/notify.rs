@@ -103,7 +103,17 @@ pub fn tell(
         // The entry carries its link beside the text: the text leaves it out.
         let mut data = template_data(&notice.data, recipient, None);
         data["link"] = Json::Null;
+        // A stored template that fails on real data must not stop a
+        // fan-out: the built-in one renders the entry instead.
         let rendered = templates::render(parts, &data, false)
+            .or_else(|e| {
+                eprintln!(
+                    "template {} failed, using the built-in one: {e:?}",
+                    notice.template
+                );
+                let builtin = templates::builtin(&notice.template).ok_or(e)?;
+                templates::render(&templates::builtin_parts(builtin), &data, false)
+            })
             .map_err(templates::TemplateError::into_problem)?;
         (
             rendered.subject,

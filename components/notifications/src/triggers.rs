@@ -4,7 +4,7 @@
 
 use folio_auth::sealed;
 use folio_guest::http::Problem;
-use folio_guest::util::{b64url_decode, now_ms};
+use folio_guest::util::{b64url_decode, now_ms, parse_rfc3339_ms};
 use folio_guest::worker::{Event, HandleError};
 use serde_json::{Value as Json, json};
 
@@ -29,6 +29,18 @@ pub fn retry(p: Problem) -> HandleError {
     }
 }
 
+/// Account mail about an event older than this is not sent, and content
+/// notices older than `MAX_CONTENT_AGE_MS` are not either: a service
+/// deployed onto a log with history, or a consumer rewound, keeps its
+/// directory from every event but does not welcome every existing account
+/// or announce last month's articles.
+const MAX_ACCOUNT_AGE_MS: i64 = 60 * 60 * 1000;
+const MAX_CONTENT_AGE_MS: i64 = 24 * 60 * 60 * 1000;
+
+fn is_recent(event: &Event, max_age_ms: i64) -> bool {
+    parse_rfc3339_ms(&event.time).is_none_or(|at| now_ms() - at <= max_age_ms)
+}
+
 fn data(event: &Event) -> Result<Json, HandleError> {
     serde_json::from_slice(&event.data)
         .map_err(|e| HandleError::Reject(format!("{}: the data is not JSON: {e}", event.type_)))
@@ -46,7 +58,7 @@ pub fn users(event: &Event) -> Result<(), HandleError> {
             let tx = db.begin().map_err(db_error).map_err(retry)?;
             recipients::save(&tx, &recipient, now_ms()).map_err(retry)?;
             tx.commit().map_err(db_error).map_err(retry)?;
-            if kind == "UserCreated" {
+            if kind == "UserCreated" && is_recent(event, MAX_ACCOUNT_AGE_MS) {
                 tell_one(
                     &recipient,
                     account_notice("welcome", "welcome".into(), json!({}), true),
@@ -71,6 +83,13 @@ pub fn users(event: &Event) -> Result<(), HandleError> {
                 );
                 return Ok(());
             };
+            let expired = data["expiresAt"]
+                .as_str()
+                .and_then(parse_rfc3339_ms)
+                .is_some_and(|at| at <= now_ms());
+            if expired {
+                return Ok(());
+            }
             let recipient = recipient_of(&data)?;
             // The token stays sealed at rest; it is opened only to send the mail.
             let notice = account_notice(
@@ -81,7 +100,7 @@ pub fn users(event: &Event) -> Result<(), HandleError> {
             );
             tell_one(&recipient, notice)
         }
-        "RegistrationAttempted" => {
+        "RegistrationAttempted" if is_recent(event, MAX_ACCOUNT_AGE_MS) => {
             let recipient = recipient_of(&data)?;
             let notice = account_notice(
                 "registration-attempted",
@@ -180,7 +199,7 @@ pub fn content(event: &Event) -> Result<(), HandleError> {
     let kind = event.type_.rsplit('.').next().unwrap_or_default();
     let data = data(event)?;
     let id = data["id"].as_str().unwrap_or_default().to_string();
-    if id.is_empty() {
+    if id.is_empty() || !is_recent(event, MAX_CONTENT_AGE_MS) {
         return Ok(());
     }
     let content = json!({
@@ -245,4 +264,51 @@ pub fn fanout_step(event: &Event) -> Result<(), HandleError> {
     let fanout: Fanout = serde_json::from_slice(&event.data)
         .map_err(|e| HandleError::Reject(format!("a malformed fan-out step: {e}")))?;
     run_first_step(&fanout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use folio_guest::util::rfc3339;
+
+    fn event_at(time: String) -> Event {
+        Event {
+            id: "e1".into(),
+            source: "folio.users".into(),
+            type_: "folio.users.UserCreated".into(),
+            subject: None,
+            time,
+            datacontenttype: "application/json".into(),
+            data: b"{}".to_vec(),
+            topic: USERS_TOPIC.into(),
+            attempt: 1,
+            extensions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn old_events_keep_the_directory_but_tell_no_one() {
+        let hour = 60 * 60 * 1000;
+        assert!(is_recent(
+            &event_at(rfc3339(now_ms() - 5 * 60 * 1000)),
+            MAX_ACCOUNT_AGE_MS
+        ));
+        assert!(!is_recent(
+            &event_at(rfc3339(now_ms() - 2 * hour)),
+            MAX_ACCOUNT_AGE_MS
+        ));
+        assert!(is_recent(
+            &event_at(rfc3339(now_ms() - 2 * hour)),
+            MAX_CONTENT_AGE_MS
+        ));
+        assert!(!is_recent(
+            &event_at(rfc3339(now_ms() - 25 * hour)),
+            MAX_CONTENT_AGE_MS
+        ));
+        // An event without a readable time is taken as new.
+        assert!(is_recent(
+            &event_at("yesterday-ish".into()),
+            MAX_ACCOUNT_AGE_MS
+        ));
+    }
 }
