@@ -45,3 +45,10 @@ pub fn real(v: &Value) -> f64 {
 pub fn boolean(v: &Value) -> bool {
     integer(v) != 0
 }
+
+/// `$1, $2, …` for an `IN (…)` list of `ids`, and the text parameters that fill it.
+pub fn text_in_list(ids: &[String]) -> (String, Vec<Value>) {
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let params = ids.iter().map(|id| Value::Text(id.clone())).collect();
+    (placeholders.join(", "), params)
+}

@@ -218,14 +218,13 @@ fn load_preferences(
     ids: &[String],
 ) -> Result<HashMap<String, Preferences>, Problem> {
     // Most users never change a preference: read the few who did.
-    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-    let params: Vec<Value> = ids.iter().map(|id| Value::Text(id.clone())).collect();
+    let (placeholders, params) = folio_guest::columns::text_in_list(ids);
     let rows = db
         .query(
             &format!(
                 "SELECT user_id FROM channel_preferences WHERE user_id IN ({0}) \
                  UNION SELECT user_id FROM delivery_settings WHERE user_id IN ({0})",
-                placeholders.join(", ")
+                placeholders
             ),
             &params,
         )

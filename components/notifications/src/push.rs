@@ -39,13 +39,12 @@ pub fn of_users(db: &Connection, user_ids: &[String]) -> Result<Vec<Subscription
     if user_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders: Vec<String> = (1..=user_ids.len()).map(|i| format!("${i}")).collect();
-    let params: Vec<Value> = user_ids.iter().map(|id| Value::Text(id.clone())).collect();
+    let (placeholders, params) = folio_guest::columns::text_in_list(user_ids);
     let rows = db
         .query(
             &format!(
                 "SELECT {COLUMNS} FROM push_subscriptions WHERE user_id IN ({}) ORDER BY created_at",
-                placeholders.join(", ")
+                placeholders
             ),
             &params,
         )

@@ -144,13 +144,12 @@ pub fn get_many(db: &Connection, ids: &[String]) -> Result<Vec<Recipient>, Probl
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-    let params: Vec<Value> = ids.iter().map(|id| Value::Text(id.clone())).collect();
+    let (placeholders, params) = folio_guest::columns::text_in_list(ids);
     let rows = db
         .query(
             &format!(
                 "SELECT {COLUMNS} FROM recipients WHERE user_id IN ({}) ORDER BY user_id",
-                placeholders.join(", ")
+                placeholders
             ),
             &params,
         )
