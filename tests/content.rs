@@ -31,6 +31,26 @@ async fn with_if_match(
     }
 }
 
+/// `Cache-Control`, `Surrogate-Key` and `Cache-Tag` of an answer, the keys
+/// `None` when absent.
+fn cdn_headers(headers: &reqwest::header::HeaderMap) -> (String, Option<String>, Option<String>) {
+    let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_string());
+    (
+        text("cache-control").unwrap_or_default(),
+        text("surrogate-key"),
+        text("cache-tag"),
+    )
+}
+
+/// What a CDN may keep `max_age` seconds and serve stale, under `keys`.
+fn shared(max_age: u32, keys: &[&str]) -> (String, Option<String>, Option<String>) {
+    (
+        format!("public, max-age={max_age}, stale-while-revalidate=300, stale-if-error=86400"),
+        Some(keys.join(" ")),
+        Some(keys.join(",")),
+    )
+}
+
 async fn content_flow(host: &Host) {
     let api = Api { host };
     let run = unique();
@@ -99,6 +119,13 @@ async fn content_flow(host: &Host) {
         .get(&format!("/api/v1/categories/by-slug/tech-{run}"), None)
         .await;
     assert_eq!(by_slug.body["id"], json!(tech_id));
+    // Categories are public: a CDN keeps them under `categories`.
+    assert_eq!(cdn_headers(&tree.headers), shared(60, &["categories"]));
+    let tech_key = format!("category:{tech_id}");
+    assert_eq!(
+        cdn_headers(&by_slug.headers),
+        shared(60, &["categories", &tech_key])
+    );
 
     // Create: validation, roles, sanitized bodies.
     let item = json!({
@@ -176,6 +203,9 @@ async fn content_flow(host: &Host) {
     );
     let read = api.get(&format!("/api/v1/content/{id}"), Some(&cora)).await;
     let etag = read.headers["etag"].to_str().unwrap().to_string();
+    // Its author's draft: no shared cache may keep it, so no surrogate keys.
+    let private = ("private, no-cache".to_string(), None, None);
+    assert_eq!(cdn_headers(&read.headers), private);
     let not_modified = folio_tests::client()
         .get(host.url(&format!("/api/v1/content/{id}")))
         .bearer_auth(&cora)
@@ -184,6 +214,7 @@ async fn content_flow(host: &Host) {
         .await
         .unwrap();
     assert_eq!(not_modified.status(), 304);
+    assert_eq!(cdn_headers(not_modified.headers()), private);
     let path = format!("/api/v1/content/{id}");
     let no_precondition = with_if_match(
         &api,
@@ -289,10 +320,22 @@ async fn content_flow(host: &Host) {
         (public.status, public.body["title"].clone()),
         (200, json!("First steps"))
     );
-    assert_eq!(
-        public.headers["cache-control"],
-        "public, max-age=0, must-revalidate"
-    );
+    // Published: a CDN keeps it under its keys, and a 304 says the same.
+    let item_keys = [
+        format!("content:{id}"),
+        "content-type:article".to_string(),
+        "content".to_string(),
+    ];
+    let item_keys: Vec<&str> = item_keys.iter().map(String::as_str).collect();
+    assert_eq!(cdn_headers(&public.headers), shared(0, &item_keys));
+    let revalidated = folio_tests::client()
+        .get(host.url(&path))
+        .header("if-none-match", public.headers["etag"].to_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), 304);
+    assert_eq!(cdn_headers(revalidated.headers()), shared(0, &item_keys));
     let back = transition(&cora, "draft").await;
     assert_eq!(
         (back.status, back.body["allowed"].clone()),
@@ -353,6 +396,26 @@ async fn content_flow(host: &Host) {
         .await;
     assert_eq!(page1.status, 200, "{:?}", page1.body);
     assert_eq!(page1.body["pagination"]["total"], 5);
+    // Published-only lists are the same for every such caller: shared, and
+    // varying with Authorization (creators and admins see more).
+    assert_eq!(
+        cdn_headers(&page1.headers),
+        shared(60, &["content-list", "content"])
+    );
+    assert!(page1.headers.get_all("vary").iter().any(|v| {
+        v.to_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("authorization")
+    }));
+    let podcasts = api
+        .get(&format!("/api/v1/content?tag={tag}&type=podcast"), None)
+        .await;
+    assert_eq!(podcasts.body["pagination"]["total"], 5);
+    assert_eq!(
+        cdn_headers(&podcasts.headers),
+        shared(60, &["content-list", "content", "content-type:podcast"])
+    );
     let titles = |r: &Value| -> Vec<String> {
         r["items"]
             .as_array()
@@ -419,6 +482,11 @@ async fn content_flow(host: &Host) {
         )
         .await;
     assert_eq!(mine.body["pagination"]["total"], 1);
+    // A creator's list may hold their drafts: never shared.
+    assert_eq!(
+        cdn_headers(&mine.headers),
+        ("no-store".to_string(), None, None)
+    );
     let q = api
         .get(&format!("/api/v1/content?q=listed%20{run}%203"), None)
         .await;
@@ -435,6 +503,10 @@ async fn content_flow(host: &Host) {
             .unwrap()
             .iter()
             .any(|t| t["tag"] == json!(tag) && t["count"] == 5)
+    );
+    assert_eq!(
+        cdn_headers(&tags.headers),
+        shared(60, &["content-list", "content"])
     );
 
     // Deletion: soft for authors, purge for admins.

@@ -296,6 +296,15 @@ async fn images(mh: &MediaHost, redirect: bool) {
     let served = if redirect {
         let r = get(mh, &content_path, &[]).await;
         assert_eq!(r.status, 302, "redirect delivery");
+        // The presigned URL expires: no stale serving, no surrogate keys.
+        assert_eq!(
+            (
+                r.header("cache-control"),
+                r.header("surrogate-key"),
+                r.header("cache-tag")
+            ),
+            ("public, max-age=600", "", "")
+        );
         let location = r.header("location").to_string();
         assert!(
             location.starts_with(&mh.s3.as_ref().unwrap().endpoint),
@@ -318,14 +327,25 @@ async fn images(mh: &MediaHost, redirect: bool) {
     assert_eq!(dimensions(&served.bytes), (1200, 800));
 
     if !redirect {
-        delivery_headers(mh, &content_path, &served).await;
+        delivery_headers(mh, &id, &content_path, &served).await;
         transforms(mh, &id).await;
     }
 
     // Anyone may read a ready item; only its owner and admins list it.
+    let metadata = api.get(&format!("/api/v1/media/{id}"), None).await;
+    assert_eq!(metadata.status, 200);
+    let (media_key, media_tag) = (format!("media:{id} media"), format!("media:{id},media"));
     assert_eq!(
-        api.get(&format!("/api/v1/media/{id}"), None).await.status,
-        200
+        (
+            metadata.headers["cache-control"].to_str().unwrap(),
+            metadata.headers["surrogate-key"].to_str().unwrap(),
+            metadata.headers["cache-tag"].to_str().unwrap(),
+        ),
+        (
+            "public, max-age=60, stale-while-revalidate=300, stale-if-error=86400",
+            media_key.as_str(),
+            media_tag.as_str()
+        )
     );
     let listed = api.get("/api/v1/media?kind=image", Some(&cora)).await;
     assert_eq!(listed.status, 200, "{:?}", listed.body);
@@ -435,12 +455,31 @@ async fn wait_until_nothing_stored(mh: &MediaHost, id: &str) {
     }
 }
 
-async fn delivery_headers(mh: &MediaHost, path: &str, full: &Reply) {
+/// What a CDN may keep of a ready item's file: a day, served stale while it
+/// revalidates, under the item's surrogate keys.
+fn assert_shared_file(r: &Reply, id: &str) {
+    assert_eq!(
+        (
+            r.header("cache-control"),
+            r.header("surrogate-key"),
+            r.header("cache-tag")
+        ),
+        (
+            "public, max-age=86400, stale-while-revalidate=300, stale-if-error=86400",
+            format!("media:{id} media").as_str(),
+            format!("media:{id},media").as_str()
+        ),
+        "status {}",
+        r.status
+    );
+}
+
+async fn delivery_headers(mh: &MediaHost, id: &str, path: &str, full: &Reply) {
     let size = full.bytes.len();
     let etag = full.header("etag").to_string();
     assert!(etag.starts_with('"'), "{etag}");
     assert_eq!(full.header("accept-ranges"), "bytes");
-    assert_eq!(full.header("cache-control"), "public, max-age=86400");
+    assert_shared_file(full, id);
     assert_eq!(full.header("x-content-type-options"), "nosniff");
     assert!(full.header("last-modified").ends_with(" GMT"));
     assert!(full.header("content-disposition").contains("holiday.jpg"));
@@ -475,6 +514,7 @@ async fn delivery_headers(mh: &MediaHost, path: &str, full: &Reply) {
         (r.status, r.bytes.len(), r.header("etag")),
         (304, 0, etag.as_str())
     );
+    assert_shared_file(&r, id);
     let r = send(client().head(mh.host.url(path))).await;
     assert_eq!(
         (r.status, r.bytes.len(), r.header("content-length")),
@@ -493,6 +533,7 @@ async fn transforms(mh: &MediaHost, id: &str) {
         ),
         ("image/webp", "miss")
     );
+    assert_shared_file(&first, id);
     assert_eq!(dimensions(&first.bytes), (320, 320));
     let again = get(mh, &path, &[]).await;
     assert_eq!(

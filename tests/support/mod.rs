@@ -4,6 +4,7 @@
 pub mod load;
 pub mod media;
 pub mod notifications;
+pub mod publishing;
 pub mod search;
 pub mod services;
 pub mod wrk;
@@ -81,6 +82,8 @@ pub fn build_fixtures() {
                 "folio-search",
                 "-p",
                 "folio-notifications",
+                "-p",
+                "folio-publishing",
                 "--target-dir",
                 "target",
             ])
@@ -282,7 +285,7 @@ publishes = ["folio.users"]
             "\n[component.{id}-content]\nsource = \"{}\"\nsqlite_databases = [\"default\"]\n\
              key_value_stores = [\"default\"]\n[component.{id}-content.tool.folio]\n\
              publishes = [\"folio.content\"]\n[component.{id}-content.variables]\n\
-             index_readers = \"{id}-search\"\n",
+             index_readers = \"{id}-search,{id}-publishing\"\n",
             wasm("folio_content").display()
         ));
         for var in ["auth_public_keys", "auth_issuer", "auth_audience"] {

@@ -161,6 +161,11 @@ pub fn start_notifications(
         options,
     ));
     let mut config = options.runtime_config.clone();
+    if !options.push_origins.is_empty() {
+        // The push receivers listen on loopback, which guests may not reach
+        // unless allowed.
+        config.push_str("[outbound]\nallow_private = [\"127.0.0.0/8\"]\n");
+    }
     if let Some(b) = options.backends {
         config.push_str(&b.runtime_config());
     }
@@ -193,13 +198,13 @@ pub fn python() -> String {
 }
 
 /// A Python program of `tests/support/` that prints one JSON line when ready.
-struct Helper {
+pub struct Helper {
     child: Child,
-    ready: Value,
+    pub ready: Value,
 }
 
 impl Helper {
-    fn start(script: &str, args: &[String]) -> Helper {
+    pub fn start(script: &str, args: &[String]) -> Helper {
         let mut child = Command::new(python())
             .arg(repo_root().join("tests/support").join(script))
             .args(args)

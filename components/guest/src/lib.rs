@@ -5,6 +5,7 @@
 //! and registers it with `folio_guest::bindings::export!(MySchema);`.
 
 pub mod auth;
+pub mod cdn;
 pub mod columns;
 pub mod http;
 #[cfg(feature = "openapi")]

@@ -2,6 +2,7 @@
 //! downloads stream their bodies; everything else reads JSON whole.
 
 use folio_guest::auth::{Claims, Role, authenticate_authorization, require_role};
+use folio_guest::cdn;
 use folio_guest::http::{Problem, batch_ids, json, no_content};
 use folio_guest::util::{is_uuid, new_id};
 use spin_sdk::http::{IncomingRequest, Method, Response, ResponseOutparam};
@@ -244,7 +245,7 @@ pub(crate) fn upload_raw(
         ("id" = String, Path, description = "The media id (a UUID)"),
     ),
     responses(
-        (status = 200, description = "The item: public once ready, before that its owner's and admins'", body = crate::model::MediaView),
+        (status = 200, description = "The item: public once ready, before that its owner's and admins'", body = crate::model::MediaView, headers(("cache-control" = String, description = "Ready items: `public, max-age=60, stale-while-revalidate=300, stale-if-error=86400`; otherwise `no-store`"), ("surrogate-key" = String, description = "Ready items: `media:<id> media`, space-separated (Fastly)"), ("cache-tag" = String, description = "Ready items: the same keys, comma-separated (Cloudflare)"))),
         (status = 404, description = "No such item, or not yet visible to the caller", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
     )
 )]
@@ -255,7 +256,8 @@ pub(crate) fn get(head: &Head, id: &str) -> Result<Response, Problem> {
     }
     let mut response = json(200, &media.view());
     if media.is_ready() {
-        response.set_header("cache-control", "public, max-age=60");
+        // Public once ready; before that the owner's and admins' (`no-store`).
+        cdn::shared(&mut response, 60, &cdn::media_keys(&media.id));
     }
     Ok(response)
 }

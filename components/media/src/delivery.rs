@@ -4,6 +4,7 @@
 
 use folio_guest::auth::Role;
 use folio_guest::blobs::{Bucket, ByteRange, Download, ObjectMeta};
+use folio_guest::cdn;
 use folio_guest::http::Problem;
 use folio_guest::util::{now_ms, parse_rfc3339_ms};
 use folio_imaging::{Fit, Format};
@@ -22,7 +23,9 @@ pub const TRANSFORM_SIZES: [u32; 14] = [
 ];
 /// How long a presigned URL handed out in a redirect stays valid.
 const REDIRECT_EXPIRY_SECS: u32 = 3600;
-const PUBLIC_CACHE: &str = "public, max-age=86400";
+/// How long a browser or CDN keeps a ready item's bytes: they never change
+/// (an id is never reused), and a delete purges its surrogate keys.
+const PUBLIC_MAX_AGE: u32 = 86_400;
 const PRIVATE_CACHE: &str = "private, no-store";
 
 /// A response, either whole or streamed from an object.
@@ -73,10 +76,10 @@ pub fn send_reply(out: ResponseOutparam, reply: Reply, method: &Method) {
         ("If-None-Match" = Option<String>, Header, nullable = false),
     ),
     responses(
-        (status = 200, description = "The file (or its transform)", content_type = "*/*", body = Vec<u8>),
-        (status = 206, description = "The range asked for", content_type = "*/*", body = Vec<u8>),
-        (status = 302, description = "With media_delivery = redirect: a presigned URL"),
-        (status = 304, description = "If-None-Match names the current ETag"),
+        (status = 200, description = "The file (or its transform)", content_type = "*/*", body = Vec<u8>, headers(("cache-control" = String, description = "Ready items: `public, max-age=86400, stale-while-revalidate=300, stale-if-error=86400`; otherwise `private, no-store`"), ("surrogate-key" = String, description = "Ready items: `media:<id> media`, space-separated (Fastly)"), ("cache-tag" = String, description = "Ready items: the same keys, comma-separated (Cloudflare)"))),
+        (status = 206, description = "The range asked for", content_type = "*/*", body = Vec<u8>, headers(("cache-control" = String, description = "Ready items: `public, max-age=86400, stale-while-revalidate=300, stale-if-error=86400`; otherwise `private, no-store`"), ("surrogate-key" = String, description = "Ready items: `media:<id> media`, space-separated (Fastly)"), ("cache-tag" = String, description = "Ready items: the same keys, comma-separated (Cloudflare)"))),
+        (status = 302, description = "With media_delivery = redirect: a presigned URL", headers(("location" = String), ("cache-control" = String, description = "Ready items: `public, max-age=600` (shorter than the URL's life; no stale serving, no surrogate keys); otherwise `private, no-store`"))),
+        (status = 304, description = "If-None-Match names the current ETag; the same cache headers as the 200", headers(("etag" = String), ("cache-control" = String), ("surrogate-key" = String), ("cache-tag" = String))),
         (status = 404, description = "No such item, or not yet visible to the caller", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
         (status = 409, description = "A transform of an item not yet processed", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
         (status = 416, description = "The range starts past the end", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
@@ -102,10 +105,10 @@ pub fn content(head: &Head, id: &str) -> Result<Reply, Problem> {
         ("Range" = Option<String>, Header, nullable = false, description = "One `bytes=` range"),
     ),
     responses(
-        (status = 200, description = "The rendition", content_type = "*/*", body = Vec<u8>),
-        (status = 206, description = "The range asked for", content_type = "*/*", body = Vec<u8>),
-        (status = 302, description = "With media_delivery = redirect: a presigned URL"),
-        (status = 304, description = "If-None-Match names the current ETag"),
+        (status = 200, description = "The rendition", content_type = "*/*", body = Vec<u8>, headers(("cache-control" = String, description = "Ready items: `public, max-age=86400, stale-while-revalidate=300, stale-if-error=86400`; otherwise `private, no-store`"), ("surrogate-key" = String, description = "Ready items: `media:<id> media`, space-separated (Fastly)"), ("cache-tag" = String, description = "Ready items: the same keys, comma-separated (Cloudflare)"))),
+        (status = 206, description = "The range asked for", content_type = "*/*", body = Vec<u8>, headers(("cache-control" = String, description = "Ready items: `public, max-age=86400, stale-while-revalidate=300, stale-if-error=86400`; otherwise `private, no-store`"), ("surrogate-key" = String, description = "Ready items: `media:<id> media`, space-separated (Fastly)"), ("cache-tag" = String, description = "Ready items: the same keys, comma-separated (Cloudflare)"))),
+        (status = 302, description = "With media_delivery = redirect: a presigned URL", headers(("location" = String), ("cache-control" = String, description = "Ready items: `public, max-age=600` (shorter than the URL's life; no stale serving, no surrogate keys); otherwise `private, no-store`"))),
+        (status = 304, description = "If-None-Match names the current ETag; the same cache headers as the 200", headers(("etag" = String), ("cache-control" = String), ("surrogate-key" = String), ("cache-tag" = String))),
         (status = 404, description = "No such item or rendition", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
         (status = 416, description = "The range starts past the end", body = crate::openapi::ProblemDetails, content_type = "application/problem+json"),
     )
@@ -144,11 +147,13 @@ pub fn not_found(id: &str) -> Problem {
     Problem::not_found(format!("there is no media {id}"))
 }
 
-fn cache_control(media: &Media) -> &'static str {
+/// `Cache-Control` and, for a ready item (the same for everyone), its
+/// surrogate keys; an item still being processed is its owner's only.
+fn cache_headers(media: &Media) -> Vec<(String, String)> {
     if media.is_ready() {
-        PUBLIC_CACHE
+        cdn::shared_headers(PUBLIC_MAX_AGE, &cdn::media_keys(&media.id))
     } else {
-        PRIVATE_CACHE
+        vec![("cache-control".into(), PRIVATE_CACHE.into())]
     }
 }
 
@@ -172,7 +177,9 @@ fn redirect(bucket: &Bucket, media: &Media, key: &str) -> Result<Reply, Problem>
     let response = Response::builder()
         .status(302)
         .header("location", url)
-        // Shorter than the URL's own life, so a cache never hands out a dead one.
+        // Shorter than the URL's own life, so a cache never hands out a dead
+        // one; for that, no stale-while-revalidate or stale-if-error either,
+        // and no surrogate keys.
         .header(
             "cache-control",
             if media.is_ready() {
@@ -195,7 +202,7 @@ fn stream(
     meta: &ObjectMeta,
     filename: Option<&str>,
 ) -> Result<Reply, Problem> {
-    let mut headers = object_headers(meta, cache_control(media), filename);
+    let mut headers = object_headers(meta, cache_headers(media), filename);
     let etag = headers[0].1.clone();
     if head
         .header("if-none-match")
@@ -261,8 +268,12 @@ fn stream(
     })
 }
 
-/// ETag first.
-fn object_headers(meta: &ObjectMeta, cache: &str, filename: Option<&str>) -> Vec<(String, String)> {
+/// ETag first; `cache` (`Cache-Control` and any surrogate keys) kept on a 304.
+fn object_headers(
+    meta: &ObjectMeta,
+    cache: Vec<(String, String)>,
+    filename: Option<&str>,
+) -> Vec<(String, String)> {
     let mut headers = vec![
         (
             "etag".to_string(),
@@ -270,10 +281,10 @@ fn object_headers(meta: &ObjectMeta, cache: &str, filename: Option<&str>) -> Vec
         ),
         ("content-type".into(), meta.content_type.clone()),
         ("accept-ranges".into(), "bytes".into()),
-        ("cache-control".into(), cache.into()),
-        // Served from the API's origin: never let a browser guess another type.
-        ("x-content-type-options".into(), "nosniff".into()),
     ];
+    headers.extend(cache);
+    // Served from the API's origin: never let a browser guess another type.
+    headers.push(("x-content-type-options".into(), "nosniff".into()));
     if let Some(ms) = parse_rfc3339_ms(&meta.last_modified) {
         headers.push(("last-modified".into(), http_date(ms)));
     }
@@ -435,15 +446,16 @@ fn transform(head: &Head, media: &Media) -> Result<Reply, Problem> {
         .map_err(image_problem)?;
     let elapsed = now_ms() - started;
     storage::put_bytes(&bucket, &key, encoded.mime, &encoded.bytes)?;
-    let response = Response::builder()
+    // `transform` answers ready items only: public, under the item's keys.
+    let mut response = Response::builder()
         .status(200)
         .header("content-type", encoded.mime)
-        .header("cache-control", PUBLIC_CACHE)
         .header("x-content-type-options", "nosniff")
         .header("x-folio-transform", "miss")
         .header("server-timing", format!("transform;dur={elapsed}"))
         .body(encoded.bytes)
         .build();
+    cdn::shared(&mut response, PUBLIC_MAX_AGE, &cdn::media_keys(&media.id));
     Ok(Reply::Whole(response))
 }
 

@@ -62,6 +62,7 @@ impl Guest for Worker {
         match event.topic.as_str() {
             triggers::USERS_TOPIC => triggers::users(&event),
             triggers::CONTENT_TOPIC => triggers::content(&event),
+            triggers::PUBLISHING_TOPIC => triggers::publishing(&event),
             fanout::TOPIC => triggers::fanout_step(&event),
             notify::DELIVERY_TOPIC => delivery::handle(&event),
             other => Err(HandleError::Reject(format!(

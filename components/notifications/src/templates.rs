@@ -100,6 +100,51 @@ pub const BUILTINS: &[Builtin] = &[
         || json!({"content": {"id": "0192f0c4-0000-7000-8000-000000000001", "title": "Ten ways to cook a watermelon", "type": "article"}, "link": "https://folio.example/admin/content/0192f0c4-0000-7000-8000-000000000001"})
     ),
     builtin!(
+        "approval-requested",
+        "editorial",
+        "A published item waits for approval before channels send it (to editors)",
+        "Approval needed: {{ content.title }}",
+        "{{ content.title }} waits for approval before it goes to {{ channels | join(\", \") }}.\n\n{{ link }}",
+        "<p><a href=\"{{ link }}\">{{ content.title }}</a> waits for approval before it goes to {{ channels | join(\", \") }}.</p>",
+        || json!({"content": {"id": "0192f0c4-0000-7000-8000-000000000001", "title": "Ten ways to cook a watermelon"}, "channels": ["Partner feed"], "link": "https://folio.example/admin/approvals"})
+    ),
+    builtin!(
+        "content-approved",
+        "editorial",
+        "The author's item was approved for distribution",
+        "Approved: {{ content.title }}",
+        "{{ content.title }} was approved and goes to {{ channels | join(\", \") }}.{% if comment %}\n\n“{{ comment }}”{% endif %}\n\n{{ link }}",
+        "<p><a href=\"{{ link }}\">{{ content.title }}</a> was approved and goes to {{ channels | join(\", \") }}.</p>{% if comment %}<blockquote>{{ comment }}</blockquote>{% endif %}",
+        || json!({"content": {"id": "0192f0c4-0000-7000-8000-000000000001", "title": "Ten ways to cook a watermelon"}, "channels": ["Partner feed"], "comment": "Great read.", "link": "https://folio.example/admin/content/0192f0c4-0000-7000-8000-000000000001"})
+    ),
+    builtin!(
+        "content-rejected",
+        "editorial",
+        "The author's item was rejected for distribution",
+        "Not approved: {{ content.title }}",
+        "{{ content.title }} was not approved for distribution.{% if comment %}\n\n“{{ comment }}”{% endif %}\n\n{{ link }}",
+        "<p><a href=\"{{ link }}\">{{ content.title }}</a> was not approved for distribution.</p>{% if comment %}<blockquote>{{ comment }}</blockquote>{% endif %}",
+        || json!({"content": {"id": "0192f0c4-0000-7000-8000-000000000001", "title": "Ten ways to cook a watermelon"}, "comment": "Needs sources.", "link": "https://folio.example/admin/content/0192f0c4-0000-7000-8000-000000000001"})
+    ),
+    builtin!(
+        "channel-disabled",
+        "editorial",
+        "A publishing channel was disabled (to its owner)",
+        "Channel disabled: {{ channel.name }}",
+        "The {{ channel.kind }} channel {{ channel.name }} was disabled: {{ channel.reason }}. Nothing more is sent to it until it is turned back on.\n\n{{ link }}",
+        "<p>The {{ channel.kind }} channel <a href=\"{{ link }}\">{{ channel.name }}</a> was disabled: {{ channel.reason }}. Nothing more is sent to it until it is turned back on.</p>",
+        || json!({"channel": {"name": "Partner webhook", "kind": "webhook", "reason": "the endpoint answered 410 Gone"}, "link": "https://folio.example/admin/channels/1"})
+    ),
+    builtin!(
+        "newsletter",
+        "following",
+        "A newsletter issue: a new item by an author the recipient follows",
+        "{{ subject or content.title }}",
+        "{{ content.title }}\n\n{{ content.description }}\n\nRead it: {{ link }}",
+        "<h1>{{ content.title }}</h1><p>{{ content.description }}</p><p><a href=\"{{ link }}\">Read it</a></p>",
+        || json!({"content": {"id": "0192f0c4-0000-7000-8000-000000000001", "title": "Ten ways to cook a watermelon", "description": "Summer, sorted."}, "subject": null, "link": "https://folio.example/content/0192f0c4-0000-7000-8000-000000000001"})
+    ),
+    builtin!(
         "comment",
         "following",
         "Placeholder: someone commented on the recipient's content (comments are not built yet)",

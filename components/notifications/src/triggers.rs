@@ -18,6 +18,7 @@ use crate::store::{self, db_error};
 
 pub const USERS_TOPIC: &str = "folio.users";
 pub const CONTENT_TOPIC: &str = "folio.content";
+pub const PUBLISHING_TOPIC: &str = "folio.publishing";
 
 /// A failure as the event trigger's answer: a backend that is down is
 /// retried, a malformed event is dead-lettered.
@@ -245,6 +246,91 @@ pub fn content(event: &Event) -> Result<(), HandleError> {
                 link: Some(config::link(&format!("/content/{id}"))),
                 in_app: true,
                 push: true,
+                after: String::new(),
+            }
+        }
+        _ => return Ok(()),
+    };
+    run_first_step(&fanout)
+}
+
+/// The publishing service's events: editors asked to approve, authors told
+/// the decision, a channel's owner told it was disabled, and newsletter
+/// issues to the author's followers.
+pub fn publishing(event: &Event) -> Result<(), HandleError> {
+    let kind = event.type_.rsplit('.').next().unwrap_or_default();
+    let data = data(event)?;
+    if !is_recent(event, MAX_CONTENT_AGE_MS) {
+        return Ok(());
+    }
+    let text = |v: &Json| v.as_str().unwrap_or_default().to_string();
+    let content_id = text(&data["contentId"]);
+    let content =
+        json!({ "id": content_id, "title": data["title"].as_str().unwrap_or("Untitled") });
+    let editorial = |audience, source: String, template: &str, data: Json, link: String| Fanout {
+        audience,
+        source,
+        template: template.into(),
+        category: "editorial".into(),
+        data,
+        link: Some(config::link(&link)),
+        in_app: true,
+        push: true,
+        after: String::new(),
+    };
+    let fanout = match kind {
+        "ApprovalRequested" => editorial(
+            Audience::Role {
+                role: "admin".into(),
+            },
+            format!("approval-requested:{content_id}:{}", data["version"]),
+            "approval-requested",
+            json!({ "content": content, "channels": data["channels"] }),
+            "/admin/approvals".into(),
+        ),
+        "ContentApproved" | "ContentRejected" => {
+            let (template, verdict) = match kind {
+                "ContentApproved" => ("content-approved", "approved"),
+                _ => ("content-rejected", "rejected"),
+            };
+            editorial(
+                Audience::Users {
+                    ids: vec![text(&data["authorId"])],
+                },
+                format!("{verdict}:{content_id}:{}", event.id),
+                template,
+                json!({ "content": content, "channels": data["channels"], "comment": data["comment"] }),
+                format!("/admin/content/{content_id}"),
+            )
+        }
+        "ChannelDisabled" => editorial(
+            Audience::Users {
+                ids: vec![text(&data["ownerId"])],
+            },
+            format!("channel-disabled:{}", event.id),
+            "channel-disabled",
+            json!({ "channel": { "name": data["name"], "kind": data["kind"], "reason": data["reason"] } }),
+            format!("/admin/channels/{}", text(&data["channelId"])),
+        ),
+        "NewsletterIssued" => {
+            let item = &data["item"];
+            let author = item["authorId"].as_str().map(str::to_string);
+            Fanout {
+                audience: Audience::Followers {
+                    author: author.clone(),
+                    categories: Vec::new(),
+                    except: author,
+                },
+                source: format!("newsletter:{}", text(&data["distributionId"])),
+                template: "newsletter".into(),
+                category: "following".into(),
+                data: json!({
+                    "content": { "id": item["id"], "title": item["title"], "description": item["description"] },
+                    "subject": data["subject"],
+                }),
+                link: item["url"].as_str().map(str::to_string),
+                in_app: false,
+                push: false,
                 after: String::new(),
             }
         }

@@ -4,7 +4,11 @@
 //! calls that fail transiently are retried with jittered backoff while the
 //! destination's retry budget lasts. Configured by the runtime config's
 //! `[outbound]` table; the defaults are the seed's (50 % errors open the
-//! breaker, 3 s per call, 30 s before a trial call).
+//! breaker, 3 s per call, 30 s before a trial call). A request that goes
+//! over the network reaches only public addresses (loopback, private,
+//! link-local, CGNAT, documentation and other special ranges are refused:
+//! SSRF protection) unless the address is in an `allow_private` network
+//! (none by default; e.g. loopback for a local webhook receiver).
 //!
 //! ```toml
 //! [outbound]
@@ -15,12 +19,14 @@
 //! open_secs = 30              # then one trial call decides (half-open)
 //! max_retries = 2             # idempotent methods only (GET, HEAD, OPTIONS)
 //! retry_budget_percent = 20   # retries may add at most this share of calls
+//! allow_private = []          # non-public CIDRs guests may reach, e.g. ["127.0.0.0/8", "::1/128"]
 //! ```
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::metrics::Metrics;
@@ -36,6 +42,9 @@ pub struct OutboundConfig {
     pub open_ms: Option<u64>,
     pub max_retries: Option<u32>,
     pub retry_budget_percent: Option<u32>,
+    /// Networks (CIDR) an outbound request may reach though they are not public.
+    #[serde(default)]
+    pub allow_private: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +56,8 @@ pub struct OutboundPolicy {
     pub open_for: Duration,
     pub max_retries: u32,
     pub retry_budget_percent: u32,
+    /// Non-public networks outbound requests may still reach.
+    pub allow_private: Vec<IpNet>,
 }
 
 impl Default for OutboundPolicy {
@@ -59,6 +70,7 @@ impl Default for OutboundPolicy {
             open_for: Duration::from_secs(30),
             max_retries: 2,
             retry_budget_percent: 20,
+            allow_private: Vec::new(),
         }
     }
 }
@@ -76,6 +88,12 @@ impl OutboundConfig {
         if self.open_secs.is_some() && self.open_ms.is_some() {
             anyhow::bail!("[outbound] give open_secs or open_ms, not both");
         }
+        let allow_private = self
+            .allow_private
+            .iter()
+            .map(|entry| crate::gateway::client_address::parse_network(entry))
+            .collect::<anyhow::Result<_>>()
+            .map_err(|e| anyhow::anyhow!("[outbound] allow_private: {e}"))?;
         Ok(OutboundPolicy {
             call_timeout: self
                 .call_timeout_ms
@@ -93,6 +111,7 @@ impl OutboundConfig {
                 .retry_budget_percent
                 .unwrap_or(d.retry_budget_percent)
                 .min(100),
+            allow_private,
         })
     }
 }
@@ -341,6 +360,27 @@ mod tests {
         .policy()
         .unwrap();
         assert_eq!(p.open_for, Duration::from_millis(500));
+        let p = OutboundConfig {
+            allow_private: vec!["127.0.0.0/8".into(), "::1".into(), "10.1.2.3/8".into()],
+            ..Default::default()
+        }
+        .policy()
+        .unwrap();
+        let nets: Vec<String> = p.allow_private.iter().map(|n| n.to_string()).collect();
+        assert_eq!(nets, ["127.0.0.0/8", "::1/128", "10.0.0.0/8"]);
+        for bad in ["127.0.0.0/33", "localhost", "10.0.0.0/8x", ""] {
+            let e = OutboundConfig {
+                allow_private: vec![bad.into()],
+                ..Default::default()
+            }
+            .policy()
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("allow_private") && e.contains(&format!("`{bad}`")),
+                "{e}"
+            );
+        }
         assert_eq!(
             OutboundConfig::default().policy().unwrap(),
             OutboundPolicy::default()

@@ -2,6 +2,7 @@
 
 use folio_auth::jwt::Role;
 use folio_guest::auth::{authenticate, require_role};
+use folio_guest::cdn;
 use folio_guest::http::{JsonBody, Problem, json, no_content, query_pairs};
 use folio_guest::util::is_uuid;
 use serde_json::json;
@@ -35,7 +36,7 @@ fn by_id(db: &folio_guest::Connection, id: &str) -> Result<Category, Problem> {
         ("tree" = Option<bool>, Query, nullable = false, description = "true: the roots, each with `children`"),
     ),
     responses(
-        (status = 200, description = "Every category", body = super::bodies::CategoryList),
+        (status = 200, description = "Every category", body = super::bodies::CategoryList, headers(("cache-control" = String, description = "`public, max-age=60, stale-while-revalidate=300, stale-if-error=86400`"), ("surrogate-key" = String, description = "`categories`, for a CDN to purge by (Fastly)"), ("cache-tag" = String, description = "`categories` (Cloudflare)"))),
         (status = 422, description = "A query parameter is unknown", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
     )
 )]
@@ -53,11 +54,27 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
         }
     }
     let all = categories::all(&store::open()?)?;
-    if as_tree {
-        Ok(json(200, &json!({ "items": categories::tree(all) })))
+    let mut response = if as_tree {
+        json(200, &json!({ "items": categories::tree(all) }))
     } else {
-        Ok(json(200, &json!({ "items": all })))
-    }
+        json(200, &json!({ "items": all }))
+    };
+    cdn::shared(&mut response, MAX_AGE, &cdn::category_keys(None));
+    Ok(response)
+}
+
+/// How long a browser or CDN keeps a category answer before revalidating.
+const MAX_AGE: u32 = 60;
+
+/// One category: the same for everyone, so a CDN may keep it.
+fn one(category: &Category) -> Response {
+    let mut response = json(200, category);
+    cdn::shared(
+        &mut response,
+        MAX_AGE,
+        &cdn::category_keys(Some(&category.id)),
+    );
+    response
 }
 
 #[utoipa::path(
@@ -69,12 +86,12 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
         ("id" = String, Path, description = "The category id (a UUID)"),
     ),
     responses(
-        (status = 200, description = "The category", body = super::bodies::Category),
+        (status = 200, description = "The category", body = super::bodies::Category, headers(("cache-control" = String, description = "`public, max-age=60, stale-while-revalidate=300, stale-if-error=86400`"), ("surrogate-key" = String, description = "`categories category:<id>`, space-separated (Fastly)"), ("cache-tag" = String, description = "The same keys, comma-separated (Cloudflare)"))),
         (status = 404, description = "No such category", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
     )
 )]
 pub fn get(id: &str) -> Result<Response, Problem> {
-    Ok(json(200, &by_id(&store::open()?, id)?))
+    Ok(one(&by_id(&store::open()?, id)?))
 }
 
 #[utoipa::path(
@@ -86,15 +103,16 @@ pub fn get(id: &str) -> Result<Response, Problem> {
         ("slug" = String, Path),
     ),
     responses(
-        (status = 200, description = "The category", body = super::bodies::Category),
+        (status = 200, description = "The category", body = super::bodies::Category, headers(("cache-control" = String, description = "`public, max-age=60, stale-while-revalidate=300, stale-if-error=86400`"), ("surrogate-key" = String, description = "`categories category:<id>`, space-separated (Fastly)"), ("cache-tag" = String, description = "The same keys, comma-separated (Cloudflare)"))),
         (status = 404, description = "No such category", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
     )
 )]
 pub fn by_slug(slug: &str) -> Result<Response, Problem> {
-    Ok(json(
-        200,
-        &found(categories::find(&store::open()?, "slug", slug)?)?,
-    ))
+    Ok(one(&found(categories::find(
+        &store::open()?,
+        "slug",
+        slug,
+    )?)?))
 }
 
 fn fields(body: &JsonBody) -> Result<Fields, Problem> {

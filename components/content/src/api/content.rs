@@ -2,6 +2,7 @@
 
 use folio_auth::jwt::Role;
 use folio_guest::auth::authenticate;
+use folio_guest::cdn;
 use folio_guest::http::{JsonBody, Problem, header, json, no_content, query_pairs};
 use folio_guest::util::{
     b64url, b64url_decode, new_id, now_ms, now_rfc3339, parse_rfc3339_ms, sha256_hex,
@@ -114,8 +115,8 @@ fn readable(caller: &Caller, id: &str) -> Result<Content, Problem> {
         ("If-None-Match" = Option<String>, Header, nullable = false, description = "An ETag read before: 304 while it is current"),
     ),
     responses(
-        (status = 200, description = "The item", body = super::bodies::ContentItem, headers(("etag" = String, description = "`\"<id>-v<version>\"`"), ("cache-control" = String))),
-        (status = 304, description = "If-None-Match names the current version", headers(("etag" = String), ("cache-control" = String))),
+        (status = 200, description = "The item", body = super::bodies::ContentItem, headers(("etag" = String, description = "`\"<id>-v<version>\"`"), ("cache-control" = String, description = "Published: `public, max-age=0, stale-while-revalidate=300, stale-if-error=86400`; otherwise `private, no-cache`"), ("surrogate-key" = String, description = "Published items only: `content:<id> content-type:<type> content`, space-separated (Fastly); a CDN purges by these"), ("cache-tag" = String, description = "The same keys, comma-separated (Cloudflare), published items only"))),
+        (status = 304, description = "If-None-Match names the current version; the same cache headers as the 200", headers(("etag" = String), ("cache-control" = String), ("surrogate-key" = String), ("cache-tag" = String))),
         (status = 401, description = "The access token was refused", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such content, or not visible to the caller", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
     )
@@ -124,11 +125,6 @@ pub fn get(request: &Request, id: &str) -> Result<Response, Problem> {
     let caller = caller(request)?;
     let content = readable(&caller, id)?;
     let etag = content.etag();
-    let cache = if content.status == "published" {
-        "public, max-age=0, must-revalidate"
-    } else {
-        "private, no-cache"
-    };
     let matches = header(request, "if-none-match")
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
     let mut response = if matches {
@@ -137,7 +133,18 @@ pub fn get(request: &Request, id: &str) -> Result<Response, Problem> {
         item_response(200, &content)
     };
     response.set_header("etag", etag);
-    response.set_header("cache-control", cache);
+    if content.is_public() {
+        // The same for every caller: a CDN keeps it, revalidating each time
+        // (max-age=0) but serving its copy meanwhile, until a purge by key.
+        cdn::shared(
+            &mut response,
+            0,
+            &cdn::content_keys(&content.id, &content.kind),
+        );
+    } else {
+        // A draft (or review, archived) item only its author and admins see.
+        response.set_header("cache-control", "private, no-cache");
+    }
     Ok(response)
 }
 
@@ -707,7 +714,7 @@ const SORTS: [(&str, &str, bool); 4] = [
         ("fields" = Option<String>, Query, nullable = false, description = "Comma-separated content fields to return (`_links` always comes)"),
     ),
     responses(
-        (status = 200, description = "One page", body = super::bodies::ContentPage),
+        (status = 200, description = "One page", body = super::bodies::ContentPage, headers(("cache-control" = String, description = "Published-only lists (anonymous callers and consumers): `public, max-age=60, stale-while-revalidate=300, stale-if-error=86400`; creators' and admins' lists: `no-store`"), ("surrogate-key" = String, description = "Published-only lists: `content-list content`, plus `content-type:<type>` when filtered by `type`; space-separated (Fastly)"), ("cache-tag" = String, description = "The same keys, comma-separated (Cloudflare)"), ("vary" = String, description = "`authorization` on published-only lists"))),
         (status = 401, description = "The access token was refused", body = super::bodies::ProblemDetails, content_type = "application/problem+json"),
         (status = 422, description = "A query parameter is invalid or unknown; `errors` names it", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
     )
@@ -730,6 +737,7 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
     let mut sort_name = "-createdAt".to_string();
     let mut cursor: Option<String> = None;
     let mut fields: Option<Vec<String>> = None;
+    let mut kind: Option<String> = None;
     for (name, value) in &pairs {
         match name.as_str() {
             "status" => {
@@ -749,6 +757,7 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
                     ));
                 }
                 q.condition("kind = $?", Value::Text(value.clone()));
+                kind = Some(value.clone());
             }
             "category" => q.condition(
                 "id IN (SELECT content_id FROM content_categories WHERE category_id = $?)",
@@ -881,10 +890,12 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
             ..
         }
     );
+    // A public list may sit in a shared cache; the others are the caller's own.
+    let shared = public.then(|| cdn::content_list_keys(kind.as_deref()));
     let cache_key = if public {
         let (cached, key) = cache::list(request.query());
         if let Some(body) = cached {
-            return Ok(json_bytes(body));
+            return Ok(list_response(body, shared.as_deref()));
         }
         key
     } else {
@@ -953,16 +964,27 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
     if let Some(key) = cache_key {
         cache::store_list(&key, &body);
     }
-    Ok(json_bytes(body))
+    Ok(list_response(body, shared.as_deref()))
 }
 
-fn json_bytes(body: Vec<u8>) -> Response {
-    Response::builder()
+/// How long a browser or CDN keeps a public list before revalidating.
+const LIST_MAX_AGE: u32 = 60;
+
+/// A list page: with `shared` keys, public and kept by a CDN under them (it
+/// varies with `Authorization`, since creators and admins see more at the
+/// same address); without, `no-store`.
+fn list_response(body: Vec<u8>, shared: Option<&[String]>) -> Response {
+    let mut response = Response::builder()
         .status(200)
         .header("content-type", "application/json")
         .header("cache-control", "no-store")
         .body(body)
-        .build()
+        .build();
+    if let Some(keys) = shared {
+        cdn::shared(&mut response, LIST_MAX_AGE, keys);
+        response.set_header("vary", "authorization");
+    }
+    response
 }
 
 fn project(item: Json, fields: Option<&[String]>) -> Json {
@@ -1014,7 +1036,7 @@ fn decode_cursor(cursor: &str, sort: &str) -> Result<(String, String), Problem> 
         ("limit" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 1000, description = "Default 100"),
     ),
     responses(
-        (status = 200, description = "Tags of published items with their counts, most used first", body = super::bodies::TagList),
+        (status = 200, description = "Tags of published items with their counts, most used first", body = super::bodies::TagList, headers(("cache-control" = String, description = "`public, max-age=60, stale-while-revalidate=300, stale-if-error=86400`"), ("surrogate-key" = String, description = "`content-list content`, space-separated (Fastly)"), ("cache-tag" = String, description = "The same keys, comma-separated (Cloudflare)"))),
         (status = 422, description = "A query parameter is invalid or unknown", body = super::bodies::ProblemDetails, content_type = "application/problem+json")
     )
 )]
@@ -1041,5 +1063,106 @@ pub fn tags(request: &Request) -> Result<Response, Problem> {
         .into_iter()
         .map(|(tag, count)| json!({ "tag": tag, "count": count }))
         .collect();
-    Ok(json(200, &json!({ "items": items })))
+    // Counts of published items only: the same for everyone.
+    let mut response = json(200, &json!({ "items": items }));
+    cdn::shared(&mut response, LIST_MAX_AGE, &cdn::content_list_keys(None));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header<'a>(response: &'a Response, name: &str) -> Option<&'a str> {
+        response.header(name).and_then(|v| v.as_str())
+    }
+
+    // `folio_guest::cdn` is tested here: this crate's tests run natively.
+    #[test]
+    fn surrogate_keys_come_in_both_forms() {
+        let keys = cdn::content_keys("0f8c2a4e-1b2c-4d3e-8f90-123456789abc", "article");
+        assert_eq!(
+            cdn::key_headers(&keys),
+            vec![
+                (
+                    "surrogate-key".to_string(),
+                    "content:0f8c2a4e-1b2c-4d3e-8f90-123456789abc content-type:article content"
+                        .to_string()
+                ),
+                (
+                    "cache-tag".to_string(),
+                    "content:0f8c2a4e-1b2c-4d3e-8f90-123456789abc,content-type:article,content"
+                        .to_string()
+                ),
+            ]
+        );
+        assert_eq!(
+            cdn::content_list_keys(Some("video")),
+            ["content-list", "content", "content-type:video"]
+        );
+        assert_eq!(cdn::content_list_keys(None), ["content-list", "content"]);
+        assert_eq!(cdn::category_keys(None), ["categories"]);
+        assert_eq!(
+            cdn::category_keys(Some("c1")),
+            ["categories", "category:c1"]
+        );
+        assert_eq!(cdn::media_keys("m1"), ["media:m1", "media"]);
+    }
+
+    #[test]
+    fn keys_are_cleaned_and_deduplicated() {
+        assert_eq!(cdn::clean_key("a b,c\"d\né"), "a_b_c_d__");
+        assert_eq!(cdn::clean_key(&"x".repeat(300)).len(), 256);
+        let keys = ["a b".to_string(), "a_b".into(), String::new(), "c,d".into()];
+        assert_eq!(
+            cdn::key_headers(&keys),
+            vec![
+                ("surrogate-key".to_string(), "a_b c_d".to_string()),
+                ("cache-tag".to_string(), "a_b,c_d".to_string()),
+            ]
+        );
+        assert!(cdn::key_headers(&[String::new()]).is_empty());
+    }
+
+    #[test]
+    fn shared_answers_replace_cache_control() {
+        let mut response = json(200, &json!({}));
+        assert_eq!(header(&response, "cache-control"), Some("no-store"));
+        cdn::shared(&mut response, 0, &cdn::content_keys("i", "video"));
+        assert_eq!(
+            header(&response, "cache-control"),
+            Some("public, max-age=0, stale-while-revalidate=300, stale-if-error=86400")
+        );
+        assert_eq!(
+            header(&response, "surrogate-key"),
+            Some("content:i content-type:video content")
+        );
+        assert_eq!(
+            header(&response, "cache-tag"),
+            Some("content:i,content-type:video,content")
+        );
+    }
+
+    #[test]
+    fn only_public_lists_are_shared() {
+        let keys = cdn::content_list_keys(Some("podcast"));
+        let public = list_response(b"{}".to_vec(), Some(&keys));
+        assert_eq!(
+            header(&public, "cache-control"),
+            Some("public, max-age=60, stale-while-revalidate=300, stale-if-error=86400")
+        );
+        assert_eq!(
+            header(&public, "surrogate-key"),
+            Some("content-list content content-type:podcast")
+        );
+        assert_eq!(
+            header(&public, "cache-tag"),
+            Some("content-list,content,content-type:podcast")
+        );
+        assert_eq!(header(&public, "vary"), Some("authorization"));
+        let own = list_response(b"{}".to_vec(), None);
+        assert_eq!(header(&own, "cache-control"), Some("no-store"));
+        assert_eq!(header(&own, "surrogate-key"), None);
+        assert_eq!(header(&own, "cache-tag"), None);
+    }
 }

@@ -1,5 +1,8 @@
 //! `GET /api/v1/content/index-feed`: every item, drafts and deleted ones
-//! included, with its body as plain text, for the search service's index.
+//! included, with its body as plain text, for the search service's index;
+//! with `html=true` also the sanitized HTML body (the publishing service's
+//! feeds and payloads), and with `id` and `revision` one past version (its
+//! preview links).
 //! Only a chained call from a component named in the `index_readers`
 //! variable gets an answer (the host sets `folio-calling-component` on
 //! chained calls and strips it from outside requests); to anyone else the
@@ -32,8 +35,26 @@ pub fn get(request: &Request) -> Result<Response, Problem> {
     }
     let query = query_pairs(request);
     let db = store::open()?;
+    let html = query.iter().any(|(k, v)| k == "html" && v == "true");
+    let entry = |c: &Content| entry(c, html);
+    if let Some((_, n)) = query.iter().find(|(k, _)| k == "revision") {
+        let id = query
+            .iter()
+            .find(|(k, _)| k == "id")
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| Problem::invalid_field("id", "is required with revision"))?;
+        let n = n
+            .parse::<i64>()
+            .map_err(|_| Problem::invalid_field("revision", "must be a number"))?;
+        let snapshot = store::revision(&db, id, n)?
+            .and_then(|r| r.snapshot)
+            .ok_or_else(|| Problem::not_found("no such revision"))?;
+        return Ok(json(200, &json!({ "items": [entry(&snapshot)] })));
+    }
     if query.iter().any(|(k, _)| k == "ids") {
-        let ids = folio_guest::http::batch_ids(&query, "content", 100)?;
+        let ids_only: Vec<(String, String)> =
+            query.iter().filter(|(k, _)| k != "html").cloned().collect();
+        let ids = folio_guest::http::batch_ids(&ids_only, "content", 100)?;
         let items = store::get_many(&db, &ids)?;
         let items: Vec<Json> = items.iter().map(entry).collect();
         return Ok(json(200, &json!({ "items": items })));
@@ -43,6 +64,7 @@ pub fn get(request: &Request) -> Result<Response, Problem> {
     for (name, value) in &query {
         match name.as_str() {
             "after" => after = value.clone(),
+            "html" => {}
             "limit" => {
                 limit = value
                     .parse::<i64>()
@@ -70,8 +92,8 @@ pub fn get(request: &Request) -> Result<Response, Problem> {
     ))
 }
 
-fn entry(c: &Content) -> Json {
-    json!({
+fn entry(c: &Content, html: bool) -> Json {
+    let mut entry = json!({
         "id": c.id,
         "version": c.version,
         "title": c.title,
@@ -84,7 +106,13 @@ fn entry(c: &Content) -> Json {
         "tags": c.tags,
         "publishedAt": c.published_at,
         "deleted": c.deleted_at.is_some(),
-    })
+    });
+    if html {
+        entry["body"] = json!(c.body);
+        entry["mediaIds"] = json!(c.media_ids);
+        entry["updatedAt"] = json!(c.updated_at);
+    }
+    entry
 }
 
 /// The words of a (sanitized) HTML body: tags dropped, block ends as line
