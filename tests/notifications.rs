@@ -1191,3 +1191,87 @@ async fn a_thousand_followers_are_each_told_once_even_when_the_host_dies_mid_fan
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn publishing_asks_editors_tells_authors_and_mails_newsletters_to_followers() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let id = format!("npub{}", unique());
+    let host = start_notifications(
+        &id,
+        &id,
+        dir.path(),
+        &NotificationsOptions {
+            runtime_config: format!(
+                "[rate_limits]\nexempt = [\"127.0.0.1\"]\n{}",
+                smtp.runtime_config()
+            ),
+            with_publishing: true,
+            ..Default::default()
+        },
+    );
+    let api = Api { host: &host };
+    let run = unique();
+    let admin = admin(&api).await;
+    let (nina, nina_id) = api.user_with_role(&admin, "nina", "creator", &run).await;
+    let (fred, _) = api.user_with_role(&admin, "fred", "consumer", &run).await;
+    for name in ["nina", "fred"] {
+        known(&smtp, &format!("{name}.{run}@example.com")).await;
+    }
+    follow(&api, &fred, "author", &nina_id).await;
+    for channel in [
+        json!({"name": "Letters", "slug": "letters", "kind": "newsletter",
+               "config": {"subject": "The Folio letter"}}),
+        // Gated: its approval is what the editors are asked for.
+        json!({"name": "Partner", "slug": "partner", "kind": "webhook",
+               "config": {"url": "http://127.0.0.1:9/hook"},
+               "approval": {"required": 1, "roles": ["admin"]}}),
+    ] {
+        let r = api.post("/api/v1/channels", Some(&admin), channel).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+    }
+    let title = format!("Letters from the coast {run}");
+    let content_id = create_and_publish(&api, &nina, &admin, &title, &[]).await;
+
+    let fred_email = format!("fred.{run}@example.com");
+    let nina_email = format!("nina.{run}@example.com");
+    let mails = smtp
+        .wait_for(MAIL_WAIT, |m| {
+            !mail_to(m, &fred_email, "The Folio letter").is_empty()
+                && !mail_to(
+                    m,
+                    BOOTSTRAP_ADMIN_EMAIL,
+                    &format!("Approval needed: {title}"),
+                )
+                .is_empty()
+        })
+        .await;
+    let letter = mail_to(&mails, &fred_email, "The Folio letter")[0];
+    assert!(letter.text.contains(&title), "{}", letter.text);
+    assert!(
+        letter
+            .text
+            .contains(&format!("http://folio.test/content/{content_id}"))
+    );
+    assert_eq!(mail_to(&mails, &fred_email, "The Folio letter").len(), 1);
+
+    let r = api
+        .post(
+            &format!("/api/v1/content/{content_id}/approvals"),
+            Some(&admin),
+            json!({"decision": "approve", "comment": "Lovely."}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let mails = smtp
+        .wait_for(MAIL_WAIT, |m| {
+            !mail_to(m, &nina_email, &format!("Approved: {title}")).is_empty()
+        })
+        .await;
+    let approved = mail_to(&mails, &nina_email, "Approved")[0];
+    assert!(
+        approved.text.contains("Partner") && approved.text.contains("Lovely."),
+        "{}",
+        approved.text
+    );
+}

@@ -49,7 +49,10 @@ async fn webhooks_are_signed_retried_replayed_and_disabled_when_gone() {
         "pw",
         &format!("pw-{run}"),
         data.path(),
-        &PublishingOptions::default(),
+        &PublishingOptions {
+            outbound_secrets: json!({"mastodon": "m-token"}),
+            ..Default::default()
+        },
     );
     let api = Api { host: &host };
     let admin = admin(&api).await;
@@ -140,8 +143,37 @@ async fn webhooks_are_signed_retried_replayed_and_disabled_when_gone() {
         shown.body
     );
 
+    // A templated POST, as to a Mastodon server; the token is a named secret.
+    channel(
+        &api,
+        &admin,
+        json!({"name": "Mastodon", "slug": "mastodon", "kind": "http",
+               "config": {"url": receiver.url("/mastodon/api/v1/statuses"),
+                          "headers": {"Authorization": "Bearer {{ secrets.mastodon }}"},
+                          "body": "{\"status\": {{ (item.title ~ ' ' ~ item.url) | tojson }}, \"visibility\": \"public\"}"},
+               "rules": {"updates": false, "unpublishes": false, "transform": "summary"}}),
+    )
+    .await;
+    let r = api
+        .post(
+            "/api/v1/channels",
+            Some(&admin),
+            json!({"name": "Broken", "slug": "broken", "kind": "http",
+                   "config": {"url": "https://example.com/", "body": "{% for %}"}}),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["errors"][0]["field"], json!("config.body"));
+
     let id = draft(&api, &author, article("First light")).await;
     publish(&api, &id, &author, &admin).await;
+    let toot = receiver.wait_for("mastodon", WAIT, |r| !r.is_empty()).await;
+    assert_eq!(toot[0]["headers"]["authorization"], json!("Bearer m-token"));
+    assert_eq!(
+        body(&toot[0]),
+        json!({"status": format!("First light http://folio.test/content/{id}"), "visibility": "public"})
+    );
+    assert!(toot[0]["headers"]["idempotency-key"].is_string());
 
     let got = receiver.wait_for("ok", WAIT, |r| !r.is_empty()).await;
     assert_eq!(got[0]["verifiedWith"], json!([0]), "{:?}", got[0]);
@@ -177,7 +209,7 @@ async fn webhooks_are_signed_retried_replayed_and_disabled_when_gone() {
     receiver.wait_for("gone", WAIT, |r| !r.is_empty()).await;
     let gone_id = gone["id"].as_str().unwrap();
     let all = distributions(&api, &admin, &id, |d| {
-        d.len() == 3
+        d.len() == 4
             && d.iter()
                 .all(|d| ["delivered", "failed"].contains(&d["status"].as_str().unwrap()))
     })
@@ -964,4 +996,62 @@ async fn a_host_killed_mid_delivery_loses_nothing() {
         .collect();
     assert_eq!(items, ids.iter().cloned().collect::<HashSet<_>>());
     assert_eq!(bodies.len(), 12, "one webhook-id per item");
+}
+
+#[tokio::test]
+async fn private_endpoints_are_refused_and_a_channel_failing_for_days_is_disabled() {
+    let data = tempfile::tempdir().unwrap();
+    let run = unique();
+    let receiver = Receiver::start();
+    // No allowlist: the loopback receiver is a private address to the host.
+    let host = start_publishing(
+        "pd",
+        &format!("pd-{run}"),
+        data.path(),
+        &PublishingOptions {
+            runtime_config: "[rate_limits]\nexempt = [\"127.0.0.1\"]\n".into(),
+            retry_schedule: "1s,1s,1s,1s,1s,1s,1s,1s".into(),
+            disable_after: "2s".into(),
+            ..Default::default()
+        },
+    );
+    let api = Api { host: &host };
+    let admin = admin(&api).await;
+    let (author, _) = api.user_with_role(&admin, "dauthor", "creator", &run).await;
+    let hook = channel(
+        &api,
+        &admin,
+        webhook("Internal", &receiver, "internal", json!({})),
+    )
+    .await;
+    let id = draft(&api, &author, article("Probe")).await;
+    publish(&api, &id, &author, &admin).await;
+    let d = distributions(&api, &admin, &id, |d| {
+        d.len() == 1 && ["cancelled", "failed"].contains(&d[0]["status"].as_str().unwrap())
+    })
+    .await;
+    let attempts = d[0]["attemptLog"].as_array().unwrap();
+    assert!(attempts.len() >= 2, "{d:?}");
+    assert!(
+        attempts.iter().all(
+            |a| a["statusCode"].is_null() && a["error"].as_str().unwrap().contains("rohibited")
+        ),
+        "{attempts:?}"
+    );
+    assert!(
+        receiver.received("internal").await.is_empty(),
+        "nothing reached the address"
+    );
+    let hook_id = hook["id"].as_str().unwrap();
+    let r = api
+        .get(&format!("/api/v1/channels/{hook_id}"), Some(&admin))
+        .await;
+    assert_eq!(r.body["status"], json!("disabled"), "{:?}", r.body);
+    assert!(
+        r.body["statusReason"]
+            .as_str()
+            .unwrap()
+            .contains("failing with no success")
+    );
+    events_about(&host, hook_id, &["folio.publishing.ChannelDisabled"]).await;
 }

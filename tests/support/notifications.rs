@@ -28,6 +28,8 @@ pub struct NotificationsOptions<'a> {
     /// Runtime config besides the backends' tables.
     pub runtime_config: String,
     pub backends: Option<&'a Backends>,
+    /// The publishing service too, as `{id}-publishing`.
+    pub with_publishing: bool,
 }
 
 impl Default for NotificationsOptions<'_> {
@@ -38,6 +40,7 @@ impl Default for NotificationsOptions<'_> {
             fanout_page_size: 250,
             runtime_config: "[rate_limits]\nexempt = [\"127.0.0.1\"]\n".into(),
             backends: None,
+            with_publishing: false,
         }
     }
 }
@@ -73,7 +76,7 @@ pub fn notifications_component(
         r#"
 [[trigger.event]]
 component = "{component}"
-topics = ["folio.users", "folio.content"]
+topics = ["folio.users", "folio.content", "folio.publishing"]
 group = "{group}-notifications-triggers"
 concurrency = 4
 
@@ -160,8 +163,15 @@ pub fn start_notifications(
         group,
         options,
     ));
+    if options.with_publishing {
+        manifest.push_str(&crate::publishing::publishing_component(
+            id,
+            group,
+            &crate::publishing::PublishingOptions::default(),
+        ));
+    }
     let mut config = options.runtime_config.clone();
-    if !options.push_origins.is_empty() {
+    if !options.push_origins.is_empty() || options.with_publishing {
         // The push receivers listen on loopback, which guests may not reach
         // unless allowed.
         config.push_str("[outbound]\nallow_private = [\"127.0.0.0/8\"]\n");
