@@ -727,6 +727,21 @@ pub fn by_slug(db: &Connection, slug: &str) -> Result<Option<Channel>, Problem> 
     Ok(rows.rows.first().map(|r| from_row(r)))
 }
 
+/// The channels with these ids (a delivery batch's), in one query.
+pub fn by_ids(db: &Connection, ids: &[String]) -> Result<Vec<Channel>, Problem> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (list, params) = folio_guest::columns::text_in_list(ids);
+    let rows = db
+        .query(
+            &format!("SELECT {COLUMNS} FROM channels WHERE id IN ({list})"),
+            &params,
+        )
+        .map_err(db_error)?;
+    Ok(rows.rows.iter().map(|r| from_row(r)).collect())
+}
+
 /// Every channel, oldest first (an admin has tens, not thousands).
 pub fn all(db: &Connection) -> Result<Vec<Channel>, Problem> {
     let rows = db

@@ -92,23 +92,24 @@ pub fn deliver(db: &Connection, ids: &[String]) -> Result<(), Problem> {
     if claimed.is_empty() {
         return Ok(());
     }
-    let mut channels: HashMap<String, Option<Channel>> = HashMap::new();
-    for c in &claimed {
-        if !channels.contains_key(&c.channel_id) {
-            channels.insert(c.channel_id.clone(), channels::get(db, &c.channel_id)?);
-        }
-    }
-    let mut secrets: HashMap<String, Vec<String>> = HashMap::new();
-    for (id, channel) in &channels {
-        if channel.as_ref().is_some_and(|c| c.kind == "webhook") {
-            secrets.insert(id.clone(), webhooks::live_secrets(db, id)?);
-        }
-    }
+    let mut channel_ids: Vec<String> = claimed.iter().map(|c| c.channel_id.clone()).collect();
+    channel_ids.sort();
+    channel_ids.dedup();
+    let channels: HashMap<String, Channel> = channels::by_ids(db, &channel_ids)?
+        .into_iter()
+        .map(|c| (c.id.clone(), c))
+        .collect();
+    let webhook_ids: Vec<String> = channels
+        .values()
+        .filter(|c| c.kind == "webhook")
+        .map(|c| c.id.clone())
+        .collect();
+    let secrets = webhooks::live_secrets_of(db, &webhook_ids)?;
     let outbound_secrets = config::outbound_secrets()?;
     let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(claimed.len());
     let mut sends = Vec::new();
     for (index, c) in claimed.iter().enumerate() {
-        let channel = channels.get(&c.channel_id).and_then(Option::as_ref);
+        let channel = channels.get(&c.channel_id);
         let prepared = match channel {
             None => Err(Outcome::Cancelled("the channel was deleted".into())),
             Some(ch) if ch.status == "paused" => Err(Outcome::Paused),
@@ -140,7 +141,7 @@ pub fn deliver(db: &Connection, ids: &[String]) -> Result<(), Problem> {
     }
     let tx = db.begin().map_err(db_error)?;
     for (c, outcome) in claimed.iter().zip(outcomes) {
-        let channel = channels.get(&c.channel_id).and_then(Option::as_ref);
+        let channel = channels.get(&c.channel_id);
         let outcome = outcome.unwrap_or(Outcome::Broken("not sent".into()));
         record(&tx, c, channel, outcome)?;
     }
