@@ -768,6 +768,42 @@ async fn feeds_validate_sitemaps_split_and_cdns_are_purged_by_key() {
         })
         .await;
     assert!(!fastly.is_empty());
+
+    // A scheduled publication makes the same distributions as a manual one.
+    let now_ms = folio_guest::util::now_ms();
+    let due = folio_guest::util::rfc3339(now_ms - now_ms % 1000 + 3_000);
+    let mut scheduled = article("Scheduled news");
+    scheduled["scheduledAt"] = json!(due);
+    let later = draft(&api, &author, scheduled).await;
+    transition(&api, &later, "review", &author).await;
+    let r = api
+        .post(
+            &format!("/api/v1/content/{later}/transitions"),
+            Some(&admin),
+            json!({"to": "published"}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "scheduled, not published yet: {:?}", r.body);
+    let shape = |d: &[Value]| {
+        let mut shape: Vec<(String, String, String)> = d
+            .iter()
+            .map(|d| {
+                (
+                    d["channelId"].as_str().unwrap().to_string(),
+                    d["action"].as_str().unwrap().to_string(),
+                    d["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        shape.sort();
+        shape
+    };
+    let by_hand = shape(&distributions(&api, &admin, &ids[1], |_| true).await);
+    let by_schedule = distributions(&api, &admin, &later, |d| {
+        d.len() == by_hand.len() && d.iter().all(|d| d["status"] == json!("delivered"))
+    })
+    .await;
+    assert_eq!(shape(&by_schedule), by_hand);
 }
 
 #[tokio::test]

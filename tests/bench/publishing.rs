@@ -3,7 +3,7 @@
 //!
 //!     cargo build --release -p folio -p folio-tests --bin folio-publishing-bench
 //!     "$CARGO_TARGET_DIR"/release/folio-publishing-bench [--endpoints 50]
-//!         [--items 40] [--parallel 8] [--rate 20] [--backends]
+//!         [--items 40] [--parallel 8] [--rate 20] [--backends | --postgres]
 //!
 //! 1. `--endpoints` webhook channels, each its own URL on one receiver
 //!    (hyper, in this process) that verifies the Standard Webhooks
@@ -21,7 +21,7 @@
 //! Latency = a delivery's arrival − its item's publish answered (the commit
 //! that made the content event). Embedded (SQLite and the embedded log)
 //! unless `--backends` (Postgres and Kafka from FOLIO_TEST_POSTGRES_URL,
-//! FOLIO_TEST_KAFKA_BROKERS). Prints numbers and PASS/MISS against the
+//! FOLIO_TEST_KAFKA_BROKERS) or `--postgres` (Postgres, the embedded log). Prints numbers and PASS/MISS against the
 //! targets; asserts only that every delivery was authentic and none missing.
 
 use std::collections::{HashMap, HashSet};
@@ -156,21 +156,31 @@ async fn main() {
     let parallel = arg("--parallel", 8);
     let rate = arg("--rate", 20);
     let use_backends = std::env::args().any(|a| a == "--backends");
+    let postgres_only = std::env::args().any(|a| a == "--postgres");
     let run = unique();
     let state = Arc::new(Mutex::new(Received::default()));
     let port = receiver(state.clone()).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let b = use_backends.then(backends);
-    let host = start_publishing(
-        "bp",
-        &format!("bp-{run}"),
-        dir.path(),
-        &PublishingOptions {
-            backends: b.as_ref(),
-            ..Default::default()
-        },
-    );
+    let b = (use_backends || postgres_only).then(backends);
+    if let Some(b) = &b {
+        // A run starts empty: channels left by an earlier run would take deliveries too.
+        let components: Vec<String> = ["bp", "bp-content", "bp-events", "bp-publishing"]
+            .map(String::from)
+            .to_vec();
+        b.reset(&components).await;
+    }
+    let mut options = PublishingOptions {
+        backends: b.as_ref().filter(|_| use_backends),
+        ..Default::default()
+    };
+    if let (true, Some(b)) = (postgres_only, &b) {
+        // Postgres and Redis, the embedded event log.
+        let all = b.runtime_config();
+        let without_log = all.split("[event_log]").next().unwrap_or_default();
+        options.runtime_config.push_str(without_log);
+    }
+    let host = start_publishing("bp", &format!("bp-{run}"), dir.path(), &options);
     let api = Api { host: &host };
     let admin = admin(&api).await;
     let (author, _) = api.user_with_role(&admin, "bauthor", "creator", &run).await;
@@ -224,10 +234,10 @@ async fn main() {
     let paced_result = phase(&host, &admin, &state, &drafts, endpoints, Pace::Rate(rate)).await;
     println!(
         "publishing bench ({}): {endpoints} endpoints, {items} items per phase",
-        if use_backends {
-            "Postgres + Kafka"
-        } else {
-            "embedded"
+        match (use_backends, postgres_only) {
+            (true, _) => "Postgres + Kafka",
+            (_, true) => "Postgres + embedded log",
+            _ => "embedded",
         }
     );
     let verdict = |pass: bool| if pass { "PASS" } else { "MISS" };
@@ -267,6 +277,22 @@ async fn main() {
         verdict(ms(r.p99) < TARGET_P99_MS),
         ms(r.max)
     );
+    if std::env::args().any(|a| a == "--metrics") {
+        let text = folio_tests::client()
+            .get(host.url("/_folio/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for line in text.lines().filter(|l| {
+            (l.contains("_sum") || l.contains("_count") || l.starts_with("folio_events_total"))
+                && l.contains("publishing")
+        }) {
+            println!("  {line}");
+        }
+    }
     for r in [&burst_result, &paced_result] {
         println!(
             "  signatures failed: {}; duplicates: {}",

@@ -140,12 +140,86 @@ pub fn deliver(db: &Connection, ids: &[String]) -> Result<(), Problem> {
         outcomes[index] = Some(outcome);
     }
     let tx = db.begin().map_err(db_error)?;
+    let mut log = Log::default();
     for (c, outcome) in claimed.iter().zip(outcomes) {
         let channel = channels.get(&c.channel_id);
         let outcome = outcome.unwrap_or(Outcome::Broken("not sent".into()));
-        record(&tx, c, channel, outcome)?;
+        record(&tx, &mut log, c, channel, outcome)?;
     }
+    log.write(&tx)?;
     tx.commit().map_err(db_error)
+}
+
+/// What a batch writes in bulk: every attempt, and the distributions
+/// delivered (most of them), so a batch of 50 is a few statements, not 100.
+#[derive(Default)]
+struct Log {
+    attempts: Vec<Value>,
+    delivered: Vec<String>,
+}
+
+impl Log {
+    fn attempt(
+        &mut self,
+        c: &Claimed,
+        status: Option<u16>,
+        latency: i64,
+        response: &str,
+        error: Option<&str>,
+    ) {
+        self.attempts.extend([
+            Value::Text(c.id.clone()),
+            Value::Integer(c.attempt),
+            Value::Integer(now_ms()),
+            status
+                .map(|s| Value::Integer(s.into()))
+                .unwrap_or(Value::Null),
+            Value::Integer(latency),
+            Value::Text(response.to_string()),
+            error
+                .map(|e| Value::Text(e.to_string()))
+                .unwrap_or(Value::Null),
+        ]);
+    }
+
+    fn write(self, tx: &Transaction) -> Result<(), Problem> {
+        const COLUMNS: usize = 7;
+        for rows in self.attempts.chunks(COLUMNS * 100) {
+            let values: Vec<String> = (0..rows.len() / COLUMNS)
+                .map(|row| {
+                    let first = row * COLUMNS + 1;
+                    let placeholders: Vec<String> =
+                        (first..first + COLUMNS).map(|n| format!("${n}")).collect();
+                    format!("({})", placeholders.join(", "))
+                })
+                .collect();
+            tx.execute(
+                &format!(
+                    "INSERT INTO delivery_attempts (distribution_id, attempt, at, status_code, \
+                     latency_ms, response, error) VALUES {} \
+                     ON CONFLICT (distribution_id, attempt) DO NOTHING",
+                    values.join(", ")
+                ),
+                rows,
+            )
+            .map_err(db_error)?;
+        }
+        if !self.delivered.is_empty() {
+            let (list, mut params) = text_in_list(&self.delivered);
+            params.push(Value::Integer(now_ms()));
+            tx.execute(
+                &format!(
+                    "UPDATE distributions SET status = 'delivered', delivered_at = ${n}, \
+                     updated_at = ${n}, last_error = NULL, reason = NULL, claim = NULL, \
+                     lease_until = NULL WHERE id IN ({list})",
+                    n = params.len()
+                ),
+                &params,
+            )
+            .map_err(db_error)?;
+        }
+        Ok(())
+    }
 }
 
 /// Takes the distributions among `ids` that are due (or whose last
@@ -159,23 +233,22 @@ fn claim(db: &Connection, ids: &[String]) -> Result<Vec<Claimed>, Problem> {
     params.push(Value::Integer(now + config::lease_ms()));
     let n = params.len();
     let (t, at, lease) = (n - 2, n - 1, n);
-    db.execute(
-        &format!(
-            "UPDATE distributions SET status = 'delivering', claim = ${t}, lease_until = ${lease}, \
-             attempts = attempts + 1, updated_at = ${at} WHERE id IN ({list}) AND \
-             ((status IN ('pending', 'retrying') AND next_attempt_at <= ${at}) \
-             OR (status = 'delivering' AND lease_until < ${at}))"
-        ),
-        &params,
-    )
-    .map_err(db_error)?;
-    let rows = db
+    // A write: in a transaction, which takes the database's writer turn
+    // (a bare query would race the other writers for SQLite's lock).
+    let tx = db.begin().map_err(db_error)?;
+    let rows = tx
         .query(
-            "SELECT id, content_id, channel_id, action, payload, attempts FROM distributions \
-             WHERE claim = $1",
-            &[Value::Text(token)],
+            &format!(
+                "UPDATE distributions SET status = 'delivering', claim = ${t}, lease_until = ${lease}, \
+                 attempts = attempts + 1, updated_at = ${at} WHERE id IN ({list}) AND \
+                 ((status IN ('pending', 'retrying') AND next_attempt_at <= ${at}) \
+                 OR (status = 'delivering' AND lease_until < ${at})) \
+                 RETURNING id, content_id, channel_id, action, payload, attempts"
+            ),
+            &params,
         )
         .map_err(db_error)?;
+    tx.commit().map_err(db_error)?;
     Ok(rows
         .rows
         .iter()
@@ -391,29 +464,12 @@ fn retry_after_ms(value: &str) -> Option<i64> {
 
 fn record(
     tx: &Transaction,
+    log: &mut Log,
     c: &Claimed,
     channel: Option<&Channel>,
     outcome: Outcome,
 ) -> Result<(), Problem> {
     let now = now_ms();
-    let attempt =
-        |status: Option<u16>, latency: i64, response: &str, error: Option<&str>| {
-            tx.execute(
-            "INSERT INTO delivery_attempts (distribution_id, attempt, at, status_code, latency_ms, \
-             response, error) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (distribution_id, attempt) DO NOTHING",
-            &[
-                Value::Text(c.id.clone()),
-                Value::Integer(c.attempt),
-                Value::Integer(now),
-                status.map(|s| Value::Integer(s.into())).unwrap_or(Value::Null),
-                Value::Integer(latency),
-                Value::Text(response.to_string()),
-                error.map(|e| Value::Text(e.to_string())).unwrap_or(Value::Null),
-            ],
-        )
-        .map_err(db_error)
-        };
     let set = |sql: &str, extra: Vec<Value>| {
         let mut params = vec![Value::Text(c.id.clone()), Value::Integer(now)];
         params.extend(extra);
@@ -430,12 +486,9 @@ fn record(
             latency_ms,
         } => {
             if status.is_some() {
-                attempt(status, latency_ms, &response, None)?;
+                log.attempt(c, status, latency_ms, &response, None);
             }
-            set(
-                "status = 'delivered', delivered_at = $2, last_error = NULL, reason = NULL",
-                vec![],
-            )?;
+            log.delivered.push(c.id.clone());
             if let Some(channel) = channel {
                 delivered(tx, c, channel, now)?;
             }
@@ -444,7 +497,7 @@ fn record(
             response,
             latency_ms,
         } => {
-            attempt(Some(410), latency_ms, &response, None)?;
+            log.attempt(c, Some(410), latency_ms, &response, None);
             set(
                 "status = 'failed', last_error = $3",
                 vec![Value::Text("410 Gone: the endpoint was disabled".into())],
@@ -460,7 +513,7 @@ fn record(
             latency_ms,
             retry_after_ms,
         } => {
-            attempt(status, latency_ms, &response, error.as_deref())?;
+            log.attempt(c, status, latency_ms, &response, error.as_deref());
             let summary = match (status, &error) {
                 (_, Some(e)) => e.clone(),
                 (Some(s), None) => format!("answered {s}"),
@@ -488,7 +541,7 @@ fn record(
             }
         }
         Outcome::Broken(error) => {
-            attempt(None, 0, "", Some(&error))?;
+            log.attempt(c, None, 0, "", Some(&error));
             set(
                 "status = 'failed', last_error = $3",
                 vec![Value::Text(error)],

@@ -79,7 +79,7 @@ impl Distribution {
 
 pub struct NewDistribution<'a> {
     pub content_id: &'a str,
-    pub channel_id: &'a str,
+    pub channel_id: String,
     pub version: i64,
     pub action: &'a str,
     pub fingerprint: &'a str,
@@ -88,21 +88,24 @@ pub struct NewDistribution<'a> {
     pub not_before: i64,
 }
 
-/// Makes a distribution unless this (item, channel, version, action) has
-/// one (a replayed event); returns its id when made.
-pub fn create(tx: &Transaction, d: &NewDistribution) -> Result<Option<String>, Problem> {
-    let id = new_id();
+/// Makes these distributions, but none whose (item, channel, version,
+/// action) has one already (a replayed event): one statement; returns the
+/// (id, channel id) of those made.
+pub fn create_many(
+    tx: &Transaction,
+    new: &[NewDistribution],
+) -> Result<Vec<(String, String)>, Problem> {
+    const COLUMNS: usize = 10;
     let now = now_ms();
-    let made = tx
-        .execute(
-            "INSERT INTO distributions (id, content_id, channel_id, version, action, fingerprint, \
-             status, payload, attempts, next_attempt_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10) \
-             ON CONFLICT (content_id, channel_id, version, action) DO NOTHING",
-            &[
-                Value::Text(id.clone()),
+    let mut made = Vec::new();
+    for chunk in new.chunks(100) {
+        let mut params = Vec::with_capacity(chunk.len() * COLUMNS);
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (i, d) in chunk.iter().enumerate() {
+            params.extend([
+                Value::Text(new_id()),
                 Value::Text(d.content_id.to_string()),
-                Value::Text(d.channel_id.to_string()),
+                Value::Text(d.channel_id.clone()),
                 Value::Integer(d.version),
                 Value::Text(d.action.to_string()),
                 Value::Text(d.fingerprint.to_string()),
@@ -110,10 +113,38 @@ pub fn create(tx: &Transaction, d: &NewDistribution) -> Result<Option<String>, P
                 Value::Text(d.payload.clone()),
                 Value::Integer(d.not_before),
                 Value::Integer(now),
-            ],
-        )
-        .map_err(db_error)?;
-    Ok((made == 1).then_some(id))
+            ]);
+            let n = i * COLUMNS;
+            rows.push(format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 0, ${}, ${n10}, ${n10})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 6,
+                n + 7,
+                n + 8,
+                n + 9,
+                n10 = n + 10
+            ));
+        }
+        let rows = tx
+            .query(
+                &format!(
+                    "INSERT INTO distributions (id, content_id, channel_id, version, action, \
+                     fingerprint, status, payload, attempts, next_attempt_at, created_at, \
+                     updated_at) VALUES {} \
+                     ON CONFLICT (content_id, channel_id, version, action) DO NOTHING \
+                     RETURNING id, channel_id",
+                    rows.join(", ")
+                ),
+                &params,
+            )
+            .map_err(db_error)?;
+        made.extend(rows.rows.iter().map(|r| (text(&r[0]), text(&r[1]))));
+    }
+    Ok(made)
 }
 
 /// Marks `ids` announced and writes the events that send them, [`BATCH`]

@@ -108,8 +108,23 @@ fn apply(id: &str, current: Option<&Item>) -> Result<(), Problem> {
 /// take the item, and announces those due now.
 pub fn distribute(tx: &Transaction, item: &Item, action: &str) -> Result<(), Problem> {
     let now = now_ms();
-    let mut due = Vec::new();
+    let mut new = Vec::new();
     let mut awaiting: Vec<String> = Vec::new();
+    let (delivered_to, open_on) = match action {
+        "publish" => (Vec::new(), Vec::new()),
+        _ => (
+            channels_where(
+                tx,
+                &item.id,
+                "action <> 'unpublish' AND status = 'delivered'",
+            )?,
+            channels_where(
+                tx,
+                &item.id,
+                "status IN ('pending', 'awaiting-approval', 'delivering', 'retrying')",
+            )?,
+        ),
+    };
     for channel in channels::active_in(tx)? {
         if !channel.rules.takes(&item.subject(), action) {
             continue;
@@ -121,7 +136,7 @@ pub fn distribute(tx: &Transaction, item: &Item, action: &str) -> Result<(), Pro
         if channel.kind == "newsletter" && action != "publish" {
             continue;
         }
-        let delivered = ever_delivered(tx, &item.id, &channel.id)?;
+        let delivered = delivered_to.contains(&channel.id);
         if action == "unpublish" && !delivered {
             cancel_open(
                 tx,
@@ -134,7 +149,7 @@ pub fn distribute(tx: &Transaction, item: &Item, action: &str) -> Result<(), Pro
         // A channel that never got the item (its approval was reset by this
         // very edit, say) gets it as a publication, not as a correction.
         let action = match action {
-            "update" if !delivered && !open(tx, &item.id, &channel.id)? => "publish",
+            "update" if !delivered && !open_on.contains(&channel.id) => "publish",
             other => other,
         };
         let needs_approval = action != "unpublish"
@@ -148,25 +163,35 @@ pub fn distribute(tx: &Transaction, item: &Item, action: &str) -> Result<(), Pro
             (false, "unpublish") => ("pending", now),
             (false, _) => ("pending", channel.rules.not_before(now)),
         };
-        let made = distributions::create(
-            tx,
-            &NewDistribution {
-                content_id: &item.id,
-                channel_id: &channel.id,
-                version: item.version,
-                action,
-                fingerprint: &item.fingerprint,
-                status,
-                payload: payload(&channel, item, action, now),
-                not_before,
-            },
-        )?;
-        match (made, status) {
-            (Some(id), "pending") if not_before <= now => due.push(id),
-            (Some(_), "awaiting-approval") => awaiting.push(channel.name.clone()),
-            _ => {}
+        if status == "awaiting-approval" {
+            awaiting.push(channel.name.clone());
         }
+        new.push(NewDistribution {
+            content_id: &item.id,
+            channel_id: channel.id.clone(),
+            version: item.version,
+            action,
+            fingerprint: &item.fingerprint,
+            status,
+            payload: payload(&channel, item, action, now),
+            not_before,
+        });
     }
+    let due_channels: Vec<&str> = new
+        .iter()
+        .filter(|d| d.status == "pending" && d.not_before <= now)
+        .map(|d| d.channel_id.as_str())
+        .collect();
+    let made = distributions::create_many(tx, &new)?;
+    if made.is_empty() {
+        // A replay: everything was made the first time.
+        return Ok(());
+    }
+    let due: Vec<String> = made
+        .into_iter()
+        .filter(|(_, channel)| due_channels.contains(&channel.as_str()))
+        .map(|(id, _)| id)
+        .collect();
     if !awaiting.is_empty() {
         distributions::publish_event(
             tx,
@@ -184,32 +209,25 @@ pub fn distribute(tx: &Transaction, item: &Item, action: &str) -> Result<(), Pro
     distributions::announce(tx, &due, &item.id)
 }
 
-fn ever_delivered(tx: &Transaction, content_id: &str, channel_id: &str) -> Result<bool, Problem> {
+/// The channels with a distribution of this item matching `condition`.
+fn channels_where(
+    tx: &Transaction,
+    content_id: &str,
+    condition: &str,
+) -> Result<Vec<String>, Problem> {
     let rows = tx
         .query(
-            "SELECT 1 FROM distributions WHERE content_id = $1 AND channel_id = $2 \
-             AND action <> 'unpublish' AND status = 'delivered' LIMIT 1",
-            &[
-                Value::Text(content_id.to_string()),
-                Value::Text(channel_id.to_string()),
-            ],
+            &format!(
+                "SELECT DISTINCT channel_id FROM distributions WHERE content_id = $1 AND {condition}"
+            ),
+            &[Value::Text(content_id.to_string())],
         )
         .map_err(db_error)?;
-    Ok(!rows.rows.is_empty())
-}
-
-fn open(tx: &Transaction, content_id: &str, channel_id: &str) -> Result<bool, Problem> {
-    let rows = tx
-        .query(
-            "SELECT 1 FROM distributions WHERE content_id = $1 AND channel_id = $2 \
-             AND status IN ('pending', 'awaiting-approval', 'delivering', 'retrying') LIMIT 1",
-            &[
-                Value::Text(content_id.to_string()),
-                Value::Text(channel_id.to_string()),
-            ],
-        )
-        .map_err(db_error)?;
-    Ok(!rows.rows.is_empty())
+    Ok(rows
+        .rows
+        .iter()
+        .map(|r| folio_guest::columns::text(&r[0]))
+        .collect())
 }
 
 fn cancel_open(
@@ -290,23 +308,24 @@ fn purge_media(id: &str, action: &str, version: i64) -> Result<(), Problem> {
         .into_iter()
         .filter(|k| k.starts_with("media:"))
         .collect::<Vec<_>>();
-    let mut due = Vec::new();
-    for channel in channels::active_in(&tx)?.iter().filter(|c| c.kind == "cdn") {
-        let made = distributions::create(
-            &tx,
-            &NewDistribution {
-                content_id: id,
-                channel_id: &channel.id,
-                version,
-                action,
-                fingerprint: "",
-                status: "pending",
-                payload: json!({ "keys": keys }).to_string(),
-                not_before: now,
-            },
-        )?;
-        due.extend(made);
-    }
+    let new: Vec<NewDistribution> = channels::active_in(&tx)?
+        .into_iter()
+        .filter(|c| c.kind == "cdn")
+        .map(|channel| NewDistribution {
+            content_id: id,
+            channel_id: channel.id,
+            version,
+            action,
+            fingerprint: "",
+            status: "pending",
+            payload: json!({ "keys": keys }).to_string(),
+            not_before: now,
+        })
+        .collect();
+    let due: Vec<String> = distributions::create_many(&tx, &new)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     distributions::announce(&tx, &due, id)?;
     tx.commit().map_err(db_error)
 }
