@@ -10,7 +10,7 @@ use folio_tests::publishing::{
     PublishingOptions, Receiver, admin, body, channel, distributions, draft, edit, parse_feed,
     publish, start_publishing, transition,
 };
-use folio_tests::services::{Api, events_about, unique};
+use folio_tests::services::{Api, Backends, backends, events_about, unique};
 use folio_tests::{client, send_signal};
 use serde_json::{Value, json};
 
@@ -42,15 +42,34 @@ fn statuses(items: &[Value]) -> Vec<&str> {
 
 #[tokio::test]
 async fn webhooks_are_signed_retried_replayed_and_disabled_when_gone() {
+    webhooks_flow("pw", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhooks_on_postgres_and_kafka() {
+    let b = backends();
+    let id = format!("pwpg{}", unique());
+    b.reset(&[
+        id.clone(),
+        format!("{id}-events"),
+        format!("{id}-content"),
+        format!("{id}-publishing"),
+    ])
+    .await;
+    webhooks_flow(&id, Some(&b)).await;
+}
+
+async fn webhooks_flow(id: &str, backends: Option<&Backends>) {
     let data = tempfile::tempdir().unwrap();
     let run = unique();
     let receiver = Receiver::start();
     let host = start_publishing(
-        "pw",
-        &format!("pw-{run}"),
+        id,
+        &format!("{id}-{run}"),
         data.path(),
         &PublishingOptions {
             outbound_secrets: json!({"mastodon": "m-token"}),
+            backends,
             ..Default::default()
         },
     );

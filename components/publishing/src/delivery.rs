@@ -105,7 +105,8 @@ pub fn deliver(db: &Connection, ids: &[String]) -> Result<(), Problem> {
         .map(|c| c.id.clone())
         .collect();
     let secrets = webhooks::live_secrets_of(db, &webhook_ids)?;
-    let outbound_secrets = config::outbound_secrets()?;
+    // Malformed, it fails only the channels that use it.
+    let outbound_secrets = config::outbound_secrets().map_err(|p| p.detail);
     let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(claimed.len());
     let mut sends = Vec::new();
     for (index, c) in claimed.iter().enumerate() {
@@ -269,8 +270,13 @@ fn prepare(
     channel: &Channel,
     c: &Claimed,
     secrets: &HashMap<String, Vec<String>>,
-    outbound_secrets: &Map<String, Json>,
+    outbound_secrets: &Result<Map<String, Json>, String>,
 ) -> Result<Option<Prepared>, Outcome> {
+    let named_secrets = || {
+        outbound_secrets
+            .as_ref()
+            .map_err(|e| Outcome::Broken(e.clone()))
+    };
     let url = channel.config_str("url").unwrap_or_default().to_string();
     match channel.kind.as_str() {
         "webhook" => {
@@ -299,7 +305,7 @@ fn prepare(
                 "event": payload["type"],
                 "timestamp": payload["timestamp"],
                 "item": payload["data"],
-                "secrets": outbound_secrets,
+                "secrets": named_secrets()?,
             });
             let render = |template: &str| templates::render(template, &context);
             let body = render(channel.config_str("body").unwrap_or_default())
@@ -346,7 +352,7 @@ fn prepare(
                 .and_then(|p| serde_json::from_value(p["keys"].clone()).ok())
                 .unwrap_or_default();
             let secret_name = channel.config_str("tokenSecret").unwrap_or_default();
-            let token = outbound_secrets
+            let token = named_secrets()?
                 .get(secret_name)
                 .and_then(Json::as_str)
                 .ok_or_else(|| {
