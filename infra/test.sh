@@ -9,6 +9,15 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/folio/target}"
 export CARGO_TERM_COLOR=never
 step() { printf '\n==> %s\n' "$*"; }
 
+# Test and bench executables are hundreds of MB each (debug info) and a new
+# one is linked whenever their code changes; the old ones stay behind in a
+# long-lived cache and once filled this machine's disk (the linker died with
+# SIGBUS). Executables not touched for two days are dropped; cargo relinks
+# any it still needs.
+if [ -d "$CARGO_TARGET_DIR/release/deps" ]; then
+  find "$CARGO_TARGET_DIR/release/deps" -maxdepth 1 -type f -perm -u+x ! -name '*.*' -mtime +2 -delete
+fi
+
 step "toolchain"
 bash infra/setup.sh
 
