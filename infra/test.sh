@@ -27,6 +27,12 @@ export FOLIO_TEST_POSTGRES_URL
 FOLIO_TEST_REDIS_URL="$(bash infra/redis.sh)"
 export FOLIO_TEST_REDIS_URL
 eval "$(bash infra/s3.sh)"
+# A fresh (in-memory) broker for every run: the Kafka tests start new
+# consumer groups, which replay the topics from the beginning, and a broker
+# left running by earlier runs would hand each of them every event those
+# runs made (one notification test then waited behind hundreds of old
+# welcome mails).
+bash infra/kafka.sh stop
 FOLIO_TEST_KAFKA_BROKERS="$(bash infra/kafka.sh)"
 export FOLIO_TEST_KAFKA_BROKERS
 FOLIO_TEST_TANSU="$(PATH="$HOME/.cargo/bin:$PATH" command -v tansu)"
