@@ -84,6 +84,8 @@ pub fn build_fixtures() {
                 "folio-notifications",
                 "-p",
                 "folio-publishing",
+                "-p",
+                "folio-flags",
                 "--target-dir",
                 "target",
             ])

@@ -54,3 +54,37 @@ pub fn served(document: utoipa::openapi::OpenApi) -> Response {
         .body(document.to_json().expect("the document serializes"))
         .build()
 }
+
+/// For the services' tests: the document is OpenAPI 3.1, has `paths`
+/// paths, and every 4xx it describes is problem+json. Panics naming what
+/// is not.
+pub fn assert_well_described(document: &utoipa::openapi::OpenApi, paths: usize) {
+    let doc: serde_json::Value =
+        serde_json::from_str(&document.to_json().expect("the document serializes"))
+            .expect("the document is JSON");
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("3.1")
+    );
+    let listed = doc["paths"].as_object().expect("paths");
+    assert_eq!(
+        listed.len(),
+        paths,
+        "{:?}",
+        listed.keys().collect::<Vec<_>>()
+    );
+    for (path, operations) in listed {
+        for (method, operation) in operations.as_object().expect("operations") {
+            for (status, response) in operation["responses"].as_object().expect("responses") {
+                if status.starts_with('4') {
+                    assert!(
+                        response["content"]["application/problem+json"].is_object(),
+                        "{method} {path} {status} is not problem+json"
+                    );
+                }
+            }
+        }
+    }
+}
