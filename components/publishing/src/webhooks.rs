@@ -42,17 +42,8 @@ pub fn signature_header(secrets: &[String], id: &str, timestamp: i64, body: &str
 
 /// The channel's live secrets, newest first.
 pub fn live_secrets(db: &Connection, channel_id: &str) -> Result<Vec<String>, Problem> {
-    let rows = db
-        .query(
-            "SELECT secret FROM channel_secrets WHERE channel_id = $1 \
-             AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC",
-            &[
-                Value::Text(channel_id.to_string()),
-                Value::Integer(now_ms()),
-            ],
-        )
-        .map_err(db_error)?;
-    Ok(rows.rows.iter().map(|r| text(&r[0])).collect())
+    let mut of = live_secrets_of(db, &[channel_id.to_string()])?;
+    Ok(of.remove(channel_id).unwrap_or_default())
 }
 
 /// The live secrets of each of these channels, newest first, in one query.
