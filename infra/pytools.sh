@@ -8,8 +8,8 @@
 set -euo pipefail
 
 # Bump the suffix whenever PINS changes, so an old venv is never patched over.
-VENV="$HOME/.cache/folio/pytools-2"
-PINS="aiosmtpd==1.4.6 atpublic==9.0.0 attrs==26.1.0 cffi==2.1.1 cryptography==50.0.2 feedparser==6.0.14 feedparser-sgmllib==2.1.0 http-ece==1.2.1 pycparser==3.12 standardwebhooks==1.1.0"
+VENV="$HOME/.cache/folio/pytools-3"
+PINS="aiosmtpd==1.4.6 atpublic==9.0.0 attrs==26.1.0 cffi==2.1.1 cryptography==50.0.2 duckdb==2.0.1 feedparser==6.0.14 feedparser-sgmllib==2.1.0 http-ece==1.2.1 pycparser==3.12 standardwebhooks==1.1.0"
 MARKER="$VENV/.folio-pins"
 
 installed() { [ -x "$VENV/bin/python" ] && [ "$(cat "$MARKER" 2>/dev/null)" = "$PINS" ]; }

@@ -86,6 +86,8 @@ pub fn build_fixtures() {
                 "folio-publishing",
                 "-p",
                 "folio-flags",
+                "-p",
+                "folio-analytics",
                 "--target-dir",
                 "target",
             ])

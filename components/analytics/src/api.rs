@@ -43,13 +43,24 @@ pub fn route(request: Request) -> Response {
 
 fn script(request: &Request) -> Response {
     let etag = format!("\"{}\"", &folio_guest::util::sha256_hex(SCRIPT)[..16]);
-    let status = if header(request, "if-none-match") == Some(etag.as_str()) { 304 } else { 200 };
+    let status = if header(request, "if-none-match") == Some(etag.as_str()) {
+        304
+    } else {
+        200
+    };
     Response::builder()
         .status(status)
         .header("content-type", "text/javascript; charset=utf-8")
-        .header("cache-control", "public, max-age=86400, stale-while-revalidate=604800")
+        .header(
+            "cache-control",
+            "public, max-age=86400, stale-while-revalidate=604800",
+        )
         .header("etag", etag)
-        .body(if status == 200 { SCRIPT.as_bytes().to_vec() } else { Vec::new() })
+        .body(if status == 200 {
+            SCRIPT.as_bytes().to_vec()
+        } else {
+            Vec::new()
+        })
         .build()
 }
 
@@ -80,7 +91,11 @@ pub fn report_route(request: &Request, report: &[&str]) -> Result<Response, Prob
     let pairs = query_pairs(request);
     let db = store::db()?;
     let need_admin = || {
-        if is_admin { Ok(()) } else { Err(Problem::forbidden("this report is for admins")) }
+        if is_admin {
+            Ok(())
+        } else {
+            Err(Problem::forbidden("this report is for admins"))
+        }
     };
     let report = match report {
         ["overview"] => {
@@ -89,15 +104,24 @@ pub fn report_route(request: &Request, report: &[&str]) -> Result<Response, Prob
         }
         ["top-content"] => {
             if !is_admin && claims.role() != Some(Role::Creator) {
-                return Err(Problem::forbidden("top content is for admins and creators (their own items)"));
+                return Err(Problem::forbidden(
+                    "top content is for admins and creators (their own items)",
+                ));
             }
             let q = reports::query(&pairs, &["limit", "sort"], Interval::Day)?;
-            reports::breakdown(&db, &q, "content", (!is_admin).then_some(claims.sub.as_str()))?
+            reports::breakdown(
+                &db,
+                &q,
+                "content",
+                (!is_admin).then_some(claims.sub.as_str()),
+            )?
         }
         ["referrers"] => {
             need_admin()?;
             let mut q = reports::query(&pairs, &["limit", "sort"], Interval::Day)?;
-            q.params.entry("sort".into()).or_insert_with(|| "visits".into());
+            q.params
+                .entry("sort".into())
+                .or_insert_with(|| "visits".into());
             reports::breakdown(&db, &q, "referrer", None)?
         }
         ["breakdown"] => {
@@ -105,7 +129,10 @@ pub fn report_route(request: &Request, report: &[&str]) -> Result<Response, Prob
             let q = reports::query(&pairs, &["limit", "sort", "dimension"], Interval::Day)?;
             let dimension = q.params.get("dimension").map(String::as_str).unwrap_or("");
             if !reports::BREAKDOWNS.contains(&dimension) {
-                return Err(Problem::invalid_field("dimension", format!("must be one of {}", reports::BREAKDOWNS.join(", "))));
+                return Err(Problem::invalid_field(
+                    "dimension",
+                    format!("must be one of {}", reports::BREAKDOWNS.join(", ")),
+                ));
             }
             reports::breakdown(&db, &q, dimension, None)?
         }
@@ -114,12 +141,18 @@ pub fn report_route(request: &Request, report: &[&str]) -> Result<Response, Prob
                 return Err(Problem::not_found("no such content item"));
             }
             let meta = reports::content_meta(&db, id)?;
-            let own = meta.as_ref().and_then(|m| m.author_id.as_deref()) == Some(claims.sub.as_str());
+            let own =
+                meta.as_ref().and_then(|m| m.author_id.as_deref()) == Some(claims.sub.as_str());
             if !is_admin && !own {
                 // The same answer as an unknown item: creators cannot probe others' ids.
                 return Err(Problem::not_found("no such content item among yours"));
             }
-            reports::content(&db, &reports::query(&pairs, &[], Interval::Day)?, id, meta.as_ref())?
+            reports::content(
+                &db,
+                &reports::query(&pairs, &[], Interval::Day)?,
+                id,
+                meta.as_ref(),
+            )?
         }
         ["funnel"] => {
             need_admin()?;
@@ -147,7 +180,10 @@ pub fn report_route(request: &Request, report: &[&str]) -> Result<Response, Prob
 )]
 pub fn list_experiments(request: &Request) -> Result<Response, Problem> {
     admin(request)?;
-    let list: Vec<_> = experiments::list(&store::db()?)?.iter().map(experiments::Stored::view).collect();
+    let list: Vec<_> = experiments::list(&store::db()?)?
+        .iter()
+        .map(experiments::Stored::view)
+        .collect();
     Ok(json(200, &json!({"items": list})))
 }
 
@@ -168,9 +204,13 @@ pub fn create_experiment(request: &Request) -> Result<Response, Problem> {
     let definition = experiments::parse(request.body())?;
     let db = store::db()?;
     if !experiments::create(&db, &definition, &claims.sub)? {
-        return Err(Problem::conflict(format!("experiment {} exists", definition.key)));
+        return Err(Problem::conflict(format!(
+            "experiment {} exists",
+            definition.key
+        )));
     }
-    let stored = experiments::get(&db, &definition.key)?.ok_or_else(|| Problem::not_found("no such experiment"))?;
+    let stored = experiments::get(&db, &definition.key)?
+        .ok_or_else(|| Problem::not_found("no such experiment"))?;
     Ok(json(201, &stored.view()))
 }
 
@@ -234,7 +274,8 @@ pub fn assignment(request: &Request, key: &str) -> Result<Response, Problem> {
         Some(_) => Some(authenticate(request)?),
         None => None,
     };
-    let (mut subject, mut locale, mut expose) = (claims.as_ref().map(|c| c.sub.clone()), None, true);
+    let (mut subject, mut locale, mut expose) =
+        (claims.as_ref().map(|c| c.sub.clone()), None, true);
     for (name, value) in query_pairs(request) {
         match name.as_str() {
             "subject" => subject = Some(value),
@@ -246,18 +287,31 @@ pub fn assignment(request: &Request, key: &str) -> Result<Response, Problem> {
                     _ => return Err(Problem::invalid_field("expose", "must be true or false")),
                 }
             }
-            other => return Err(Problem::invalid_field(other, "is not a known query parameter")),
+            other => {
+                return Err(Problem::invalid_field(
+                    other,
+                    "is not a known query parameter",
+                ));
+            }
         }
     }
     let subject = subject
         .filter(|s| !s.is_empty() && s.len() <= 128 && !s.chars().any(char::is_control))
-        .ok_or_else(|| Problem::invalid_field("subject", "is required (1 to 128 printable characters) unless signed in"))?;
+        .ok_or_else(|| {
+            Problem::invalid_field(
+                "subject",
+                "is required (1 to 128 printable characters) unless signed in",
+            )
+        })?;
     let locale = locale.or_else(|| {
         header(request, "accept-language")
             .and_then(|a| a.split([',', ';']).next())
             .map(|l| l.trim().to_string())
     });
-    let role = claims.as_ref().and_then(|c| c.role()).map_or("anonymous", |r| r.as_str());
+    let role = claims
+        .as_ref()
+        .and_then(|c| c.role())
+        .map_or("anonymous", |r| r.as_str());
     let db = store::db()?;
     let stored = found(key)?;
     let d = &stored.definition;
@@ -267,7 +321,10 @@ pub fn assignment(request: &Request, key: &str) -> Result<Response, Problem> {
     if let Some(v) = variant.as_ref().filter(|_| exposed) {
         experiments::expose(&db, key, &subject, v)?;
     }
-    Ok(json(200, &json!({"experiment": key, "subject": subject, "variant": variant, "exposed": exposed})))
+    Ok(json(
+        200,
+        &json!({"experiment": key, "subject": subject, "variant": variant, "exposed": exposed}),
+    ))
 }
 
 #[utoipa::path(

@@ -46,10 +46,19 @@ pub struct Targeting {
 pub fn parse(body: &[u8]) -> Result<Definition, Problem> {
     let definition: Definition = serde_json::from_slice(body).map_err(|e| {
         let message = e.to_string();
-        let field = ["key", "name", "variants", "goal", "targeting", "weight", "roles", "locales"]
-            .into_iter()
-            .find(|f| message.contains(&format!("`{f}`")))
-            .unwrap_or("body");
+        let field = [
+            "key",
+            "name",
+            "variants",
+            "goal",
+            "targeting",
+            "weight",
+            "roles",
+            "locales",
+        ]
+        .into_iter()
+        .find(|f| message.contains(&format!("`{f}`")))
+        .unwrap_or("body");
         Problem::invalid_field(field, message)
     })?;
     check(&definition)?;
@@ -59,38 +68,70 @@ pub fn parse(body: &[u8]) -> Result<Definition, Problem> {
 fn valid_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= 64
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 fn check(d: &Definition) -> Result<(), Problem> {
     if !valid_key(&d.key) {
-        return Err(Problem::invalid_field("key", "must be 1 to 64 letters, digits, '-', '_' or '.'"));
+        return Err(Problem::invalid_field(
+            "key",
+            "must be 1 to 64 letters, digits, '-', '_' or '.'",
+        ));
     }
     if d.name.len() > 200 {
-        return Err(Problem::invalid_field("name", "must be at most 200 characters"));
+        return Err(Problem::invalid_field(
+            "name",
+            "must be at most 200 characters",
+        ));
     }
     if d.variants.len() < 2 || d.variants.len() > 10 {
-        return Err(Problem::invalid_field("variants", "must list 2 to 10 variants; the first is the control"));
+        return Err(Problem::invalid_field(
+            "variants",
+            "must list 2 to 10 variants; the first is the control",
+        ));
     }
     for (i, v) in d.variants.iter().enumerate() {
         if !valid_key(&v.key) {
-            return Err(Problem::invalid_field(&format!("variants[{i}].key"), "must be 1 to 64 letters, digits, '-', '_' or '.'"));
+            return Err(Problem::invalid_field(
+                &format!("variants[{i}].key"),
+                "must be 1 to 64 letters, digits, '-', '_' or '.'",
+            ));
         }
         if v.weight == 0 || v.weight > 10_000 {
-            return Err(Problem::invalid_field(&format!("variants[{i}].weight"), "must be 1 to 10000"));
+            return Err(Problem::invalid_field(
+                &format!("variants[{i}].weight"),
+                "must be 1 to 10000",
+            ));
         }
         if d.variants[..i].iter().any(|o| o.key == v.key) {
-            return Err(Problem::invalid_field(&format!("variants[{i}].key"), "is used twice"));
+            return Err(Problem::invalid_field(
+                &format!("variants[{i}].key"),
+                "is used twice",
+            ));
         }
     }
     if !valid_name(&d.goal) {
         return Err(Problem::invalid_field("goal", "must be an event name"));
     }
-    if d.targeting.roles.iter().any(|r| !["admin", "creator", "consumer", "anonymous"].contains(&r.as_str())) {
-        return Err(Problem::invalid_field("targeting.roles", "roles are admin, creator, consumer and anonymous"));
+    if d.targeting
+        .roles
+        .iter()
+        .any(|r| !["admin", "creator", "consumer", "anonymous"].contains(&r.as_str()))
+    {
+        return Err(Problem::invalid_field(
+            "targeting.roles",
+            "roles are admin, creator, consumer and anonymous",
+        ));
     }
-    if d.targeting.locales.iter().any(|l| l.is_empty() || l.len() > 35 || !l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')) {
-        return Err(Problem::invalid_field("targeting.locales", "must be BCP 47 tags such as en or pt-BR"));
+    if d.targeting.locales.iter().any(|l| {
+        l.is_empty() || l.len() > 35 || !l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    }) {
+        return Err(Problem::invalid_field(
+            "targeting.locales",
+            "must be BCP 47 tags such as en or pt-BR",
+        ));
     }
     Ok(())
 }
@@ -128,7 +169,10 @@ pub fn get(db: &Connection, key: &str) -> Result<Option<Stored>, Problem> {
 
 pub fn list(db: &Connection) -> Result<Vec<Stored>, Problem> {
     let rows = db
-        .query("SELECT definition, status, created_at FROM experiments ORDER BY created_at DESC, key", &[])
+        .query(
+            "SELECT definition, status, created_at FROM experiments ORDER BY created_at DESC, key",
+            &[],
+        )
         .map_err(db_error)?;
     Ok(rows
         .rows
@@ -163,7 +207,10 @@ pub fn create(db: &Connection, d: &Definition, by: &str) -> Result<bool, Problem
 
 pub fn stop(db: &Connection, key: &str) -> Result<bool, Problem> {
     let changed = db
-        .execute("UPDATE experiments SET status = 'stopped' WHERE key = $1", &[Value::Text(key.into())])
+        .execute(
+            "UPDATE experiments SET status = 'stopped' WHERE key = $1",
+            &[Value::Text(key.into())],
+        )
         .map_err(db_error)?;
     Ok(changed == 1)
 }
@@ -191,7 +238,9 @@ pub fn targeted(d: &Definition, role: &str, locale: Option<&str>) -> bool {
         || locale.is_some_and(|l| {
             d.targeting.locales.iter().any(|t| {
                 l.eq_ignore_ascii_case(t)
-                    || (l.len() > t.len() && l[..t.len()].eq_ignore_ascii_case(t) && l.as_bytes()[t.len()] == b'-')
+                    || (l.len() > t.len()
+                        && l[..t.len()].eq_ignore_ascii_case(t)
+                        && l.as_bytes()[t.len()] == b'-')
             })
         });
     role_ok && locale_ok
@@ -216,20 +265,29 @@ pub fn expose(db: &Connection, key: &str, subject: &str, variant: &str) -> Resul
 /// Goal events of running experiments from exposed subjects, once per subject.
 pub fn record_conversions(tx: &Transaction, events: &[Tracked]) -> Result<(), Problem> {
     let running = tx
-        .query("SELECT key, goal FROM experiments WHERE status = 'running'", &[])
+        .query(
+            "SELECT key, goal FROM experiments WHERE status = 'running'",
+            &[],
+        )
         .map_err(db_error)?;
     if running.rows.is_empty() {
         return Ok(());
     }
     for e in events {
-        let Some(subject) = e.subject.as_ref().or(e.user_id.as_ref()) else { continue };
+        let Some(subject) = e.subject.as_ref().or(e.user_id.as_ref()) else {
+            continue;
+        };
         for r in running.rows.iter().filter(|r| text(&r[1]) == e.name) {
             tx.execute(
                 "INSERT INTO conversions (experiment, subject, variant, at) \
                  SELECT experiment, subject, variant, $3 FROM exposures \
                  WHERE experiment = $1 AND subject = $2 AND at <= $3 \
                  ON CONFLICT (experiment, subject) DO NOTHING",
-                &[r[0].clone(), Value::Text(subject.clone()), Value::Integer(e.at)],
+                &[
+                    r[0].clone(),
+                    Value::Text(subject.clone()),
+                    Value::Integer(e.at),
+                ],
             )
             .map_err(db_error)?;
         }
@@ -247,11 +305,16 @@ pub fn results(db: &Connection, stored: &Stored) -> Result<Json, Problem> {
                 std::slice::from_ref(&key),
             )
             .map_err(db_error)?;
-        Ok(rows.rows.iter().map(|r| (text(&r[0]), integer(&r[1]).max(0) as u64)).collect())
+        Ok(rows
+            .rows
+            .iter()
+            .map(|r| (text(&r[0]), integer(&r[1]).max(0) as u64))
+            .collect())
     };
     let exposures = count("exposures")?;
     let conversions = count("conversions")?;
-    let of = |list: &[(String, u64)], v: &str| list.iter().find(|(k, _)| k == v).map_or(0, |(_, n)| *n);
+    let of =
+        |list: &[(String, u64)], v: &str| list.iter().find(|(k, _)| k == v).map_or(0, |(_, n)| *n);
     let control = &d.variants[0];
     let (n_c, c_c) = (of(&exposures, &control.key), of(&conversions, &control.key));
     let mut variants = Vec::new();
@@ -273,7 +336,8 @@ pub fn results(db: &Connection, stored: &Stored) -> Result<Json, Problem> {
             view["differenceInterval"] = json!({"level": 0.95, "low": cmp.low, "high": cmp.high});
             if p_c > 0.0 {
                 view["relativeUplift"] = json!(cmp.difference / p_c);
-                view["relativeUpliftInterval"] = json!({"level": 0.95, "low": cmp.low / p_c, "high": cmp.high / p_c});
+                view["relativeUpliftInterval"] =
+                    json!({"level": 0.95, "low": cmp.low / p_c, "high": cmp.high / p_c});
             }
             view["zScore"] = json!(cmp.z);
             view["pValue"] = json!(cmp.p_value);

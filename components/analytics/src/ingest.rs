@@ -67,7 +67,11 @@ pub fn track(request: &Request) -> Result<Response, Problem> {
     })
     .map_err(|e| match e {
         PublishError::Unavailable(m) => Problem::unavailable(format!("the event log: {m}")),
-        other => Problem::new(500, "Internal error", format!("the event log refused the batch: {other:?}")),
+        other => Problem::new(
+            500,
+            "Internal error",
+            format!("the event log refused the batch: {other:?}"),
+        ),
     })?;
     Ok(json(
         202,

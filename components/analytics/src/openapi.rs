@@ -66,23 +66,56 @@ macro_rules! report_doc {
     };
 }
 
-report_doc!(overview, "/api/v1/analytics/reports/overview", "analyticsOverview",
-    "Visitors, visits, pageviews, events, reads, average read time and bounce rate: totals and a series (admins; CSV with Accept: text/csv)");
-report_doc!(top_content, "/api/v1/analytics/reports/top-content", "analyticsTopContent",
+report_doc!(
+    overview,
+    "/api/v1/analytics/reports/overview",
+    "analyticsOverview",
+    "Visitors, visits, pageviews, events, reads, average read time and bounce rate: totals and a series (admins; CSV with Accept: text/csv)"
+);
+report_doc!(
+    top_content,
+    "/api/v1/analytics/reports/top-content",
+    "analyticsTopContent",
     "Items by pageviews (admins: all; creators: their own)",
-    ("limit", "1 to 1000, default 10"), ("sort", "pageviews, visits, events or reads"));
-report_doc!(referrers, "/api/v1/analytics/reports/referrers", "analyticsReferrers",
+    ("limit", "1 to 1000, default 10"),
+    ("sort", "pageviews, visits, events or reads")
+);
+report_doc!(
+    referrers,
+    "/api/v1/analytics/reports/referrers",
+    "analyticsReferrers",
     "Referring sites by visits; `(direct)` for none (admins)",
-    ("limit", "1 to 1000, default 10"), ("sort", "pageviews, visits, events or reads"));
-report_doc!(breakdown, "/api/v1/analytics/reports/breakdown", "analyticsBreakdown",
+    ("limit", "1 to 1000, default 10"),
+    ("sort", "pageviews, visits, events or reads")
+);
+report_doc!(
+    breakdown,
+    "/api/v1/analytics/reports/breakdown",
+    "analyticsBreakdown",
     "Any dimension's top values (admins)",
-    ("dimension", "referrer, page, device, utm_source, utm_medium, utm_campaign, type, category, event, content"),
-    ("limit", "1 to 1000, default 10"), ("sort", "pageviews, visits, events or reads"));
-report_doc!(funnel, "/api/v1/analytics/reports/funnel", "analyticsFunnel",
+    (
+        "dimension",
+        "referrer, page, device, utm_source, utm_medium, utm_campaign, type, category, event, content"
+    ),
+    ("limit", "1 to 1000, default 10"),
+    ("sort", "pageviews, visits, events or reads")
+);
+report_doc!(
+    funnel,
+    "/api/v1/analytics/reports/funnel",
+    "analyticsFunnel",
     "Sessions (a visitor's day) reaching each step in order, and the conversion per step (admins)",
-    ("steps", "Event names, or pageview:/path, in order, comma-separated"));
-report_doc!(retention, "/api/v1/analytics/reports/retention", "analyticsRetention",
-    "Weekly cohorts of signed-in readers and how many were active each later week (admins)");
+    (
+        "steps",
+        "Event names, or pageview:/path, in order, comma-separated"
+    )
+);
+report_doc!(
+    retention,
+    "/api/v1/analytics/reports/retention",
+    "analyticsRetention",
+    "Weekly cohorts of signed-in readers and how many were active each later week (admins)"
+);
 
 #[utoipa::path(
     get, path = "/api/v1/analytics/reports/content/{id}", operation_id = "analyticsContent", tag = "analytics",

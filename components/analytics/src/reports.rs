@@ -93,44 +93,81 @@ pub struct Query {
     pub params: HashMap<String, String>,
 }
 
-pub fn query(pairs: &[(String, String)], own: &[&str], default_interval: Interval) -> Result<Query, Problem> {
+pub fn query(
+    pairs: &[(String, String)],
+    own: &[&str],
+    default_interval: Interval,
+) -> Result<Query, Problem> {
     let mut params = HashMap::new();
     for (name, value) in pairs {
         if !["from", "to", "interval"].contains(&name.as_str()) && !own.contains(&name.as_str()) {
-            return Err(Problem::invalid_field(name, "is not a known query parameter"));
+            return Err(Problem::invalid_field(
+                name,
+                "is not a known query parameter",
+            ));
         }
         params.insert(name.clone(), value.clone());
     }
     let interval = match params.get("interval") {
-        Some(i) => Interval::parse(i)
-            .ok_or_else(|| Problem::invalid_field("interval", "must be minute, hour, day, week or month"))?,
+        Some(i) => Interval::parse(i).ok_or_else(|| {
+            Problem::invalid_field("interval", "must be minute, hour, day, week or month")
+        })?,
         None => default_interval,
     };
     let time = |name: &str| -> Result<Option<i64>, Problem> {
-        let Some(raw) = params.get(name) else { return Ok(None) };
-        let full = if raw.len() == 10 { format!("{raw}T00:00:00Z") } else { raw.clone() };
+        let Some(raw) = params.get(name) else {
+            return Ok(None);
+        };
+        let full = if raw.len() == 10 {
+            format!("{raw}T00:00:00Z")
+        } else {
+            raw.clone()
+        };
         parse_rfc3339_ms(&full)
             .filter(|_| full.ends_with('Z'))
             .map(|ms| Some(ms.div_euclid(1000)))
-            .ok_or_else(|| Problem::invalid_field(name, "must be a date (2026-12-01) or UTC RFC 3339 time"))
+            .ok_or_else(|| {
+                Problem::invalid_field(name, "must be a date (2026-12-01) or UTC RFC 3339 time")
+            })
     };
     let now = now_ms().div_euclid(1000);
     let to = time("to")?.unwrap_or(now);
-    let from = time("from")?.unwrap_or(to - 7 * 86_400);
-    let (from, to) = (interval.floor(from), {
+    let to = {
         let start = interval.floor(to);
-        if start == to { to } else { interval.next(start) }
-    });
+        if start == to {
+            to
+        } else {
+            interval.next(start)
+        }
+    };
+    // By default the last hour of minutes, day of hours, week of days,
+    // twelve weeks or twelve months, the current one included.
+    let default_span = match interval {
+        Interval::Minute => 3_600,
+        Interval::Hour => 86_400,
+        Interval::Day => 7 * 86_400,
+        Interval::Week => 12 * 7 * 86_400,
+        Interval::Month => 365 * 86_400,
+    };
+    let from = interval.floor(time("from")?.unwrap_or(to - default_span));
     if from >= to {
         return Err(Problem::invalid_field("from", "must be before `to`"));
     }
     if to - from > interval.longest_span() {
         return Err(Problem::invalid_field(
             "from",
-            format!("the range is too long for interval {}: use a coarser interval", interval.name()),
+            format!(
+                "the range is too long for interval {}: use a coarser interval",
+                interval.name()
+            ),
         ));
     }
-    Ok(Query { from, to, interval, params })
+    Ok(Query {
+        from,
+        to,
+        interval,
+        params,
+    })
 }
 
 /// A report as JSON, and as a table for CSV.
@@ -141,7 +178,11 @@ pub struct Report {
 }
 
 fn ratio(part: i64, whole: i64) -> Json {
-    if whole > 0 { json!(part as f64 / whole as f64) } else { Json::Null }
+    if whole > 0 {
+        json!(part as f64 / whole as f64)
+    } else {
+        Json::Null
+    }
 }
 
 struct Totals {
@@ -156,7 +197,15 @@ struct Totals {
 
 fn sum_rows(rows: &[&Vec<Value>]) -> Totals {
     let s = |i: usize| rows.iter().map(|r| integer(&r[i])).sum::<i64>();
-    Totals { events: s(1), pageviews: s(2), visitors: s(3), visits: s(4), bounces: s(5), reads: s(6), read_seconds: s(7) }
+    Totals {
+        events: s(1),
+        pageviews: s(2),
+        visitors: s(3),
+        visits: s(4),
+        bounces: s(5),
+        reads: s(6),
+        read_seconds: s(7),
+    }
 }
 
 pub fn overview(db: &Connection, q: &Query) -> Result<Report, Problem> {
@@ -169,7 +218,10 @@ pub fn overview(db: &Connection, q: &Query) -> Result<Report, Problem> {
         .map_err(db_error)?;
     let mut by_bucket: BTreeMap<i64, Vec<&Vec<Value>>> = BTreeMap::new();
     for r in &rows.rows {
-        by_bucket.entry(q.interval.floor(integer(&r[0]))).or_default().push(r);
+        by_bucket
+            .entry(q.interval.floor(integer(&r[0])))
+            .or_default()
+            .push(r);
     }
     let has_visits = q.interval.grain() == "day";
     let view = |t: &Totals| {
@@ -191,8 +243,14 @@ pub fn overview(db: &Connection, q: &Query) -> Result<Report, Problem> {
         let mut point = view(&t);
         point["at"] = json!(rfc3339(start * 1000));
         table.push(vec![
-            point["at"].clone(), point["visitors"].clone(), point["visits"].clone(), point["pageviews"].clone(),
-            point["events"].clone(), point["reads"].clone(), point["averageReadSeconds"].clone(), point["bounceRate"].clone(),
+            point["at"].clone(),
+            point["visitors"].clone(),
+            point["visits"].clone(),
+            point["pageviews"].clone(),
+            point["events"].clone(),
+            point["reads"].clone(),
+            point["averageReadSeconds"].clone(),
+            point["bounceRate"].clone(),
         ]);
         series.push(point);
         start = q.interval.next(start);
@@ -207,23 +265,50 @@ pub fn overview(db: &Connection, q: &Query) -> Result<Report, Problem> {
             "totals": totals,
             "series": series,
         }),
-        columns: vec!["at", "visitors", "visits", "pageviews", "events", "reads", "averageReadSeconds", "bounceRate"],
+        columns: vec![
+            "at",
+            "visitors",
+            "visits",
+            "pageviews",
+            "events",
+            "reads",
+            "averageReadSeconds",
+            "bounceRate",
+        ],
         rows: table,
     })
 }
 
 pub const BREAKDOWNS: [&str; 10] = [
-    "referrer", "page", "device", "utm_source", "utm_medium", "utm_campaign", "type", "category", "event", "content",
+    "referrer",
+    "page",
+    "device",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "type",
+    "category",
+    "event",
+    "content",
 ];
 
 /// Day rollups for whole days, hour rollups otherwise.
 fn breakdown_grain(q: &Query) -> &'static str {
-    if q.from % 86_400 == 0 && q.to % 86_400 == 0 { "day" } else { "hour" }
+    if q.from % 86_400 == 0 && q.to % 86_400 == 0 {
+        "day"
+    } else {
+        "hour"
+    }
 }
 
 /// The top values of a dimension: pageviews, visits (the visitor-days that
 /// came in through it, for source dimensions), events, reads.
-pub fn breakdown(db: &Connection, q: &Query, dimension: &str, only_content_by: Option<&str>) -> Result<Report, Problem> {
+pub fn breakdown(
+    db: &Connection,
+    q: &Query,
+    dimension: &str,
+    only_content_by: Option<&str>,
+) -> Result<Report, Problem> {
     let limit = limit(q)?;
     let grain = breakdown_grain(q);
     let mut params = vec![
@@ -243,7 +328,12 @@ pub fn breakdown(db: &Connection, q: &Query, dimension: &str, only_content_by: O
         Some("visits") => "visits",
         Some("events") => "events",
         Some("reads") => "reads",
-        Some(_) => return Err(Problem::invalid_field("sort", "must be pageviews, visits, events or reads")),
+        Some(_) => {
+            return Err(Problem::invalid_field(
+                "sort",
+                "must be pageviews, visits, events or reads",
+            ));
+        }
     };
     let rows = db
         .query(
@@ -257,13 +347,24 @@ pub fn breakdown(db: &Connection, q: &Query, dimension: &str, only_content_by: O
             &params,
         )
         .map_err(db_error)?;
-    let titles = if dimension == "content" { titles(db, &rows.rows)? } else { HashMap::new() };
+    let titles = if dimension == "content" {
+        titles(db, &rows.rows)?
+    } else {
+        HashMap::new()
+    };
     let mut items = Vec::new();
     let mut table = Vec::new();
     for r in &rows.rows {
         let value = text(&r[0]);
-        let (pageviews, visits, bounces, events, reads, seconds, depth) =
-            (integer(&r[1]), integer(&r[2]), integer(&r[3]), integer(&r[4]), integer(&r[5]), integer(&r[6]), integer(&r[7]));
+        let (pageviews, visits, bounces, events, reads, seconds, depth) = (
+            integer(&r[1]),
+            integer(&r[2]),
+            integer(&r[3]),
+            integer(&r[4]),
+            integer(&r[5]),
+            integer(&r[6]),
+            integer(&r[7]),
+        );
         let mut item = json!({
             "value": value,
             "pageviews": pageviews,
@@ -279,8 +380,14 @@ pub fn breakdown(db: &Connection, q: &Query, dimension: &str, only_content_by: O
             item["type"] = json!(kind);
         }
         table.push(vec![
-            item["value"].clone(), item["pageviews"].clone(), item["visits"].clone(), item["bounceRate"].clone(),
-            item["events"].clone(), item["reads"].clone(), item["averageReadSeconds"].clone(), item["averageReadDepth"].clone(),
+            item["value"].clone(),
+            item["pageviews"].clone(),
+            item["visits"].clone(),
+            item["bounceRate"].clone(),
+            item["events"].clone(),
+            item["reads"].clone(),
+            item["averageReadSeconds"].clone(),
+            item["averageReadDepth"].clone(),
         ]);
         items.push(item);
     }
@@ -291,7 +398,16 @@ pub fn breakdown(db: &Connection, q: &Query, dimension: &str, only_content_by: O
             "dimension": dimension,
             "items": items,
         }),
-        columns: vec!["value", "pageviews", "visits", "bounceRate", "events", "reads", "averageReadSeconds", "averageReadDepth"],
+        columns: vec![
+            "value",
+            "pageviews",
+            "visits",
+            "bounceRate",
+            "events",
+            "reads",
+            "averageReadSeconds",
+            "averageReadDepth",
+        ],
         rows: table,
     })
 }
@@ -307,16 +423,26 @@ fn limit(q: &Query) -> Result<i64, Problem> {
     }
 }
 
-fn titles(db: &Connection, rows: &[Vec<Value>]) -> Result<HashMap<String, (String, String)>, Problem> {
+fn titles(
+    db: &Connection,
+    rows: &[Vec<Value>],
+) -> Result<HashMap<String, (String, String)>, Problem> {
     let ids: Vec<String> = rows.iter().map(|r| text(&r[0])).collect();
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
     let (list, params) = text_in_list(&ids);
     let found = db
-        .query(&format!("SELECT id, title, type FROM content_meta WHERE id IN ({list})"), &params)
+        .query(
+            &format!("SELECT id, title, type FROM content_meta WHERE id IN ({list})"),
+            &params,
+        )
         .map_err(db_error)?;
-    Ok(found.rows.iter().map(|r| (text(&r[0]), (text(&r[1]), text(&r[2])))).collect())
+    Ok(found
+        .rows
+        .iter()
+        .map(|r| (text(&r[0]), (text(&r[1]), text(&r[2]))))
+        .collect())
 }
 
 pub struct ContentMeta {
@@ -327,14 +453,30 @@ pub struct ContentMeta {
 
 pub fn content_meta(db: &Connection, id: &str) -> Result<Option<ContentMeta>, Problem> {
     let rows = db
-        .query("SELECT title, type, author_id FROM content_meta WHERE id = $1", &[Value::Text(id.into())])
+        .query(
+            "SELECT title, type, author_id FROM content_meta WHERE id = $1",
+            &[Value::Text(id.into())],
+        )
         .map_err(db_error)?;
-    Ok(rows.rows.first().map(|r| ContentMeta { title: text(&r[0]), kind: text(&r[1]), author_id: optional_text(&r[2]) }))
+    Ok(rows.rows.first().map(|r| ContentMeta {
+        title: text(&r[0]),
+        kind: text(&r[1]),
+        author_id: optional_text(&r[2]),
+    }))
 }
 
 /// One item: views and reads over time, read time and how far readers got.
-pub fn content(db: &Connection, q: &Query, id: &str, meta: Option<&ContentMeta>) -> Result<Report, Problem> {
-    let grain = if q.interval.grain() == "minute" { "hour" } else { q.interval.grain() };
+pub fn content(
+    db: &Connection,
+    q: &Query,
+    id: &str,
+    meta: Option<&ContentMeta>,
+) -> Result<Report, Problem> {
+    let grain = if q.interval.grain() == "minute" {
+        "hour"
+    } else {
+        q.interval.grain()
+    };
     let rows = db
         .query(
             "SELECT bucket, pageviews, reads, read_seconds, depth_sum, depth_25, depth_50, depth_75, depth_100, events \
@@ -345,7 +487,9 @@ pub fn content(db: &Connection, q: &Query, id: &str, meta: Option<&ContentMeta>)
     let mut by_bucket: BTreeMap<i64, [i64; 9]> = BTreeMap::new();
     let mut total = [0i64; 9];
     for r in &rows.rows {
-        let slot = by_bucket.entry(q.interval.floor(integer(&r[0]))).or_default();
+        let slot = by_bucket
+            .entry(q.interval.floor(integer(&r[0])))
+            .or_default();
         for i in 0..9 {
             slot[i] += integer(&r[i + 1]);
             total[i] += integer(&r[i + 1]);
@@ -357,7 +501,13 @@ pub fn content(db: &Connection, q: &Query, id: &str, meta: Option<&ContentMeta>)
     while start < q.to {
         let c = by_bucket.get(&start).copied().unwrap_or_default();
         let at = rfc3339(start * 1000);
-        table.push(vec![json!(at), json!(c[0]), json!(c[1]), ratio(c[2], c[1]), ratio(c[3], c[1])]);
+        table.push(vec![
+            json!(at),
+            json!(c[0]),
+            json!(c[1]),
+            ratio(c[2], c[1]),
+            ratio(c[3], c[1]),
+        ]);
         series.push(json!({"at": at, "pageviews": c[0], "reads": c[1], "averageReadSeconds": ratio(c[2], c[1]), "averageReadDepth": ratio(c[3], c[1])}));
         start = q.interval.next(start);
     }
@@ -379,7 +529,13 @@ pub fn content(db: &Connection, q: &Query, id: &str, meta: Option<&ContentMeta>)
             },
             "series": series,
         }),
-        columns: vec!["at", "pageviews", "reads", "averageReadSeconds", "averageReadDepth"],
+        columns: vec![
+            "at",
+            "pageviews",
+            "reads",
+            "averageReadSeconds",
+            "averageReadDepth",
+        ],
         rows: table,
     })
 }
@@ -391,7 +547,12 @@ struct Step {
 }
 
 pub fn funnel(db: &Connection, q: &Query) -> Result<Report, Problem> {
-    let raw = q.params.get("steps").ok_or_else(|| Problem::invalid_field("steps", "is required: event names in order, comma-separated"))?;
+    let raw = q.params.get("steps").ok_or_else(|| {
+        Problem::invalid_field(
+            "steps",
+            "is required: event names in order, comma-separated",
+        )
+    })?;
     let steps: Vec<Step> = raw
         .split(',')
         .map(|s| {
@@ -400,14 +561,23 @@ pub fn funnel(db: &Connection, q: &Query) -> Result<Report, Problem> {
                 Some((n, p)) if p.starts_with('/') => (n, Some(p.to_string())),
                 _ => (s, None),
             };
-            Step { name: name.to_string(), path }
+            Step {
+                name: name.to_string(),
+                path,
+            }
         })
         .collect();
     if steps.len() < 2 || steps.len() > 8 || steps.iter().any(|s| !valid_name(&s.name)) {
-        return Err(Problem::invalid_field("steps", "must be 2 to 8 event names (or pageview:/path), comma-separated"));
+        return Err(Problem::invalid_field(
+            "steps",
+            "must be 2 to 8 event names (or pageview:/path), comma-separated",
+        ));
     }
     if q.to - q.from > crate::config::raw_retention_secs() {
-        return Err(Problem::invalid_field("from", "funnels read raw events, kept for the raw-retention window only"));
+        return Err(Problem::invalid_field(
+            "from",
+            "funnels read raw events, kept for the raw-retention window only",
+        ));
     }
     let names: Vec<String> = steps.iter().map(|s| s.name.clone()).collect();
     let list: Vec<String> = (0..names.len()).map(|i| format!("${}", i + 3)).collect();
@@ -442,7 +612,9 @@ pub fn funnel(db: &Connection, q: &Query) -> Result<Report, Problem> {
         }
         if let Some(step) = steps.get(next_step) {
             let path = optional_text(&r[3]);
-            if text(&r[2]) == step.name && step.path.as_ref().is_none_or(|p| path.as_ref() == Some(p)) {
+            if text(&r[2]) == step.name
+                && step.path.as_ref().is_none_or(|p| path.as_ref() == Some(p))
+            {
                 next_step += 1;
             }
         }
@@ -464,7 +636,12 @@ pub fn funnel(db: &Connection, q: &Query) -> Result<Report, Problem> {
             "fromPrevious": ratio(reached[i], previous),
             "fromFirst": ratio(reached[i], reached[0]),
         });
-        table.push(vec![item["step"].clone(), item["sessions"].clone(), item["fromPrevious"].clone(), item["fromFirst"].clone()]);
+        table.push(vec![
+            item["step"].clone(),
+            item["sessions"].clone(),
+            item["fromPrevious"].clone(),
+            item["fromFirst"].clone(),
+        ]);
         items.push(item);
     }
     Ok(Report {
@@ -489,7 +666,10 @@ pub fn retention(db: &Connection, q: &Query) -> Result<Report, Problem> {
         .map_err(db_error)?;
     let mut cohorts: BTreeMap<i64, BTreeMap<i64, i64>> = BTreeMap::new();
     for r in &rows.rows {
-        cohorts.entry(integer(&r[0])).or_default().insert(integer(&r[1]), integer(&r[2]));
+        cohorts
+            .entry(integer(&r[0]))
+            .or_default()
+            .insert(integer(&r[1]), integer(&r[2]));
     }
     let last_week = floor(q.to - 1, "week");
     let mut items = Vec::new();
@@ -505,7 +685,17 @@ pub fn retention(db: &Connection, q: &Query) -> Result<Report, Problem> {
             w += 7 * 86_400;
         }
         let rates: Vec<Json> = weeks.iter().map(|n| ratio(*n, size)).collect();
-        table.push(vec![json!(date(week)), json!(size), json!(weeks.iter().map(i64::to_string).collect::<Vec<_>>().join(" "))]);
+        table.push(vec![
+            json!(date(week)),
+            json!(size),
+            json!(
+                weeks
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        ]);
         items.push(json!({"cohort": date(week), "users": size, "weeks": weeks, "rates": rates}));
         week += 7 * 86_400;
     }
@@ -525,11 +715,12 @@ pub fn csv(columns: &[&str], rows: &[Vec<Json>]) -> String {
             Json::String(s) => s.clone(),
             other => other.to_string(),
         };
-        let raw = if raw.starts_with(['=', '+', '-', '@', '\t', '\r']) && !matches!(v, Json::Number(_)) {
-            format!("'{raw}")
-        } else {
-            raw
-        };
+        let raw =
+            if raw.starts_with(['=', '+', '-', '@', '\t', '\r']) && !matches!(v, Json::Number(_)) {
+                format!("'{raw}")
+            } else {
+                raw
+            };
         if raw.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", raw.replace('"', "\"\""))
         } else {
@@ -551,15 +742,27 @@ mod tests {
 
     #[test]
     fn csv_quotes_and_defuses_formulas() {
-        let text = csv(&["value", "n"], &[vec![json!("=HYPERLINK(\"x\")"), json!(-3)], vec![json!("a,b"), Json::Null]]);
-        assert_eq!(text, "value,n\r\n\"'=HYPERLINK(\"\"x\"\")\",-3\r\n\"a,b\",\r\n");
+        let text = csv(
+            &["value", "n"],
+            &[
+                vec![json!("=HYPERLINK(\"x\")"), json!(-3)],
+                vec![json!("a,b"), Json::Null],
+            ],
+        );
+        assert_eq!(
+            text,
+            "value,n\r\n\"'=HYPERLINK(\"\"x\"\")\",-3\r\n\"a,b\",\r\n"
+        );
     }
 
     #[test]
     fn months_and_weeks_align() {
         let dec_5 = 1_796_428_800; // 2026-12-05T00:00:00Z, a Saturday
         assert_eq!(date(Interval::Month.floor(dec_5)), "2026-12-01");
-        assert_eq!(date(Interval::Month.next(Interval::Month.floor(dec_5))), "2027-01-01");
+        assert_eq!(
+            date(Interval::Month.next(Interval::Month.floor(dec_5))),
+            "2027-01-01"
+        );
         assert_eq!(date(Interval::Week.floor(dec_5)), "2026-11-30");
     }
 }

@@ -18,7 +18,13 @@ pub const GRAINS: [&str; 3] = ["minute", "hour", "day"];
 /// Minute rollups are for live views of the whole site; breakdowns start at hours.
 const MINUTE_DIMENSIONS: [&str; 2] = ["", "event"];
 /// Where a visit came from: its first pageview's sources.
-const SOURCE_DIMENSIONS: [&str; 5] = ["referrer", "device", "utm_source", "utm_medium", "utm_campaign"];
+const SOURCE_DIMENSIONS: [&str; 5] = [
+    "referrer",
+    "device",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+];
 pub const DIRECT: &str = "(direct)";
 
 #[derive(Default, Clone, Copy, Debug, PartialEq)]
@@ -75,8 +81,18 @@ impl Counts {
 }
 
 pub const COUNT_COLUMNS: [&str; 12] = [
-    "events", "pageviews", "visitors", "visits", "bounces", "reads", "read_seconds", "depth_sum",
-    "depth_25", "depth_50", "depth_75", "depth_100",
+    "events",
+    "pageviews",
+    "visitors",
+    "visits",
+    "bounces",
+    "reads",
+    "read_seconds",
+    "depth_sum",
+    "depth_25",
+    "depth_50",
+    "depth_75",
+    "depth_100",
 ];
 
 type Key = (&'static str, i64, &'static str, String);
@@ -94,7 +110,10 @@ pub fn take(id: &str, events: &[Tracked], discarded_utm: u64) -> Result<bool, Pr
     let fresh = tx
         .execute(
             "INSERT INTO taken (id, taken_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-            &[Value::Text(id.into()), Value::Integer(folio_guest::util::now_ms())],
+            &[
+                Value::Text(id.into()),
+                Value::Integer(folio_guest::util::now_ms()),
+            ],
         )
         .map_err(db_error)?;
     if fresh == 0 {
@@ -146,7 +165,10 @@ fn dimensions(e: &Tracked, meta: Option<&Meta>) -> Vec<(&'static str, String)> {
         dims.push(("page", path.clone()));
     }
     if e.name == "pageview" {
-        dims.push(("referrer", e.referrer.clone().unwrap_or_else(|| DIRECT.into())));
+        dims.push((
+            "referrer",
+            e.referrer.clone().unwrap_or_else(|| DIRECT.into()),
+        ));
     }
     for (dimension, value) in [
         ("device", &e.device),
@@ -177,17 +199,30 @@ fn content_meta(tx: &Transaction, events: &[Tracked]) -> Result<HashMap<String, 
     let ids: Vec<String> = ids.into_iter().collect();
     let (list, params) = text_in_list(&ids);
     let rows = tx
-        .query(&format!("SELECT id, type, category FROM content_meta WHERE id IN ({list})"), &params)
+        .query(
+            &format!("SELECT id, type, category FROM content_meta WHERE id IN ({list})"),
+            &params,
+        )
         .map_err(db_error)?;
     for r in rows.rows {
-        meta.insert(text(&r[0]), Meta { kind: text(&r[1]), category: optional_text(&r[2]) });
+        meta.insert(
+            text(&r[0]),
+            Meta {
+                kind: text(&r[1]),
+                category: optional_text(&r[2]),
+            },
+        );
     }
     Ok(meta)
 }
 
 /// A visitor counts once per minute, hour and day bucket: the insert that
 /// finds the pair new is the one that counts it.
-fn count_visitors(tx: &Transaction, events: &[Tracked], rollups: &mut BTreeMap<Key, Counts>) -> Result<(), Problem> {
+fn count_visitors(
+    tx: &Transaction,
+    events: &[Tracked],
+    rollups: &mut BTreeMap<Key, Counts>,
+) -> Result<(), Problem> {
     let mut seen: BTreeSet<(&'static str, i64, String)> = BTreeSet::new();
     for e in events {
         if let Some(visitor) = &e.visitor {
@@ -200,7 +235,13 @@ fn count_visitors(tx: &Transaction, events: &[Tracked], rollups: &mut BTreeMap<K
     for chunk in seen.chunks(CHUNK) {
         let params: Vec<Value> = chunk
             .iter()
-            .flat_map(|(g, b, v)| [Value::Text((*g).into()), Value::Integer(*b), Value::Text(v.clone())])
+            .flat_map(|(g, b, v)| {
+                [
+                    Value::Text((*g).into()),
+                    Value::Integer(*b),
+                    Value::Text(v.clone()),
+                ]
+            })
             .collect();
         let inserted = tx
             .query(
@@ -218,7 +259,10 @@ fn count_visitors(tx: &Transaction, events: &[Tracked], rollups: &mut BTreeMap<K
                 "hour" => "hour",
                 _ => "day",
             };
-            rollups.entry((grain, integer(&r[1]), "", String::new())).or_default().visitors += 1;
+            rollups
+                .entry((grain, integer(&r[1]), "", String::new()))
+                .or_default()
+                .visitors += 1;
         }
     }
     Ok(())
@@ -227,7 +271,11 @@ fn count_visitors(tx: &Transaction, events: &[Tracked], rollups: &mut BTreeMap<K
 /// Visits (a visitor's day) and bounces (visits of one pageview), kept
 /// exact as pageviews arrive: the upsert returns each visit's new total,
 /// and this batch's share says what it was before.
-fn count_visits(tx: &Transaction, events: &[Tracked], rollups: &mut BTreeMap<Key, Counts>) -> Result<(), Problem> {
+fn count_visits(
+    tx: &Transaction,
+    events: &[Tracked],
+    rollups: &mut BTreeMap<Key, Counts>,
+) -> Result<(), Problem> {
     let mut visits: BTreeMap<(i64, String), (i64, i64, String)> = BTreeMap::new();
     for e in events.iter().filter(|e| e.name == "pageview") {
         let Some(visitor) = &e.visitor else { continue };
@@ -240,7 +288,9 @@ fn count_visits(tx: &Transaction, events: &[Tracked], rollups: &mut BTreeMap<Key
             "utm_campaign": e.utm_campaign,
         })
         .to_string();
-        let slot = visits.entry((day, visitor.clone())).or_insert((0, e.at, entry.clone()));
+        let slot = visits
+            .entry((day, visitor.clone()))
+            .or_insert((0, e.at, entry.clone()));
         slot.0 += 1;
         if e.at < slot.1 {
             slot.1 = e.at;
@@ -252,11 +302,18 @@ fn count_visits(tx: &Transaction, events: &[Tracked], rollups: &mut BTreeMap<Key
         let params: Vec<Value> = chunk
             .iter()
             .flat_map(|((day, visitor), (k, _, entry))| {
-                [Value::Integer(*day), Value::Text(visitor.clone()), Value::Integer(*k), Value::Text(entry.clone())]
+                [
+                    Value::Integer(*day),
+                    Value::Text(visitor.clone()),
+                    Value::Integer(*k),
+                    Value::Text(entry.clone()),
+                ]
             })
             .collect();
-        let added: HashMap<(i64, &str), i64> =
-            chunk.iter().map(|((d, v), (k, _, _))| ((*d, v.as_str()), *k)).collect();
+        let added: HashMap<(i64, &str), i64> = chunk
+            .iter()
+            .map(|((d, v), (k, _, _))| ((*d, v.as_str()), *k))
+            .collect();
         let rows = tx
             .query(
                 &format!(
@@ -298,7 +355,10 @@ fn count_visits(tx: &Transaction, events: &[Tracked], rollups: &mut BTreeMap<Key
 }
 
 fn write_rollups(tx: &Transaction, rollups: &BTreeMap<Key, Counts>) -> Result<(), Problem> {
-    let rows: Vec<_> = rollups.iter().filter(|(_, c)| **c != Counts::default()).collect();
+    let rows: Vec<_> = rollups
+        .iter()
+        .filter(|(_, c)| **c != Counts::default())
+        .collect();
     let updates: Vec<String> = COUNT_COLUMNS
         .iter()
         .map(|c| format!("{c} = rollups.{c} + excluded.{c}"))
@@ -327,7 +387,11 @@ fn write_rollups(tx: &Transaction, rollups: &BTreeMap<Key, Counts>) -> Result<()
     Ok(())
 }
 
-fn write_events(tx: &Transaction, events: &[Tracked], meta: &HashMap<String, Meta>) -> Result<(), Problem> {
+fn write_events(
+    tx: &Transaction,
+    events: &[Tracked],
+    meta: &HashMap<String, Meta>,
+) -> Result<(), Problem> {
     for chunk in events.chunks(CHUNK) {
         let mut params = Vec::with_capacity(chunk.len() * 19);
         for e in chunk {
@@ -350,7 +414,11 @@ fn write_events(tx: &Transaction, events: &[Tracked], meta: &HashMap<String, Met
                 opt_text(&e.subject),
                 opt_int(e.seconds),
                 opt_int(e.depth),
-                opt_text(&e.props.as_ref().map(|p| Json::Object(p.clone()).to_string())),
+                opt_text(
+                    &e.props
+                        .as_ref()
+                        .map(|p| Json::Object(p.clone()).to_string()),
+                ),
             ]);
         }
         tx.execute(

@@ -3,9 +3,9 @@
 //! item's type, category and author, which breakdowns and creators'
 //! reports need.
 
+use folio_guest::Value;
 use folio_guest::util::parse_rfc3339_ms;
 use folio_guest::worker::{Event, HandleError};
-use folio_guest::Value;
 use serde_json::Value as Json;
 
 use crate::rollups;
@@ -18,7 +18,10 @@ pub const USERS_TOPIC: &str = "folio.users";
 pub fn content_event(event: &Event) -> Result<(), HandleError> {
     let data: Json = serde_json::from_slice(&event.data).unwrap_or(Json::Null);
     let kind = event.type_.rsplit('.').next().unwrap_or_default();
-    let Some(id) = data["id"].as_str().filter(|id| folio_guest::util::is_uuid(id)) else {
+    let Some(id) = data["id"]
+        .as_str()
+        .filter(|id| folio_guest::util::is_uuid(id))
+    else {
         return Ok(());
     };
     if let Some(content_type) = data["type"].as_str() {

@@ -66,15 +66,29 @@ pub fn date(secs: i64) -> String {
 /// the marks of taken log messages after a week.
 pub fn prune(db: &Connection, now_secs: i64) -> Result<(), Problem> {
     let statements: [(&str, i64); 5] = [
-        ("DELETE FROM rollups WHERE grain = 'minute' AND bucket < $1", 7 * 86_400),
-        ("DELETE FROM visitor_buckets WHERE grain = 'minute' AND bucket < $1", 3 * 86_400),
-        ("DELETE FROM visitor_buckets WHERE grain <> 'minute' AND bucket < $1", 3 * 86_400),
+        (
+            "DELETE FROM rollups WHERE grain = 'minute' AND bucket < $1",
+            7 * 86_400,
+        ),
+        (
+            "DELETE FROM visitor_buckets WHERE grain = 'minute' AND bucket < $1",
+            3 * 86_400,
+        ),
+        (
+            "DELETE FROM visitor_buckets WHERE grain <> 'minute' AND bucket < $1",
+            3 * 86_400,
+        ),
         ("DELETE FROM visits WHERE day < $1", 3 * 86_400),
         ("DELETE FROM taken WHERE taken_at < $1", 7 * 86_400_000),
     ];
     for (statement, age) in statements {
-        let cutoff = if statement.contains("taken_at") { now_secs * 1000 - age } else { now_secs - age };
-        db.execute(statement, &[Value::Integer(cutoff)]).map_err(db_error)?;
+        let cutoff = if statement.contains("taken_at") {
+            now_secs * 1000 - age
+        } else {
+            now_secs - age
+        };
+        db.execute(statement, &[Value::Integer(cutoff)])
+            .map_err(db_error)?;
     }
     Ok(())
 }

@@ -81,7 +81,10 @@ pub fn parse_batch(body: &[u8], context: &Context) -> Result<Batch, Problem> {
         return Err(Problem::invalid_field(unknown, "is not a known field"));
     }
     let Some(Json::Array(items)) = document.get("events") else {
-        return Err(Problem::invalid_field("events", "is required: a list of events"));
+        return Err(Problem::invalid_field(
+            "events",
+            "is required: a list of events",
+        ));
     };
     if items.is_empty() || items.len() > MAX_BATCH {
         return Err(Problem::invalid_field(
@@ -123,7 +126,10 @@ fn parse_event(
         "timestamp",
     ];
     if let Some(unknown) = item.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(Problem::invalid_field(&field(unknown), "is not a known field"));
+        return Err(Problem::invalid_field(
+            &field(unknown),
+            "is not a known field",
+        ));
     }
     let text = |name: &str| -> Result<Option<&str>, Problem> {
         match item.get(name) {
@@ -132,8 +138,8 @@ fn parse_event(
             Some(_) => Err(Problem::invalid_field(&field(name), "must be a string")),
         }
     };
-    let name = text("name")?
-        .ok_or_else(|| Problem::invalid_field(&field("name"), "is required"))?;
+    let name =
+        text("name")?.ok_or_else(|| Problem::invalid_field(&field("name"), "is required"))?;
     if !valid_name(name) {
         return Err(Problem::invalid_field(
             &field("name"),
@@ -141,8 +147,12 @@ fn parse_event(
         ));
     }
     let url = text("url")?.ok_or_else(|| Problem::invalid_field(&field("url"), "is required"))?;
-    let page = parse_http_url(url)
-        .ok_or_else(|| Problem::invalid_field(&field("url"), "must be an absolute http(s) URL of at most 2048 characters"))?;
+    let page = parse_http_url(url).ok_or_else(|| {
+        Problem::invalid_field(
+            &field("url"),
+            "must be an absolute http(s) URL of at most 2048 characters",
+        )
+    })?;
     let host = page.host_str().unwrap_or_default().to_ascii_lowercase();
     let mut path: String = page.path().chars().take(MAX_PATH).collect();
     if path.is_empty() {
@@ -173,7 +183,10 @@ fn parse_event(
     }
     if let Some(referrer) = text("referrer")?.filter(|r| !r.is_empty()) {
         let parsed = parse_http_url(referrer).ok_or_else(|| {
-            Problem::invalid_field(&field("referrer"), "must be an absolute http(s) URL of at most 2048 characters")
+            Problem::invalid_field(
+                &field("referrer"),
+                "must be an absolute http(s) URL of at most 2048 characters",
+            )
         })?;
         let domain = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
         let domain = domain.strip_prefix("www.").unwrap_or(&domain).to_string();
@@ -184,25 +197,42 @@ fn parse_event(
     }
     if let Some(id) = text("contentId")? {
         if !folio_guest::util::is_uuid(id) {
-            return Err(Problem::invalid_field(&field("contentId"), "must be a content id (a UUID)"));
+            return Err(Problem::invalid_field(
+                &field("contentId"),
+                "must be a content id (a UUID)",
+            ));
         }
         event.content_id = Some(id.to_ascii_lowercase());
     }
     if let Some(subject) = text("subject")? {
         if subject.is_empty() || subject.len() > 128 || subject.chars().any(char::is_control) {
-            return Err(Problem::invalid_field(&field("subject"), "must be 1 to 128 printable characters"));
+            return Err(Problem::invalid_field(
+                &field("subject"),
+                "must be 1 to 128 printable characters",
+            ));
         }
         event.subject = Some(subject.to_string());
     }
     if let Some(timestamp) = text("timestamp")? {
         let at = folio_guest::util::parse_rfc3339_ms(timestamp)
             .filter(|_| timestamp.ends_with('Z'))
-            .ok_or_else(|| Problem::invalid_field(&field("timestamp"), "must be UTC RFC 3339, e.g. 2026-12-05T09:15:00Z"))?;
+            .ok_or_else(|| {
+                Problem::invalid_field(
+                    &field("timestamp"),
+                    "must be UTC RFC 3339, e.g. 2026-12-05T09:15:00Z",
+                )
+            })?;
         if at > context.now_ms + MAX_FUTURE_MS {
-            return Err(Problem::invalid_field(&field("timestamp"), "is in the future"));
+            return Err(Problem::invalid_field(
+                &field("timestamp"),
+                "is in the future",
+            ));
         }
         if at < context.now_ms - MAX_AGE_MS {
-            return Err(Problem::invalid_field(&field("timestamp"), "is more than 48 hours old"));
+            return Err(Problem::invalid_field(
+                &field("timestamp"),
+                "is more than 48 hours old",
+            ));
         }
         event.at = at;
     }
@@ -218,7 +248,10 @@ fn parse_event(
     }
     if name == "read" {
         if event.content_id.is_none() {
-            return Err(Problem::invalid_field(&field("contentId"), "is required for a read"));
+            return Err(Problem::invalid_field(
+                &field("contentId"),
+                "is required for a read",
+            ));
         }
         let props = event.props.clone().unwrap_or_default();
         let number = |key: &str, max: i64| -> Result<i64, Problem> {
@@ -227,7 +260,12 @@ fn parse_event(
                 .and_then(Json::as_f64)
                 .filter(|n| n.is_finite() && *n >= 0.0 && *n <= max as f64)
                 .map(|n| n.round() as i64)
-                .ok_or_else(|| Problem::invalid_field(&field(&format!("props.{key}")), format!("is required for a read: a number from 0 to {max}")))
+                .ok_or_else(|| {
+                    Problem::invalid_field(
+                        &field(&format!("props.{key}")),
+                        format!("is required for a read: a number from 0 to {max}"),
+                    )
+                })
         };
         event.seconds = Some(number("seconds", 86_400)?);
         event.depth = Some(number("depth", 100)?);
@@ -274,7 +312,9 @@ fn check_props(props: &Map<String, Json>) -> Result<(), String> {
             _ => return Err(format!("`{key}` must be a string, number or boolean")),
         }
     }
-    let bytes = serde_json::to_string(props).map(|s| s.len()).unwrap_or(usize::MAX);
+    let bytes = serde_json::to_string(props)
+        .map(|s| s.len())
+        .unwrap_or(usize::MAX);
     if bytes > MAX_PROPS_BYTES {
         return Err(format!("must be at most {MAX_PROPS_BYTES} bytes as JSON"));
     }
@@ -284,10 +324,30 @@ fn check_props(props: &Map<String, Json>) -> Result<(), String> {
 /// Crawlers, monitors, scripts and headless browsers: not readers.
 pub fn is_bot(user_agent: &str) -> bool {
     const MARKS: [&str; 24] = [
-        "bot", "crawl", "spider", "slurp", "curl/", "wget", "python", "httpclient",
-        "http-client", "go-http", "java/", "okhttp", "axios", "node-fetch", "headless",
-        "lighthouse", "pingdom", "uptime", "monitor", "preview", "facebookexternalhit",
-        "phantomjs", "scrapy", "libwww",
+        "bot",
+        "crawl",
+        "spider",
+        "slurp",
+        "curl/",
+        "wget",
+        "python",
+        "httpclient",
+        "http-client",
+        "go-http",
+        "java/",
+        "okhttp",
+        "axios",
+        "node-fetch",
+        "headless",
+        "lighthouse",
+        "pingdom",
+        "uptime",
+        "monitor",
+        "preview",
+        "facebookexternalhit",
+        "phantomjs",
+        "scrapy",
+        "libwww",
     ];
     let ua = user_agent.trim().to_ascii_lowercase();
     ua.len() < 8 || MARKS.iter().any(|m| ua.contains(m))
@@ -295,7 +355,10 @@ pub fn is_bot(user_agent: &str) -> bool {
 
 pub fn device_class(user_agent: &str) -> &'static str {
     let ua = user_agent.to_ascii_lowercase();
-    if ua.contains("ipad") || ua.contains("tablet") || (ua.contains("android") && !ua.contains("mobile")) {
+    if ua.contains("ipad")
+        || ua.contains("tablet")
+        || (ua.contains("android") && !ua.contains("mobile"))
+    {
         "tablet"
     } else if ua.contains("mobi") || ua.contains("iphone") || ua.contains("android") {
         "mobile"
@@ -346,7 +409,9 @@ mod tests {
 
     #[test]
     fn bad_batches_are_refused_whole() {
-        let too_many: Vec<Json> = (0..101).map(|_| json!({"name": "pageview", "url": "https://a.example/"})).collect();
+        let too_many: Vec<Json> = (0..101)
+            .map(|_| json!({"name": "pageview", "url": "https://a.example/"}))
+            .collect();
         assert!(parse(json!({"events": too_many})).is_err());
         assert!(parse(json!({"events": []})).is_err());
         assert!(parse(json!({"events": [{"name": "pageview", "url": "https://a.example/"}, {"name": "", "url": "https://a.example/"}]})).is_err());
@@ -354,18 +419,36 @@ mod tests {
         assert!(parse(json!({"events": [{"name": "x", "url": "https://a.example/", "timestamp": "2030-01-01T00:00:00Z"}]})).is_err());
         assert!(parse(json!({"events": [{"name": "x", "url": "javascript:alert(1)"}]})).is_err());
         let huge: Map<String, Json> = (0..21).map(|i| (format!("k{i}"), json!(i))).collect();
-        assert!(parse(json!({"events": [{"name": "custom", "url": "https://a.example/", "props": huge}]})).is_err());
+        assert!(
+            parse(
+                json!({"events": [{"name": "custom", "url": "https://a.example/", "props": huge}]})
+            )
+            .is_err()
+        );
         assert!(parse(json!({"events": 3})).is_err());
     }
 
     #[test]
     fn user_agents_are_classified() {
-        assert!(is_bot("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"));
+        assert!(is_bot(
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+        ));
         assert!(is_bot("curl/8.5.0"));
         assert!(is_bot(""));
-        assert!(!is_bot("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"));
-        assert_eq!(device_class("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"), "mobile");
-        assert_eq!(device_class("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X)"), "tablet");
-        assert_eq!(device_class("Mozilla/5.0 (Windows NT 10.0; Win64; x64)"), "desktop");
+        assert!(!is_bot(
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+        ));
+        assert_eq!(
+            device_class("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"),
+            "mobile"
+        );
+        assert_eq!(
+            device_class("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X)"),
+            "tablet"
+        );
+        assert_eq!(
+            device_class("Mozilla/5.0 (Windows NT 10.0; Win64; x64)"),
+            "desktop"
+        );
     }
 }

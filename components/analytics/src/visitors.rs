@@ -65,5 +65,7 @@ pub fn client_address(raw: &str) -> String {
     if let Ok(socket) = raw.parse::<std::net::SocketAddr>() {
         return socket.ip().to_string();
     }
-    raw.trim_start_matches('[').trim_end_matches(']').to_string()
+    raw.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string()
 }

@@ -115,7 +115,12 @@ fn claim(db: &Connection) -> Result<(), Problem> {
             tx.execute(
                 "INSERT INTO warehouse_files (name, day, state, rows, bytes, created_at) \
                  VALUES ($1, $2, 'pending', $3, 0, $4) ON CONFLICT (name) DO NOTHING",
-                &[Value::Text(name), Value::Text(day_date), Value::Integer(claimed as i64), Value::Integer(now_ms())],
+                &[
+                    Value::Text(name),
+                    Value::Text(day_date),
+                    Value::Integer(claimed as i64),
+                    Value::Integer(now_ms()),
+                ],
             )
             .map_err(db_error)?;
         }
@@ -130,15 +135,22 @@ fn write(db: &Connection, bucket: &Bucket, name: &str) -> Result<(), Problem> {
             &[Value::Text(name.into())],
         )
         .map_err(db_error)?;
-    let bytes = encode(&rows.rows).map_err(|e| Problem::new(500, "Internal error", format!("parquet: {e}")))?;
-    let upload = bucket.put(name, "application/vnd.apache.parquet").map_err(storage_error)?;
+    let bytes = encode(&rows.rows)
+        .map_err(|e| Problem::new(500, "Internal error", format!("parquet: {e}")))?;
+    let upload = bucket
+        .put(name, "application/vnd.apache.parquet")
+        .map_err(storage_error)?;
     for chunk in bytes.chunks(4 << 20) {
         upload.write(chunk).map_err(storage_error)?;
     }
     Upload::finish(upload).map_err(storage_error)?;
     db.execute(
         "UPDATE warehouse_files SET state = 'written', rows = $2, bytes = $3 WHERE name = $1",
-        &[Value::Text(name.into()), Value::Integer(rows.rows.len() as i64), Value::Integer(bytes.len() as i64)],
+        &[
+            Value::Text(name.into()),
+            Value::Integer(rows.rows.len() as i64),
+            Value::Integer(bytes.len() as i64),
+        ],
     )
     .map_err(db_error)?;
     Ok(())
@@ -147,25 +159,39 @@ fn write(db: &Connection, bucket: &Bucket, name: &str) -> Result<(), Problem> {
 /// One row group, Snappy-compressed columns.
 pub fn encode(rows: &[Vec<Value>]) -> Result<Vec<u8>, parquet::errors::ParquetError> {
     let schema = Arc::new(parse_message_type(SCHEMA)?);
-    let properties = Arc::new(WriterProperties::builder().set_compression(Compression::SNAPPY).build());
+    let properties = Arc::new(
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build(),
+    );
     let mut out = Vec::new();
     let mut writer = SerializedFileWriter::new(&mut out, schema, properties)?;
     let mut group = writer.next_row_group()?;
     let mut index = 0;
     while let Some(mut column) = group.next_column()? {
         let required = index < 2;
-        let levels: Vec<i16> = rows.iter().map(|r| i16::from(!matches!(r[index], Value::Null))).collect();
+        let levels: Vec<i16> = rows
+            .iter()
+            .map(|r| i16::from(!matches!(r[index], Value::Null)))
+            .collect();
         let levels = (!required).then_some(levels.as_slice());
         if INTEGER_COLUMNS.contains(&index) {
-            let values: Vec<i64> = rows.iter().filter_map(|r| optional_integer(&r[index])).collect();
-            column.typed::<Int64Type>().write_batch(&values, levels, None)?;
+            let values: Vec<i64> = rows
+                .iter()
+                .filter_map(|r| optional_integer(&r[index]))
+                .collect();
+            column
+                .typed::<Int64Type>()
+                .write_batch(&values, levels, None)?;
         } else {
             let values: Vec<ByteArray> = rows
                 .iter()
                 .filter_map(|r| optional_text(&r[index]))
                 .map(|s| ByteArray::from(s.into_bytes()))
                 .collect();
-            column.typed::<ByteArrayType>().write_batch(&values, levels, None)?;
+            column
+                .typed::<ByteArrayType>()
+                .write_batch(&values, levels, None)?;
         }
         column.close()?;
         index += 1;
