@@ -7,11 +7,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use folio_tests::analytics::start;
 use folio_tests::services::{Api, unique};
-use folio_tests::{
-    BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, Host, HostOptions, client, repo_root,
-    services_manifest_recording, wasm,
-};
+use folio_tests::{BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, Host, client, repo_root};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -19,80 +17,6 @@ const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML
 
 fn browser(n: u32) -> String {
     format!("{BROWSER} reader/{n}")
-}
-
-fn analytics_component(id: &str, variables: &[(&str, &str)], rate_limits: bool) -> String {
-    let component = format!("{id}-analytics");
-    let mut text = String::new();
-    for route in [
-        "/api/v1/analytics/...",
-        "/api/v1/experiments",
-        "/api/v1/experiments/...",
-        "/a.js",
-        "/api/v1/openapi/analytics.json",
-    ] {
-        text.push_str(&format!(
-            "\n[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{component}\"\n"
-        ));
-    }
-    text.push_str(&format!(
-        r#"
-[[trigger.event]]
-component = "{component}"
-topics = ["folio.analytics.events", "folio.content", "folio.users"]
-group = "{id}-analytics"
-concurrency = 2
-
-[[trigger.cron]]
-component = "{component}"
-cron_expression = "* * * * * *"
-
-[component.{component}]
-source = "{}"
-sqlite_databases = ["default"]
-[component.{component}.variables]
-auth_public_keys = "{{{{ auth_public_keys }}}}"
-auth_issuer = "{{{{ auth_issuer }}}}"
-auth_audience = "{{{{ auth_audience }}}}"
-"#,
-        wasm("folio_analytics").display()
-    ));
-    for (name, value) in variables {
-        text.push_str(&format!("{name} = \"{value}\"\n"));
-    }
-    text.push_str(&format!(
-        "[component.{component}.tool.folio]\nblob_buckets = [\"warehouse\"]\npublishes = [\"folio.analytics.events\"]\n"
-    ));
-    if rate_limits {
-        text.push_str(&format!(
-            r#"[[component.{component}.tool.folio.rate_limits]]
-name = "analytics-events"
-routes = ["/api/v1/analytics/events"]
-key = "address"
-limit = 40
-window_secs = 60
-[[component.{component}.tool.folio.rate_limits]]
-name = "experiment-assignments"
-routes = ["/api/v1/experiments/..."]
-key = "address"
-limit = 40
-window_secs = 60
-"#
-        ));
-    }
-    text
-}
-
-fn start(id: &str, data: &Path, variables: &[(&str, &str)], rate_limits: bool) -> Host {
-    let mut manifest = services_manifest_recording(id, id, true, &[]);
-    manifest.push_str(&analytics_component(id, variables, rate_limits));
-    Host::start_with(
-        &manifest,
-        HostOptions {
-            data_dir: Some(data.to_path_buf()),
-            ..Default::default()
-        },
-    )
 }
 
 async fn track(

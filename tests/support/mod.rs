@@ -1,6 +1,7 @@
 //! Starts the real `folio` binary on a free loopback port, with a manifest
 //! written for the test, and collects its JSON log lines.
 
+pub mod analytics;
 pub mod load;
 pub mod media;
 pub mod notifications;
