@@ -433,6 +433,7 @@ async fn events_in_rollups_and_reports_out_with_exact_counts() {
         ("overview?interval=minute&from=2026-01-01", "from"),
         ("overview?interval=fortnight", "interval"),
         ("overview?from=yesterday", "from"),
+        ("overview?interval=month&to=9999-12-31", "to"),
         ("breakdown?dimension=visitor", "dimension"),
         ("top-content?limit=100000", "limit"),
         ("funnel?steps=pageview", "steps"),

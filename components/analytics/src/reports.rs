@@ -14,6 +14,8 @@ use crate::store::{date, db_error, floor};
 use crate::track::valid_name;
 
 pub const MAX_ROWS: i64 = 1000;
+/// 2999-12-31T23:59:59Z: report ranges end before year 3000.
+const LATEST: i64 = 32_503_679_999;
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub enum Interval {
@@ -72,7 +74,7 @@ impl Interval {
             Interval::Hour => start + 3_600,
             Interval::Day => start + 86_400,
             Interval::Week => start + 7 * 86_400,
-            Interval::Month => self.floor(start + 32 * 86_400),
+            Interval::Month => self.floor(start + 32 * 86_400).max(start + 28 * 86_400),
         }
     }
 
@@ -125,9 +127,14 @@ pub fn query(
         };
         parse_rfc3339_ms(&full)
             .filter(|_| full.ends_with('Z'))
-            .map(|ms| Some(ms.div_euclid(1000)))
+            .map(|ms| ms.div_euclid(1000))
+            .filter(|secs| (0..=LATEST).contains(secs))
+            .map(Some)
             .ok_or_else(|| {
-                Problem::invalid_field(name, "must be a date (2026-12-01) or UTC RFC 3339 time")
+                Problem::invalid_field(
+                    name,
+                    "must be a date (2026-12-01) or UTC RFC 3339 time, 1970 to 2999",
+                )
             })
     };
     let now = now_ms().div_euclid(1000);

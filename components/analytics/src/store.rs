@@ -65,28 +65,24 @@ pub fn date(secs: i64) -> String {
 /// and visit rows once late events can no longer arrive (48 hours), and
 /// the marks of taken log messages after a week.
 pub fn prune(db: &Connection, now_secs: i64) -> Result<(), Problem> {
-    let statements: [(&str, i64); 5] = [
+    let days = |n: i64| now_secs - n * 86_400;
+    let statements = [
         (
             "DELETE FROM rollups WHERE grain = 'minute' AND bucket < $1",
-            7 * 86_400,
+            days(7),
         ),
         (
             "DELETE FROM visitor_buckets WHERE grain = 'minute' AND bucket < $1",
-            3 * 86_400,
+            days(3),
         ),
         (
             "DELETE FROM visitor_buckets WHERE grain <> 'minute' AND bucket < $1",
-            3 * 86_400,
+            days(3),
         ),
-        ("DELETE FROM visits WHERE day < $1", 3 * 86_400),
-        ("DELETE FROM taken WHERE taken_at < $1", 7 * 86_400_000),
+        ("DELETE FROM visits WHERE day < $1", days(3)),
+        ("DELETE FROM taken WHERE taken_at < $1", days(7) * 1000),
     ];
-    for (statement, age) in statements {
-        let cutoff = if statement.contains("taken_at") {
-            now_secs * 1000 - age
-        } else {
-            now_secs - age
-        };
+    for (statement, cutoff) in statements {
         db.execute(statement, &[Value::Integer(cutoff)])
             .map_err(db_error)?;
     }
