@@ -47,10 +47,10 @@ cargo clippy --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs
 cargo clippy --release --locked --target wasm32-wasip2 --target-dir target \
   -p folio-meta -p folio-hello -p folio-guest -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-auth -p folio-users -p folio-content -p folio-imaging -p folio-media -p folio-graphql -p folio-search -p folio-notifications -p folio-publishing -p folio-flags -p folio-analytics -- -D warnings
 
-# The build takes every native package the tests take (the components' own
-# crates are cdylibs, tested natively but built only for Wasm), so features
-# unify alike and `cargo test` reuses the build instead of compiling wasmtime,
-# sqlx and aws-sdk-s3 a second time.
+# The build takes exactly the native packages the native tests take, so
+# features unify alike and `cargo test` reuses the build instead of compiling
+# wasmtime, sqlx and aws-sdk-s3 a second time. The components' crates are
+# cdylibs built only for Wasm; their unit tests run natively on their own.
 NATIVE_PACKAGES=(-p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-passwords -p folio-search-index -p folio-mail -p folio-events
   -p folio-auth -p folio-imaging -p folio-tests)
 COMPONENT_PACKAGES=(-p folio-users -p folio-content -p folio-media -p folio-meta -p folio-graphql -p folio-search -p folio-notifications -p folio-publishing -p folio-flags -p folio-analytics)
@@ -62,7 +62,12 @@ cargo build --release --locked --target wasm32-wasip2 --target-dir target \
   -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-hello
 
 step "tests"
-cargo test --release --locked "${NATIVE_PACKAGES[@]}" "${COMPONENT_PACKAGES[@]}"
+# The components' unit tests run apart: in one invocation with the host's
+# crates, their dependencies' features (parquet's turn on zerocopy's and
+# ahash's) would change those of wasmtime's and sqlx's dependencies, and the
+# host would be compiled a second time.
+cargo test --release --locked "${COMPONENT_PACKAGES[@]}"
+cargo test --release --locked "${NATIVE_PACKAGES[@]}"
 
 step "fuzz the documented API (schemathesis)"
 bash infra/fuzz.sh

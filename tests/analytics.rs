@@ -7,8 +7,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use folio_tests::analytics::start;
-use folio_tests::services::{Api, unique};
+use folio_tests::analytics::{start, start_on};
+use folio_tests::services::{Api, Backends, backends, unique};
 use folio_tests::{BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, Host, client, repo_root};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -91,10 +91,26 @@ fn duckdb_counts(events_dir: &Path) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_in_rollups_and_reports_out_with_exact_counts() {
+    rollups_flow(&format!("an{}", unique()), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_in_rollups_and_reports_out_on_postgres_and_kafka() {
+    let b = backends();
+    let id = format!("anpg{}", unique());
+    let components: Vec<String> = ["", "-events", "-content", "-analytics"]
+        .iter()
+        .map(|suffix| format!("{id}{suffix}"))
+        .collect();
+    b.reset(&components).await;
+    rollups_flow(&id, Some(&b)).await;
+}
+
+async fn rollups_flow(id: &str, backends: Option<&Backends>) {
+    let id = id.to_string();
     let run = unique();
     let data = tempfile::tempdir().unwrap();
-    let id = format!("an{run}");
-    let host = start(&id, data.path(), &[("warehouse_flush", "1s")], false);
+    let host = start_on(&id, data.path(), &[("warehouse_flush", "1s")], false, backends);
     let api = Api { host: &host };
     let (admin, _) = api
         .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)

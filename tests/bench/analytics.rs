@@ -3,10 +3,10 @@
 //!
 //!     cargo build --release -p folio -p folio-tests --bin folio-analytics-bench
 //!     "$CARGO_TARGET_DIR"/release/folio-analytics-bench [--batches 2000]
-//!         [--parallel 16] [--rate 50] [--seconds 20] [--reports 2000]
+//!         [--parallel 16] [--rate 50] [--seconds 20] [--reports 2000] [--pages 200]
 //!
 //! 1. Burst: `--batches` requests of 100 events each (pageviews, reads,
-//!    clicks from 500 browsers over 200 pages, 10 referrers, some UTM
+//!    clicks from 500 browsers over `--pages` pages, 5 referrers, some UTM
 //!    tags), `--parallel` at a time: accepted events/s, request p99. Then
 //!    the time until the rollups hold every event: aggregation throughput.
 //! 2. Paced: `--rate` batches a second for `--seconds`, open loop. A batch's
@@ -47,8 +47,8 @@ fn item_id(n: u64) -> String {
     format!("0192f0c4-0000-7000-8000-{n:012}")
 }
 
-/// Batch `i`: one browser's 100 events.
-fn batch(i: u64) -> String {
+/// Batch `i`: one browser's 100 events over `pages` pages.
+fn batch(i: u64, pages: u64) -> String {
     let referrers = [
         "news.example",
         "google.com",
@@ -58,7 +58,7 @@ fn batch(i: u64) -> String {
     ];
     let events: Vec<Value> = (0..100u64)
         .map(|j| {
-            let page = (i * 7 + j * 13) % 200;
+            let page = (i * 7 + j * 13) % pages;
             let url = if j % 10 == 0 {
                 format!("https://site.folio.test/posts/{page}?utm_source=newsletter&utm_campaign=c{}", i % 5)
             } else {
@@ -74,13 +74,13 @@ fn batch(i: u64) -> String {
     json!({ "events": events }).to_string()
 }
 
-async fn send(host: &Host, i: u64) -> Duration {
+async fn send(host: &Host, i: u64, pages: u64) -> Duration {
     let started = Instant::now();
     let response = client()
         .post(host.url("/api/v1/analytics/events"))
         .header("user-agent", format!("{BROWSER} reader/{}", i % 500))
         .header("content-type", "text/plain")
-        .body(batch(i))
+        .body(batch(i, pages))
         .send()
         .await
         .unwrap();
@@ -110,6 +110,7 @@ async fn main() {
     let rate = arg("--rate", 50) as u64;
     let seconds = arg("--seconds", 20) as u64;
     let reports = arg("--reports", 2000);
+    let pages = arg("--pages", 200).max(1) as u64;
     let data = tempfile::tempdir().unwrap();
     let id = format!("ab{}", unique());
     let host = start(&id, data.path(), &[("warehouse_flush", "60s")], false);
@@ -117,7 +118,7 @@ async fn main() {
     let (admin, _) = api
         .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
         .await;
-    send(&host, 0).await;
+    send(&host, 0, pages).await;
     let baseline = loop {
         let n = total_events(&api, &admin).await;
         if n >= 100 {
@@ -129,7 +130,7 @@ async fn main() {
     // 1. Burst.
     let started = Instant::now();
     let mut latencies: Vec<Duration> = futures_util::stream::iter(1..=batches)
-        .map(|i| send(&host, i))
+        .map(|i| send(&host, i, pages))
         .buffer_unordered(parallel)
         .collect()
         .await;
@@ -167,7 +168,7 @@ async fn main() {
             let accepted = accepted.clone();
             async move {
                 tokio::time::sleep_until(start_at + interval * k as u32).await;
-                send(host_ref, batches + 1 + k).await;
+                send(host_ref, batches + 1 + k, pages).await;
                 accepted.lock().unwrap().push((k, Instant::now()));
             }
         })

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::services::Backends;
 use crate::{Host, HostOptions, services_manifest_recording, wasm};
 
 pub fn analytics_component(id: &str, variables: &[(&str, &str)], rate_limits: bool) -> String {
@@ -69,11 +70,31 @@ window_secs = 60
 }
 
 pub fn start(id: &str, data: &Path, variables: &[(&str, &str)], rate_limits: bool) -> Host {
+    start_on(id, data, variables, rate_limits, None)
+}
+
+/// `start` with the databases on Postgres and the event log on Kafka when
+/// `backends` are given (the warehouse bucket stays on disk in `data`).
+pub fn start_on(
+    id: &str,
+    data: &Path,
+    variables: &[(&str, &str)],
+    rate_limits: bool,
+    backends: Option<&Backends>,
+) -> Host {
     let mut manifest = services_manifest_recording(id, id, true, &[]);
     manifest.push_str(&analytics_component(id, variables, rate_limits));
+    let mut args = Vec::new();
+    if let Some(backends) = backends {
+        let path = data.join("runtime.toml");
+        std::fs::create_dir_all(data).unwrap();
+        std::fs::write(&path, backends.runtime_config()).unwrap();
+        args = vec!["--runtime-config".to_string(), path.display().to_string()];
+    }
     Host::start_with(
         &manifest,
         HostOptions {
+            args,
             data_dir: Some(data.to_path_buf()),
             ..Default::default()
         },

@@ -249,7 +249,7 @@ pub fn targeted(d: &Definition, role: &str, locale: Option<&str>) -> bool {
 /// The first exposure stands: a subject stays in the variant it first saw.
 pub fn expose(db: &Connection, key: &str, subject: &str, variant: &str) -> Result<(), Problem> {
     db.execute(
-        "INSERT INTO exposures (experiment, subject, variant, at) VALUES ($1, $2, $3, $4) \
+        "INSERT INTO exposures (experiment, subject, variant, exposed_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (experiment, subject) DO NOTHING",
         &[
             Value::Text(key.into()),
@@ -279,9 +279,9 @@ pub fn record_conversions(tx: &Transaction, events: &[Tracked]) -> Result<(), Pr
         };
         for r in running.rows.iter().filter(|r| text(&r[1]) == e.name) {
             tx.execute(
-                "INSERT INTO conversions (experiment, subject, variant, at) \
+                "INSERT INTO conversions (experiment, subject, variant, converted_at) \
                  SELECT experiment, subject, variant, $3 FROM exposures \
-                 WHERE experiment = $1 AND subject = $2 AND at <= $3 \
+                 WHERE experiment = $1 AND subject = $2 AND exposed_at <= $3 \
                  ON CONFLICT (experiment, subject) DO NOTHING",
                 &[
                     r[0].clone(),

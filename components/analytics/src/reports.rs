@@ -594,8 +594,8 @@ pub fn funnel(db: &Connection, q: &Query) -> Result<Report, Problem> {
     let rows = db
         .query(
             &format!(
-                "SELECT visitor, at, name, path FROM events WHERE at >= $1 AND at < $2 AND visitor IS NOT NULL \
-                 AND name IN ({list}) ORDER BY visitor, at, seq"
+                "SELECT visitor, occurred_at, name, path FROM events WHERE occurred_at >= $1 AND occurred_at < $2 AND visitor IS NOT NULL \
+                 AND name IN ({list}) ORDER BY visitor, occurred_at, seq"
             ),
             &params,
         )

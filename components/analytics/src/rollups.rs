@@ -423,7 +423,7 @@ fn write_events(
         }
         tx.execute(
             &format!(
-                "INSERT INTO events (at, name, host, path, referrer, content_id, content_type, category, \
+                "INSERT INTO events (occurred_at, name, host, path, referrer, content_id, content_type, category, \
                  device, utm_source, utm_medium, utm_campaign, visitor, user_id, subject, seconds, depth, props) \
                  VALUES {}",
                 placeholders(chunk.len(), 18)

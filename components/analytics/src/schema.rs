@@ -67,7 +67,7 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                 );
                 CREATE TABLE events (
                     seq {row_id},
-                    at BIGINT NOT NULL,
+                    occurred_at BIGINT NOT NULL,
                     name TEXT NOT NULL,
                     host TEXT,
                     path TEXT,
@@ -87,7 +87,7 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                     props TEXT,
                     export_file TEXT
                 );
-                CREATE INDEX events_by_time ON events (at);
+                CREATE INDEX events_by_time ON events (occurred_at);
                 CREATE INDEX events_unexported ON events (seq) WHERE export_file IS NULL;
                 CREATE INDEX events_by_file ON events (export_file);
                 CREATE TABLE warehouse_files (
@@ -128,14 +128,14 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                     experiment TEXT NOT NULL,
                     subject TEXT NOT NULL,
                     variant TEXT NOT NULL,
-                    at BIGINT NOT NULL,
+                    exposed_at BIGINT NOT NULL,
                     PRIMARY KEY (experiment, subject)
                 );
                 CREATE TABLE conversions (
                     experiment TEXT NOT NULL,
                     subject TEXT NOT NULL,
                     variant TEXT NOT NULL,
-                    at BIGINT NOT NULL,
+                    converted_at BIGINT NOT NULL,
                     PRIMARY KEY (experiment, subject)
                 );"
             ),

@@ -46,7 +46,7 @@ const SCHEMA: &str = "message event {
     OPTIONAL INT64 depth;
     OPTIONAL BYTE_ARRAY props (JSON);
 }";
-const COLUMNS: &str = "at, name, host, path, referrer, content_id, content_type, category, device, \
+const COLUMNS: &str = "occurred_at, name, host, path, referrer, content_id, content_type, category, device, \
     utm_source, utm_medium, utm_campaign, visitor, user_id, subject, seconds, depth, props";
 const INTEGER_COLUMNS: [usize; 3] = [0, 15, 16];
 
@@ -74,7 +74,7 @@ pub fn export(db: &Connection) -> Result<usize, Problem> {
 fn claim(db: &Connection) -> Result<(), Problem> {
     let rows = db
         .query(
-            "SELECT seq, at FROM events WHERE export_file IS NULL ORDER BY seq LIMIT $1",
+            "SELECT seq, occurred_at FROM events WHERE export_file IS NULL ORDER BY seq LIMIT $1",
             &[Value::Integer(ROWS_PER_RUN)],
         )
         .map_err(db_error)?;
@@ -101,7 +101,7 @@ fn claim(db: &Connection) -> Result<(), Problem> {
         let claimed = tx
             .execute(
                 "UPDATE events SET export_file = $1 WHERE export_file IS NULL AND seq >= $2 AND seq <= $3 \
-                 AND at >= $4 AND at < $5",
+                 AND occurred_at >= $4 AND occurred_at < $5",
                 &[
                     Value::Text(name.clone()),
                     Value::Integer(first),
@@ -208,7 +208,7 @@ fn storage_error(e: folio_guest::blobs::Error) -> Problem {
 /// Raw rows past the retention window, once their file is written.
 pub fn prune(db: &Connection) -> Result<u64, Problem> {
     db.execute(
-        "DELETE FROM events WHERE at < $1 AND export_file IN (SELECT name FROM warehouse_files WHERE state = 'written')",
+        "DELETE FROM events WHERE occurred_at < $1 AND export_file IN (SELECT name FROM warehouse_files WHERE state = 'written')",
         &[Value::Integer(now_ms() - config::raw_retention_secs() * 1000)],
     )
     .map_err(db_error)
