@@ -53,7 +53,7 @@ cargo clippy --release --locked --target wasm32-wasip2 --target-dir target \
 # cdylibs built only for Wasm; their unit tests run natively on their own.
 NATIVE_PACKAGES=(-p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-passwords -p folio-search-index -p folio-mail -p folio-events
   -p folio-auth -p folio-imaging -p folio-tests)
-COMPONENT_PACKAGES=(-p folio-users -p folio-content -p folio-media -p folio-meta -p folio-graphql -p folio-search -p folio-notifications -p folio-publishing -p folio-flags -p folio-analytics)
+COMPONENT_PACKAGES=(-p folio-guest -p folio-users -p folio-content -p folio-media -p folio-meta -p folio-graphql -p folio-search -p folio-notifications -p folio-publishing -p folio-flags -p folio-analytics)
 
 step "build host and components"
 cargo build --release --locked "${NATIVE_PACKAGES[@]}"

@@ -110,7 +110,13 @@ async fn rollups_flow(id: &str, backends: Option<&Backends>) {
     let id = id.to_string();
     let run = unique();
     let data = tempfile::tempdir().unwrap();
-    let host = start_on(&id, data.path(), &[("warehouse_flush", "1s")], false, backends);
+    let host = start_on(
+        &id,
+        data.path(),
+        &[("warehouse_flush", "1s")],
+        false,
+        backends,
+    );
     let api = Api { host: &host };
     let (admin, _) = api
         .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)

@@ -3,44 +3,18 @@
 //! measured over 10,000 subjects, and the answers compared with the rules.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
-use folio_tests::services::{Api, unique};
+use folio_tests::analytics::analytics_component;
+use folio_tests::flags::flags_component;
+use folio_tests::search::{cluster_auth_keys, fresh_group, start_search_beside};
+use folio_tests::services::{Api, Reply, backends, unique};
 use folio_tests::{
     BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, Host, HostOptions, client,
-    services_manifest_recording, wasm,
+    services_manifest_recording,
 };
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-
-fn flags_component(id: &str) -> String {
-    let component = format!("{id}-flags");
-    let mut text = String::new();
-    for route in [
-        "/api/v1/flags",
-        "/api/v1/flags/...",
-        "/ofrep/...",
-        "/api/v1/openapi/flags.json",
-    ] {
-        text.push_str(&format!(
-            "\n[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{component}\"\n"
-        ));
-    }
-    text.push_str(&format!(
-        r#"
-[component.{component}]
-source = "{}"
-sqlite_databases = ["default"]
-[component.{component}.variables]
-auth_public_keys = "{{{{ auth_public_keys }}}}"
-auth_issuer = "{{{{ auth_issuer }}}}"
-auth_audience = "{{{{ auth_audience }}}}"
-[component.{component}.tool.folio]
-publishes = ["folio.flags"]
-"#,
-        wasm("folio_flags").display()
-    ));
-    text
-}
 
 fn start(id: &str, data: &std::path::Path) -> Host {
     let mut manifest = services_manifest_recording(id, id, false, &["folio.flags"]);
@@ -347,4 +321,251 @@ async fn a_flagd_file_evaluates_over_ofrep_as_its_rules_say() {
         there.iter().all(|(k, v)| first[k] == *v),
         "assignments agree across hosts"
     );
+}
+
+/// Two hosts on one database and one Kafka, each with the users, content,
+/// search, flags and analytics services: `enhancedSearch` and
+/// `newRecommendationEngine` gate what search ranks by popularity, a change
+/// made through one host applies on the other within a second, targeting
+/// sees the caller's verified role, and the analytics service's popularity
+/// route answers no outside caller.
+#[tokio::test(flavor = "multi_thread")]
+async fn flags_gate_search_features_on_every_host_within_a_second() {
+    let b = backends();
+    let id = format!("flgs{}", unique());
+    let group = fresh_group(&id);
+    let mut peers = flags_component(&id);
+    peers.push_str(&analytics_component(
+        &id,
+        &[("popularity_readers", &format!("{id}-search"))],
+        false,
+    ));
+    let peer_databases = [format!("{id}-flags"), format!("{id}-analytics")];
+    let keys = cluster_auth_keys();
+    let env_of = |host_id: &'static str| {
+        let mut env: Vec<(&str, &str)> = keys
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        env.push(("FOLIO_HOST_ID", host_id));
+        env
+    };
+    let exempt_loopback = "[rate_limits]\nexempt = [\"127.0.0.1\"]\n";
+    let (one, _d1) = start_search_beside(
+        &id,
+        &group,
+        Some(&b),
+        &env_of("one"),
+        true,
+        exempt_loopback,
+        &peers,
+        &peer_databases,
+    )
+    .await;
+    let (two, _d2) = start_search_beside(
+        &id,
+        &group,
+        Some(&b),
+        &env_of("two"),
+        false,
+        exempt_loopback,
+        &peers,
+        &peer_databases,
+    )
+    .await;
+    let (api1, api2) = (Api { host: &one }, Api { host: &two });
+    let (admin, _) = api1
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
+    let (creator, _) = api1.user_with_role(&admin, "gina", "creator", &id).await;
+
+    // Two articles alike but for one word, and one that shares their tag.
+    let mut items = Vec::new();
+    for (title, tags) in [
+        ("Okapi field notes north", ["okapi"]),
+        ("Okapi field notes south", ["okapi"]),
+        ("Forest giraffes", ["okapi"]),
+    ] {
+        let r = api1
+            .post(
+                "/api/v1/content",
+                Some(&creator),
+                json!({"title": title, "type": "article", "tags": tags,
+                       "body": "<p>The okapi lives in the Ituri rainforest.</p>"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let item = r.body["id"].as_str().unwrap().to_string();
+        for to in ["review", "published"] {
+            let r = api1
+                .post(
+                    &format!("/api/v1/content/{item}/transitions"),
+                    Some(&admin),
+                    json!({"to": to}),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+        }
+        items.push(item);
+    }
+    let base = items[2].clone();
+    let search = "/api/v1/search?q=okapi%20field";
+    let related = format!("/api/v1/search/related/{base}");
+    let order = |r: &Reply| -> Vec<String> {
+        r.body["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|i| i["id"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let until = |api: &'static str, path: String, token: Option<String>, wanted: usize| {
+        let host = if api == "one" { &one } else { &two };
+        async move {
+            let api = Api { host };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let r = api.get(&path, token.as_deref()).await;
+                if r.status == 200 && r.body["items"].as_array().map_or(0, Vec::len) == wanted {
+                    return r;
+                }
+                assert!(Instant::now() < deadline, "{path}: {:?}", r.body);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    // Both hosts' replicas of the index hold the articles.
+    for host in ["one", "two"] {
+        until(host, search.to_string(), None, 2).await;
+        until(host, related.clone(), None, 2).await;
+    }
+    let plain_search = order(&api2.get(search, None).await);
+    let plain_related = order(&api2.get(&related, None).await);
+
+    // Popularity the index does not know: clicks on the second search
+    // result, pageviews of the second related item.
+    let (clicked, viewed) = (plain_search[1].clone(), plain_related[1].clone());
+    for _ in 0..3 {
+        let r = api1
+            .post(
+                "/api/v1/search/clicks",
+                None,
+                json!({"query": "okapi field", "contentId": clicked, "position": 2}),
+            )
+            .await;
+        assert_eq!(r.status, 204, "{:?}", r.body);
+    }
+    let pageviews: Vec<Value> = (0..5)
+        .map(|_| json!({"name": "pageview", "url": "https://site.folio.test/okapi", "contentId": viewed}))
+        .collect();
+    let r = client()
+        .post(one.url("/api/v1/analytics/events"))
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+        )
+        .header("content-type", "text/plain")
+        .body(json!({ "events": pageviews }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = api1
+            .get(
+                &format!("/api/v1/analytics/reports/content/{viewed}"),
+                Some(&admin),
+            )
+            .await;
+        if r.body["totals"]["pageviews"] == json!(5) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rollups: {:?}", r.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Flags off (no flags at all): the index's order stands.
+    assert_eq!(order(&api2.get(search, None).await), plain_search);
+    assert_eq!(order(&api2.get(&related, None).await), plain_related);
+
+    // Turned on through host one; host two ranks by popularity within 1 s.
+    let put = |key: &'static str, definition: Value| {
+        let admin = admin.clone();
+        let api1 = &api1;
+        async move {
+            let r = api1
+                .call(
+                    "PUT",
+                    &format!("/api/v1/flags/{key}"),
+                    Some(&admin),
+                    Some(definition),
+                )
+                .await;
+            assert!([200, 201].contains(&r.status), "{key}: {:?}", r.body);
+            Instant::now()
+        }
+    };
+    let on =
+        json!({"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on"});
+    let flipped = |plain: &[String]| vec![plain[1].clone(), plain[0].clone()];
+    let changed_at = put("enhancedSearch", on.clone()).await;
+    loop {
+        if order(&api2.get(search, None).await) == flipped(&plain_search) {
+            break;
+        }
+        assert!(
+            changed_at.elapsed() < Duration::from_secs(1),
+            "enhancedSearch did not reach the other host within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        order(&api2.get(&related, None).await),
+        plain_related,
+        "related items have their own flag"
+    );
+    let changed_at = put("newRecommendationEngine", on.clone()).await;
+    loop {
+        if order(&api2.get(&related, None).await) == flipped(&plain_related) {
+            break;
+        }
+        assert!(
+            changed_at.elapsed() < Duration::from_secs(1),
+            "newRecommendationEngine did not reach the other host within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Targeting by role sees the caller's verified token, not a claim.
+    put(
+        "enhancedSearch",
+        json!({"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off",
+               "targeting": {"if": [{"==": [{"var": "role"}, "admin"]}, "on", "off"]}}),
+    )
+    .await;
+    assert_eq!(order(&api2.get(search, None).await), plain_search);
+    assert_eq!(order(&api2.get(search, Some(&creator)).await), plain_search);
+    assert_eq!(
+        order(&api2.get(search, Some(&admin)).await),
+        flipped(&plain_search)
+    );
+
+    // Items' traffic is for the search service only: not for outside
+    // callers, admins included, nor for a forged caller header.
+    let popularity = format!("/api/v1/analytics/popularity?ids={viewed}");
+    for token in [None, Some(admin.as_str())] {
+        let r = api1.get(&popularity, token).await;
+        assert_eq!(r.status, 404, "{:?}", r.body);
+    }
+    let r = client()
+        .get(one.url(&popularity))
+        .header("folio-calling-component", format!("{id}-search"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 }

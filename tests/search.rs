@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use folio_tests::search::{fresh_group, start_search, start_search_with};
+use folio_tests::search::{cluster_auth_keys, fresh_group, start_search, start_search_with};
 use folio_tests::services::{Api, Reply, backends, unique};
 use folio_tests::{BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, Host, client};
 use serde_json::{Value, json};
@@ -425,16 +425,10 @@ async fn search_on_postgres_and_kafka() {
 async fn two_hosts_on_one_kafka_converge() {
     let b = backends();
     let group = fresh_group("srchc");
-    // One signing key for both hosts, as a deployment configures it.
-    let keys = std::process::Command::new(folio_tests::folio_bin())
-        .arg("auth-keys")
-        .output()
-        .unwrap();
-    let keys = String::from_utf8(keys.stdout).unwrap();
+    let keys = cluster_auth_keys();
     let mut env: Vec<(&str, &str)> = keys
-        .lines()
-        .filter_map(|line| line.split_once('='))
-        .map(|(name, value)| (name, value.trim_matches('\'')))
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
         .collect();
     env.push(("FOLIO_HOST_ID", "one"));
     let (one, _d1) = start_search("srchc", &group, Some(&b), &env, true).await;

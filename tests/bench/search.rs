@@ -1127,11 +1127,7 @@ fn manifest(group: &str) -> anyhow::Result<String> {
             .map_or(manifest.len(), |n| start + n + 2);
         manifest.replace_range(start..end, "");
     }
-    manifest.push_str(&folio_tests::search::search_component(
-        SEARCH,
-        &format!("{ID}-content"),
-        group,
-    ));
+    manifest.push_str(&folio_tests::search::search_component(ID, group));
     Ok(manifest)
 }
 

@@ -2,6 +2,7 @@
 //! written for the test, and collects its JSON log lines.
 
 pub mod analytics;
+pub mod flags;
 pub mod load;
 pub mod media;
 pub mod notifications;

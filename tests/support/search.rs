@@ -4,9 +4,11 @@
 use crate::services::{Backends, unique};
 use crate::{Host, HostOptions, services_manifest, wasm};
 
-/// The search component as `component`, reading the feed of
-/// `content` (routes, workers and grants as in spin.toml).
-pub fn search_component(component: &str, content: &str, group: &str) -> String {
+/// The search component `{id}-search`, reading the feed of `{id}-content`,
+/// evaluating flags with `{id}-flags` and asking `{id}-analytics` for
+/// popularity (routes, workers and grants as in spin.toml).
+pub fn search_component(id: &str, group: &str) -> String {
+    let component = format!("{id}-search");
     let mut text = String::new();
     for route in [
         "/api/v1/search",
@@ -33,12 +35,14 @@ group = "{group}-search-reindex"
 [component.{component}]
 source = "{}"
 sqlite_databases = ["default"]
-allowed_outbound_hosts = ["http://{content}.spin.internal"]
+allowed_outbound_hosts = ["http://{id}-content.spin.internal", "http://{id}-flags.spin.internal", "http://{id}-analytics.spin.internal"]
 [component.{component}.variables]
 auth_public_keys = "{{{{ auth_public_keys }}}}"
 auth_issuer = "{{{{ auth_issuer }}}}"
 auth_audience = "{{{{ auth_audience }}}}"
-content_service = "{content}"
+content_service = "{id}-content"
+flags_service = "{id}-flags"
+analytics_service = "{id}-analytics"
 [component.{component}.tool.folio]
 search_indexes = ["content"]
 publishes = ["folio.search.reindex"]
@@ -74,24 +78,38 @@ pub async fn start_search_with(
     fresh: bool,
     runtime_config: &str,
 ) -> (Host, tempfile::TempDir) {
+    start_search_beside(id, group, backends, env, fresh, runtime_config, "", &[]).await
+}
+
+/// `start_search_with` and `extra_manifest` (more components), whose
+/// databases (`extra_components`) are emptied too when `fresh`.
+#[allow(clippy::too_many_arguments)]
+pub async fn start_search_beside(
+    id: &str,
+    group: &str,
+    backends: Option<&Backends>,
+    env: &[(&str, &str)],
+    fresh: bool,
+    runtime_config: &str,
+    extra_manifest: &str,
+    extra_components: &[String],
+) -> (Host, tempfile::TempDir) {
     let mut manifest = services_manifest(id, group, true);
-    manifest.push_str(&search_component(
-        &format!("{id}-search"),
-        &format!("{id}-content"),
-        group,
-    ));
+    manifest.push_str(&search_component(id, group));
+    manifest.push_str(extra_manifest);
     let dir = tempfile::tempdir().unwrap();
     let mut config = runtime_config.to_string();
     if let Some(b) = backends {
         config.push_str(&b.runtime_config());
         if fresh {
-            b.reset(&[
+            let mut components = vec![
                 id.to_string(),
                 format!("{id}-events"),
                 format!("{id}-content"),
                 format!("{id}-search"),
-            ])
-            .await;
+            ];
+            components.extend_from_slice(extra_components);
+            b.reset(&components).await;
         }
     }
     let path = dir.path().join("runtime.toml");
@@ -113,4 +131,19 @@ pub async fn start_search_with(
 /// A group name no earlier run used.
 pub fn fresh_group(id: &str) -> String {
     format!("{id}-{}", unique())
+}
+
+/// One signing key pair for all the hosts of a cluster (from `folio
+/// auth-keys`), as a deployment configures them: environment variables.
+pub fn cluster_auth_keys() -> Vec<(String, String)> {
+    let keys = std::process::Command::new(crate::folio_bin())
+        .arg("auth-keys")
+        .output()
+        .unwrap();
+    String::from_utf8(keys.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, value)| (name.to_string(), value.trim_matches('\'').to_string()))
+        .collect()
 }

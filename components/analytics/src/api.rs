@@ -26,6 +26,7 @@ pub fn route(request: Request) -> Response {
         (["api", "v1", "openapi", "analytics.json"], Get) => Ok(crate::openapi::document()),
         (["api", "v1", "analytics", "events"], Post) => crate::ingest::track(r),
         (["api", "v1", "analytics", "events"], _) => Err(Problem::method_not_allowed("POST")),
+        (["api", "v1", "analytics", "popularity"], Get) => crate::popularity::get(r),
         (["api", "v1", "analytics", "reports", report @ ..], Get) => report_route(r, report),
         (["api", "v1", "analytics", "reports", ..], _) => Err(Problem::method_not_allowed("GET")),
         (["api", "v1", "experiments"], Get) => list_experiments(r),

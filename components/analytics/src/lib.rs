@@ -4,13 +4,15 @@
 //! services' events (`server_events.rs`) into rollups, raw rows and
 //! cohorts; reports (`reports.rs`) read the rollups; a cron writes raw
 //! events to Parquet (`warehouse.rs`) and forgets old salts. A/B
-//! experiments: `experiments.rs`, `stats.rs`.
+//! experiments: `experiments.rs`, `stats.rs`. `popularity.rs` tells the
+//! search service how much each of some items is viewed.
 
 mod api;
 mod config;
 mod experiments;
 mod ingest;
 mod openapi;
+mod popularity;
 mod reports;
 mod rollups;
 mod schema;

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod cdn;
 pub mod columns;
+pub mod flags;
 pub mod http;
 #[cfg(feature = "openapi")]
 pub mod openapi;

@@ -1,25 +1,35 @@
-//! The seam where popularity enters the order of related items.
+//! The seam where popularity enters the order of results.
 //!
 //! A [`Popularity`] source gives some items a boost (from 0: none, to 1:
-//! the most popular), and [`blend`] multiplies each hit's score by
+//! the most popular of them), and [`blend`] multiplies each hit's score by
 //! `1 + BLEND_WEIGHT × boost`, so relevance still leads and popularity
-//! settles the close calls. Nothing feeds it yet: the analytics service
-//! will (reads and clicks per item); until then [`current`] is
-//! [`NoSignal`], every boost is absent and the index's order stands.
+//! settles the close calls. Feature flags pick the source:
+//! `enhancedSearch` ranks a page of search results with [`ClickThrough`]
+//! (what searchers clicked), `newRecommendationEngine` ranks related
+//! items with [`Audience`] (what readers viewed, from the analytics
+//! service); with a flag off, [`NoSignal`] leaves the index's order.
 
 use std::collections::HashMap;
 
+use folio_guest::Value;
+use folio_guest::columns::{integer, text, text_in_list};
 use folio_guest::search::Hit;
+use folio_guest::util::{now_ms, rfc3339};
+use spin_sdk::http::{Request, Response};
+
+use crate::store;
 
 /// How much the most popular item's score is raised: by half.
 const BLEND_WEIGHT: f32 = 0.5;
+/// How far back clicks count.
+const CLICK_WINDOW_MS: i64 = 30 * 86_400_000;
 
 pub trait Popularity {
     /// Boosts in `0.0..=1.0` for those of `ids` that have one.
     fn boosts(&self, ids: &[&str]) -> HashMap<String, f32>;
 }
 
-/// No popularity signal: what there is until analytics feeds one.
+/// No popularity signal: the index's order stands.
 pub struct NoSignal;
 
 impl Popularity for NoSignal {
@@ -28,9 +38,115 @@ impl Popularity for NoSignal {
     }
 }
 
-/// The source in use.
-pub fn current() -> impl Popularity {
-    NoSignal
+/// Clicks on each item in search results over the last 30 days (this
+/// service's own `search_clicks`).
+pub struct ClickThrough;
+
+impl Popularity for ClickThrough {
+    fn boosts(&self, ids: &[&str]) -> HashMap<String, f32> {
+        match clicks(ids) {
+            Ok(counts) => relative(counts),
+            Err(e) => {
+                eprintln!("popularity: no click signal: {}", e.detail);
+                HashMap::new()
+            }
+        }
+    }
+}
+
+fn clicks(ids: &[&str]) -> Result<Vec<(String, i64)>, folio_guest::http::Problem> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+    let (list, mut params) = text_in_list(&ids);
+    params.push(Value::Timestamp(rfc3339(now_ms() - CLICK_WINDOW_MS)));
+    let rows = store::db()?
+        .query(
+            &format!(
+                "SELECT content_id, COUNT(*) FROM search_clicks \
+                 WHERE content_id IN ({list}) AND at >= ${} GROUP BY content_id",
+                ids.len() + 1
+            ),
+            &params,
+        )
+        .map_err(store::db_error)?;
+    Ok(rows
+        .rows
+        .iter()
+        .map(|r| (text(&r[0]), integer(&r[1])))
+        .collect())
+}
+
+/// Each count over the largest; none without a positive count.
+fn relative(counts: Vec<(String, i64)>) -> HashMap<String, f32> {
+    let most = counts.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    if most <= 0 {
+        return HashMap::new();
+    }
+    counts
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(id, n)| (id, n as f32 / most as f32))
+        .collect()
+}
+
+/// Pageviews and reads over the last 30 days, from the analytics service
+/// (`GET http://{analytics_service}.spin.internal/api/v1/analytics/popularity`,
+/// which answers only the components it names). Unreachable, it gives no
+/// boosts: related items never fail for want of popularity.
+pub struct Audience;
+
+impl Popularity for Audience {
+    fn boosts(&self, ids: &[&str]) -> HashMap<String, f32> {
+        match audience(ids) {
+            Ok(boosts) => boosts,
+            Err(e) => {
+                eprintln!("popularity: no audience signal: {e}");
+                HashMap::new()
+            }
+        }
+    }
+}
+
+fn analytics_service() -> String {
+    spin_sdk::variables::get("analytics_service")
+        .ok()
+        .filter(|name| {
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .unwrap_or_else(|| "analytics".to_string())
+}
+
+fn audience(ids: &[&str]) -> Result<HashMap<String, f32>, String> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids = ids.join(",");
+    let path = crate::url::with_query("/api/v1/analytics/popularity", [("ids", ids.as_str())]);
+    let url = format!("http://{}.spin.internal{path}", analytics_service());
+    let response: Response =
+        spin_sdk::http::run(spin_sdk::http::send(Request::get(url))).map_err(|e| e.to_string())?;
+    if *response.status() != 200 {
+        return Err(format!(
+            "the analytics service answered {}",
+            response.status()
+        ));
+    }
+    let body: serde_json::Value =
+        serde_json::from_slice(response.body()).map_err(|e| e.to_string())?;
+    Ok(body["boosts"]
+        .as_object()
+        .map(|boosts| {
+            boosts
+                .iter()
+                .filter_map(|(id, b)| Some((id.clone(), b.as_f64()? as f32)))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// `hits` reordered by their scores with the boosts blended in (the score
@@ -70,7 +186,7 @@ mod tests {
     #[test]
     fn no_signal_keeps_the_index_order() {
         let ids = ["a", "b"];
-        let boosts = current().boosts(&ids);
+        let boosts = NoSignal.boosts(&ids);
         let hits = blend(vec![hit("a", 1.0), hit("b", 2.0)], &boosts);
         assert_eq!(order(&hits), ["a", "b"]);
     }
@@ -83,5 +199,14 @@ mod tests {
             &boosts,
         );
         assert_eq!(order(&hits), ["b", "a", "d", "c"]);
+    }
+
+    #[test]
+    fn counts_become_shares_of_the_most() {
+        let boosts = relative(vec![("a".into(), 8), ("b".into(), 2), ("c".into(), 0)]);
+        assert_eq!(boosts.len(), 2);
+        assert_eq!(boosts["a"], 1.0);
+        assert_eq!(boosts["b"], 0.25);
+        assert!(relative(Vec::new()).is_empty());
     }
 }

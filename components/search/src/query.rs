@@ -272,6 +272,11 @@ impl SearchRequest {
     }
 
     /// How many hits this page holds: `limit`, but never past the window.
+    /// Whether the order is relevance to typed words (not browsing, not by date).
+    pub fn ranks_by_relevance(&self) -> bool {
+        self.sort == Sort::Relevance && !self.text.is_empty()
+    }
+
     pub fn page_size(&self) -> u32 {
         self.limit.min(MAX_WINDOW - self.offset)
     }

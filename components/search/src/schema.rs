@@ -17,11 +17,12 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                 "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
             ),
         };
-        vec![Migration {
-            version: 1,
-            name: "search".into(),
-            statements: format!(
-                "CREATE TABLE reindex_jobs (
+        vec![
+            Migration {
+                version: 1,
+                name: "search".into(),
+                statements: format!(
+                    "CREATE TABLE reindex_jobs (
                     id TEXT PRIMARY KEY,
                     rebuild_id TEXT,
                     state TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed')),
@@ -50,7 +51,14 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                     position BIGINT NOT NULL
                 );
                 CREATE INDEX search_clicks_at ON search_clicks (at, query)"
-            ),
-        }]
+                ),
+            },
+            Migration {
+                version: 2,
+                name: "clicks by item".into(),
+                statements:
+                    "CREATE INDEX search_clicks_by_content ON search_clicks (content_id, at)".into(),
+            },
+        ]
     }
 }

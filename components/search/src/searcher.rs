@@ -19,12 +19,21 @@ pub struct Page {
     pub next_offset: Option<u32>,
 }
 
-pub fn search(index: &Index, request: &SearchRequest, viewer: &Viewer) -> Result<Page, Problem> {
+/// One page of matches; `popularity` reorders the page (its set of items
+/// stays the index's, so paging neither skips nor repeats an item).
+pub fn search(
+    index: &Index,
+    request: &SearchRequest,
+    viewer: &Viewer,
+    popularity: &dyn Popularity,
+) -> Result<Page, Problem> {
     let results = index.search(&request.to_query(viewer.clause()))?;
+    let ids: Vec<&str> = results.hits.iter().map(|h| h.id.as_str()).collect();
+    let boosts = popularity.boosts(&ids);
     Ok(Page {
         total: results.total,
         next_offset: request.next_offset(results.total),
-        hits: results.hits,
+        hits: popularity::blend(results.hits, &boosts),
         facets: results.facets,
     })
 }
@@ -46,6 +55,7 @@ pub fn related(
     id: &str,
     limit: u32,
     viewer: &Viewer,
+    popularity: &dyn Popularity,
 ) -> Result<Option<Vec<Hit>>, Problem> {
     if !may_read(index, id, viewer)? {
         return Ok(None);
@@ -56,7 +66,7 @@ pub fn related(
     let candidates = (limit * 2).min(query::MAX_LIMIT);
     let hits = index.more_like_this(id, &shared, &filters, candidates)?;
     let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
-    let boosts = popularity::current().boosts(&ids);
+    let boosts = popularity.boosts(&ids);
     let mut ranked = popularity::blend(hits, &boosts);
     ranked.truncate(limit as usize);
     Ok(Some(ranked))

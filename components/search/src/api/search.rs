@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use folio_guest::flags;
 use folio_guest::http::{Problem, json, query_pairs};
 use folio_guest::search::{FacetCount, Hit};
 use folio_guest::util::{is_uuid, rfc3339};
@@ -11,6 +12,7 @@ use super::bodies::{
     Facets, ItemLinks, Link, PageLinks, RelatedItem, RelatedList, SearchItem, SearchPage,
     SuggestionItem, SuggestionList,
 };
+use crate::popularity::{Audience, ClickThrough, NoSignal, Popularity};
 use crate::query::{Facet, Params, SearchRequest, invalid, typed_text};
 use crate::visibility::Viewer;
 use crate::{analytics, searcher, store, url};
@@ -49,7 +51,13 @@ pub fn search(request: &Request) -> Result<(Response, Option<SearchRecord>), Pro
     let viewer = Viewer::of(request)?;
     let pairs = query_pairs(request);
     let search = SearchRequest::parse(&pairs)?;
-    let page = searcher::search(&store::index()?, &search, &viewer)?;
+    let popularity: &dyn Popularity =
+        if search.ranks_by_relevance() && flags::enabled(request, "enhancedSearch", false) {
+            &ClickThrough
+        } else {
+            &NoSignal
+        };
+    let page = searcher::search(&store::index()?, &search, &viewer, popularity)?;
     let record = SearchRecord::of(&search, page.total);
     let self_link = url::with_query(BASE, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let next = page.next_offset.map(|offset| {
@@ -217,7 +225,13 @@ pub fn related(request: &Request, id: &str) -> Result<Response, Problem> {
         return Err(not_found());
     }
     let id = id.to_ascii_lowercase();
-    let hits = searcher::related(&store::index()?, &id, limit, &viewer)?.ok_or_else(not_found)?;
+    let popularity: &dyn Popularity = if flags::enabled(request, "newRecommendationEngine", false) {
+        &Audience
+    } else {
+        &NoSignal
+    };
+    let hits = searcher::related(&store::index()?, &id, limit, &viewer, popularity)?
+        .ok_or_else(not_found)?;
     let items = hits
         .into_iter()
         .map(|hit| {
