@@ -45,7 +45,7 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-passwords -p folio-search-index -p folio-mail -p folio-events -p folio-auth -p folio-imaging -p folio-tests --all-targets -- -D warnings
 cargo clippy --release --locked --target wasm32-wasip2 --target-dir target \
-  -p folio-meta -p folio-hello -p folio-guest -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-auth -p folio-users -p folio-content -p folio-imaging -p folio-media -p folio-graphql -p folio-search -p folio-notifications -p folio-publishing -p folio-flags -p folio-analytics -- -D warnings
+  -p folio-meta -p folio-hello -p folio-guest -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-auth -p folio-users -p folio-content -p folio-imaging -p folio-media -p folio-graphql -p folio-search -p folio-notifications -p folio-publishing -p folio-flags -p folio-analytics -p folio-billing -- -D warnings
 
 # The build takes exactly the native packages the native tests take, so
 # features unify alike and `cargo test` reuses the build instead of compiling
@@ -53,7 +53,7 @@ cargo clippy --release --locked --target wasm32-wasip2 --target-dir target \
 # cdylibs built only for Wasm; their unit tests run natively on their own.
 NATIVE_PACKAGES=(-p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-passwords -p folio-search-index -p folio-mail -p folio-events
   -p folio-auth -p folio-imaging -p folio-tests)
-COMPONENT_PACKAGES=(-p folio-guest -p folio-users -p folio-content -p folio-media -p folio-meta -p folio-graphql -p folio-search -p folio-notifications -p folio-publishing -p folio-flags -p folio-analytics)
+COMPONENT_PACKAGES=(-p folio-guest -p folio-users -p folio-content -p folio-media -p folio-meta -p folio-graphql -p folio-search -p folio-notifications -p folio-publishing -p folio-flags -p folio-analytics -p folio-billing)
 
 step "build host and components"
 cargo build --release --locked "${NATIVE_PACKAGES[@]}"

@@ -2,6 +2,7 @@
 //! written for the test, and collects its JSON log lines.
 
 pub mod analytics;
+pub mod billing;
 pub mod flags;
 pub mod load;
 pub mod media;
@@ -90,6 +91,8 @@ pub fn build_fixtures() {
                 "folio-flags",
                 "-p",
                 "folio-analytics",
+                "-p",
+                "folio-billing",
                 "--target-dir",
                 "target",
             ])

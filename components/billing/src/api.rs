@@ -1,0 +1,293 @@
+//! The billing API: thin handlers over `plans`, `subscriptions`,
+//! `invoices` and `ledger`. An account is a user: the bearer token's subject.
+
+use folio_guest::auth::{Claims, Role, authenticate, require_role};
+use folio_guest::http::{JsonBody, Problem, json, path_segments, query_pairs, respond};
+use folio_guest::openapi::ProblemDetails;
+use folio_guest::util::{is_uuid, now_ms};
+use serde_json::json;
+use spin_sdk::http::{Method, Request, Response};
+
+use crate::{invoices, ledger, plans, store, subscriptions};
+
+pub fn route(request: Request) -> Response {
+    let segments = path_segments(&request);
+    let method = request.method().clone();
+    let r = &request;
+    use Method::{Get, Post};
+    let result = match (segments.as_slice(), &method) {
+        (["api", "v1", "openapi", "billing.json"], Get) => Ok(crate::openapi::document()),
+        (["api", "v1", "billing", "plans"], Get) => list_plans(r),
+        (["api", "v1", "billing", "plans"], Post) => create_plan(r),
+        (["api", "v1", "billing", "plans"], _) => Err(Problem::method_not_allowed("GET, POST")),
+        (["api", "v1", "billing", "plans", id], Get) => get_plan(r, id),
+        (["api", "v1", "billing", "subscriptions"], Post) => subscribe(r),
+        (["api", "v1", "billing", "subscriptions", "me"], Get) => my_subscription(r),
+        (["api", "v1", "billing", "subscriptions", "me", "cancel"], Post) => cancel(r),
+        (["api", "v1", "billing", "subscriptions", "me", "resume"], Post) => resume(r),
+        (["api", "v1", "billing", "invoices"], Get) => list_invoices(r),
+        (["api", "v1", "billing", "invoices", id], Get) => get_invoice(r, id),
+        (["api", "v1", "billing", "invoices", id, "mark-paid"], Post) => mark_paid(r, id),
+        (["api", "v1", "billing", "entitlements", "me"], Get) => my_entitlements(r),
+        (["api", "v1", "billing", "ledger"], Get) => list_ledger(r),
+        (["api", "v1", "billing", "ledger", "verify"], Get) => verify_ledger(r),
+        (["api", "v1", "billing", ..], _) => Err(Problem::not_found("no such route")),
+        _ => Err(Problem::not_found("no such route")),
+    };
+    respond(result)
+}
+
+fn admin(request: &Request) -> Result<Claims, Problem> {
+    let claims = authenticate(request)?;
+    require_role(&claims, &[Role::Admin])?;
+    Ok(claims)
+}
+
+fn is_admin(claims: &Claims) -> bool {
+    claims.has_any_role(&[Role::Admin])
+}
+
+/// The account a read is about: the caller's own, or (admins only)
+/// `?account=`.
+fn account_of(request: &Request, claims: &Claims) -> Result<String, Problem> {
+    let pairs = query_pairs(request);
+    match pairs.iter().find(|(k, _)| k == "account") {
+        None => Ok(claims.sub.clone()),
+        Some(_) if !is_admin(claims) => Err(Problem::forbidden(
+            "only admins read another account's billing",
+        )),
+        Some((_, v)) if is_uuid(v) => Ok(v.to_ascii_lowercase()),
+        Some(_) => Err(Problem::invalid_field("account", "must be a user id")),
+    }
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/billing/plans", operation_id = "listPlans", tag = "billing",
+    responses((status = 200, description = "The catalog: `{items: [plan]}`"))
+)]
+pub fn list_plans(_request: &Request) -> Result<Response, Problem> {
+    let db = store::db()?;
+    Ok(json(200, &json!({ "items": plans::list(&db)? })))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/billing/plans", operation_id = "createPlan", tag = "billing",
+    request_body(content = inline(serde_json::Value), description = "`{name, prices: [{interval: month|year, currency: ISO 4217, amount: minor units}], trialDays?, tiers?}`"),
+    responses(
+        (status = 201, description = "The plan"),
+        (status = 400, description = "Not a JSON object", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid (named in `errors`): e.g. a fractional or negative amount, an unknown currency", body = ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn create_plan(request: &Request) -> Result<Response, Problem> {
+    admin(request)?;
+    let plan = plans::parse(&JsonBody::parse(request)?)?;
+    plans::insert(&store::db()?, &plan)?;
+    Ok(json(201, &plan))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/billing/plans/{id}", operation_id = "getPlan", tag = "billing",
+    params(("id" = String, Path, description = "Plan id")),
+    responses(
+        (status = 200, description = "The plan"),
+        (status = 404, description = "No such plan", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
+pub fn get_plan(_request: &Request, id: &str) -> Result<Response, Problem> {
+    let not_found = || Problem::not_found("no such plan");
+    if !is_uuid(id) {
+        return Err(not_found());
+    }
+    let plan = plans::get(&store::db()?, &id.to_ascii_lowercase())?.ok_or_else(not_found)?;
+    Ok(json(200, &plan))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/billing/subscriptions", operation_id = "subscribe", tag = "billing",
+    request_body(content = inline(serde_json::Value), description = "`{planId, interval?: month|year, currency?, provider?: manual}`"),
+    responses(
+        (status = 201, description = "`{subscription, invoice?}`: a trial starts at once; without one, the first invoice is open"),
+        (status = 400, description = "Not a JSON object", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The account already has a subscription", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid (named in `errors`)", body = ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn subscribe(request: &Request) -> Result<Response, Problem> {
+    let claims = authenticate(request)?;
+    let db = store::db()?;
+    let order = subscriptions::parse_order(&db, &JsonBody::parse(request)?)?;
+    let (subscription, invoice) =
+        subscriptions::subscribe(&db, &claims.sub, order, store::tax_rate()?, now_ms())?;
+    Ok(json(
+        201,
+        &json!({ "subscription": subscription, "invoice": invoice }),
+    ))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/billing/subscriptions/me", operation_id = "mySubscription", tag = "billing",
+    responses(
+        (status = 200, description = "The caller's live subscription"),
+        (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No live subscription", body = ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn my_subscription(request: &Request) -> Result<Response, Problem> {
+    let claims = authenticate(request)?;
+    let s = subscriptions::live(&store::db()?, &claims.sub)?
+        .ok_or_else(|| Problem::not_found("the account has no subscription"))?;
+    Ok(json(200, &s))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/billing/subscriptions/me/cancel", operation_id = "cancelSubscription", tag = "billing",
+    responses(
+        (status = 200, description = "Ends at the period's end (`cancelAtPeriodEnd`); an unpaid first period ends now"),
+        (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No live subscription", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Already set to end", body = ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn cancel(request: &Request) -> Result<Response, Problem> {
+    let claims = authenticate(request)?;
+    let s = subscriptions::cancel(&store::db()?, &claims.sub, now_ms())?;
+    Ok(json(200, &s))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/billing/subscriptions/me/resume", operation_id = "resumeSubscription", tag = "billing",
+    responses(
+        (status = 200, description = "The scheduled end is undone"),
+        (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No live subscription", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Not set to end", body = ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn resume(request: &Request) -> Result<Response, Problem> {
+    let claims = authenticate(request)?;
+    let s = subscriptions::resume(&store::db()?, &claims.sub, now_ms())?;
+    Ok(json(200, &s))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/billing/invoices", operation_id = "listInvoices", tag = "billing",
+    params(("account" = Option<String>, Query, description = "Another account's (admins only)")),
+    responses(
+        (status = 200, description = "`{items: [invoice]}`, newest first"),
+        (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Another account's, and not an admin", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "`account` is not a user id", body = ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn list_invoices(request: &Request) -> Result<Response, Problem> {
+    let claims = authenticate(request)?;
+    let account = account_of(request, &claims)?;
+    let items = invoices::of_account(&store::db()?, &account)?;
+    Ok(json(200, &json!({ "items": items })))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/billing/invoices/{id}", operation_id = "getInvoice", tag = "billing",
+    params(("id" = String, Path, description = "Invoice id")),
+    responses(
+        (status = 200, description = "The invoice"),
+        (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such invoice of the caller's", body = ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn get_invoice(request: &Request, id: &str) -> Result<Response, Problem> {
+    let claims = authenticate(request)?;
+    let not_found = || Problem::not_found("no such invoice");
+    if !is_uuid(id) {
+        return Err(not_found());
+    }
+    let invoice = invoices::get(&store::db()?, &id.to_ascii_lowercase())?.ok_or_else(not_found)?;
+    // Another account's invoice does not exist, as far as the caller can tell.
+    if invoice.account != claims.sub && !is_admin(&claims) {
+        return Err(not_found());
+    }
+    Ok(json(200, &invoice))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/billing/invoices/{id}/mark-paid", operation_id = "markInvoicePaid", tag = "billing",
+    params(("id" = String, Path, description = "Invoice id")),
+    responses(
+        (status = 200, description = "Paid (a bank transfer received); its subscription is active"),
+        (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such invoice", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Not open (already paid, or void)", body = ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn mark_paid(request: &Request, id: &str) -> Result<Response, Problem> {
+    admin(request)?;
+    if !is_uuid(id) {
+        return Err(Problem::not_found("no such invoice"));
+    }
+    let invoice = subscriptions::mark_paid(&store::db()?, &id.to_ascii_lowercase(), now_ms())?;
+    Ok(json(200, &invoice))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/billing/entitlements/me", operation_id = "myEntitlements", tag = "billing",
+    responses(
+        (status = 200, description = "`{tiers, subscription}`: the tiers the caller holds now"),
+        (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn my_entitlements(request: &Request) -> Result<Response, Problem> {
+    let claims = authenticate(request)?;
+    let (tiers, subscription) = subscriptions::entitlements(&store::db()?, &claims.sub)?;
+    Ok(json(
+        200,
+        &json!({ "tiers": tiers, "subscription": subscription }),
+    ))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/billing/ledger", operation_id = "listLedger", tag = "billing",
+    params(("account" = Option<String>, Query, description = "Another account's (admins only)")),
+    responses(
+        (status = 200, description = "`{items: [entry]}`: the account's billing events in order, each with its hash"),
+        (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Another account's, and not an admin", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "`account` is not a user id", body = ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn list_ledger(request: &Request) -> Result<Response, Problem> {
+    let claims = authenticate(request)?;
+    let account = account_of(request, &claims)?;
+    let items = ledger::entries(&store::db()?, &account)?;
+    Ok(json(200, &json!({ "items": items })))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/billing/ledger/verify", operation_id = "verifyLedger", tag = "billing",
+    responses(
+        (status = 200, description = "`{valid, accounts, entries, broken?: {account, sequence, reason}}`: every chain walked and rehashed"),
+        (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn verify_ledger(request: &Request) -> Result<Response, Problem> {
+    admin(request)?;
+    Ok(json(200, &ledger::verify(&store::db()?)?))
+}

@@ -1,0 +1,75 @@
+//! The billing service as a test host: its component (routes and cron as
+//! in spin.toml, the cron every second) beside the users service, with the
+//! events fixture recording `folio.billing`.
+
+use std::path::Path;
+
+use crate::services::Backends;
+use crate::{Host, HostOptions, services_manifest_recording, wasm};
+
+pub fn billing_component(id: &str, tax_rate_bp: u32) -> String {
+    let component = format!("{id}-billing");
+    let mut text = String::new();
+    for route in ["/api/v1/billing/...", "/api/v1/openapi/billing.json"] {
+        text.push_str(&format!(
+            "\n[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{component}\"\n"
+        ));
+    }
+    text.push_str(&format!(
+        r#"
+[[trigger.cron]]
+component = "{component}"
+cron_expression = "* * * * * *"
+
+[component.{component}]
+source = "{}"
+sqlite_databases = ["default"]
+[component.{component}.variables]
+auth_public_keys = "{{{{ auth_public_keys }}}}"
+auth_issuer = "{{{{ auth_issuer }}}}"
+auth_audience = "{{{{ auth_audience }}}}"
+tax_rate_bp = "{tax_rate_bp}"
+[component.{component}.tool.folio]
+publishes = ["folio.billing"]
+"#,
+        wasm("folio_billing").display()
+    ));
+    text
+}
+
+/// Users (`{id}`) and billing (`{id}-billing`), on SQLite and the embedded
+/// log in `data`, or on Postgres + Redis + Kafka when `backends` is given
+/// (emptied first).
+pub async fn start(id: &str, data: &Path, tax_rate_bp: u32, backends: Option<&Backends>) -> Host {
+    let mut manifest = services_manifest_recording(id, id, false, &["folio.billing"]);
+    manifest.push_str(&billing_component(id, tax_rate_bp));
+    let mut args = Vec::new();
+    if let Some(backends) = backends {
+        backends
+            .reset(&[
+                id.to_string(),
+                format!("{id}-events"),
+                format!("{id}-billing"),
+            ])
+            .await;
+        std::fs::create_dir_all(data).unwrap();
+        let path = data.join("runtime.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[rate_limits]\nexempt = [\"127.0.0.1\"]\n{}",
+                backends.runtime_config()
+            ),
+        )
+        .unwrap();
+        args = vec!["--runtime-config".to_string(), path.display().to_string()];
+    }
+    Host::start_with(
+        &manifest,
+        HostOptions {
+            args,
+            data_dir: Some(data.to_path_buf()),
+            ..Default::default()
+        },
+    )
+}
