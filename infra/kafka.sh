@@ -13,8 +13,9 @@ DIR="${FOLIO_KAFKA_DIR:-/var/tmp/folio-kafka}"
 export PATH="$HOME/.cargo/bin:$PATH"
 
 if ! command -v tansu >/dev/null; then
-  echo "installing tansu 0.6.0 (about 15 minutes on 2 cores)..." >&2
-  cargo install tansu --version 0.6.0 --locked --features dynostore,postgres >&2
+  echo "installing tansu 0.6.0 (cargo install, minutes on 2 cores)..." >&2
+  # dynostore is its in-memory engine; nothing here uses its Postgres one.
+  bash "$(dirname "$0")/cargo-install.sh" tansu 0.6.0 --features dynostore >&2
 fi
 if [ "${1:-start}" = stop ]; then
   [ -f "$DIR/pid" ] && kill "$(cat "$DIR/pid")" 2>/dev/null || true

@@ -20,8 +20,8 @@ if ! command -v garage >/dev/null; then
   if [ -x "$HOME/.cargo/bin/garage" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
   else
-    echo "installing garage (cargo install, ~10 min on 2 cores)" >&2
-    cargo install garage --locked --version 2.5.0 >&2
+    echo "installing garage 2.5.0 (cargo install, minutes on 2 cores)" >&2
+    bash "$(dirname "$0")/cargo-install.sh" garage 2.5.0 >&2
   fi
 fi
 g() { garage -c "$CONFIG" "$@"; }

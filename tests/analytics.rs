@@ -95,7 +95,7 @@ async fn events_in_rollups_and_reports_out_with_exact_counts() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn events_in_rollups_and_reports_out_on_postgres_and_kafka() {
+async fn events_in_rollups_and_reports_out_on_postgres() {
     let b = backends();
     let id = format!("anpg{}", unique());
     let components: Vec<String> = ["", "-events", "-content", "-analytics"]

@@ -73,8 +73,9 @@ pub fn start(id: &str, data: &Path, variables: &[(&str, &str)], rate_limits: boo
     start_on(id, data, variables, rate_limits, None)
 }
 
-/// `start` with the databases on Postgres and the event log on Kafka when
-/// `backends` are given (the warehouse bucket stays on disk in `data`).
+/// `start` with the databases on Postgres when `backends` are given (the
+/// event log and the warehouse bucket stay embedded, in `data`: the
+/// reports count every event, and Kafka's topics hold every run's).
 pub fn start_on(
     id: &str,
     data: &Path,
@@ -88,7 +89,7 @@ pub fn start_on(
     if let Some(backends) = backends {
         let path = data.join("runtime.toml");
         std::fs::create_dir_all(data).unwrap();
-        std::fs::write(&path, backends.runtime_config()).unwrap();
+        std::fs::write(&path, backends.postgres_config()).unwrap();
         args = vec!["--runtime-config".to_string(), path.display().to_string()];
     }
     Host::start_with(

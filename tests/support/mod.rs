@@ -493,9 +493,14 @@ impl Host {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let stdout = child.stdout.take().unwrap();
         let sink = logs.clone();
+        // `FOLIO_TEST_ECHO_LOGS=1` shows the host's log as it runs (with `--nocapture`).
+        let echo = std::env::var_os("FOLIO_TEST_ECHO_LOGS").is_some();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                if echo {
+                    eprintln!("[folio] {line}");
+                }
                 if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
                     && v["message"] == "serving"
                 {

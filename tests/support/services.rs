@@ -295,6 +295,16 @@ impl Backends {
         )
     }
 
+    /// Only the `default` database on Postgres; the event log stays the
+    /// host's embedded one, which no other test's events reach (Kafka's
+    /// topics are shared by every run).
+    pub fn postgres_config(&self) -> String {
+        format!(
+            "[sqlite_database.default]\ntype = \"postgres\"\nurl = \"{}\"\n",
+            self.postgres
+        )
+    }
+
     /// Drops the Postgres schemas and Redis keys of `components`, so that a
     /// run starts empty.
     pub async fn reset(&self, components: &[String]) {
