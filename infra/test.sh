@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Builds are cached outside the clone, so a fresh clone reuses them.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/folio/target}"
 export CARGO_TERM_COLOR=never
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s (at %ss)\n' "$*" "$SECONDS"; }
 
 # Test and bench executables are hundreds of MB each (debug info) and a new
 # one is linked whenever their code changes; the old ones stay behind in a
@@ -71,3 +71,4 @@ cargo test --release --locked "${NATIVE_PACKAGES[@]}"
 
 step "fuzz the documented API (schemathesis)"
 bash infra/fuzz.sh
+step "done"
