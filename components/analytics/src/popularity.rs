@@ -13,30 +13,18 @@ use std::collections::BTreeMap;
 
 use folio_guest::Value;
 use folio_guest::columns::{integer, text, text_in_list};
-use folio_guest::http::{Problem, header, json, query_pairs};
+use folio_guest::http::{Problem, chained_from, json, query_pairs};
 use folio_guest::util::{is_uuid, now_unix};
 use serde_json::json;
 use spin_sdk::http::{Request, Response};
 
 use crate::store::{self, db_error, floor};
 
-const CALLING_COMPONENT: &str = "folio-calling-component";
 const MAX_IDS: usize = 100;
 const WINDOW_DAYS: i64 = 30;
 
-fn allowed(request: &Request) -> bool {
-    let Some(caller) = header(request, CALLING_COMPONENT) else {
-        return false;
-    };
-    let readers = spin_sdk::variables::get("popularity_readers").unwrap_or_default();
-    readers
-        .split(',')
-        .map(str::trim)
-        .any(|r| !r.is_empty() && r == caller)
-}
-
 pub fn get(request: &Request) -> Result<Response, Problem> {
-    if !allowed(request) {
+    if !chained_from(request, "popularity_readers") {
         return Err(Problem::not_found("no such route"));
     }
     let pairs = query_pairs(request);

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::calendar;
 use crate::ledger::{self, Kind};
 use crate::money;
-use crate::store::db_error;
+use crate::store::{Reads, db_error};
 
 /// Days a manual (bank transfer) invoice may stay unpaid.
 pub const PAYMENT_TERMS_DAYS: i64 = 14;
@@ -165,23 +165,11 @@ fn from_row(r: &[Value]) -> Invoice {
     }
 }
 
-pub fn get(db: &Connection, id: &str) -> Result<Option<Invoice>, Problem> {
-    let rows = db
-        .query(
-            &format!("SELECT {COLUMNS} FROM invoices WHERE id = $1"),
-            &[Value::Text(id.to_string())],
-        )
-        .map_err(db_error)?;
-    Ok(rows.rows.first().map(|r| from_row(r)))
-}
-
-pub fn get_in(tx: &Transaction, id: &str) -> Result<Option<Invoice>, Problem> {
-    let rows = tx
-        .query(
-            &format!("SELECT {COLUMNS} FROM invoices WHERE id = $1"),
-            &[Value::Text(id.to_string())],
-        )
-        .map_err(db_error)?;
+pub fn get(db: &impl Reads, id: &str) -> Result<Option<Invoice>, Problem> {
+    let rows = db.read(
+        &format!("SELECT {COLUMNS} FROM invoices WHERE id = $1"),
+        &[Value::Text(id.to_string())],
+    )?;
     Ok(rows.rows.first().map(|r| from_row(r)))
 }
 

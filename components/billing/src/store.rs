@@ -1,7 +1,7 @@
 //! The database handle and the deployment's billing settings.
 
 use folio_guest::http::Problem;
-use folio_guest::{Connection, SqlError};
+use folio_guest::{Connection, RowSet, SqlError, Transaction, Value};
 
 pub fn db() -> Result<Connection, Problem> {
     Connection::open("default").map_err(db_error)
@@ -9,6 +9,23 @@ pub fn db() -> Result<Connection, Problem> {
 
 pub fn db_error(e: SqlError) -> Problem {
     e.into_problem("billing")
+}
+
+/// A read, inside a transaction or not: the same lookups serve both.
+pub trait Reads {
+    fn read(&self, statement: &str, params: &[Value]) -> Result<RowSet, Problem>;
+}
+
+impl Reads for Connection {
+    fn read(&self, statement: &str, params: &[Value]) -> Result<RowSet, Problem> {
+        self.query(statement, params).map_err(db_error)
+    }
+}
+
+impl Reads for Transaction {
+    fn read(&self, statement: &str, params: &[Value]) -> Result<RowSet, Problem> {
+        self.query(statement, params).map_err(db_error)
+    }
 }
 
 /// The tax rate on invoices, in basis points (`tax_rate_bp`, default 0;

@@ -19,7 +19,7 @@ use crate::calendar;
 use crate::invoices::{self, Draft, Invoice, Line};
 use crate::ledger::{self, Kind};
 use crate::plans::{self, Interval, Plan};
-use crate::store::db_error;
+use crate::store::{Reads, db_error};
 
 /// Statuses that hold the account's one live subscription.
 const LIVE: &str = "('incomplete', 'trialing', 'active', 'past_due')";
@@ -68,33 +68,20 @@ fn from_row(r: &[Value]) -> Subscription {
     }
 }
 
-pub fn live(db: &Connection, account: &str) -> Result<Option<Subscription>, Problem> {
-    let rows = db
-        .query(
-            &format!("SELECT {COLUMNS} FROM subscriptions WHERE account = $1 AND status IN {LIVE}"),
-            &[Value::Text(account.to_string())],
-        )
-        .map_err(db_error)?;
+/// The account's one subscription in `incomplete`, `trialing`, `active` or `past_due`.
+pub fn live(db: &impl Reads, account: &str) -> Result<Option<Subscription>, Problem> {
+    let rows = db.read(
+        &format!("SELECT {COLUMNS} FROM subscriptions WHERE account = $1 AND status IN {LIVE}"),
+        &[Value::Text(account.to_string())],
+    )?;
     Ok(rows.rows.first().map(|r| from_row(r)))
 }
 
-fn live_in(tx: &Transaction, account: &str) -> Result<Option<Subscription>, Problem> {
-    let rows = tx
-        .query(
-            &format!("SELECT {COLUMNS} FROM subscriptions WHERE account = $1 AND status IN {LIVE}"),
-            &[Value::Text(account.to_string())],
-        )
-        .map_err(db_error)?;
-    Ok(rows.rows.first().map(|r| from_row(r)))
-}
-
-fn by_id_in(tx: &Transaction, id: &str) -> Result<Option<Subscription>, Problem> {
-    let rows = tx
-        .query(
-            &format!("SELECT {COLUMNS} FROM subscriptions WHERE id = $1"),
-            &[Value::Text(id.to_string())],
-        )
-        .map_err(db_error)?;
+fn by_id(db: &impl Reads, id: &str) -> Result<Option<Subscription>, Problem> {
+    let rows = db.read(
+        &format!("SELECT {COLUMNS} FROM subscriptions WHERE id = $1"),
+        &[Value::Text(id.to_string())],
+    )?;
     Ok(rows.rows.first().map(|r| from_row(r)))
 }
 
@@ -247,7 +234,7 @@ pub fn subscribe(
         .ok_or_else(|| Problem::invalid_field("currency", "has no price"))?;
     let tx = db.begin().map_err(db_error)?;
     ledger::lock_account(&tx, account, now_ms)?;
-    if live_in(&tx, account)?.is_some() {
+    if live(&tx, account)?.is_some() {
         return Err(Problem::conflict(
             "the account already has a subscription: change its plan or cancel it",
         ));
@@ -304,8 +291,8 @@ pub fn subscribe(
 pub fn cancel(db: &Connection, account: &str, now_ms: i64) -> Result<Subscription, Problem> {
     let tx = db.begin().map_err(db_error)?;
     ledger::lock_account(&tx, account, now_ms)?;
-    let mut s = live_in(&tx, account)?
-        .ok_or_else(|| Problem::not_found("the account has no subscription"))?;
+    let mut s =
+        live(&tx, account)?.ok_or_else(|| Problem::not_found("the account has no subscription"))?;
     if s.status == "incomplete" {
         s.status = "canceled".into();
         s.ended_at_ms = Some(now_ms);
@@ -346,8 +333,8 @@ pub fn cancel(db: &Connection, account: &str, now_ms: i64) -> Result<Subscriptio
 pub fn resume(db: &Connection, account: &str, now_ms: i64) -> Result<Subscription, Problem> {
     let tx = db.begin().map_err(db_error)?;
     ledger::lock_account(&tx, account, now_ms)?;
-    let mut s = live_in(&tx, account)?
-        .ok_or_else(|| Problem::not_found("the account has no subscription"))?;
+    let mut s =
+        live(&tx, account)?.ok_or_else(|| Problem::not_found("the account has no subscription"))?;
     if !s.cancel_at_period_end {
         return Err(Problem::conflict("the subscription is not set to end"));
     }
@@ -373,10 +360,10 @@ pub fn mark_paid(db: &Connection, invoice_id: &str, now_ms: i64) -> Result<Invoi
     let tx = db.begin().map_err(db_error)?;
     ledger::lock_account(&tx, &account, now_ms)?;
     let invoice =
-        invoices::get_in(&tx, invoice_id)?.ok_or_else(|| Problem::not_found("no such invoice"))?;
+        invoices::get(&tx, invoice_id)?.ok_or_else(|| Problem::not_found("no such invoice"))?;
     invoices::settle(&tx, &invoice, "bank_transfer", now_ms)?;
     let billed = match &invoice.subscription_id {
-        Some(id) => by_id_in(&tx, id)?,
+        Some(id) => by_id(&tx, id)?,
         None => None,
     };
     if let Some(mut s) = billed.filter(|s| s.status == "incomplete" || s.status == "past_due") {
@@ -428,7 +415,7 @@ pub fn renew_due(db: &Connection, tax_rate: i64, now_ms: i64) -> Result<usize, P
         let tx = db.begin().map_err(db_error)?;
         ledger::lock_account(&tx, &account, now_ms)?;
         // Another host may have taken it since the query.
-        let Some(mut s) = by_id_in(&tx, &id)? else {
+        let Some(mut s) = by_id(&tx, &id)? else {
             continue;
         };
         if s.current_period_end_ms > now_ms || !ENTITLED.contains(&s.status.as_str()) {

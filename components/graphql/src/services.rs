@@ -4,6 +4,7 @@
 //! Component names come from the variables `content_service`,
 //! `media_service` and `users_service` (default: `content`, `media`, `users`).
 
+use folio_guest::http::chained_service;
 use serde_json::Value as Json;
 use spin_sdk::http::{Request, Response};
 
@@ -17,25 +18,13 @@ pub struct Chained {
     users: String,
 }
 
-/// A component name as a host name: letters, digits and `-` only.
-fn component(variable: &str, default: &str) -> String {
-    spin_sdk::variables::get(variable)
-        .ok()
-        .filter(|v| {
-            !v.is_empty()
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        })
-        .unwrap_or_else(|| default.to_string())
-}
-
 impl Chained {
     pub fn new(authorization: Option<String>) -> Chained {
         Chained {
             authorization,
-            content: component("content_service", "content"),
-            media: component("media_service", "media"),
-            users: component("users_service", "users"),
+            content: chained_service("content_service", "content"),
+            media: chained_service("media_service", "media"),
+            users: chained_service("users_service", "users"),
         }
     }
 

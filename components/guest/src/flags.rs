@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use serde_json::Value as Json;
 use spin_sdk::http::{Method, Request, Response};
 
-use crate::http::header;
+use crate::http::{chained_service, header};
 
 const OFREP_BULK_PATH: &str = "/ofrep/v1/evaluate/flags";
 
@@ -48,20 +48,11 @@ fn evaluate_all(request: &Request) -> HashMap<String, Json> {
     }
 }
 
-fn flags_service() -> String {
-    spin_sdk::variables::get("flags_service")
-        .ok()
-        .filter(|name| {
-            !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        })
-        .unwrap_or_else(|| "flags".to_string())
-}
-
 fn fetch(request: &Request) -> Result<HashMap<String, Json>, String> {
-    let url = format!("http://{}.spin.internal{OFREP_BULK_PATH}", flags_service());
+    let url = format!(
+        "http://{}.spin.internal{OFREP_BULK_PATH}",
+        chained_service("flags_service", "flags")
+    );
     let mut call = Request::builder();
     call.method(Method::Post)
         .uri(url)

@@ -144,6 +144,38 @@ pub fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
     request.header(name).and_then(|v| v.as_str())
 }
 
+/// The component named by `variable` (reached at `http://NAME.spin.internal`),
+/// or `default` when the variable is unset, empty, or not a host name
+/// (letters, digits, `-`, `_`).
+pub fn chained_service(variable: &str, default: &str) -> String {
+    spin_sdk::variables::get(variable)
+        .ok()
+        .filter(|name| {
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// The header the host sets on chained calls to the calling component's
+/// name, and strips from outside requests.
+const CALLING_COMPONENT: &str = "folio-calling-component";
+
+/// Whether `request` is a chained call from a component that the
+/// comma-separated list in `variable` names.
+pub fn chained_from(request: &Request, variable: &str) -> bool {
+    let Some(caller) = header(request, CALLING_COMPONENT) else {
+        return false;
+    };
+    let allowed = spin_sdk::variables::get(variable).unwrap_or_default();
+    allowed
+        .split(',')
+        .map(str::trim)
+        .any(|name| !name.is_empty() && name == caller)
+}
+
 /// The request's path without the query, e.g. `/api/v1/users/42`.
 pub fn path(request: &Request) -> &str {
     let uri = request.path_and_query().unwrap_or("/");

@@ -4,6 +4,7 @@
 //! component name comes from the variable `content_service` (default
 //! `content`).
 
+use folio_guest::http::chained_service;
 use serde::Deserialize;
 use spin_sdk::http::{Request, Response};
 
@@ -71,20 +72,11 @@ pub fn after(after: &str, limit: u32) -> Result<FeedPage, FeedError> {
     ))
 }
 
-fn content_service() -> String {
-    spin_sdk::variables::get("content_service")
-        .ok()
-        .filter(|name| {
-            !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        })
-        .unwrap_or_else(|| "content".to_string())
-}
-
 fn get(path_and_query: &str) -> Result<FeedPage, FeedError> {
-    let url = format!("http://{}.spin.internal{path_and_query}", content_service());
+    let url = format!(
+        "http://{}.spin.internal{path_and_query}",
+        chained_service("content_service", "content")
+    );
     let mut request = Request::get(url);
     request.header("accept", "application/json");
     let response: Response = spin_sdk::http::run(spin_sdk::http::send(request)).map_err(|e| {

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use folio_guest::Value;
 use folio_guest::columns::{integer, text, text_in_list};
+use folio_guest::http::chained_service;
 use folio_guest::search::Hit;
 use folio_guest::util::{now_ms, rfc3339};
 use spin_sdk::http::{Request, Response};
@@ -109,25 +110,16 @@ impl Popularity for Audience {
     }
 }
 
-fn analytics_service() -> String {
-    spin_sdk::variables::get("analytics_service")
-        .ok()
-        .filter(|name| {
-            !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        })
-        .unwrap_or_else(|| "analytics".to_string())
-}
-
 fn audience(ids: &[&str]) -> Result<HashMap<String, f32>, String> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
     let ids = ids.join(",");
     let path = crate::url::with_query("/api/v1/analytics/popularity", [("ids", ids.as_str())]);
-    let url = format!("http://{}.spin.internal{path}", analytics_service());
+    let url = format!(
+        "http://{}.spin.internal{path}",
+        chained_service("analytics_service", "analytics")
+    );
     let response: Response =
         spin_sdk::http::run(spin_sdk::http::send(Request::get(url))).map_err(|e| e.to_string())?;
     if *response.status() != 200 {

@@ -8,29 +8,17 @@
 //! chained calls and strips it from outside requests); to anyone else the
 //! route does not exist.
 
-use folio_guest::http::{Problem, json, query_pairs};
+use folio_guest::http::{Problem, chained_from, json, query_pairs};
 use serde_json::{Value as Json, json};
 use spin_sdk::http::{Request, Response};
 
 use crate::model::Content;
 use crate::store;
 
-const CALLING_COMPONENT: &str = "folio-calling-component";
 const MAX_PAGE: i64 = 1000;
 
-fn allowed(request: &Request) -> bool {
-    let Some(caller) = request.header(CALLING_COMPONENT).and_then(|v| v.as_str()) else {
-        return false;
-    };
-    let readers = spin_sdk::variables::get("index_readers").unwrap_or_default();
-    readers
-        .split(',')
-        .map(str::trim)
-        .any(|r| !r.is_empty() && r == caller)
-}
-
 pub fn get(request: &Request) -> Result<Response, Problem> {
-    if !allowed(request) {
+    if !chained_from(request, "index_readers") {
         return Err(Problem::not_found("no such content"));
     }
     let query = query_pairs(request);
