@@ -128,6 +128,41 @@ async fn meta_component_serves_the_real_manifest() {
         .await
         .unwrap();
     assert_eq!(wrong.status(), 405);
+
+    let document: Value = client()
+        .get(host.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut references = Vec::new();
+    collect_references(&document, &mut references);
+    assert!(references.len() > 100, "{} references", references.len());
+    let dangling: Vec<&String> = references
+        .iter()
+        .filter(|reference| {
+            let pointer = reference.strip_prefix('#').unwrap_or(reference);
+            document.pointer(pointer).is_none()
+        })
+        .collect();
+    assert!(dangling.is_empty(), "unresolvable: {dangling:?}");
+}
+
+fn collect_references(value: &Value, into: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("$ref", Value::String(reference)) => into.push(reference.clone()),
+                    _ => collect_references(value, into),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_references(item, into)),
+        _ => {}
+    }
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use folio_guest::openapi::BearerAuth;
 use spin_sdk::http::Response;
 use utoipa::OpenApi;
 
+use crate::api::bodies::{FacetName, SearchSort};
 use crate::api::{analytics, reindex, search};
 
 #[derive(OpenApi)]
@@ -23,6 +24,7 @@ use crate::api::{analytics, reindex, search};
         reindex::start,
         reindex::status,
     ),
+    components(schemas(SearchSort, FacetName)),
     modifiers(&BearerAuth)
 )]
 pub struct SearchApi;
