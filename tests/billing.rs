@@ -482,3 +482,459 @@ async fn invoice_numbers_stay_gapless_under_concurrent_issuance() {
         v.body
     );
 }
+
+/// Moves what `sql` (one `?`, a time in ms) sets a second into the past
+/// for `account`, so the cron takes it at its next tick.
+async fn due_now(pool: &sqlx::SqlitePool, sql: &'static str, account: &str) {
+    let a_second_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 1000;
+    let changed = sqlx::query(sql)
+        .bind(a_second_ago)
+        .bind(account)
+        .execute(pool)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(changed, 1, "{sql}");
+}
+
+const PERIOD_ENDS: &str = "UPDATE subscriptions SET period_end = ? WHERE account = ? \
+                           AND status IN ('trialing', 'active', 'past_due')";
+const RETRY_DUE: &str = "UPDATE invoices SET next_attempt_at = ? WHERE account = ? \
+                         AND status = 'open' AND next_attempt_at IS NOT NULL";
+const DAY_MS: i64 = 86_400_000;
+
+async fn newest_invoice(api: &Api<'_>, token: &str) -> Value {
+    api.get("/api/v1/billing/invoices", Some(token)).await.body["items"][0].clone()
+}
+
+async fn ledger_of(api: &Api<'_>, token: &str) -> Value {
+    api.get("/api/v1/billing/ledger", Some(token)).await.body
+}
+
+/// The PaymentIntent ids of `account`'s failed payments, in order.
+fn failed_references(ledger: &Value) -> Vec<String> {
+    ledger["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "PaymentFailed")
+        .map(|e| e["data"]["reference"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Stripe end to end, against the test double of `tests/support/stripe.rs`:
+/// a trial leaves a card at Checkout; the renewal is charged off session;
+/// an upgrade is prorated and charged at once; a declined renewal makes the
+/// subscription past due (tiers kept), is retried on the dunning schedule
+/// and recovers when the card works; cancel at period end. Every webhook is
+/// applied once, whatever its order or how often it comes; forged, stale,
+/// unsigned and tampered deliveries are refused. A second customer whose
+/// card keeps failing is canceled after the last retry.
+#[tokio::test(flavor = "multi_thread")]
+async fn stripe_trial_upgrade_dunning_recovery_and_webhooks() {
+    use folio_tests::billing::start_with;
+    use folio_tests::stripe::{self, StripeDouble, deliver, deliver_raw, signature};
+
+    let double = StripeDouble::start().await;
+    let run = unique();
+    let id = format!("bls{run}");
+    let data = tempfile::tempdir().unwrap();
+    let host = start_with(&id, data.path(), 0, Some(&double.api_base()), None).await;
+    let api = Api { host: &host };
+    let (admin, _) = api
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
+    let (cleo, cleo_id) = api.user_with_role(&admin, "cleo", "consumer", &run).await;
+    let (dan, dan_id) = api.user_with_role(&admin, "dan", "consumer", &run).await;
+    let plan = |body: Value| {
+        let api = &api;
+        let admin = &admin;
+        async move {
+            let r = api.post("/api/v1/billing/plans", Some(admin), body).await;
+            assert_eq!(r.status, 201, "{:?}", r.body);
+            r.body["id"].as_str().unwrap().to_string()
+        }
+    };
+    let basic = plan(json!({"name": "Basic", "trialDays": 7, "tiers": ["basic"],
+        "prices": [{"interval": "month", "currency": "EUR", "amount": 600}]}))
+    .await;
+    let pro = plan(json!({"name": "Pro", "tiers": ["basic", "pro"],
+        "prices": [{"interval": "month", "currency": "EUR", "amount": 1800}]}))
+    .await;
+    let pool = sqlite(data.path(), &format!("{id}-billing")).await;
+
+    // The trial starts at once; Checkout (setup mode) keeps a card for its end.
+    let r = api
+        .post(
+            "/api/v1/billing/subscriptions",
+            Some(&cleo),
+            json!({"planId": basic, "provider": "stripe"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["subscription"]["status"], "trialing");
+    let session = r.body["checkout"]["id"].as_str().unwrap().to_string();
+    assert!(
+        r.body["checkout"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://checkout.stripe.test/"),
+        "{:?}",
+        r.body
+    );
+    let setup = double.complete_checkout(&session, "pm_card_cleo");
+    let event = double.event("setup_intent.succeeded", setup);
+    let (status, receipt) = deliver(&host, &event).await;
+    assert_eq!((status, receipt["applied"].clone()), (200, json!(true)));
+    let (status, receipt) = deliver(&host, &event).await;
+    assert_eq!(
+        (
+            status,
+            receipt["duplicate"].clone(),
+            receipt["applied"].clone()
+        ),
+        (200, json!(true), json!(false))
+    );
+
+    // The trial ends: the first period is charged to that card, off session.
+    due_now(&pool, PERIOD_ENDS, &cleo_id).await;
+    eventually(&api, "/api/v1/billing/subscriptions/me", &cleo, |s| {
+        s["status"] == "active"
+    })
+    .await;
+    let first = newest_invoice(&api, &cleo).await;
+    assert_eq!(
+        (
+            first["status"].clone(),
+            first["total"].clone(),
+            first["provider"].clone()
+        ),
+        (json!("paid"), json!(600), json!("stripe")),
+        "{first}"
+    );
+    let charges: Vec<_> = double
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/payment_intents")
+        .collect();
+    assert_eq!(charges.len(), 1, "{charges:?}");
+    let charge = &charges[0];
+    let first_id = first["id"].as_str().unwrap();
+    assert_eq!(
+        charge.idempotency_key.as_deref(),
+        Some(format!("folio-invoice-{first_id}-attempt-1").as_str())
+    );
+    for (field, value) in [
+        ("amount", "600"),
+        ("currency", "eur"),
+        ("payment_method", "pm_card_cleo"),
+        ("off_session", "true"),
+        ("confirm", "true"),
+        ("metadata[invoice_id]", first_id),
+    ] {
+        assert_eq!(charge.form[field], value, "{field}: {:?}", charge.form);
+    }
+    // Stripe's own webhook about that charge is the same payment: no change.
+    let entries = kinds(&ledger_of(&api, &cleo).await).len();
+    let paid_intent = first_id_intent(&ledger_of(&api, &cleo).await, first_id);
+    let event = double.event("payment_intent.succeeded", double.intent(&paid_intent));
+    let (status, receipt) = deliver(&host, &event).await;
+    assert_eq!((status, receipt["applied"].clone()), (200, json!(false)));
+    assert_eq!(kinds(&ledger_of(&api, &cleo).await).len(), entries);
+
+    // Upgrade mid period: unused Basic time credited, Pro charged for the
+    // rest of the period, at once. The same plan, another currency: 422.
+    for (body, expected) in [
+        (json!({"planId": basic}), "planId"),
+        (json!({"planId": pro, "currency": "USD"}), "currency"),
+        (json!({"planId": pro, "provider": "manual"}), "provider"),
+    ] {
+        let r = api
+            .post("/api/v1/billing/subscriptions/me/change", Some(&cleo), body)
+            .await;
+        assert_eq!(
+            (r.status, field(&r)),
+            (422, json!(expected)),
+            "{:?}",
+            r.body
+        );
+    }
+    assert_eq!(kinds(&ledger_of(&api, &cleo).await).len(), entries);
+    let r = api
+        .post(
+            "/api/v1/billing/subscriptions/me/change",
+            Some(&cleo),
+            json!({"planId": pro}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["subscription"]["amount"], 1800);
+    let upgrade = &r.body["invoice"];
+    let credit = -upgrade["lines"][0]["amount"].as_i64().unwrap();
+    let charge = upgrade["lines"][1]["amount"].as_i64().unwrap();
+    // Seconds into a month-long period: nearly all of it is left.
+    assert!((595..=600).contains(&credit), "{upgrade}");
+    assert!((1785..=1800).contains(&charge), "{upgrade}");
+    assert_eq!(upgrade["total"].as_i64().unwrap(), charge - credit);
+    assert_eq!(upgrade["status"], "paid", "{upgrade}");
+    let r = api
+        .get("/api/v1/billing/entitlements/me", Some(&cleo))
+        .await;
+    assert_eq!(r.body["tiers"], json!(["basic", "pro"]));
+
+    // A renewal declined: past due, the tiers kept (the grace period), the
+    // retry scheduled a day after the due date.
+    double.decline_charges(true);
+    due_now(&pool, PERIOD_ENDS, &cleo_id).await;
+    eventually(&api, "/api/v1/billing/subscriptions/me", &cleo, |s| {
+        s["status"] == "past_due"
+    })
+    .await;
+    let renewal = newest_invoice(&api, &cleo).await;
+    let due = renewal["dueAtMs"].as_i64().unwrap();
+    assert_eq!(
+        (
+            renewal["status"].clone(),
+            renewal["attempts"].clone(),
+            renewal["nextAttemptAtMs"].clone()
+        ),
+        (json!("open"), json!(1), json!(due + DAY_MS)),
+        "{renewal}"
+    );
+    let r = api
+        .get("/api/v1/billing/entitlements/me", Some(&cleo))
+        .await;
+    assert_eq!(r.body["tiers"], json!(["basic", "pro"]));
+    // Stripe's webhook about the same declined PaymentIntent counts once.
+    let failed = failed_references(&ledger_of(&api, &cleo).await);
+    assert_eq!(failed.len(), 1);
+    let event = double.event("payment_intent.payment_failed", double.intent(&failed[0]));
+    let (status, receipt) = deliver(&host, &event).await;
+    assert_eq!((status, receipt["applied"].clone()), (200, json!(false)));
+    assert_eq!(
+        newest_invoice(&api, &cleo).await["attempts"],
+        1,
+        "counted twice"
+    );
+
+    // The day-1 retry fails too: next on day 3, with the next idempotency key.
+    due_now(&pool, RETRY_DUE, &cleo_id).await;
+    let renewal = eventually(&api, "/api/v1/billing/invoices", &cleo, |list| {
+        list["items"][0]["attempts"] == 2
+    })
+    .await["items"][0]
+        .clone();
+    assert_eq!(renewal["nextAttemptAtMs"], due + 3 * DAY_MS, "{renewal}");
+    let renewal_id = renewal["id"].as_str().unwrap();
+    let keys: Vec<String> = double
+        .requests()
+        .into_iter()
+        .filter(|r| r.form.get("metadata[invoice_id]").map(String::as_str) == Some(renewal_id))
+        .filter_map(|r| r.idempotency_key)
+        .collect();
+    assert_eq!(
+        keys,
+        [1, 2].map(|n| format!("folio-invoice-{renewal_id}-attempt-{n}"))
+    );
+
+    // The card works again: the day-3 retry pays, the subscription recovers.
+    double.decline_charges(false);
+    due_now(&pool, RETRY_DUE, &cleo_id).await;
+    eventually(&api, "/api/v1/billing/subscriptions/me", &cleo, |s| {
+        s["status"] == "active"
+    })
+    .await;
+    assert_eq!(newest_invoice(&api, &cleo).await["status"], "paid");
+    // The second decline's webhook, arriving after the recovery, changes nothing.
+    let failed = failed_references(&ledger_of(&api, &cleo).await);
+    let entries = kinds(&ledger_of(&api, &cleo).await).len();
+    let event = double.event("payment_intent.payment_failed", double.intent(&failed[1]));
+    let (status, receipt) = deliver(&host, &event).await;
+    assert_eq!((status, receipt["applied"].clone()), (200, json!(false)));
+    assert_eq!(kinds(&ledger_of(&api, &cleo).await).len(), entries);
+    let r = api
+        .get("/api/v1/billing/subscriptions/me", Some(&cleo))
+        .await;
+    assert_eq!(r.body["status"], "active");
+
+    // Forged, stale, unsigned and tampered deliveries are refused and change nothing.
+    let card = double.complete_checkout(&session, "pm_card_attacker");
+    let payload = serde_json::to_vec(&double.event("setup_intent.succeeded", card)).unwrap();
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut tampered = payload.clone();
+    tampered.extend_from_slice(b" ");
+    for (body, signed) in [
+        (&payload, Some(signature(&payload, "whsec_attacker", now_s))),
+        (
+            &payload,
+            Some(signature(&payload, stripe::WEBHOOK_SECRET, now_s - 600)),
+        ),
+        (&payload, None),
+        (
+            &tampered,
+            Some(signature(&payload, stripe::WEBHOOK_SECRET, now_s)),
+        ),
+        (&payload, Some(format!("t={now_s},v1=zz"))),
+    ] {
+        let (status, problem) = deliver_raw(&host, body, signed.clone()).await;
+        assert_eq!(status, 400, "{signed:?}: {problem}");
+    }
+    let (card_on_file,): (String,) =
+        sqlx::query_as("SELECT payment_method FROM stripe_customers WHERE account = ?")
+            .bind(&cleo_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(card_on_file, "pm_card_cleo");
+
+    // Cancel at period end: the tiers go when the period does.
+    let r = api
+        .post(
+            "/api/v1/billing/subscriptions/me/cancel",
+            Some(&cleo),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.body["cancelAtPeriodEnd"], true, "{:?}", r.body);
+    due_now(&pool, PERIOD_ENDS, &cleo_id).await;
+    eventually(&api, "/api/v1/billing/entitlements/me", &cleo, |e| {
+        e["tiers"] == json!([])
+    })
+    .await;
+    assert_eq!(
+        kinds(&ledger_of(&api, &cleo).await),
+        [
+            "SubscriptionCreated",
+            "SubscriptionUpdated",
+            "InvoiceGenerated",
+            "PaymentProcessed",
+            "SubscriptionUpdated",
+            "InvoiceGenerated",
+            "PaymentProcessed",
+            "SubscriptionUpdated",
+            "InvoiceGenerated",
+            "PaymentFailed",
+            "SubscriptionUpdated",
+            "PaymentFailed",
+            "PaymentProcessed",
+            "SubscriptionUpdated",
+            "SubscriptionUpdated",
+            "SubscriptionCancelled",
+        ]
+    );
+    events_about(
+        &host,
+        &cleo_id,
+        &[
+            "folio.billing.PaymentFailed",
+            "folio.billing.PaymentProcessed",
+            "folio.billing.SubscriptionCancelled",
+        ],
+    )
+    .await;
+
+    // Dan pays his first invoice at Checkout. His earlier declined try's
+    // webhook arrives after the success, the success twice: one payment.
+    let r = api
+        .post(
+            "/api/v1/billing/subscriptions",
+            Some(&dan),
+            json!({"planId": pro, "provider": "stripe"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["subscription"]["status"], "incomplete");
+    let session = r.body["checkout"]["id"].as_str().unwrap().to_string();
+    let paid = double.complete_checkout(&session, "pm_card_dan");
+    assert_eq!(paid["amount"], 1800);
+    let mut declined = double.complete_checkout(&session, "pm_card_dan_old");
+    declined["status"] = json!("requires_payment_method");
+    declined["last_payment_error"] =
+        json!({"code": "card_declined", "message": "Your card was declined."});
+    let success = double.event("payment_intent.succeeded", paid);
+    let failure = double.event("payment_intent.payment_failed", declined);
+    for event in [&success, &success, &failure] {
+        assert_eq!(deliver(&host, event).await.0, 200);
+    }
+    eventually(&api, "/api/v1/billing/subscriptions/me", &dan, |s| {
+        s["status"] == "active"
+    })
+    .await;
+    let dan_ledger = kinds(&ledger_of(&api, &dan).await);
+    assert_eq!(
+        dan_ledger
+            .iter()
+            .filter(|k| *k == "PaymentProcessed")
+            .count(),
+        1,
+        "{dan_ledger:?}"
+    );
+    assert!(
+        !dan_ledger.contains(&"PaymentFailed".to_string()),
+        "{dan_ledger:?}"
+    );
+
+    // His card then fails every retry: canceled after the last (day 7), the
+    // invoice void.
+    double.decline_charges(true);
+    due_now(&pool, PERIOD_ENDS, &dan_id).await;
+    eventually(&api, "/api/v1/billing/subscriptions/me", &dan, |s| {
+        s["status"] == "past_due"
+    })
+    .await;
+    for attempts in 2..=4 {
+        due_now(&pool, RETRY_DUE, &dan_id).await;
+        eventually(&api, "/api/v1/billing/invoices", &dan, |list| {
+            list["items"][0]["attempts"] == attempts
+        })
+        .await;
+    }
+    due_now(&pool, RETRY_DUE, &dan_id).await;
+    eventually(&api, "/api/v1/billing/entitlements/me", &dan, |e| {
+        e["tiers"] == json!([])
+    })
+    .await;
+    let last = newest_invoice(&api, &dan).await;
+    assert_eq!(
+        (last["status"].clone(), last["attempts"].clone()),
+        (json!("void"), json!(5)),
+        "{last}"
+    );
+    let dan_entries = ledger_of(&api, &dan).await;
+    let cancelled = dan_entries["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|e| e["type"] == "SubscriptionCancelled")
+        .unwrap();
+    assert_eq!(cancelled["data"]["reason"], "payment_failed");
+
+    // Every POST carried an idempotency key, none was reused with other
+    // parameters, and the chain holds.
+    for request in double.requests() {
+        assert!(request.idempotency_key.is_some(), "{request:?}");
+        assert!([200, 402].contains(&request.status), "{request:?}");
+    }
+    let v = api.get("/api/v1/billing/ledger/verify", Some(&admin)).await;
+    assert_eq!(v.body["valid"], true, "{:?}", v.body);
+    pool.close().await;
+}
+
+/// The reference of the payment that settled invoice `invoice_id`.
+fn first_id_intent(ledger: &Value, invoice_id: &str) -> String {
+    ledger["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "PaymentProcessed" && e["data"]["invoiceId"] == invoice_id)
+        .and_then(|e| e["data"]["reference"].as_str())
+        .unwrap()
+        .to_string()
+}

@@ -1,13 +1,14 @@
 //! The billing service as a test host: its component (routes and cron as
 //! in spin.toml, the cron every second) beside the users service, with the
-//! events fixture recording `folio.billing`.
+//! events fixture recording `folio.billing`; Stripe, when wanted, is the
+//! loopback double of `stripe.rs`.
 
 use std::path::Path;
 
 use crate::services::Backends;
 use crate::{Host, HostOptions, services_manifest_recording, wasm};
 
-pub fn billing_component(id: &str, tax_rate_bp: u32) -> String {
+pub fn billing_component(id: &str, tax_rate_bp: u32, stripe_api_base: Option<&str>) -> String {
     let component = format!("{id}-billing");
     let mut text = String::new();
     for route in ["/api/v1/billing/...", "/api/v1/openapi/billing.json"] {
@@ -24,15 +25,29 @@ cron_expression = "* * * * * *"
 [component.{component}]
 source = "{}"
 sqlite_databases = ["default"]
+{outbound}
 [component.{component}.variables]
 auth_public_keys = "{{{{ auth_public_keys }}}}"
 auth_issuer = "{{{{ auth_issuer }}}}"
 auth_audience = "{{{{ auth_audience }}}}"
 tax_rate_bp = "{tax_rate_bp}"
+{stripe}
 [component.{component}.tool.folio]
 publishes = ["folio.billing"]
 "#,
-        wasm("folio_billing").display()
+        wasm("folio_billing").display(),
+        outbound = stripe_api_base
+            .map(|base| format!("allowed_outbound_hosts = [\"{base}\"]"))
+            .unwrap_or_default(),
+        stripe = match stripe_api_base {
+            Some(base) => format!(
+                "stripe_api_base = \"{base}\"\nstripe_secret_key = \"{}\"\n\
+                 stripe_webhook_secret = \"{}\"\npublic_url = \"https://folio.test\"",
+                crate::stripe::SECRET_KEY,
+                crate::stripe::WEBHOOK_SECRET,
+            ),
+            None => String::new(),
+        }
     ));
     text
 }
@@ -41,8 +56,25 @@ publishes = ["folio.billing"]
 /// log in `data`, or on Postgres + Redis + Kafka when `backends` is given
 /// (emptied first).
 pub async fn start(id: &str, data: &Path, tax_rate_bp: u32, backends: Option<&Backends>) -> Host {
+    start_with(id, data, tax_rate_bp, None, backends).await
+}
+
+/// As [`start`], the billing component calling Stripe at `stripe_api_base`
+/// (the double's address, allowed as a loopback destination).
+pub async fn start_with(
+    id: &str,
+    data: &Path,
+    tax_rate_bp: u32,
+    stripe_api_base: Option<&str>,
+    backends: Option<&Backends>,
+) -> Host {
     let mut manifest = services_manifest_recording(id, id, false, &["folio.billing"]);
-    manifest.push_str(&billing_component(id, tax_rate_bp));
+    manifest.push_str(&billing_component(id, tax_rate_bp, stripe_api_base));
+    let loopback = if stripe_api_base.is_some() {
+        crate::publishing::LOOPBACK_ALLOWED
+    } else {
+        ""
+    };
     let mut args = Vec::new();
     if let Some(backends) = backends {
         backends
@@ -57,11 +89,16 @@ pub async fn start(id: &str, data: &Path, tax_rate_bp: u32, backends: Option<&Ba
         std::fs::write(
             &path,
             format!(
-                "[rate_limits]\nexempt = [\"127.0.0.1\"]\n{}",
+                "{loopback}[rate_limits]\nexempt = [\"127.0.0.1\"]\n{}",
                 backends.runtime_config()
             ),
         )
         .unwrap();
+        args = vec!["--runtime-config".to_string(), path.display().to_string()];
+    } else if !loopback.is_empty() {
+        std::fs::create_dir_all(data).unwrap();
+        let path = data.join("runtime.toml");
+        std::fs::write(&path, loopback).unwrap();
         args = vec!["--runtime-config".to_string(), path.display().to_string()];
     }
     Host::start_with(

@@ -10,6 +10,7 @@ pub mod notifications;
 pub mod publishing;
 pub mod search;
 pub mod services;
+pub mod stripe;
 pub mod wrk;
 
 use std::io::{BufRead, BufReader};

@@ -2,13 +2,13 @@
 //! `invoices` and `ledger`. An account is a user: the bearer token's subject.
 
 use folio_guest::auth::{Claims, Role, authenticate, require_role};
-use folio_guest::http::{JsonBody, Problem, json, path_segments, query_pairs, respond};
+use folio_guest::http::{JsonBody, Problem, header, json, path_segments, query_pairs, respond};
 use folio_guest::openapi::ProblemDetails;
 use folio_guest::util::{is_uuid, now_ms};
 use serde_json::json;
 use spin_sdk::http::{Method, Request, Response};
 
-use crate::{invoices, ledger, plans, store, subscriptions};
+use crate::{invoices, ledger, plans, store, subscriptions, webhooks};
 
 pub fn route(request: Request) -> Response {
     let segments = path_segments(&request);
@@ -25,6 +25,8 @@ pub fn route(request: Request) -> Response {
         (["api", "v1", "billing", "subscriptions", "me"], Get) => my_subscription(r),
         (["api", "v1", "billing", "subscriptions", "me", "cancel"], Post) => cancel(r),
         (["api", "v1", "billing", "subscriptions", "me", "resume"], Post) => resume(r),
+        (["api", "v1", "billing", "subscriptions", "me", "change"], Post) => change(r),
+        (["api", "v1", "billing", "webhooks", "stripe"], Post) => stripe_webhook(r),
         (["api", "v1", "billing", "invoices"], Get) => list_invoices(r),
         (["api", "v1", "billing", "invoices", id], Get) => get_invoice(r, id),
         (["api", "v1", "billing", "invoices", id, "mark-paid"], Post) => mark_paid(r, id),
@@ -109,14 +111,15 @@ pub fn get_plan(_request: &Request, id: &str) -> Result<Response, Problem> {
 
 #[utoipa::path(
     post, path = "/api/v1/billing/subscriptions", operation_id = "subscribe", tag = "billing",
-    request_body(content = inline(serde_json::Value), description = "`{planId, interval?: month|year, currency?, provider?: manual}`"),
+    request_body(content = inline(serde_json::Value), description = "`{planId, interval?: month|year, currency?, provider?: manual|stripe}`"),
     responses(
-        (status = 201, description = "`{subscription, invoice?}`: a trial starts at once; without one, the first invoice is open"),
+        (status = 201, description = "`{subscription, invoice?, checkout?: {id, url}}`: a trial starts at once; without one, the first invoice is open. With Stripe, `checkout.url` is where the customer pays it (or leaves a card for the trial's end)"),
         (status = 400, description = "Not a JSON object", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 409, description = "The account already has a subscription", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid (named in `errors`)", body = ProblemDetails, content_type = "application/problem+json")
+        (status = 422, description = "A field is invalid (named in `errors`)", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 502, description = "The payment provider refused or could not be reached; nothing was started", body = ProblemDetails, content_type = "application/problem+json")
     ),
     security(("bearer" = []))
 )]
@@ -124,12 +127,64 @@ pub fn subscribe(request: &Request) -> Result<Response, Problem> {
     let claims = authenticate(request)?;
     let db = store::db()?;
     let order = subscriptions::parse_order(&db, &JsonBody::parse(request)?)?;
-    let (subscription, invoice) =
-        subscriptions::subscribe(&db, &claims.sub, order, store::tax_rate()?, now_ms())?;
+    let started = subscriptions::subscribe(&db, &claims.sub, order, store::tax_rate()?, now_ms())?;
+    let checkout = started
+        .checkout
+        .map(|c| json!({ "id": c.id, "url": c.url }));
     Ok(json(
         201,
-        &json!({ "subscription": subscription, "invoice": invoice }),
+        &json!({
+            "subscription": started.subscription,
+            "invoice": started.invoice,
+            "checkout": checkout,
+        }),
     ))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/billing/subscriptions/me/change", operation_id = "changeSubscription", tag = "billing",
+    request_body(content = inline(serde_json::Value), description = "`{planId, interval?: month|year, currency?}`"),
+    responses(
+        (status = 200, description = "`{subscription, invoice?}`: the new plan applies now; unused time is credited, the rest of the period charged (`invoice`, collected at once), or a net credit kept for the next invoices"),
+        (status = 400, description = "Not a JSON object", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No live subscription", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The first invoice is unpaid", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid (named in `errors`): the same plan and interval, another currency", body = ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn change(request: &Request) -> Result<Response, Problem> {
+    let claims = authenticate(request)?;
+    let db = store::db()?;
+    let target = subscriptions::parse_change(&db, &JsonBody::parse(request)?)?;
+    let changed = subscriptions::change(&db, &claims.sub, target, store::tax_rate()?, now_ms())?;
+    Ok(json(
+        200,
+        &json!({ "subscription": changed.subscription, "invoice": changed.invoice }),
+    ))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/billing/webhooks/stripe", operation_id = "stripeWebhook", tag = "billing",
+    request_body(content = inline(serde_json::Value), description = "A Stripe event, signed in `Stripe-Signature`"),
+    params(("Stripe-Signature" = String, Header, description = "`t=<unix seconds>,v1=<hex HMAC-SHA256 of t.payload>`")),
+    responses(
+        (status = 200, description = "`{received, duplicate, applied}`: applied once; a redelivery is a duplicate"),
+        (status = 400, description = "The signature is missing, forged or stale, or the payload is not an event", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "Stripe webhooks are not configured here", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than any Stripe event", body = ProblemDetails, content_type = "application/problem+json")
+    )
+)]
+pub fn stripe_webhook(request: &Request) -> Result<Response, Problem> {
+    let receipt = webhooks::receive(
+        &store::db()?,
+        request.body(),
+        header(request, "stripe-signature"),
+        now_ms(),
+    )?;
+    Ok(json(200, &receipt))
 }
 
 #[utoipa::path(

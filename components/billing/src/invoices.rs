@@ -5,7 +5,6 @@
 
 use folio_guest::columns::{integer, optional_integer, optional_text, text};
 use folio_guest::http::Problem;
-use folio_guest::util::new_id;
 use folio_guest::{Connection, Transaction, Value};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -15,8 +14,10 @@ use crate::ledger::{self, Kind};
 use crate::money;
 use crate::store::{Reads, db_error};
 
-/// Days a manual (bank transfer) invoice may stay unpaid.
+/// Days a manual (bank transfer) invoice may stay unpaid; a Stripe invoice
+/// is charged when issued.
 pub const PAYMENT_TERMS_DAYS: i64 = 14;
+const DAY_MS: i64 = 86_400_000;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -46,6 +47,12 @@ pub struct Invoice {
     pub issued_at_ms: i64,
     pub due_at_ms: i64,
     pub paid_at_ms: Option<i64>,
+    /// `manual` or `stripe`.
+    pub provider: String,
+    /// Collection attempts that failed so far.
+    pub attempts: i64,
+    /// When it is next collected (charged, or checked for a transfer).
+    pub next_attempt_at_ms: Option<i64>,
 }
 
 /// Totals of `lines` taxed at `tax_rate` basis points.
@@ -74,18 +81,29 @@ fn next_number(tx: &Transaction, year: i64) -> Result<String, Problem> {
 }
 
 pub struct Draft<'a> {
+    /// Known before the invoice exists when a provider needs it first.
+    pub id: String,
     pub account: &'a str,
     pub subscription_id: Option<&'a str>,
     pub currency: &'a str,
     pub lines: Vec<Line>,
     pub tax_rate: i64,
+    pub provider: &'a str,
+    /// Whether the cron collects it at its due date (renewals, plan
+    /// changes); a first invoice is paid by the customer at checkout or by
+    /// transfer instead.
+    pub collect: bool,
 }
 
 /// Issues `draft` in `tx` (the account locked): numbered, stored, in the ledger.
 pub fn issue(tx: &Transaction, draft: Draft<'_>, now_ms: i64) -> Result<Invoice, Problem> {
     let (subtotal, tax, total) = totals(&draft.lines, draft.tax_rate);
+    let due_at_ms = match draft.provider {
+        "manual" => now_ms + PAYMENT_TERMS_DAYS * DAY_MS,
+        _ => now_ms,
+    };
     let invoice = Invoice {
-        id: new_id(),
+        id: draft.id,
         number: next_number(tx, calendar::year(now_ms))?,
         account: draft.account.to_string(),
         subscription_id: draft.subscription_id.map(str::to_string),
@@ -97,13 +115,16 @@ pub fn issue(tx: &Transaction, draft: Draft<'_>, now_ms: i64) -> Result<Invoice,
         total,
         status: "open".into(),
         issued_at_ms: now_ms,
-        due_at_ms: now_ms + PAYMENT_TERMS_DAYS * 86_400_000,
+        due_at_ms,
         paid_at_ms: None,
+        provider: draft.provider.to_string(),
+        attempts: 0,
+        next_attempt_at_ms: draft.collect.then_some(due_at_ms),
     };
     tx.execute(
         "INSERT INTO invoices (id, number, account, subscription_id, currency, lines, subtotal, \
-         tax_rate_bp, tax, total, status, issued_at, due_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         tax_rate_bp, tax, total, status, issued_at, due_at, provider, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         &[
             Value::Text(invoice.id.clone()),
             Value::Text(invoice.number.clone()),
@@ -121,6 +142,10 @@ pub fn issue(tx: &Transaction, draft: Draft<'_>, now_ms: i64) -> Result<Invoice,
             Value::Text(invoice.status.clone()),
             Value::Integer(invoice.issued_at_ms),
             Value::Integer(invoice.due_at_ms),
+            Value::Text(invoice.provider.clone()),
+            invoice
+                .next_attempt_at_ms
+                .map_or(Value::Null, Value::Integer),
         ],
     )
     .map_err(db_error)?;
@@ -144,7 +169,8 @@ pub fn issue(tx: &Transaction, draft: Draft<'_>, now_ms: i64) -> Result<Invoice,
 }
 
 const COLUMNS: &str = "id, number, account, subscription_id, currency, lines, subtotal, \
-                       tax_rate_bp, tax, total, status, issued_at, due_at, paid_at";
+                       tax_rate_bp, tax, total, status, issued_at, due_at, paid_at, provider, \
+                       attempts, next_attempt_at";
 
 fn from_row(r: &[Value]) -> Invoice {
     Invoice {
@@ -162,6 +188,9 @@ fn from_row(r: &[Value]) -> Invoice {
         issued_at_ms: integer(&r[11]),
         due_at_ms: integer(&r[12]),
         paid_at_ms: optional_integer(&r[13]),
+        provider: text(&r[14]),
+        attempts: integer(&r[15]),
+        next_attempt_at_ms: optional_integer(&r[16]),
     }
 }
 
@@ -186,16 +215,19 @@ pub fn of_account(db: &Connection, account: &str) -> Result<Vec<Invoice>, Proble
     Ok(rows.rows.iter().map(|r| from_row(r)).collect())
 }
 
-/// Marks `invoice` paid in `tx` and records the payment in the ledger.
+/// Marks `invoice` paid in `tx` and records the payment in the ledger;
+/// `reference` is the provider's (a PaymentIntent id) when there is one.
 pub fn settle(
     tx: &Transaction,
     invoice: &Invoice,
     method: &str,
+    reference: Option<&str>,
     now_ms: i64,
 ) -> Result<(), Problem> {
     let changed = tx
         .execute(
-            "UPDATE invoices SET status = 'paid', paid_at = $2 WHERE id = $1 AND status = 'open'",
+            "UPDATE invoices SET status = 'paid', paid_at = $2, next_attempt_at = NULL \
+             WHERE id = $1 AND status = 'open'",
             &[Value::Text(invoice.id.clone()), Value::Integer(now_ms)],
         )
         .map_err(db_error)?;
@@ -215,6 +247,7 @@ pub fn settle(
             "currency": invoice.currency,
             "amount": invoice.total,
             "method": method,
+            "reference": reference,
         }),
         now_ms,
     )?;

@@ -27,6 +27,7 @@ pub enum Kind {
     SubscriptionUpdated,
     SubscriptionCancelled,
     PaymentProcessed,
+    PaymentFailed,
     InvoiceGenerated,
 }
 
@@ -37,6 +38,7 @@ impl Kind {
             Kind::SubscriptionUpdated => "SubscriptionUpdated",
             Kind::SubscriptionCancelled => "SubscriptionCancelled",
             Kind::PaymentProcessed => "PaymentProcessed",
+            Kind::PaymentFailed => "PaymentFailed",
             Kind::InvoiceGenerated => "InvoiceGenerated",
         }
     }

@@ -2,11 +2,15 @@
 //! life (`subscriptions.rs`, renewed by a cron); invoices with gapless
 //! numbers per year (`invoices.rs`); the event store, an append-only
 //! hash-chained ledger per account whose entries are published on
-//! `folio.billing` (`ledger.rs`). Money is integer minor units
+//! `folio.billing` (`ledger.rs`); payments collected and dunned
+//! (`collection.rs`) by hand (bank transfer) or through Stripe (`stripe.rs`,
+//! `customers.rs`, `webhooks.rs`). Money is integer minor units
 //! (`money.rs`); periods are calendar months and years (`calendar.rs`).
 
 mod api;
 mod calendar;
+mod collection;
+mod customers;
 mod invoices;
 mod ledger;
 mod money;
@@ -14,7 +18,9 @@ mod openapi;
 mod plans;
 mod schema;
 mod store;
+mod stripe;
 mod subscriptions;
+mod webhooks;
 
 use folio_guest::http::{Problem, respond, send};
 use schema::Schema;
@@ -41,12 +47,15 @@ use folio_guest::cron::{Error as CronError, Metadata};
 
 struct Cron;
 
-/// Each tick: subscriptions whose period is over end or renew.
+/// Each tick: subscriptions whose period is over end or renew, then the
+/// invoices due are collected (charged, or dunned).
 impl folio_guest::cron::Guest for Cron {
     fn handle_cron_event(_metadata: Metadata) -> Result<(), CronError> {
         let run = || -> Result<usize, Problem> {
             let db = store::db()?;
-            subscriptions::renew_due(&db, store::tax_rate()?, folio_guest::util::now_ms())
+            let now = folio_guest::util::now_ms();
+            let renewed = subscriptions::renew_due(&db, store::tax_rate()?, now)?;
+            Ok(renewed + collection::collect_due(&db, now)?)
         };
         run().map(|_| ()).map_err(|p| CronError::Other(p.detail))
     }

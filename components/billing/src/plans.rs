@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::money;
-use crate::store::db_error;
+use crate::store::{Reads, db_error};
 
 const MAX_PRICES: usize = 20;
 const MAX_TIERS: usize = 10;
@@ -198,37 +198,31 @@ pub fn insert(db: &Connection, plan: &Plan) -> Result<(), Problem> {
     tx.commit().map_err(db_error)
 }
 
-pub fn get(db: &Connection, id: &str) -> Result<Option<Plan>, Problem> {
+pub fn get(db: &impl Reads, id: &str) -> Result<Option<Plan>, Problem> {
     Ok(load(db, Some(id))?.into_iter().next())
 }
 
-pub fn list(db: &Connection) -> Result<Vec<Plan>, Problem> {
+pub fn list(db: &impl Reads) -> Result<Vec<Plan>, Problem> {
     load(db, None)
 }
 
-fn load(db: &Connection, id: Option<&str>) -> Result<Vec<Plan>, Problem> {
+fn load(db: &impl Reads, id: Option<&str>) -> Result<Vec<Plan>, Problem> {
     let (filter, params) = match id {
         Some(id) => ("WHERE id = $1", vec![Value::Text(id.to_string())]),
         None => ("", Vec::new()),
     };
-    let plans = db
-        .query(
-            &format!(
-                "SELECT id, name, trial_days, tiers FROM plans {filter} ORDER BY created_at, id"
-            ),
-            &params,
-        )
-        .map_err(db_error)?;
-    let prices = db
-        .query(
-            &format!(
-                "SELECT plan_id, billing_interval, currency, amount FROM plan_prices {} \
-                 ORDER BY plan_id, billing_interval, currency",
-                filter.replace("id", "plan_id")
-            ),
-            &params,
-        )
-        .map_err(db_error)?;
+    let plans = db.read(
+        &format!("SELECT id, name, trial_days, tiers FROM plans {filter} ORDER BY created_at, id"),
+        &params,
+    )?;
+    let prices = db.read(
+        &format!(
+            "SELECT plan_id, billing_interval, currency, amount FROM plan_prices {} \
+             ORDER BY plan_id, billing_interval, currency",
+            filter.replace("id", "plan_id")
+        ),
+        &params,
+    )?;
     Ok(plans
         .rows
         .iter()

@@ -16,11 +16,12 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
             Dialect::Sqlite => "INTEGER PRIMARY KEY",
             Dialect::Postgres => "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         };
-        vec![Migration {
-            version: 1,
-            name: "billing".into(),
-            statements: format!(
-                "CREATE TABLE plans (
+        vec![
+            Migration {
+                version: 1,
+                name: "billing".into(),
+                statements: format!(
+                    "CREATE TABLE plans (
                     id TEXT PRIMARY KEY,
                     name TEXT NOT NULL,
                     trial_days BIGINT NOT NULL,
@@ -98,7 +99,54 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                     paid_at BIGINT
                 );
                 CREATE INDEX invoices_by_account ON invoices (account, issued_at)"
-            ),
-        }]
+                ),
+            },
+            Migration {
+                version: 2,
+                name: "payments and dunning".into(),
+                statements: "
+                -- How an invoice is paid: `manual` (bank transfer) or `stripe`
+                -- (charged to the card on file). Collection attempts so far,
+                -- and when the next is due (NULL: none scheduled, e.g. a first
+                -- invoice the customer pays at checkout).
+                ALTER TABLE invoices ADD COLUMN provider TEXT NOT NULL DEFAULT 'manual';
+                ALTER TABLE invoices ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0;
+                ALTER TABLE invoices ADD COLUMN next_attempt_at BIGINT;
+                CREATE INDEX invoices_to_collect ON invoices (next_attempt_at)
+                    WHERE status = 'open' AND next_attempt_at IS NOT NULL;
+                -- Unused time credited by a downgrade, taken off the next invoices.
+                ALTER TABLE subscriptions ADD COLUMN credit BIGINT NOT NULL DEFAULT 0;
+                -- Every payment outcome once: a provider's reference (a Stripe
+                -- PaymentIntent id) is seen by the charge's answer and again by
+                -- its webhook, and counts once.
+                CREATE TABLE payments (
+                    reference TEXT NOT NULL,
+                    outcome TEXT NOT NULL,
+                    invoice_id TEXT NOT NULL,
+                    account TEXT NOT NULL,
+                    provider TEXT NOT NULL,
+                    amount BIGINT NOT NULL,
+                    currency TEXT NOT NULL,
+                    reason TEXT,
+                    recorded_at BIGINT NOT NULL,
+                    -- A PaymentIntent may fail, then succeed when retried.
+                    PRIMARY KEY (reference, outcome)
+                );
+                CREATE INDEX payments_by_invoice ON payments (invoice_id);
+                CREATE TABLE stripe_customers (
+                    account TEXT PRIMARY KEY,
+                    customer_id TEXT NOT NULL UNIQUE,
+                    payment_method TEXT,
+                    updated_at BIGINT NOT NULL
+                );
+                -- Stripe events applied, by id: a redelivery changes nothing.
+                CREATE TABLE stripe_events (
+                    id TEXT PRIMARY KEY,
+                    type TEXT NOT NULL,
+                    received_at BIGINT NOT NULL
+                )"
+                .into(),
+            },
+        ]
     }
 }

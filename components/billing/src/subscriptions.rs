@@ -5,8 +5,9 @@
 //! `incomplete` (first invoice unpaid) → `active`; `trialing` (a trial
 //! grants the plan's tiers at once) → `active` at the trial's end;
 //! `active` renews each period with an invoice; a cancel takes effect at the
-//! period's end (`canceled`), until then `resume` undoes it. Dunning
-//! (`past_due`) is not built yet.
+//! period's end (`canceled`), until then `resume` undoes it; a plan change
+//! is prorated over what is left of the period. A failed payment makes it
+//! `past_due` until paid, or `canceled` after the last retry (`collection.rs`).
 
 use folio_guest::columns::{integer, optional_integer, text};
 use folio_guest::http::{JsonBody, Problem};
@@ -16,10 +17,14 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::calendar;
+use crate::collection::{self, Payment};
+use crate::customers;
 use crate::invoices::{self, Draft, Invoice, Line};
 use crate::ledger::{self, Kind};
+use crate::money;
 use crate::plans::{self, Interval, Plan};
 use crate::store::{Reads, db_error};
+use crate::stripe::{self, Checkout, CheckoutFor};
 
 /// Statuses that hold the account's one live subscription.
 const LIVE: &str = "('incomplete', 'trialing', 'active', 'past_due')";
@@ -45,10 +50,12 @@ pub struct Subscription {
     pub trial_end_ms: Option<i64>,
     pub cancel_at_period_end: bool,
     pub ended_at_ms: Option<i64>,
+    /// Unused time credited by a downgrade, taken off the next invoices.
+    pub credit: i64,
 }
 
 const COLUMNS: &str = "id, account, plan_id, billing_interval, currency, amount, provider, status, \
-                       period_start, period_end, trial_end, cancel_at_period_end, ended_at";
+                       period_start, period_end, trial_end, cancel_at_period_end, ended_at, credit";
 
 fn from_row(r: &[Value]) -> Subscription {
     Subscription {
@@ -65,6 +72,7 @@ fn from_row(r: &[Value]) -> Subscription {
         trial_end_ms: optional_integer(&r[10]),
         cancel_at_period_end: integer(&r[11]) != 0,
         ended_at_ms: optional_integer(&r[12]),
+        credit: integer(&r[13]),
     }
 }
 
@@ -88,11 +96,11 @@ fn by_id(db: &impl Reads, id: &str) -> Result<Option<Subscription>, Problem> {
 fn save(tx: &Transaction, s: &Subscription, now_ms: i64) -> Result<(), Problem> {
     tx.execute(
         "INSERT INTO subscriptions (id, account, plan_id, billing_interval, currency, amount, provider, \
-         status, period_start, period_end, trial_end, cancel_at_period_end, ended_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
+         status, period_start, period_end, trial_end, cancel_at_period_end, ended_at, created_at, updated_at, \
+         credit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) \
          ON CONFLICT (id) DO UPDATE SET plan_id = $3, billing_interval = $4, currency = $5, amount = $6, \
          status = $8, period_start = $9, period_end = $10, trial_end = $11, cancel_at_period_end = $12, \
-         ended_at = $13, updated_at = $14",
+         ended_at = $13, updated_at = $14, credit = $15",
         &[
             Value::Text(s.id.clone()),
             Value::Text(s.account.clone()),
@@ -108,6 +116,7 @@ fn save(tx: &Transaction, s: &Subscription, now_ms: i64) -> Result<(), Problem> 
             Value::Integer(i64::from(s.cancel_at_period_end)),
             s.ended_at_ms.map_or(Value::Null, Value::Integer),
             Value::Integer(now_ms),
+            Value::Integer(s.credit),
         ],
     )
     .map_err(db_error)?;
@@ -128,6 +137,7 @@ fn snapshot(s: &Subscription) -> serde_json::Value {
         "currentPeriodEndMs": s.current_period_end_ms,
         "trialEndMs": s.trial_end_ms,
         "cancelAtPeriodEnd": s.cancel_at_period_end,
+        "credit": s.credit,
     })
 }
 
@@ -141,6 +151,41 @@ pub struct Order {
 /// `POST /api/v1/billing/subscriptions`: `{planId, interval?, currency?, provider?}`.
 pub fn parse_order(db: &Connection, body: &JsonBody) -> Result<Order, Problem> {
     body.only(&["planId", "interval", "currency", "provider"])?;
+    let (plan, interval, currency) = parse_price(db, body)?;
+    let provider = body.optional_str("provider")?.unwrap_or("manual");
+    match provider {
+        "manual" => {}
+        "stripe" if stripe::config().is_some() => {}
+        "stripe" => {
+            return Err(Problem::invalid_field(
+                "provider",
+                "stripe is not configured on this deployment; use manual",
+            ));
+        }
+        _ => {
+            return Err(Problem::invalid_field(
+                "provider",
+                "must be manual or stripe",
+            ));
+        }
+    }
+    Ok(Order {
+        plan,
+        interval,
+        currency,
+        provider: provider.to_string(),
+    })
+}
+
+/// `POST /api/v1/billing/subscriptions/me/change`: `{planId, interval?, currency?}`.
+pub fn parse_change(db: &Connection, body: &JsonBody) -> Result<(Plan, Interval, String), Problem> {
+    body.only(&["planId", "interval", "currency"])?;
+    parse_price(db, body)
+}
+
+/// A plan and one of its prices: `planId`, `interval` (default month) and
+/// `currency` (needed only when the plan is priced in several).
+fn parse_price(db: &Connection, body: &JsonBody) -> Result<(Plan, Interval, String), Problem> {
     let plan_id = body.required_str("planId")?.to_ascii_lowercase();
     let no_plan = || Problem::invalid_field("planId", "is not a plan in the catalog");
     if !is_uuid(&plan_id) {
@@ -179,28 +224,7 @@ pub fn parse_order(db: &Connection, body: &JsonBody) -> Result<Order, Problem> {
             format!("the plan has no {} price in {currency}", interval.name()),
         ));
     }
-    let provider = body.optional_str("provider")?.unwrap_or("manual");
-    match provider {
-        "manual" => {}
-        "stripe" => {
-            return Err(Problem::invalid_field(
-                "provider",
-                "stripe is not available on this deployment yet; use manual",
-            ));
-        }
-        _ => {
-            return Err(Problem::invalid_field(
-                "provider",
-                "must be manual or stripe",
-            ));
-        }
-    }
-    Ok(Order {
-        plan,
-        interval,
-        currency,
-        provider: provider.to_string(),
-    })
+    Ok((plan, interval, currency))
 }
 
 fn plan_line(plan: &Plan, s: &Subscription) -> Line {
@@ -218,26 +242,34 @@ fn plan_line(plan: &Plan, s: &Subscription) -> Line {
     }
 }
 
+pub struct Started {
+    pub subscription: Subscription,
+    pub invoice: Option<Invoice>,
+    /// Where a Stripe customer pays the first invoice, or leaves a card for
+    /// when the trial ends.
+    pub checkout: Option<Checkout>,
+}
+
 /// Starts `account`'s subscription: a trial at once when the plan has one,
-/// else `incomplete` with its first invoice.
+/// else `incomplete` with its first invoice. With Stripe, the Checkout
+/// Session is made first, so a provider that fails leaves nothing behind.
 pub fn subscribe(
     db: &Connection,
     account: &str,
     order: Order,
     tax_rate: i64,
     now_ms: i64,
-) -> Result<(Subscription, Option<Invoice>), Problem> {
+) -> Result<Started, Problem> {
     let price = order
         .plan
         .price(order.interval, &order.currency)
         .cloned()
         .ok_or_else(|| Problem::invalid_field("currency", "has no price"))?;
-    let tx = db.begin().map_err(db_error)?;
-    ledger::lock_account(&tx, account, now_ms)?;
-    if live(&tx, account)?.is_some() {
-        return Err(Problem::conflict(
-            "the account already has a subscription: change its plan or cancel it",
-        ));
+    let already = || {
+        Problem::conflict("the account already has a subscription: change its plan or cancel it")
+    };
+    if live(db, account)?.is_some() {
+        return Err(already());
     }
     let trial = order.plan.trial_days > 0;
     let period_end = if trial {
@@ -259,7 +291,41 @@ pub fn subscribe(
         trial_end_ms: trial.then_some(period_end),
         cancel_at_period_end: false,
         ended_at_ms: None,
+        credit: 0,
     };
+    let line = plan_line(&order.plan, &subscription);
+    let invoice_id = new_id();
+    let checkout = match order.provider.as_str() {
+        "stripe" => {
+            let config =
+                stripe::config().ok_or_else(|| Problem::unavailable("Stripe is not configured"))?;
+            let customer = customers::ensure(db, &config, account, now_ms)?;
+            let (_, _, total) = invoices::totals(std::slice::from_ref(&line), tax_rate);
+            let purpose = if trial {
+                CheckoutFor::Trial {
+                    subscription_id: &subscription.id,
+                    currency: &subscription.currency,
+                }
+            } else {
+                CheckoutFor::Invoice {
+                    id: &invoice_id,
+                    description: &line.description,
+                    amount: total,
+                    currency: &subscription.currency,
+                }
+            };
+            Some(
+                stripe::checkout(&config, account, &customer, purpose)
+                    .map_err(customers::provider_problem)?,
+            )
+        }
+        _ => None,
+    };
+    let tx = db.begin().map_err(db_error)?;
+    ledger::lock_account(&tx, account, now_ms)?;
+    if live(&tx, account)?.is_some() {
+        return Err(already());
+    }
     save(&tx, &subscription, now_ms)?;
     ledger::append(
         &tx,
@@ -274,17 +340,24 @@ pub fn subscribe(
         Some(invoices::issue(
             &tx,
             Draft {
+                id: invoice_id,
                 account,
                 subscription_id: Some(&subscription.id),
                 currency: &subscription.currency,
-                lines: vec![plan_line(&order.plan, &subscription)],
+                lines: vec![line],
                 tax_rate,
+                provider: &subscription.provider,
+                collect: false,
             },
             now_ms,
         )?)
     };
     tx.commit().map_err(db_error)?;
-    Ok((subscription, invoice))
+    Ok(Started {
+        subscription,
+        invoice,
+        checkout,
+    })
 }
 
 /// Schedules the end at the period's end (an unpaid first period ends now).
@@ -329,6 +402,159 @@ pub fn cancel(db: &Connection, account: &str, now_ms: i64) -> Result<Subscriptio
     Ok(s)
 }
 
+pub struct Change {
+    pub subscription: Subscription,
+    /// The prorated difference, when the change costs more than the
+    /// unused time it credits.
+    pub invoice: Option<Invoice>,
+}
+
+/// Moves the live subscription to another plan or interval now. Unused time
+/// on the old price is credited and the new price charged for what is left
+/// of the period (an interval change starts a new period now, charged
+/// whole); a positive difference is invoiced and collected at once, a
+/// negative one is kept as credit for the next invoices. A trial just
+/// changes plan.
+pub fn change(
+    db: &Connection,
+    account: &str,
+    (plan, interval, currency): (Plan, Interval, String),
+    tax_rate: i64,
+    now_ms: i64,
+) -> Result<Change, Problem> {
+    let price = plan
+        .price(interval, &currency)
+        .cloned()
+        .ok_or_else(|| Problem::invalid_field("currency", "has no price"))?;
+    let tx = db.begin().map_err(db_error)?;
+    ledger::lock_account(&tx, account, now_ms)?;
+    let mut s =
+        live(&tx, account)?.ok_or_else(|| Problem::not_found("the account has no subscription"))?;
+    if s.plan_id == plan.id && s.interval == interval {
+        return Err(Problem::invalid_field(
+            "planId",
+            "is the current plan and interval",
+        ));
+    }
+    if currency != s.currency {
+        return Err(Problem::invalid_field(
+            "currency",
+            format!(
+                "must stay {}: a subscription is billed in one currency",
+                s.currency
+            ),
+        ));
+    }
+    if s.status == "incomplete" {
+        return Err(Problem::conflict(
+            "the first invoice is unpaid: pay it, or cancel and subscribe again",
+        ));
+    }
+    let from_plan = s.plan_id.clone();
+    let old = plans::get(&tx, &s.plan_id)?;
+    let mut invoice = None;
+    let mut proration = json!(null);
+    if s.status == "trialing" {
+        s.plan_id = plan.id.clone();
+        s.interval = interval;
+        s.amount = price.amount;
+    } else {
+        let length = (s.current_period_end_ms - s.current_period_start_ms).max(1);
+        let left = (s.current_period_end_ms - now_ms).clamp(0, length);
+        let credit = money::prorate(s.amount, left, length);
+        let charge = if interval == s.interval {
+            money::prorate(price.amount, left, length)
+        } else {
+            s.current_period_start_ms = now_ms;
+            s.current_period_end_ms = calendar::period_end(now_ms, interval);
+            price.amount
+        };
+        let old_name = old.map_or_else(|| "the previous plan".to_string(), |p| p.name);
+        s.plan_id = plan.id.clone();
+        s.interval = interval;
+        s.amount = price.amount;
+        let net = charge - credit;
+        proration = json!({ "credit": credit, "charge": charge, "net": net });
+        if net > 0 {
+            let mut lines = vec![
+                Line {
+                    description: format!("Unused time on {old_name}"),
+                    quantity: 1,
+                    unit_amount: -credit,
+                    amount: -credit,
+                },
+                Line {
+                    description: format!(
+                        "{} ({}, {} to {})",
+                        plan.name,
+                        interval.name(),
+                        calendar::date(now_ms),
+                        calendar::date(s.current_period_end_ms)
+                    ),
+                    quantity: 1,
+                    unit_amount: charge,
+                    amount: charge,
+                },
+            ];
+            let credited = s.credit.min(net);
+            if credited > 0 {
+                s.credit -= credited;
+                lines.push(Line {
+                    description: "Credit for unused time".into(),
+                    quantity: 1,
+                    unit_amount: -credited,
+                    amount: -credited,
+                });
+            }
+            invoice = Some((lines, net - credited));
+        } else {
+            s.credit += -net;
+        }
+    }
+    save(&tx, &s, now_ms)?;
+    let mut data = snapshot(&s);
+    data["change"] =
+        json!({ "fromPlanId": from_plan, "toPlanId": plan.id, "proration": proration });
+    ledger::append(&tx, account, Kind::SubscriptionUpdated, &data, now_ms)?;
+    let invoice = match invoice {
+        Some((lines, due)) => {
+            let issued = invoices::issue(
+                &tx,
+                Draft {
+                    id: new_id(),
+                    account,
+                    subscription_id: Some(&s.id),
+                    currency: &s.currency,
+                    lines,
+                    tax_rate,
+                    provider: &s.provider,
+                    collect: due > 0,
+                },
+                now_ms,
+            )?;
+            if issued.total <= 0 {
+                invoices::settle(&tx, &issued, "credit", None, now_ms)?;
+            }
+            Some(issued)
+        }
+        None => None,
+    };
+    tx.commit().map_err(db_error)?;
+    // A card on file is charged now rather than at the next cron tick.
+    if let Some(issued) = invoice.as_ref().filter(|i| i.provider == "stripe") {
+        collection::collect_now(db, &issued.id, now_ms)?;
+    }
+    let subscription = by_id(db, &s.id)?.unwrap_or(s);
+    let invoice = match invoice {
+        Some(i) => invoices::get(db, &i.id)?,
+        None => None,
+    };
+    Ok(Change {
+        subscription,
+        invoice,
+    })
+}
+
 /// Undoes a scheduled cancel.
 pub fn resume(db: &Connection, account: &str, now_ms: i64) -> Result<Subscription, Problem> {
     let tx = db.begin().map_err(db_error)?;
@@ -354,31 +580,97 @@ pub fn resume(db: &Connection, account: &str, now_ms: i64) -> Result<Subscriptio
 /// An admin records a bank transfer: the invoice is paid, and the
 /// subscription it bills becomes active.
 pub fn mark_paid(db: &Connection, invoice_id: &str, now_ms: i64) -> Result<Invoice, Problem> {
-    let account = invoices::get(db, invoice_id)?
-        .ok_or_else(|| Problem::not_found("no such invoice"))?
-        .account;
-    let tx = db.begin().map_err(db_error)?;
-    ledger::lock_account(&tx, &account, now_ms)?;
     let invoice =
-        invoices::get(&tx, invoice_id)?.ok_or_else(|| Problem::not_found("no such invoice"))?;
-    invoices::settle(&tx, &invoice, "bank_transfer", now_ms)?;
+        invoices::get(db, invoice_id)?.ok_or_else(|| Problem::not_found("no such invoice"))?;
+    let tx = db.begin().map_err(db_error)?;
+    let reference = format!("transfer-{}", invoice.id);
+    let payment = Payment {
+        reference: &reference,
+        provider: "manual",
+        method: "bank_transfer",
+        amount: invoice.total,
+        currency: &invoice.currency,
+    };
+    if !collection::succeeded(&tx, invoice_id, &payment, now_ms)? {
+        return Err(Problem::conflict(format!(
+            "invoice {} is {}, not open",
+            invoice.number, invoice.status
+        )));
+    }
+    tx.commit().map_err(db_error)?;
+    invoices::get(db, invoice_id)?.ok_or_else(|| Problem::not_found("no such invoice"))
+}
+
+/// `invoice` was paid (in `tx`, its account locked): the subscription it
+/// bills, unpaid or past due, is active.
+pub fn paid(tx: &Transaction, invoice: &Invoice, now_ms: i64) -> Result<(), Problem> {
     let billed = match &invoice.subscription_id {
-        Some(id) => by_id(&tx, id)?,
+        Some(id) => by_id(tx, id)?,
         None => None,
     };
     if let Some(mut s) = billed.filter(|s| s.status == "incomplete" || s.status == "past_due") {
         s.status = "active".into();
-        save(&tx, &s, now_ms)?;
+        save(tx, &s, now_ms)?;
         ledger::append(
-            &tx,
-            &account,
+            tx,
+            &invoice.account,
             Kind::SubscriptionUpdated,
             &snapshot(&s),
             now_ms,
         )?;
     }
-    tx.commit().map_err(db_error)?;
-    invoices::get(db, invoice_id)?.ok_or_else(|| Problem::not_found("no such invoice"))
+    Ok(())
+}
+
+/// A collection of `invoice` failed (in `tx`, its account locked): its
+/// subscription is past due, or, after the last retry, canceled with the
+/// invoice void.
+pub fn dunning(
+    tx: &Transaction,
+    invoice: &Invoice,
+    exhausted: bool,
+    now_ms: i64,
+) -> Result<(), Problem> {
+    let billed = match &invoice.subscription_id {
+        Some(id) => by_id(tx, id)?,
+        None => None,
+    };
+    let Some(mut s) = billed else {
+        return Ok(());
+    };
+    if exhausted {
+        tx.execute(
+            "UPDATE invoices SET status = 'void', next_attempt_at = NULL WHERE id = $1 AND status = 'open'",
+            &[Value::Text(invoice.id.clone())],
+        )
+        .map_err(db_error)?;
+        if !ENTITLED.contains(&s.status.as_str()) {
+            return Ok(());
+        }
+        s.status = "canceled".into();
+        s.ended_at_ms = Some(now_ms);
+        save(tx, &s, now_ms)?;
+        let mut data = snapshot(&s);
+        data["reason"] = json!("payment_failed");
+        ledger::append(
+            tx,
+            &invoice.account,
+            Kind::SubscriptionCancelled,
+            &data,
+            now_ms,
+        )?;
+    } else if s.status == "active" {
+        s.status = "past_due".into();
+        save(tx, &s, now_ms)?;
+        ledger::append(
+            tx,
+            &invoice.account,
+            Kind::SubscriptionUpdated,
+            &snapshot(&s),
+            now_ms,
+        )?;
+    }
+    Ok(())
 }
 
 /// The tiers `account` holds now.
@@ -434,7 +726,7 @@ pub fn renew_due(db: &Connection, tax_rate: i64, now_ms: i64) -> Result<usize, P
                 now_ms,
             )?;
         } else {
-            let Some(plan) = plans::get(db, &s.plan_id)? else {
+            let Some(plan) = plans::get(&tx, &s.plan_id)? else {
                 continue;
             };
             s.status = if s.status == "trialing" {
@@ -444,6 +736,17 @@ pub fn renew_due(db: &Connection, tax_rate: i64, now_ms: i64) -> Result<usize, P
             };
             s.current_period_start_ms = at;
             s.current_period_end_ms = calendar::period_end(at, s.interval);
+            let mut lines = vec![plan_line(&plan, &s)];
+            let credited = s.credit.min(s.amount);
+            if credited > 0 {
+                s.credit -= credited;
+                lines.push(Line {
+                    description: "Credit for unused time".into(),
+                    quantity: 1,
+                    unit_amount: -credited,
+                    amount: -credited,
+                });
+            }
             save(&tx, &s, now_ms)?;
             ledger::append(
                 &tx,
@@ -452,17 +755,23 @@ pub fn renew_due(db: &Connection, tax_rate: i64, now_ms: i64) -> Result<usize, P
                 &snapshot(&s),
                 now_ms,
             )?;
-            invoices::issue(
+            let invoice = invoices::issue(
                 &tx,
                 Draft {
+                    id: new_id(),
                     account: &account,
                     subscription_id: Some(&s.id),
                     currency: &s.currency,
-                    lines: vec![plan_line(&plan, &s)],
+                    lines,
                     tax_rate,
+                    provider: &s.provider,
+                    collect: true,
                 },
                 now_ms,
             )?;
+            if invoice.total <= 0 {
+                invoices::settle(&tx, &invoice, "credit", None, now_ms)?;
+            }
         }
         tx.commit().map_err(db_error)?;
         done += 1;
