@@ -938,3 +938,132 @@ fn first_id_intent(ledger: &Value, invoice_id: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+/// A gated article (`requiredTier`): anyone signed out and a reader without
+/// the tier get its preview (title, description, first paragraph, marked
+/// `preview`, never in a shared cache); a subscriber whose plan grants the
+/// tier reads it whole once billing's event reaches the content service,
+/// and the preview again when the subscription ends. Lists show the
+/// preview; its author and admins always read it whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gated_article_is_a_preview_to_a_free_reader_and_whole_to_a_subscriber() {
+    use folio_tests::billing::start_with_content;
+
+    let run = unique();
+    let id = format!("blg{run}");
+    let data = tempfile::tempdir().unwrap();
+    let host = start_with_content(&id, data.path()).await;
+    let api = Api { host: &host };
+    let (admin, _) = api
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
+    let (author, _) = api.user_with_role(&admin, "ada", "creator", &run).await;
+    let (free, _) = api.user_with_role(&admin, "fay", "consumer", &run).await;
+    let (member, member_id) = api.user_with_role(&admin, "mo", "consumer", &run).await;
+    let r = api
+        .post(
+            "/api/v1/billing/plans",
+            Some(&admin),
+            json!({"name": "Members", "trialDays": 30, "tiers": ["members"],
+                   "prices": [{"interval": "month", "currency": "EUR", "amount": 500}]}),
+        )
+        .await;
+    let plan = r.body["id"].as_str().unwrap().to_string();
+
+    let article = |tier: Value| {
+        json!({"title": "Inside story", "type": "article", "description": "What happened",
+               "body": "<p>The opening.</p><p>The part members pay for.</p>",
+               "requiredTier": tier})
+    };
+    for tier in [json!("Gold Tier"), json!(""), json!(7)] {
+        let r = api
+            .post("/api/v1/content", Some(&author), article(tier.clone()))
+            .await;
+        assert_eq!((r.status, field(&r)), (422, json!("requiredTier")), "{tier}");
+    }
+    let r = api
+        .post("/api/v1/content", Some(&author), article(json!("members")))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let item = r.body["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/content/{item}");
+    for to in ["review", "published"] {
+        let r = api
+            .post(
+                &format!("{path}/transitions"),
+                Some(&admin),
+                json!({"to": to}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{to}: {:?}", r.body);
+    }
+
+    let whole = "<p>The opening.</p><p>The part members pay for.</p>";
+    let preview = "<p>The opening.</p>";
+    let read = |token: Option<&str>| {
+        let api = &api;
+        let path = path.clone();
+        let token = token.map(str::to_string);
+        async move { api.get(&path, token.as_deref()).await }
+    };
+    for token in [None, Some(free.as_str()), Some(member.as_str())] {
+        let r = read(token).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            (r.body["body"].clone(), r.body["preview"].clone()),
+            (json!(preview), json!(true)),
+            "{token:?}"
+        );
+        assert_eq!(r.body["title"], "Inside story");
+        assert_eq!(r.body["description"], "What happened");
+        assert_eq!(r.headers["cache-control"], "private, no-cache");
+        assert!(r.headers.get("surrogate-key").is_none());
+        assert!(r.headers["etag"].to_str().unwrap().ends_with("-preview\""));
+    }
+    for token in [&author, &admin] {
+        let r = read(Some(token)).await;
+        assert_eq!(r.body["body"], whole);
+        assert_eq!(r.body["preview"], Value::Null);
+    }
+
+    // Mo subscribes: from billing's event on, he reads all of it.
+    let r = api
+        .post(
+            "/api/v1/billing/subscriptions",
+            Some(&member),
+            json!({"planId": plan}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let r = eventually(&api, &path, &member, |c| c["body"] == whole).await;
+    assert_eq!(r["preview"], Value::Null);
+    assert_eq!(r["requiredTier"], "members");
+    assert_eq!(read(Some(&free)).await.body["body"], preview);
+    let list = api.get("/api/v1/content", Some(&member)).await;
+    let listed = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == item.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (listed["body"].clone(), listed["preview"].clone()),
+        (json!(preview), json!(true))
+    );
+
+    // His subscription ends: the preview again.
+    let r = api
+        .post(
+            "/api/v1/billing/subscriptions/me/cancel",
+            Some(&member),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(read(Some(&member)).await.body["body"], whole);
+    let pool = sqlite(data.path(), &format!("{id}-billing")).await;
+    due_now(&pool, PERIOD_ENDS, &member_id).await;
+    eventually(&api, &path, &member, |c| c["body"] == preview).await;
+    pool.close().await;
+}

@@ -70,7 +70,25 @@ pub async fn start_with(
 ) -> Host {
     let mut manifest = services_manifest_recording(id, id, false, &["folio.billing"]);
     manifest.push_str(&billing_component(id, tax_rate_bp, stripe_api_base));
-    let loopback = if stripe_api_base.is_some() {
+    launch(id, manifest, data, stripe_api_base.is_some(), backends).await
+}
+
+/// Users, content (`{id}-content`, consuming `folio.billing` for the tiers
+/// its gated items need) and billing, on SQLite and the embedded log.
+pub async fn start_with_content(id: &str, data: &Path) -> Host {
+    let mut manifest = services_manifest_recording(id, id, true, &["folio.billing"]);
+    manifest.push_str(&billing_component(id, 0, None));
+    launch(id, manifest, data, false, None).await
+}
+
+async fn launch(
+    id: &str,
+    manifest: String,
+    data: &Path,
+    stripe: bool,
+    backends: Option<&Backends>,
+) -> Host {
+    let loopback = if stripe {
         crate::publishing::LOOPBACK_ALLOWED
     } else {
         ""
@@ -78,11 +96,7 @@ pub async fn start_with(
     let mut args = Vec::new();
     if let Some(backends) = backends {
         backends
-            .reset(&[
-                id.to_string(),
-                format!("{id}-events"),
-                format!("{id}-billing"),
-            ])
+            .reset(&[id.to_string(), format!("{id}-events"), format!("{id}-billing")])
             .await;
         std::fs::create_dir_all(data).unwrap();
         let path = data.join("runtime.toml");
@@ -110,3 +124,4 @@ pub async fn start_with(
         },
     )
 }
+

@@ -305,7 +305,7 @@ publishes = ["folio.users"]
             "\n[[trigger.cron]]\ncomponent = \"{id}-content\"\ncron_expression = \"* * * * * *\"\n"
         ));
         manifest.push_str(&format!(
-            "\n[[trigger.event]]\ncomponent = \"{id}-content\"\ntopics = [\"folio.content\"]\n\
+            "\n[[trigger.event]]\ncomponent = \"{id}-content\"\ntopics = [\"folio.content\", \"folio.billing\"]\n\
              group = \"{group}-content-cache\"\n"
         ));
         for route in [

@@ -123,9 +123,17 @@ fn save(tx: &Transaction, s: &Subscription, now_ms: i64) -> Result<(), Problem> 
     Ok(())
 }
 
-/// The state an entry records.
-fn snapshot(s: &Subscription) -> serde_json::Value {
-    json!({
+/// The state an entry records, with the tiers it grants now (what the
+/// services that gate content keep, from these events).
+fn snapshot(tx: &Transaction, s: &Subscription) -> Result<serde_json::Value, Problem> {
+    let tiers = if ENTITLED.contains(&s.status.as_str()) {
+        plans::get(tx, &s.plan_id)?
+            .map(|p| p.tiers)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    Ok(json!({
         "subscriptionId": s.id,
         "planId": s.plan_id,
         "interval": s.interval,
@@ -138,7 +146,8 @@ fn snapshot(s: &Subscription) -> serde_json::Value {
         "trialEndMs": s.trial_end_ms,
         "cancelAtPeriodEnd": s.cancel_at_period_end,
         "credit": s.credit,
-    })
+        "tiers": tiers,
+    }))
 }
 
 pub struct Order {
@@ -331,7 +340,7 @@ pub fn subscribe(
         &tx,
         account,
         Kind::SubscriptionCreated,
-        &snapshot(&subscription),
+        &snapshot(&tx, &subscription)?,
         now_ms,
     )?;
     let invoice = if trial {
@@ -379,7 +388,7 @@ pub fn cancel(db: &Connection, account: &str, now_ms: i64) -> Result<Subscriptio
             &tx,
             account,
             Kind::SubscriptionCancelled,
-            &snapshot(&s),
+            &snapshot(&tx, &s)?,
             now_ms,
         )?;
     } else {
@@ -394,7 +403,7 @@ pub fn cancel(db: &Connection, account: &str, now_ms: i64) -> Result<Subscriptio
             &tx,
             account,
             Kind::SubscriptionUpdated,
-            &snapshot(&s),
+            &snapshot(&tx, &s)?,
             now_ms,
         )?;
     }
@@ -512,7 +521,7 @@ pub fn change(
         }
     }
     save(&tx, &s, now_ms)?;
-    let mut data = snapshot(&s);
+    let mut data = snapshot(&tx, &s)?;
     data["change"] =
         json!({ "fromPlanId": from_plan, "toPlanId": plan.id, "proration": proration });
     ledger::append(&tx, account, Kind::SubscriptionUpdated, &data, now_ms)?;
@@ -570,7 +579,7 @@ pub fn resume(db: &Connection, account: &str, now_ms: i64) -> Result<Subscriptio
         &tx,
         account,
         Kind::SubscriptionUpdated,
-        &snapshot(&s),
+        &snapshot(&tx, &s)?,
         now_ms,
     )?;
     tx.commit().map_err(db_error)?;
@@ -615,7 +624,7 @@ pub fn paid(tx: &Transaction, invoice: &Invoice, now_ms: i64) -> Result<(), Prob
             tx,
             &invoice.account,
             Kind::SubscriptionUpdated,
-            &snapshot(&s),
+            &snapshot(tx, &s)?,
             now_ms,
         )?;
     }
@@ -650,7 +659,7 @@ pub fn dunning(
         s.status = "canceled".into();
         s.ended_at_ms = Some(now_ms);
         save(tx, &s, now_ms)?;
-        let mut data = snapshot(&s);
+        let mut data = snapshot(tx, &s)?;
         data["reason"] = json!("payment_failed");
         ledger::append(
             tx,
@@ -666,7 +675,7 @@ pub fn dunning(
             tx,
             &invoice.account,
             Kind::SubscriptionUpdated,
-            &snapshot(&s),
+            &snapshot(tx, &s)?,
             now_ms,
         )?;
     }
@@ -722,7 +731,7 @@ pub fn renew_due(db: &Connection, tax_rate: i64, now_ms: i64) -> Result<usize, P
                 &tx,
                 &account,
                 Kind::SubscriptionCancelled,
-                &snapshot(&s),
+                &snapshot(&tx, &s)?,
                 now_ms,
             )?;
         } else {
@@ -752,7 +761,7 @@ pub fn renew_due(db: &Connection, tax_rate: i64, now_ms: i64) -> Result<usize, P
                 &tx,
                 &account,
                 Kind::SubscriptionUpdated,
-                &snapshot(&s),
+                &snapshot(&tx, &s)?,
                 now_ms,
             )?;
             let invoice = invoices::issue(

@@ -17,7 +17,7 @@ const MAX_CATEGORIES: usize = 20;
 const MAX_MEDIA: usize = 100;
 const MAX_METADATA_BYTES: usize = 64 * 1024;
 
-pub const FIELDS: [&str; 9] = [
+pub const FIELDS: [&str; 10] = [
     "title",
     "description",
     "body",
@@ -27,6 +27,7 @@ pub const FIELDS: [&str; 9] = [
     "mediaIds",
     "metadata",
     "scheduledAt",
+    "requiredTier",
 ];
 
 /// A new item (POST) or a whole replacement (PUT): `title` and `type` are required.
@@ -42,6 +43,7 @@ pub fn full(body: &JsonBody) -> Result<Draft, Problem> {
         media_ids: Vec::new(),
         metadata: Map::new(),
         scheduled_at: None,
+        required_tier: None,
     };
     if body.value("title").is_none() {
         return Err(Problem::invalid_field("title", "is required"));
@@ -101,6 +103,18 @@ pub fn merge(body: &JsonBody, mut draft: Draft) -> Result<Draft, Problem> {
         }
         Some(_) => return Err(Problem::invalid_field("metadata", "must be a JSON object")),
     }
+    if body.has("requiredTier") {
+        draft.required_tier = match body.value("requiredTier") {
+            Some(Json::Null) => None,
+            Some(Json::String(tier)) if valid_tier(tier) => Some(tier.clone()),
+            _ => {
+                return Err(Problem::invalid_field(
+                    "requiredTier",
+                    "must be null or a tier name: 1 to 32 of a-z, 0-9 and -",
+                ));
+            }
+        };
+    }
     if body.has("scheduledAt") {
         draft.scheduled_at = body
             .optional_str("scheduledAt")?
@@ -108,6 +122,14 @@ pub fn merge(body: &JsonBody, mut draft: Draft) -> Result<Draft, Problem> {
             .transpose()?;
     }
     Ok(draft)
+}
+
+/// A tier name as billing plans grant them: 1 to 32 of `a-z`, `0-9`, `-`.
+fn valid_tier(tier: &str) -> bool {
+    (1..=32).contains(&tier.len())
+        && tier
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// An RFC 3339 UTC time (`2026-12-01T09:00:00Z`), normalized to milliseconds.

@@ -44,11 +44,26 @@ use folio_guest::worker::{Event, Guest, HandleError};
 
 /// Its own events (`[[trigger.event]]` on `folio.content`) repair the read
 /// cache: a writer updates the cache after its commit, and if it died in
-/// between, the event, committed with the write, still arrives.
-struct CacheRepair;
+/// between, the event, committed with the write, still arrives. The billing
+/// service's (`folio.billing`) keep who holds which paid tiers.
+struct Events;
 
-impl Guest for CacheRepair {
+impl Guest for Events {
     fn handle(event: Event) -> Result<(), HandleError> {
+        if event.topic == folio_guest::entitlements::TOPIC {
+            let applied = store::open().and_then(|db| {
+                folio_guest::entitlements::apply(
+                    &db,
+                    &event.type_,
+                    &event.data,
+                    folio_guest::util::now_ms(),
+                )
+            });
+            return applied.map_err(|p| match p.status {
+                500.. => HandleError::Retry(p.detail),
+                _ => HandleError::Reject(p.detail),
+            });
+        }
         let Some(id) = event.subject.as_deref() else {
             return Err(HandleError::Reject(
                 "a content event without a subject".into(),
@@ -64,4 +79,4 @@ impl Guest for CacheRepair {
     }
 }
 
-folio_guest::worker::export!(CacheRepair);
+folio_guest::worker::export!(Events);

@@ -29,6 +29,9 @@ pub struct Content {
     pub version: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
+    /// The paid tier a reader needs for all of it; others get the preview.
+    #[serde(default)]
+    pub required_tier: Option<String>,
 }
 
 impl Content {
@@ -58,6 +61,23 @@ impl Content {
         self.status == "published" && self.deleted_at.is_none()
     }
 
+    /// Whether it needs a tier `caller` may not hold (its author and admins
+    /// always read all of it).
+    pub fn is_gated_for(&self, caller: &Caller) -> bool {
+        self.required_tier.is_some()
+            && !caller.is_admin()
+            && caller.user_id() != Some(self.author_id.as_str())
+    }
+
+    /// What a reader without the tier gets: the title, the description and
+    /// the body's first paragraph.
+    pub fn preview(&self) -> Content {
+        Content {
+            body: folio_guest::entitlements::first_paragraph(&self.body).to_string(),
+            ..self.clone()
+        }
+    }
+
     /// The strong validator of this version, for `ETag` / `If-Match`.
     pub fn etag(&self) -> String {
         format!("\"{}-v{}\"", self.id, self.version)
@@ -76,6 +96,7 @@ pub struct Draft {
     pub media_ids: Vec<String>,
     pub metadata: Map<String, Json>,
     pub scheduled_at: Option<String>,
+    pub required_tier: Option<String>,
 }
 
 impl Draft {
@@ -90,6 +111,7 @@ impl Draft {
             media_ids: c.media_ids.clone(),
             metadata: c.metadata.clone(),
             scheduled_at: c.scheduled_at.clone(),
+            required_tier: c.required_tier.clone(),
         }
     }
 }

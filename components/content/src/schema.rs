@@ -100,6 +100,17 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
             statements: "CREATE INDEX content_tags_item ON content_tags (content_id);
                 CREATE INDEX content_categories_item ON content_categories (content_id)"
                 .into(),
+        },
+        // Paid access: the tier an item needs, and who holds which tiers
+        // (from the billing service's events).
+        Migration {
+            version: 3,
+            name: "required-tiers".into(),
+            statements: format!(
+                "ALTER TABLE content ADD COLUMN required_tier TEXT;
+                {}",
+                folio_guest::entitlements::MIGRATION
+            ),
         }]
     }
 }

@@ -27,7 +27,8 @@ fn json_object(v: &Value) -> Map<String, Json> {
 }
 
 pub const COLUMNS: &str = "id, title, description, body, status, kind, categories, tags, media_ids, \
-    metadata, author_id, published_at, scheduled_at, created_at, updated_at, version, deleted_at";
+    metadata, author_id, published_at, scheduled_at, created_at, updated_at, version, deleted_at, \
+    required_tier";
 
 pub fn from_row(r: &[Value]) -> Content {
     Content {
@@ -48,6 +49,7 @@ pub fn from_row(r: &[Value]) -> Content {
         updated_at: text(&r[14]),
         version: integer(&r[15]),
         deleted_at: optional_text(&r[16]),
+        required_tier: optional_text(&r[17]),
     }
 }
 
@@ -94,6 +96,7 @@ fn row_values(c: &Content) -> Vec<Value> {
         Value::Timestamp(c.updated_at.clone()),
         Value::Integer(c.version),
         timestamp(&c.deleted_at),
+        c.required_tier.clone().map_or(Value::Null, Value::Text),
     ]
 }
 
@@ -133,8 +136,8 @@ pub fn insert(tx: &Transaction, c: &Content, editor: &str) -> Result<(), Problem
     tx.execute(
         "INSERT INTO content (id, title, title_key, description, body, status, kind, categories, \
          tags, media_ids, metadata, author_id, published_at, scheduled_at, created_at, updated_at, \
-         version, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-         $15, $16, $17, $18)",
+         version, deleted_at, required_tier) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+         $12, $13, $14, $15, $16, $17, $18, $19)",
         &row_values(c),
     )
     .map_err(db_error)?;
@@ -157,7 +160,8 @@ pub fn replace(
             "UPDATE content SET title = $2, title_key = $3, description = $4, body = $5, \
              status = $6, kind = $7, categories = $8, tags = $9, media_ids = $10, metadata = $11, \
              author_id = $12, published_at = $13, scheduled_at = $14, created_at = $15, \
-             updated_at = $16, version = $17, deleted_at = $18 WHERE id = $1 AND version = $19",
+             updated_at = $16, version = $17, deleted_at = $18, required_tier = $19 \
+             WHERE id = $1 AND version = $20",
             &params,
         )
         .map_err(db_error)?;

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod cdn;
+pub mod entitlements;
 pub mod columns;
 pub mod flags;
 pub mod http;

@@ -93,6 +93,13 @@ pub struct ContentItem {
     pub updated_at: String,
     /// Starts at 1; every write adds one.
     pub version: i64,
+    /// The paid tier a reader needs for the whole body; null when open to all.
+    #[schema(required = true)]
+    pub required_tier: Option<String>,
+    /// True when this is what a reader without `requiredTier` gets: the
+    /// body is its first paragraph (the ETag ends in `-preview`).
+    #[schema(nullable = false)]
+    pub preview: Option<bool>,
     #[schema(rename = "_links")]
     pub links: ItemLinks,
 }
@@ -126,6 +133,7 @@ pub struct ContentSnapshot {
     /// Only on the revision a soft delete wrote.
     #[schema(format = DateTime)]
     pub deleted_at: Option<String>,
+    pub required_tier: Option<String>,
 }
 
 /// A list entry: an item with only the `fields` asked for (all without
@@ -165,6 +173,10 @@ pub struct ContentListItem {
     pub updated_at: Option<String>,
     #[schema(nullable = false)]
     pub version: Option<i64>,
+    pub required_tier: Option<String>,
+    /// True for a gated item: lists show its preview.
+    #[schema(nullable = false)]
+    pub preview: Option<bool>,
     #[schema(rename = "_links")]
     pub links: ItemLinks,
 }
@@ -231,6 +243,10 @@ pub struct ContentRequest {
     /// RFC 3339 UTC (`Z`); a later publish request waits for it.
     #[schema(format = DateTime)]
     pub scheduled_at: Option<String>,
+    /// A paid tier (1-32 of `a-z`, `0-9`, `-`) a reader needs for the whole
+    /// body; others get the title, description and first paragraph.
+    #[schema(pattern = "^[a-z0-9-]{1,32}$")]
+    pub required_tier: Option<String>,
 }
 
 /// A partial change: absent fields keep their value; `status` changes only
@@ -256,6 +272,9 @@ pub struct ContentPatch {
     /// Null clears the schedule.
     #[schema(format = DateTime)]
     pub scheduled_at: Option<String>,
+    /// Null opens the item to every reader.
+    #[schema(pattern = "^[a-z0-9-]{1,32}$")]
+    pub required_tier: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -515,6 +534,7 @@ mod tests {
             updated_at: "now".into(),
             version: 1,
             deleted_at: Some("now".into()),
+            required_tier: None,
         }
     }
 
@@ -528,10 +548,11 @@ mod tests {
         assert_eq!(properties(&object::<ContentSnapshot>()), model);
         model.remove("deletedAt");
         model.insert("_links".into());
-        assert_eq!(properties(&object::<ContentItem>()), model);
-        assert_eq!(properties(&object::<ContentListItem>()), model);
         let required: BTreeSet<String> = object::<ContentItem>().required.into_iter().collect();
         assert_eq!(required, model, "every field of an item is always there");
+        model.insert("preview".into());
+        assert_eq!(properties(&object::<ContentItem>()), model);
+        assert_eq!(properties(&object::<ContentListItem>()), model);
     }
 
     #[test]

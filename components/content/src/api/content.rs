@@ -48,6 +48,28 @@ fn with_links(c: &Content) -> Json {
     v
 }
 
+/// A gated item as a reader without its tier sees it, marked `preview`.
+fn previewed(c: &Content) -> Json {
+    let mut v = with_links(c);
+    v["preview"] = json!(true);
+    v
+}
+
+/// Whether `caller` holds `content`'s tier, or needs none.
+fn may_read_whole(caller: &Caller, content: &Content) -> Result<bool, Problem> {
+    let Some(tier) = content.required_tier.as_deref() else {
+        return Ok(true);
+    };
+    if !content.is_gated_for(caller) {
+        return Ok(true);
+    }
+    let Some(user) = caller.user_id() else {
+        return Ok(false);
+    };
+    let tiers = folio_guest::entitlements::tiers_of(&store::open()?, user)?;
+    Ok(tiers.iter().any(|t| t == tier))
+}
+
 fn item_response(status: u16, c: &Content) -> Response {
     let mut response = json(status, &with_links(c));
     response.set_header("etag", c.etag());
@@ -124,16 +146,26 @@ fn readable(caller: &Caller, id: &str) -> Result<Content, Problem> {
 pub fn get(request: &Request, id: &str) -> Result<Response, Problem> {
     let caller = caller(request)?;
     let content = readable(&caller, id)?;
-    let etag = content.etag();
+    let whole = may_read_whole(&caller, &content)?;
+    let etag = if whole {
+        content.etag()
+    } else {
+        format!("\"{}-v{}-preview\"", content.id, content.version)
+    };
     let matches = header(request, "if-none-match")
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
     let mut response = if matches {
         Response::builder().status(304).body(Vec::new()).build()
-    } else {
+    } else if whole {
         item_response(200, &content)
+    } else {
+        json(200, &previewed(&content.preview()))
     };
     response.set_header("etag", etag);
-    if content.is_public() {
+    if content.required_tier.is_some() {
+        // What it shows depends on who asks: no shared cache may keep it.
+        response.set_header("cache-control", "private, no-cache");
+    } else if content.is_public() {
         // The same for every caller: a CDN keeps it, revalidating each time
         // (max-age=0) but serving its copy meanwhile, until a purge by key.
         cdn::shared(
@@ -210,6 +242,7 @@ pub fn create(request: &Request) -> Result<Response, Problem> {
         updated_at: now,
         version: 1,
         deleted_at: None,
+        required_tier: draft.required_tier,
     };
     let body = with_links(&content);
     let tx = db.begin().map_err(db_error)?;
@@ -356,6 +389,7 @@ fn next_version(old: &Content, draft: Draft) -> Content {
         media_ids: draft.media_ids,
         metadata: draft.metadata,
         scheduled_at: draft.scheduled_at,
+        required_tier: draft.required_tier,
         ..old.next_version()
     }
 }
@@ -915,7 +949,16 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
     let items: Vec<Json> = result
         .items
         .iter()
-        .map(|c| project(with_links(c), fields.as_deref()))
+        .map(|c| {
+            // Lists are summaries (and shared between readers): a gated
+            // item is its preview in them; the item itself is whole for
+            // whoever holds its tier.
+            if c.is_gated_for(&caller) {
+                project(previewed(&c.preview()), fields.as_deref())
+            } else {
+                project(with_links(c), fields.as_deref())
+            }
+        })
         .collect();
     let query_without = |drop: &[&str], extra: &[(&str, String)]| {
         let mut parts: Vec<String> = pairs
