@@ -979,7 +979,11 @@ async fn a_gated_article_is_a_preview_to_a_free_reader_and_whole_to_a_subscriber
         let r = api
             .post("/api/v1/content", Some(&author), article(tier.clone()))
             .await;
-        assert_eq!((r.status, field(&r)), (422, json!("requiredTier")), "{tier}");
+        assert_eq!(
+            (r.status, field(&r)),
+            (422, json!("requiredTier")),
+            "{tier}"
+        );
     }
     let r = api
         .post("/api/v1/content", Some(&author), article(json!("members")))

@@ -1110,3 +1110,50 @@ async fn private_endpoints_are_refused_and_a_channel_failing_for_days_is_disable
     );
     events_about(&host, hook_id, &["folio.publishing.ChannelDisabled"]).await;
 }
+
+/// A gated item (`requiredTier`) goes into public feeds as its preview: the
+/// first paragraph, never the paid part.
+#[tokio::test(flavor = "multi_thread")]
+async fn feeds_carry_a_gated_items_preview_only() {
+    let data = tempfile::tempdir().unwrap();
+    let run = unique();
+    let host = start_publishing(
+        "pg",
+        &format!("pg-{run}"),
+        data.path(),
+        &PublishingOptions::default(),
+    );
+    let api = Api { host: &host };
+    let admin = admin(&api).await;
+    let (author, _) = api.user_with_role(&admin, "gauthor", "creator", &run).await;
+    channel(
+        &api,
+        &admin,
+        json!({"name": "Members", "slug": "members", "kind": "feed",
+               "config": {"title": "Members"}}),
+    )
+    .await;
+    let id = draft(
+        &api,
+        &author,
+        json!({"title": "Paid piece", "type": "article", "requiredTier": "members",
+               "body": "<p>Free opening.</p><p>Paid secret paragraph.</p>"}),
+    )
+    .await;
+    publish(&api, &id, &author, &admin).await;
+    distributions(&api, &admin, &id, |d| {
+        !d.is_empty() && d.iter().all(|d| d["status"] == json!("delivered"))
+    })
+    .await;
+    let feed: Value = client()
+        .get(host.url("/feeds/members.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let html = feed["items"][0]["content_html"].as_str().unwrap();
+    assert!(html.contains("Free opening."), "{feed}");
+    assert!(!html.contains("Paid secret"), "{feed}");
+}

@@ -513,3 +513,34 @@ window_secs = 60
         "clicks share the searches' budget: {clicks:?}"
     );
 }
+
+/// A gated item (`requiredTier`) is indexed as its preview: found by its
+/// title and first paragraph, never by, nor with a snippet of, its paid part.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gated_items_paid_part_is_neither_found_nor_shown() {
+    let (host, _dir) = start_search("srgt", &fresh_group("srgt"), None, &[], true).await;
+    let api = Api { host: &host };
+    let run = unique();
+    let (admin, _) = api
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
+    let (cora, _) = api.user_with_role(&admin, "cora", "creator", &run).await;
+    let id = create(
+        &api,
+        &cora,
+        json!({"title": "Members briefing", "type": "article", "requiredTier": "members",
+               "body": "<p>An opening about quasars.</p><p>The paid part explains xylophones.</p>"}),
+    )
+    .await;
+    transition(&api, &admin, &id, &["review", "published"]).await;
+    let r = eventually(&api, "q=quasars", None, "the preview indexed", |r| {
+        ids(r) == [id.as_str()]
+    })
+    .await;
+    let snippet = r.body["items"][0]["snippet"].as_str().unwrap_or_default();
+    assert!(!snippet.contains("xylophone"), "snippet {snippet:?}");
+    for token in [None, Some(admin.as_str())] {
+        let r = api.get(&search_path("q=xylophones"), token).await;
+        assert_eq!(r.body["total"], 0, "{:?}", r.body);
+    }
+}

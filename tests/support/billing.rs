@@ -96,7 +96,11 @@ async fn launch(
     let mut args = Vec::new();
     if let Some(backends) = backends {
         backends
-            .reset(&[id.to_string(), format!("{id}-events"), format!("{id}-billing")])
+            .reset(&[
+                id.to_string(),
+                format!("{id}-events"),
+                format!("{id}-billing"),
+            ])
             .await;
         std::fs::create_dir_all(data).unwrap();
         let path = data.join("runtime.toml");
@@ -124,4 +128,3 @@ async fn launch(
         },
     )
 }
-

@@ -106,10 +106,7 @@ mod tests {
 
     #[test]
     fn the_preview_is_the_first_paragraph() {
-        assert_eq!(
-            first_paragraph("<p>One.</p><p>Two.</p>"),
-            "<p>One.</p>"
-        );
+        assert_eq!(first_paragraph("<p>One.</p><p>Two.</p>"), "<p>One.</p>");
         assert_eq!(first_paragraph("\nOne\nline.\n\nTwo."), "One\nline.");
         assert_eq!(first_paragraph("Only one."), "Only one.");
         assert_eq!(first_paragraph(""), "");

@@ -6,8 +6,8 @@
 
 pub mod auth;
 pub mod cdn;
-pub mod entitlements;
 pub mod columns;
+pub mod entitlements;
 pub mod flags;
 pub mod http;
 #[cfg(feature = "openapi")]

@@ -80,13 +80,22 @@ pub fn get(request: &Request) -> Result<Response, Problem> {
     ))
 }
 
+/// An item as the index, feeds, payloads and newsletters take it. A gated
+/// item (`requiredTier`) is its preview there: those are read by anyone who
+/// searches, follows a feed or is sent a newsletter, so its paid part stays
+/// in this service's API, for readers who hold the tier.
 fn entry(c: &Content, html: bool) -> Json {
+    let body = match c.required_tier {
+        Some(_) => folio_guest::entitlements::first_paragraph(&c.body),
+        None => c.body.as_str(),
+    };
     let mut entry = json!({
         "id": c.id,
         "version": c.version,
         "title": c.title,
         "description": c.description,
-        "text": plain_text(&c.body),
+        "text": plain_text(body),
+        "requiredTier": c.required_tier,
         "status": c.status,
         "type": c.kind,
         "authorId": c.author_id,
@@ -96,7 +105,7 @@ fn entry(c: &Content, html: bool) -> Json {
         "deleted": c.deleted_at.is_some(),
     });
     if html {
-        entry["body"] = json!(c.body);
+        entry["body"] = json!(body);
         entry["mediaIds"] = json!(c.media_ids);
         entry["updatedAt"] = json!(c.updated_at);
     }
