@@ -1275,3 +1275,114 @@ async fn publishing_asks_editors_tells_authors_and_mails_newsletters_to_follower
         approved.text
     );
 }
+
+/// Billing mail: each invoice goes to its account holder, and a failed
+/// payment says when it is tried again (here the manual provider: a renewal
+/// not paid by its due date), whatever their preferences.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn invoices_and_failed_payments_are_mailed_to_the_customer() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let id = format!("nbill{}", unique());
+    let host = start_notifications(
+        &id,
+        &id,
+        dir.path(),
+        &NotificationsOptions {
+            runtime_config: format!(
+                "[rate_limits]\nexempt = [\"127.0.0.1\"]\n{}",
+                smtp.runtime_config()
+            ),
+            with_billing: true,
+            ..Default::default()
+        },
+    );
+    let api = Api { host: &host };
+    let admin = admin(&api).await;
+    let email = format!("bea.{}@example.com", unique());
+    let me = api.register(&email, "Bea").await;
+    let user_id = me["id"].as_str().unwrap().to_string();
+    let (bea, _) = api.login(&email, PASSWORD).await;
+    known(&smtp, &email).await;
+
+    let r = api
+        .post(
+            "/api/v1/billing/plans",
+            Some(&admin),
+            json!({"name": "Pro", "tiers": ["pro"],
+                   "prices": [{"interval": "month", "currency": "EUR", "amount": 1800}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let r = api
+        .post(
+            "/api/v1/billing/subscriptions",
+            Some(&bea),
+            json!({"planId": r.body["id"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let first = r.body["invoice"]["number"].as_str().unwrap().to_string();
+    let subject = format!("Invoice {first}: 18.00 EUR");
+    let mails = smtp
+        .wait_for(MAIL_WAIT, |m| !mail_to(m, &email, &subject).is_empty())
+        .await;
+    let mail = mail_to(&mails, &email, &subject)[0].clone();
+    assert!(mail.text.contains("Hi Bea"), "{}", mail.text);
+    assert!(mail.text.contains("/billing/invoices/"), "{}", mail.text);
+    let r = api
+        .post(
+            &format!(
+                "/api/v1/billing/invoices/{}/mark-paid",
+                r.body["invoice"]["id"].as_str().unwrap()
+            ),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+
+    // The period ends: a renewal invoice, due in 14 days; past its due date
+    // unpaid, a failed payment, tried again a day later.
+    let db = dir
+        .path()
+        .join(format!("data/sqlite/{id}-billing.default.db"));
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let a_second_ago = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+            - 1000
+    };
+    sqlx::query("UPDATE subscriptions SET period_end = ? WHERE account = ?")
+        .bind(a_second_ago())
+        .bind(&user_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    smtp.wait_for(MAIL_WAIT, |m| mail_to(m, &email, "Invoice ").len() == 2)
+        .await;
+    sqlx::query("UPDATE invoices SET next_attempt_at = ? WHERE account = ? AND status = 'open'")
+        .bind(a_second_ago())
+        .bind(&user_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mails = smtp
+        .wait_for(MAIL_WAIT, |m| {
+            !mail_to(m, &email, "Payment failed").is_empty()
+        })
+        .await;
+    let failed = mail_to(&mails, &email, "Payment failed")[0].clone();
+    assert!(
+        failed.text.contains("could not collect 18.00 EUR")
+            && failed.text.contains("not paid by the due date")
+            && failed.text.contains("We will try again on 20"),
+        "{}",
+        failed.text
+    );
+    pool.close().await;
+}

@@ -30,6 +30,8 @@ pub struct NotificationsOptions<'a> {
     pub backends: Option<&'a Backends>,
     /// The publishing service too, as `{id}-publishing`.
     pub with_publishing: bool,
+    /// The billing service too, as `{id}-billing` (manual payments only).
+    pub with_billing: bool,
 }
 
 impl Default for NotificationsOptions<'_> {
@@ -41,6 +43,7 @@ impl Default for NotificationsOptions<'_> {
             runtime_config: "[rate_limits]\nexempt = [\"127.0.0.1\"]\n".into(),
             backends: None,
             with_publishing: false,
+            with_billing: false,
         }
     }
 }
@@ -76,7 +79,7 @@ pub fn notifications_component(
         r#"
 [[trigger.event]]
 component = "{component}"
-topics = ["folio.users", "folio.content", "folio.publishing"]
+topics = ["folio.users", "folio.content", "folio.publishing", "folio.billing"]
 group = "{group}-notifications-triggers"
 concurrency = 4
 
@@ -169,6 +172,9 @@ pub fn start_notifications(
             group,
             &crate::publishing::PublishingOptions::default(),
         ));
+    }
+    if options.with_billing {
+        manifest.push_str(&crate::billing::billing_component(id, 0, None));
     }
     let mut config = options.runtime_config.clone();
     if !options.push_origins.is_empty() || options.with_publishing {

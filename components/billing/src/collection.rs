@@ -23,6 +23,7 @@ use crate::ledger::{self, Kind};
 use crate::store::db_error;
 use crate::stripe::{self, CallError, Charge};
 use crate::subscriptions;
+use crate::{calendar, money};
 
 /// Days after the due date on which a failed invoice is tried again.
 pub const RETRY_DAYS: [i64; 4] = [1, 3, 5, 7];
@@ -158,11 +159,13 @@ pub fn failed(
             "subscriptionId": invoice.subscription_id,
             "currency": invoice.currency,
             "amount": invoice.total,
+            "amountText": money::display(invoice.total, &invoice.currency),
             "provider": payment.provider,
             "reference": payment.reference,
             "attempt": attempt,
             "reason": reason,
             "nextAttemptAtMs": next,
+            "nextAttemptDate": next.map(calendar::date),
             "final": collected && next.is_none(),
         }),
         now_ms,

@@ -56,6 +56,21 @@ pub fn exponent(currency: &str) -> Option<u32> {
         .map(|(_, e)| *e)
 }
 
+/// `1800` EUR as people read it: `18.00 EUR`.
+pub fn display(amount: i64, currency: &str) -> String {
+    let exponent = exponent(currency).unwrap_or(2);
+    if exponent == 0 {
+        return format!("{amount} {currency}");
+    }
+    let unit = 10_i64.pow(exponent);
+    let sign = if amount < 0 { "-" } else { "" };
+    let (whole, minor) = (amount.abs() / unit, amount.abs() % unit);
+    format!(
+        "{sign}{whole}.{minor:0width$} {currency}",
+        width = exponent as usize
+    )
+}
+
 /// A currency code as sent (`eur` is taken as `EUR`), or 422 naming `field`.
 pub fn currency(field: &str, value: Option<&Json>) -> Result<String, Problem> {
     let code = value
@@ -111,6 +126,15 @@ pub fn tax(amount: i64, basis_points: i64) -> i64 {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn amounts_display_in_major_units() {
+        assert_eq!(display(1800, "EUR"), "18.00 EUR");
+        assert_eq!(display(5, "USD"), "0.05 USD");
+        assert_eq!(display(-1234, "EUR"), "-12.34 EUR");
+        assert_eq!(display(500, "JPY"), "500 JPY");
+        assert_eq!(display(1234, "BHD"), "1.234 BHD");
+    }
 
     #[test]
     fn amounts_are_whole_minor_units() {

@@ -63,6 +63,7 @@ impl Guest for Worker {
             triggers::USERS_TOPIC => triggers::users(&event),
             triggers::CONTENT_TOPIC => triggers::content(&event),
             triggers::PUBLISHING_TOPIC => triggers::publishing(&event),
+            triggers::BILLING_TOPIC => triggers::billing(&event),
             fanout::TOPIC => triggers::fanout_step(&event),
             notify::DELIVERY_TOPIC => delivery::handle(&event),
             other => Err(HandleError::Reject(format!(

@@ -82,6 +82,24 @@ pub const BUILTINS: &[Builtin] = &[
         || json!({})
     ),
     builtin!(
+        "invoice-issued",
+        "billing",
+        "An invoice was issued (to the account holder)",
+        "Invoice {{ invoice.number }}: {{ invoice.amount }}",
+        "Hi {{ recipient.firstName }},\n\nInvoice {{ invoice.number }} for {{ invoice.amount }} was issued{% if invoice.dueDate %}, due {{ invoice.dueDate }}{% endif %}.\n\n{{ link }}",
+        "<p>Hi {{ recipient.firstName }},</p><p><a href=\"{{ link }}\">Invoice {{ invoice.number }}</a> for {{ invoice.amount }} was issued{% if invoice.dueDate %}, due {{ invoice.dueDate }}{% endif %}.</p>",
+        || json!({"invoice": {"number": "2026-000042", "amount": "18.00 EUR", "dueDate": "2026-12-19"}, "link": "https://folio.example/billing/invoices/1"})
+    ),
+    builtin!(
+        "payment-failed",
+        "billing",
+        "A payment failed: when it is tried again, or that the subscription ended (to the account holder)",
+        "Payment failed for invoice {{ invoice.number }}",
+        "Hi {{ recipient.firstName }},\n\nWe could not collect {{ invoice.amount }} for invoice {{ invoice.number }}: {{ reason }}.{% if nextAttempt %} We will try again on {{ nextAttempt }}; update your payment method or pay before then to keep your subscription.{% else %} Your subscription has ended.{% endif %}\n\n{{ link }}",
+        "<p>Hi {{ recipient.firstName }},</p><p>We could not collect {{ invoice.amount }} for <a href=\"{{ link }}\">invoice {{ invoice.number }}</a>: {{ reason }}.{% if nextAttempt %} We will try again on {{ nextAttempt }}; update your payment method or pay before then to keep your subscription.{% else %} Your subscription has ended.{% endif %}</p>",
+        || json!({"invoice": {"number": "2026-000042", "amount": "18.00 EUR", "dueDate": "2026-12-19"}, "reason": "card_declined (insufficient_funds): Your card has insufficient funds.", "nextAttempt": "2026-12-20", "link": "https://folio.example/billing/invoices/1"})
+    ),
+    builtin!(
         "content-published",
         "following",
         "An author or category the recipient follows published something",
@@ -161,24 +179,6 @@ pub const BUILTINS: &[Builtin] = &[
         "{{ mention.author }} mentioned you: {{ mention.excerpt }}\n\n{{ link }}",
         "<p>{{ mention.author }} mentioned you:</p><blockquote>{{ mention.excerpt }}</blockquote><p><a href=\"{{ link }}\">See it</a></p>",
         || json!({"mention": {"author": "Grace", "excerpt": "as @ada says"}, "link": "https://folio.example/c/1"})
-    ),
-    builtin!(
-        "payment-failed",
-        "billing",
-        "A renewal payment failed (billing)",
-        "Your payment did not go through",
-        "Hi {{ recipient.firstName }},\n\nWe could not take {{ amount }} {{ currency }} for your {{ plan }} subscription. We will try again on {{ retryAt }}; update your payment method to keep access:\n\n{{ link }}",
-        "<p>Hi {{ recipient.firstName }},</p><p>We could not take {{ amount }} {{ currency }} for your {{ plan }} subscription. We will try again on {{ retryAt }}.</p><p><a href=\"{{ link }}\">Update your payment method</a></p>",
-        || json!({"amount": "9.00", "currency": "EUR", "plan": "Reader", "retryAt": "2026-12-07", "link": "https://folio.example/billing"})
-    ),
-    builtin!(
-        "invoice-issued",
-        "billing",
-        "An invoice was issued (billing)",
-        "Invoice {{ invoiceNumber }}",
-        "Hi {{ recipient.firstName }},\n\nInvoice {{ invoiceNumber }} for {{ amount }} {{ currency }} is ready:\n\n{{ link }}",
-        "<p>Hi {{ recipient.firstName }},</p><p>Invoice {{ invoiceNumber }} for {{ amount }} {{ currency }} is ready: <a href=\"{{ link }}\">view it</a>.</p>",
-        || json!({"invoiceNumber": "F-2026-0042", "amount": "9.00", "currency": "EUR", "link": "https://folio.example/billing/invoices/F-2026-0042"})
     ),
     builtin!(
         "broadcast",

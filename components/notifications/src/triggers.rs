@@ -1,6 +1,7 @@
 //! Who is told what, decided from the platform's events: accounts from
 //! `folio.users` (and the messages about them), editors and followers from
-//! `folio.content`.
+//! `folio.content`, customers from `folio.billing` (invoices, failed
+//! payments).
 
 use folio_auth::sealed;
 use folio_guest::http::Problem;
@@ -19,6 +20,7 @@ use crate::store::{self, db_error};
 pub const USERS_TOPIC: &str = "folio.users";
 pub const CONTENT_TOPIC: &str = "folio.content";
 pub const PUBLISHING_TOPIC: &str = "folio.publishing";
+pub const BILLING_TOPIC: &str = "folio.billing";
 
 /// A failure as the event trigger's answer: a backend that is down is
 /// retried, a malformed event is dead-lettered.
@@ -252,6 +254,60 @@ pub fn content(event: &Event) -> Result<(), HandleError> {
         _ => return Ok(()),
     };
     run_first_step(&fanout)
+}
+
+/// The billing service's events: the account holder is sent each invoice,
+/// and told when a payment failed (and whether it will be tried again).
+/// Billing mail is mandatory email, like account mail.
+pub fn billing(event: &Event) -> Result<(), HandleError> {
+    let kind = event.type_.rsplit('.').next().unwrap_or_default();
+    if !matches!(kind, "InvoiceGenerated" | "PaymentFailed")
+        || !is_recent(event, MAX_ACCOUNT_AGE_MS)
+    {
+        return Ok(());
+    }
+    let data = data(event)?;
+    let (Some(account), Some(invoice_id)) = (data["account"].as_str(), data["invoiceId"].as_str())
+    else {
+        return Err(HandleError::Reject(format!(
+            "{kind} without an account and an invoice"
+        )));
+    };
+    let db = store::db().map_err(retry)?;
+    // The directory hears of every account from `folio.users` first; one it
+    // has not heard of yet is tried again later.
+    let Some(recipient) = recipients::get(&db, account).map_err(retry)? else {
+        return Err(HandleError::Retry(format!(
+            "{kind}: account {account} is not in the directory yet"
+        )));
+    };
+    let invoice = json!({
+        "number": data["number"],
+        "amount": data["amountText"],
+        "dueDate": data["dueDate"],
+    });
+    let (template, data) = match kind {
+        "InvoiceGenerated" => ("invoice-issued", json!({ "invoice": invoice })),
+        _ => (
+            "payment-failed",
+            json!({
+                "invoice": invoice,
+                "reason": data["reason"],
+                "nextAttempt": data["nextAttemptDate"],
+            }),
+        ),
+    };
+    let notice = Notice {
+        source: format!("{template}:{}", event.id),
+        template: template.into(),
+        category: "billing".into(),
+        data,
+        link: Some(config::link(&format!("/billing/invoices/{invoice_id}"))),
+        in_app: true,
+        push: false,
+        is_digest: false,
+    };
+    tell_one(&recipient, notice)
 }
 
 /// The publishing service's events: editors asked to approve, authors told
