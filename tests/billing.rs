@@ -1071,3 +1071,210 @@ async fn a_gated_article_is_a_preview_to_a_free_reader_and_whole_to_a_subscriber
     eventually(&api, &path, &member, |c| c["body"] == preview).await;
     pool.close().await;
 }
+
+/// Metered plans: usage reported in batches is kept once per transaction
+/// id (a retried batch counts nothing twice, a bad event keeps none of its
+/// batch), aggregated per meter (sum, count, max, unique values) over the
+/// period and billed on the renewal invoice; only admins and the services
+/// named in `usage_reporters` report it.
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_is_counted_once_and_billed_at_the_period_end() {
+    let run = unique();
+    let id = format!("blu{run}");
+    let data = tempfile::tempdir().unwrap();
+    let host = start(&id, data.path(), 0, None).await;
+    let api = Api { host: &host };
+    let (admin, _) = api
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
+    let (una, una_id) = api.user_with_role(&admin, "una", "consumer", &run).await;
+    let (_, vic_id) = api.user_with_role(&admin, "vic", "consumer", &run).await;
+    let plan = json!({"name": "API", "tiers": ["api"],
+    "prices": [{"interval": "month", "currency": "EUR", "amount": 1000}],
+    "meters": [
+        {"key": "api-calls", "aggregation": "sum", "unitAmounts": {"EUR": 2}},
+        {"key": "seats", "aggregation": "unique", "unitAmounts": {"EUR": 300}},
+        {"key": "peak-gb", "aggregation": "max", "unitAmounts": {"EUR": 50}},
+        {"key": "exports", "aggregation": "count", "unitAmounts": {"eur": 10}}
+    ]});
+    for (meters, expected) in [
+        (
+            json!([{"key": "x", "aggregation": "avg", "unitAmounts": {"EUR": 1}}]),
+            "meters[0].aggregation",
+        ),
+        (
+            json!([{"key": "x", "aggregation": "sum", "unitAmounts": {"EUR": 1.5}}]),
+            "meters[0].unitAmounts.EUR",
+        ),
+        (
+            json!([{"key": "x", "aggregation": "sum", "unitAmounts": {"XYZ": 1}}]),
+            "meters[0].unitAmounts.XYZ",
+        ),
+        (
+            json!([{"key": "Bad Key", "aggregation": "sum", "unitAmounts": {"EUR": 1}}]),
+            "meters[0].key",
+        ),
+    ] {
+        let mut bad = plan.clone();
+        bad["meters"] = meters;
+        let r = api.post("/api/v1/billing/plans", Some(&admin), bad).await;
+        assert_eq!(
+            (r.status, field(&r)),
+            (422, json!(expected)),
+            "{:?}",
+            r.body
+        );
+    }
+    let r = api.post("/api/v1/billing/plans", Some(&admin), plan).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let r = api
+        .post(
+            "/api/v1/billing/subscriptions",
+            Some(&una),
+            json!({"planId": r.body["id"]}),
+        )
+        .await;
+    let first = r.body["invoice"]["id"].as_str().unwrap().to_string();
+    let r = api
+        .post(
+            &format!("/api/v1/billing/invoices/{first}/mark-paid"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+
+    let event = |tx: &str, meter: &str, extra: Value| {
+        let mut e =
+            json!({"transactionId": format!("{run}-{tx}"), "account": una_id, "meter": meter});
+        for (k, v) in extra.as_object().unwrap() {
+            e[k] = v.clone();
+        }
+        e
+    };
+    let batch = json!({"events": [
+        event("a1", "api-calls", json!({"quantity": 100})),
+        event("a2", "api-calls", json!({"quantity": 100})),
+        event("a3", "api-calls", json!({"quantity": 100})),
+        event("s1", "seats", json!({"value": "u1"})),
+        event("s2", "seats", json!({"value": "u2"})),
+        event("s3", "seats", json!({"value": "u1"})),
+        event("p1", "peak-gb", json!({"quantity": 5})),
+        event("p2", "peak-gb", json!({"quantity": 9})),
+        event("p3", "peak-gb", json!({"quantity": 7})),
+        event("e1", "exports", json!({})),
+        event("e2", "exports", json!({})),
+        {"transactionId": format!("{run}-v1"), "account": vic_id, "meter": "api-calls", "quantity": 1000},
+    ]});
+    let r = api
+        .post("/api/v1/billing/usage", Some(&una), batch.clone())
+        .await;
+    assert_eq!(r.status, 403, "a customer reports no usage: {:?}", r.body);
+    let r = api
+        .post("/api/v1/billing/usage", Some(&admin), batch.clone())
+        .await;
+    assert_eq!(
+        (
+            r.status,
+            r.body["accepted"].clone(),
+            r.body["duplicates"].clone()
+        ),
+        (200, json!(12), json!(0)),
+        "{:?}",
+        r.body
+    );
+    let r = api.post("/api/v1/billing/usage", Some(&admin), batch).await;
+    assert_eq!(
+        (r.body["accepted"].clone(), r.body["duplicates"].clone()),
+        (json!(0), json!(12))
+    );
+    for (bad, expected) in [
+        (
+            event("b2", "api-calls", json!({"quantity": -1})),
+            "events[1].quantity",
+        ),
+        (
+            event("b2", "api-calls", json!({"quantity": 1.5})),
+            "events[1].quantity",
+        ),
+        (event("b2", "Api Calls", json!({})), "events[1].meter"),
+        (
+            event(
+                "b2",
+                "api-calls",
+                json!({"timestamp": "2099-01-01T00:00:00Z"}),
+            ),
+            "events[1].timestamp",
+        ),
+        (
+            event("b2", "api-calls", json!({"account": "nobody"})),
+            "events[1].account",
+        ),
+    ] {
+        let r = api
+            .post(
+                "/api/v1/billing/usage",
+                Some(&admin),
+                json!({"events": [event("b1", "api-calls", json!({"quantity": 1})), bad]}),
+            )
+            .await;
+        assert_eq!(
+            (r.status, field(&r)),
+            (422, json!(expected)),
+            "{:?}",
+            r.body
+        );
+    }
+
+    let r = api.get("/api/v1/billing/usage/me", Some(&una)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let so_far: Vec<(String, i64, i64)> = r.body["meters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["key"].as_str().unwrap().to_string(),
+                m["quantity"].as_i64().unwrap(),
+                m["amount"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        so_far,
+        [
+            ("api-calls".to_string(), 300, 600),
+            ("seats".to_string(), 2, 600),
+            ("peak-gb".to_string(), 9, 450),
+            ("exports".to_string(), 2, 20),
+        ]
+    );
+
+    // The period ends: the plan and the period's usage on one invoice.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let pool = sqlite(data.path(), &format!("{id}-billing")).await;
+    due_now(&pool, PERIOD_ENDS, &una_id).await;
+    let list = eventually(&api, "/api/v1/billing/invoices", &una, |list| {
+        list["items"].as_array().unwrap().len() == 2
+    })
+    .await;
+    let renewal = &list["items"][0];
+    let lines: Vec<(i64, i64)> = renewal["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["quantity"].as_i64().unwrap(),
+                l["amount"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [(1, 1000), (300, 600), (2, 600), (9, 450), (2, 20)],
+        "{renewal}"
+    );
+    assert_eq!(renewal["total"], 2670);
+    pool.close().await;
+}

@@ -2,13 +2,15 @@
 //! `invoices` and `ledger`. An account is a user: the bearer token's subject.
 
 use folio_guest::auth::{Claims, Role, authenticate, require_role};
-use folio_guest::http::{JsonBody, Problem, header, json, path_segments, query_pairs, respond};
+use folio_guest::http::{
+    JsonBody, Problem, chained_from, header, json, path_segments, query_pairs, respond,
+};
 use folio_guest::openapi::ProblemDetails;
 use folio_guest::util::{is_uuid, now_ms};
 use serde_json::json;
 use spin_sdk::http::{Method, Request, Response};
 
-use crate::{invoices, ledger, plans, store, subscriptions, webhooks};
+use crate::{invoices, ledger, plans, store, subscriptions, usage, webhooks};
 
 pub fn route(request: Request) -> Response {
     let segments = path_segments(&request);
@@ -27,6 +29,8 @@ pub fn route(request: Request) -> Response {
         (["api", "v1", "billing", "subscriptions", "me", "resume"], Post) => resume(r),
         (["api", "v1", "billing", "subscriptions", "me", "change"], Post) => change(r),
         (["api", "v1", "billing", "webhooks", "stripe"], Post) => stripe_webhook(r),
+        (["api", "v1", "billing", "usage"], Post) => report_usage(r),
+        (["api", "v1", "billing", "usage", "me"], Get) => my_usage(r),
         (["api", "v1", "billing", "invoices"], Get) => list_invoices(r),
         (["api", "v1", "billing", "invoices", id], Get) => get_invoice(r, id),
         (["api", "v1", "billing", "invoices", id, "mark-paid"], Post) => mark_paid(r, id),
@@ -345,4 +349,74 @@ pub fn list_ledger(request: &Request) -> Result<Response, Problem> {
 pub fn verify_ledger(request: &Request) -> Result<Response, Problem> {
     admin(request)?;
     Ok(json(200, &ledger::verify(&store::db()?)?))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/billing/usage", operation_id = "reportUsage", tag = "billing",
+    request_body(content = inline(serde_json::Value), description = "`{events: [{transactionId, account, meter, quantity?: 1, value?, timestamp?}]}`, 1 to 1000 events; `value` is what `unique` meters count"),
+    responses(
+        (status = 200, description = "`{accepted, duplicates}`: a transaction id seen before is not counted again"),
+        (status = 400, description = "Not a JSON object", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Neither an admin nor a service named in `usage_reporters`", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "An event is invalid (`errors` names `events[i].field`); none was kept", body = ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn report_usage(request: &Request) -> Result<Response, Problem> {
+    // A service reports its users' usage through a chained call; anyone
+    // else must be an admin.
+    if !chained_from(request, "usage_reporters") {
+        admin(request)?;
+    }
+    let now = now_ms();
+    let events = usage::parse(&JsonBody::parse(request)?, now)?;
+    Ok(json(200, &usage::record(&store::db()?, &events, now)?))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/billing/usage/me", operation_id = "myUsage", tag = "billing",
+    responses(
+        (status = 200, description = "`{periodStartMs, periodEndMs, meters: [{key, aggregation, quantity, unitAmount, amount}]}`: the current period so far, in the subscription's currency"),
+        (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No live subscription", body = ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn my_usage(request: &Request) -> Result<Response, Problem> {
+    let claims = authenticate(request)?;
+    let db = store::db()?;
+    let s = subscriptions::live(&db, &claims.sub)?
+        .ok_or_else(|| Problem::not_found("the account has no subscription"))?;
+    let meters = plans::get(&db, &s.plan_id)?
+        .map(|p| p.meters)
+        .unwrap_or_default();
+    let mut rows = Vec::new();
+    for meter in &meters {
+        let quantity = usage::quantity(
+            &db,
+            &s.account,
+            meter,
+            s.current_period_start_ms,
+            s.current_period_end_ms,
+        )?;
+        let unit = meter.unit_amounts.get(&s.currency).copied();
+        rows.push(json!({
+            "key": meter.key,
+            "aggregation": meter.aggregation,
+            "quantity": quantity,
+            "unitAmount": unit,
+            "amount": unit.map(|u| u.saturating_mul(quantity)),
+        }));
+    }
+    Ok(json(
+        200,
+        &json!({
+            "periodStartMs": s.current_period_start_ms,
+            "periodEndMs": s.current_period_end_ms,
+            "currency": s.currency,
+            "meters": rows,
+        }),
+    ))
 }

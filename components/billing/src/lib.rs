@@ -4,7 +4,8 @@
 //! hash-chained ledger per account whose entries are published on
 //! `folio.billing` (`ledger.rs`); payments collected and dunned
 //! (`collection.rs`) by hand (bank transfer) or through Stripe (`stripe.rs`,
-//! `customers.rs`, `webhooks.rs`). Money is integer minor units
+//! `customers.rs`, `webhooks.rs`); metered usage billed in arrears
+//! (`usage.rs`). Money is integer minor units
 //! (`money.rs`); periods are calendar months and years (`calendar.rs`).
 
 mod api;
@@ -20,6 +21,7 @@ mod schema;
 mod store;
 mod stripe;
 mod subscriptions;
+mod usage;
 mod webhooks;
 
 use folio_guest::http::{Problem, respond, send};

@@ -1,13 +1,13 @@
 //! The catalog: plans, each with prices per interval and currency, trial
 //! days, and the tiers it grants (the names content's `requiredTier` uses).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use folio_guest::columns::{integer, text};
 use folio_guest::http::{JsonBody, Problem};
 use folio_guest::util::{new_id, now_ms};
 use folio_guest::{Connection, Value};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::money;
@@ -16,6 +16,43 @@ use crate::store::{Reads, db_error};
 const MAX_PRICES: usize = 20;
 const MAX_TIERS: usize = 10;
 const MAX_TRIAL_DAYS: i64 = 365;
+const MAX_METERS: usize = 10;
+
+/// How a meter's usage in a period becomes the quantity billed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aggregation {
+    /// The quantities added up.
+    Sum,
+    /// How many events.
+    Count,
+    /// The largest quantity.
+    Max,
+    /// How many different `value`s.
+    Unique,
+}
+
+impl Aggregation {
+    fn parse(raw: &str) -> Option<Aggregation> {
+        match raw {
+            "sum" => Some(Aggregation::Sum),
+            "count" => Some(Aggregation::Count),
+            "max" => Some(Aggregation::Max),
+            "unique" => Some(Aggregation::Unique),
+            _ => None,
+        }
+    }
+}
+
+/// Metered usage billed at the period's end: `unitAmounts` per currency, in
+/// minor units per unit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Meter {
+    pub key: String,
+    pub aggregation: Aggregation,
+    pub unit_amounts: BTreeMap<String, i64>,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -57,6 +94,7 @@ pub struct Plan {
     pub prices: Vec<Price>,
     pub trial_days: i64,
     pub tiers: Vec<String>,
+    pub meters: Vec<Meter>,
 }
 
 impl Plan {
@@ -77,7 +115,7 @@ pub fn valid_tier(tier: &str) -> bool {
 
 /// `POST /api/v1/billing/plans`, checked whole: 422 naming the first field at fault.
 pub fn parse(body: &JsonBody) -> Result<Plan, Problem> {
-    body.only(&["name", "prices", "trialDays", "tiers"])?;
+    body.only(&["name", "prices", "trialDays", "tiers", "meters"])?;
     let name = body.required_str("name")?.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(Problem::invalid_field(
@@ -161,25 +199,113 @@ pub fn parse(body: &JsonBody) -> Result<Plan, Problem> {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    let meters = match body.value("meters") {
+        None => Vec::new(),
+        Some(raw) => parse_meters(raw)?,
+    };
     Ok(Plan {
         id: new_id(),
         name,
         prices,
         trial_days,
         tiers,
+        meters,
     })
+}
+
+/// `meters: [{key, aggregation: sum|count|max|unique, unitAmounts: {EUR: 2}}]`.
+fn parse_meters(raw: &Json) -> Result<Vec<Meter>, Problem> {
+    let Json::Array(raw) = raw else {
+        return Err(Problem::invalid_field(
+            "meters",
+            "must be a list of {key, aggregation, unitAmounts}",
+        ));
+    };
+    if raw.len() > MAX_METERS {
+        return Err(Problem::invalid_field(
+            "meters",
+            format!("must hold at most {MAX_METERS} meters"),
+        ));
+    }
+    let mut meters: Vec<Meter> = Vec::new();
+    for (i, raw) in raw.iter().enumerate() {
+        let field = |name: &str| format!("meters[{i}].{name}");
+        let Json::Object(meter) = raw else {
+            return Err(Problem::invalid_field(
+                &format!("meters[{i}]"),
+                "must be an object",
+            ));
+        };
+        if let Some(unknown) = meter
+            .keys()
+            .find(|k| !["key", "aggregation", "unitAmounts"].contains(&k.as_str()))
+        {
+            return Err(Problem::invalid_field(
+                &field(unknown),
+                "is not a known field",
+            ));
+        }
+        let key = meter
+            .get("key")
+            .and_then(Json::as_str)
+            .filter(|k| valid_tier(k))
+            .ok_or_else(|| {
+                Problem::invalid_field(&field("key"), "must be 1 to 32 of a-z, 0-9, -")
+            })?;
+        if meters.iter().any(|m| m.key == key) {
+            return Err(Problem::invalid_field(
+                &field("key"),
+                "repeats another meter",
+            ));
+        }
+        let aggregation = meter
+            .get("aggregation")
+            .and_then(Json::as_str)
+            .and_then(Aggregation::parse)
+            .ok_or_else(|| {
+                Problem::invalid_field(&field("aggregation"), "must be sum, count, max or unique")
+            })?;
+        let Some(Json::Object(amounts)) = meter.get("unitAmounts") else {
+            return Err(Problem::invalid_field(
+                &field("unitAmounts"),
+                "must be an object of currency: minor units per unit",
+            ));
+        };
+        if amounts.is_empty() {
+            return Err(Problem::invalid_field(
+                &field("unitAmounts"),
+                "must price at least one currency",
+            ));
+        }
+        let mut unit_amounts = BTreeMap::new();
+        for (currency, amount) in amounts {
+            let at = field(&format!("unitAmounts.{currency}"));
+            let code = money::currency(&at, Some(&Json::String(currency.clone())))?;
+            let amount = money::amount(&at, Some(amount))?;
+            if unit_amounts.insert(code, amount).is_some() {
+                return Err(Problem::invalid_field(&at, "repeats a currency"));
+            }
+        }
+        meters.push(Meter {
+            key: key.to_string(),
+            aggregation,
+            unit_amounts,
+        });
+    }
+    Ok(meters)
 }
 
 pub fn insert(db: &Connection, plan: &Plan) -> Result<(), Problem> {
     let tx = db.begin().map_err(db_error)?;
     tx.execute(
-        "INSERT INTO plans (id, name, trial_days, tiers, created_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO plans (id, name, trial_days, tiers, created_at, meters) VALUES ($1, $2, $3, $4, $5, $6)",
         &[
             Value::Text(plan.id.clone()),
             Value::Text(plan.name.clone()),
             Value::Integer(plan.trial_days),
             Value::Text(serde_json::to_string(&plan.tiers).unwrap_or_default()),
             Value::Integer(now_ms()),
+            Value::Text(serde_json::to_string(&plan.meters).unwrap_or_default()),
         ],
     )
     .map_err(db_error)?;
@@ -212,7 +338,9 @@ fn load(db: &impl Reads, id: Option<&str>) -> Result<Vec<Plan>, Problem> {
         None => ("", Vec::new()),
     };
     let plans = db.read(
-        &format!("SELECT id, name, trial_days, tiers FROM plans {filter} ORDER BY created_at, id"),
+        &format!(
+            "SELECT id, name, trial_days, tiers, meters FROM plans {filter} ORDER BY created_at, id"
+        ),
         &params,
     )?;
     let prices = db.read(
@@ -244,6 +372,7 @@ fn load(db: &impl Reads, id: Option<&str>) -> Result<Vec<Plan>, Problem> {
                 name: text(&r[1]),
                 trial_days: integer(&r[2]),
                 tiers: serde_json::from_str(&text(&r[3])).unwrap_or_default(),
+                meters: serde_json::from_str(&text(&r[4])).unwrap_or_default(),
                 id,
             }
         })

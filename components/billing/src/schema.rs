@@ -147,6 +147,25 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                 )"
                 .into(),
             },
+            Migration {
+                version: 3,
+                name: "usage metering".into(),
+                statements: "
+                -- A JSON array of {key, aggregation, unitAmounts}.
+                ALTER TABLE plans ADD COLUMN meters TEXT NOT NULL DEFAULT '[]';
+                -- One row per reported transaction: a retry is a no-op.
+                CREATE TABLE usage_events (
+                    transaction_id TEXT PRIMARY KEY,
+                    account TEXT NOT NULL,
+                    meter TEXT NOT NULL,
+                    quantity BIGINT NOT NULL,
+                    value TEXT,
+                    at BIGINT NOT NULL,
+                    recorded_at BIGINT NOT NULL
+                );
+                CREATE INDEX usage_by_meter ON usage_events (account, meter, at)"
+                    .into(),
+            },
         ]
     }
 }

@@ -25,6 +25,7 @@ use crate::money;
 use crate::plans::{self, Interval, Plan};
 use crate::store::{Reads, db_error};
 use crate::stripe::{self, Checkout, CheckoutFor};
+use crate::usage;
 
 /// Statuses that hold the account's one live subscription.
 const LIVE: &str = "('incomplete', 'trialing', 'active', 'past_due')";
@@ -699,6 +700,50 @@ pub fn entitlements(
     Ok((tiers, Some(s)))
 }
 
+/// Takes what credit `s` holds off `lines` (at most their total).
+fn apply_credit(s: &mut Subscription, lines: &mut Vec<Line>) {
+    let billable: i64 = lines.iter().map(|l| l.amount).sum();
+    let credited = s.credit.min(billable);
+    if credited > 0 {
+        s.credit -= credited;
+        lines.push(Line {
+            description: "Credit for unused time".into(),
+            quantity: 1,
+            unit_amount: -credited,
+            amount: -credited,
+        });
+    }
+}
+
+/// Issues `lines` to `s`'s account, collected when due; settled at once
+/// when credit covered it all.
+fn bill(
+    tx: &Transaction,
+    s: &Subscription,
+    lines: Vec<Line>,
+    tax_rate: i64,
+    now_ms: i64,
+) -> Result<(), Problem> {
+    let invoice = invoices::issue(
+        tx,
+        Draft {
+            id: new_id(),
+            account: &s.account,
+            subscription_id: Some(&s.id),
+            currency: &s.currency,
+            lines,
+            tax_rate,
+            provider: &s.provider,
+            collect: true,
+        },
+        now_ms,
+    )?;
+    if invoice.total <= 0 {
+        invoices::settle(tx, &invoice, "credit", None, now_ms)?;
+    }
+    Ok(())
+}
+
 /// Ends or renews subscriptions whose period is over: a scheduled cancel
 /// takes effect; otherwise the next period starts (a trial becomes active)
 /// with its invoice. Each in its own transaction; returns how many.
@@ -723,6 +768,19 @@ pub fn renew_due(db: &Connection, tax_rate: i64, now_ms: i64) -> Result<usize, P
             continue;
         }
         let at = s.current_period_end_ms;
+        let plan = plans::get(&tx, &s.plan_id)?;
+        // The usage of the period that ends, billed in arrears (a trial's is free).
+        let usage = match &plan {
+            Some(plan) if s.status != "trialing" => usage::lines(
+                &tx,
+                &account,
+                &plan.meters,
+                &s.currency,
+                s.current_period_start_ms,
+                at,
+            )?,
+            _ => Vec::new(),
+        };
         if s.cancel_at_period_end {
             s.status = "canceled".into();
             s.ended_at_ms = Some(at);
@@ -734,8 +792,14 @@ pub fn renew_due(db: &Connection, tax_rate: i64, now_ms: i64) -> Result<usize, P
                 &snapshot(&tx, &s)?,
                 now_ms,
             )?;
+            if !usage.is_empty() {
+                let mut lines = usage;
+                apply_credit(&mut s, &mut lines);
+                save(&tx, &s, now_ms)?;
+                bill(&tx, &s, lines, tax_rate, now_ms)?;
+            }
         } else {
-            let Some(plan) = plans::get(&tx, &s.plan_id)? else {
+            let Some(plan) = plan else {
                 continue;
             };
             s.status = if s.status == "trialing" {
@@ -746,16 +810,8 @@ pub fn renew_due(db: &Connection, tax_rate: i64, now_ms: i64) -> Result<usize, P
             s.current_period_start_ms = at;
             s.current_period_end_ms = calendar::period_end(at, s.interval);
             let mut lines = vec![plan_line(&plan, &s)];
-            let credited = s.credit.min(s.amount);
-            if credited > 0 {
-                s.credit -= credited;
-                lines.push(Line {
-                    description: "Credit for unused time".into(),
-                    quantity: 1,
-                    unit_amount: -credited,
-                    amount: -credited,
-                });
-            }
+            lines.extend(usage);
+            apply_credit(&mut s, &mut lines);
             save(&tx, &s, now_ms)?;
             ledger::append(
                 &tx,
@@ -764,23 +820,7 @@ pub fn renew_due(db: &Connection, tax_rate: i64, now_ms: i64) -> Result<usize, P
                 &snapshot(&tx, &s)?,
                 now_ms,
             )?;
-            let invoice = invoices::issue(
-                &tx,
-                Draft {
-                    id: new_id(),
-                    account: &account,
-                    subscription_id: Some(&s.id),
-                    currency: &s.currency,
-                    lines,
-                    tax_rate,
-                    provider: &s.provider,
-                    collect: true,
-                },
-                now_ms,
-            )?;
-            if invoice.total <= 0 {
-                invoices::settle(&tx, &invoice, "credit", None, now_ms)?;
-            }
+            bill(&tx, &s, lines, tax_rate, now_ms)?;
         }
         tx.commit().map_err(db_error)?;
         done += 1;
