@@ -1070,6 +1070,23 @@ async fn a_gated_article_is_a_preview_to_a_free_reader_and_whole_to_a_subscriber
     due_now(&pool, PERIOD_ENDS, &member_id).await;
     eventually(&api, &path, &member, |c| c["body"] == preview).await;
     pool.close().await;
+
+    // Opened to all (null clears the tier): whole for everyone again.
+    let etag = read(Some(&author)).await.headers["etag"].clone();
+    let r = folio_tests::client()
+        .patch(host.url(&path))
+        .bearer_auth(&author)
+        .header("if-match", etag)
+        .json(&json!({"requiredTier": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = read(None).await;
+    assert_eq!(
+        (r.body["body"].clone(), r.body["requiredTier"].clone()),
+        (json!(whole), Value::Null)
+    );
 }
 
 /// Metered plans: usage reported in batches is kept once per transaction

@@ -32,8 +32,10 @@ const LIVE: &str = "('incomplete', 'trialing', 'active', 'past_due')";
 /// Statuses that grant the plan's tiers.
 const ENTITLED: [&str; 3] = ["trialing", "active", "past_due"];
 const DAY_MS: i64 = 86_400_000;
-/// Renewals taken per cron run.
+/// Renewals taken per query.
 const RENEWAL_BATCH: i64 = 200;
+/// How long one cron run keeps renewing (the host stops a run at 30 s).
+const RENEWAL_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -746,8 +748,23 @@ fn bill(
 
 /// Ends or renews subscriptions whose period is over: a scheduled cancel
 /// takes effect; otherwise the next period starts (a trial becomes active)
-/// with its invoice. Each in its own transaction; returns how many.
+/// with its invoice. Each in its own transaction, batch after batch for up
+/// to [`RENEWAL_BUDGET`] (the next tick takes the rest); returns how many.
 pub fn renew_due(db: &Connection, tax_rate: i64, now_ms: i64) -> Result<usize, Problem> {
+    let started = std::time::Instant::now();
+    let mut done = 0;
+    loop {
+        let (taken, renewed) = renew_batch(db, tax_rate, now_ms)?;
+        done += renewed;
+        if taken < RENEWAL_BATCH as usize || started.elapsed() > RENEWAL_BUDGET {
+            return Ok(done);
+        }
+    }
+}
+
+/// One batch of [`renew_due`]: how many were due, and how many of those
+/// this run ended or renewed.
+fn renew_batch(db: &Connection, tax_rate: i64, now_ms: i64) -> Result<(usize, usize), Problem> {
     let due = db
         .query(
             "SELECT id, account FROM subscriptions WHERE period_end <= $1 \
@@ -825,5 +842,5 @@ pub fn renew_due(db: &Connection, tax_rate: i64, now_ms: i64) -> Result<usize, P
         tx.commit().map_err(db_error)?;
         done += 1;
     }
-    Ok(done)
+    Ok((due.rows.len(), done))
 }

@@ -105,7 +105,7 @@ pub fn merge(body: &JsonBody, mut draft: Draft) -> Result<Draft, Problem> {
     }
     if body.has("requiredTier") {
         draft.required_tier = match body.value("requiredTier") {
-            Some(Json::Null) => None,
+            None | Some(Json::Null) => None,
             Some(Json::String(tier)) if valid_tier(tier) => Some(tier.clone()),
             _ => {
                 return Err(Problem::invalid_field(
