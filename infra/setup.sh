@@ -23,6 +23,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential perl pkg-config zlib1g-dev >/dev/null
 fi
 
+# The billing tests read invoice PDFs back with pdftotext.
+if ! command -v pdftotext >/dev/null; then
+  echo "installing poppler-utils" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null
+fi
+
 # folio-transcode runs ffmpeg and ffprobe as child processes; its tests use real ones.
 if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
   echo "installing ffmpeg" >&2

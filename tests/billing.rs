@@ -15,6 +15,21 @@ use folio_tests::{BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
+/// What `pdftotext` (poppler-utils) reads in `pdf`.
+fn pdf_text(pdf: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("pdftotext")
+        .args(["-layout", "-", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("pdftotext (Debian poppler-utils; infra/setup.sh installs it)");
+    child.stdin.take().unwrap().write_all(pdf).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "pdftotext failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn field(r: &Reply) -> Value {
     r.body["errors"][0]["field"].clone()
 }
@@ -253,6 +268,30 @@ async fn plans_subscriptions_invoices_and_the_ledger() {
     }
     let ann_invoices = api.get("/api/v1/billing/invoices", Some(&ann)).await;
     assert_eq!(ann_invoices.body["items"], json!([]));
+
+    // The invoice as a PDF, read back with pdftotext; another's is not there.
+    let pdf_path = format!("{path}.pdf");
+    assert_eq!(api.get(&pdf_path, Some(&ann)).await.status, 404);
+    let pdf = folio_tests::client()
+        .get(host.url(&pdf_path))
+        .bearer_auth(&ben)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pdf.status(), 200);
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    let text = pdf_text(&pdf.bytes().await.unwrap());
+    for expected in [
+        format!("Invoice {number}"),
+        "Basic".to_string(),
+        "Subtotal".to_string(),
+        "4.99 EUR".to_string(),
+        "Tax (20.00%)".to_string(),
+        "1.00 EUR".to_string(),
+        "5.99 EUR".to_string(),
+    ] {
+        assert!(text.contains(&expected), "{expected:?} in {text}");
+    }
 
     // Only an admin records a bank transfer, once.
     let mark = format!("/api/v1/billing/invoices/{invoice_id}/mark-paid");

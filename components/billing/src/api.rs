@@ -32,6 +32,9 @@ pub fn route(request: Request) -> Response {
         (["api", "v1", "billing", "usage"], Post) => report_usage(r),
         (["api", "v1", "billing", "usage", "me"], Get) => my_usage(r),
         (["api", "v1", "billing", "invoices"], Get) => list_invoices(r),
+        (["api", "v1", "billing", "invoices", file], Get) if file.ends_with(".pdf") => {
+            invoice_pdf(r, file.trim_end_matches(".pdf"))
+        }
         (["api", "v1", "billing", "invoices", id], Get) => get_invoice(r, id),
         (["api", "v1", "billing", "invoices", id, "mark-paid"], Post) => mark_paid(r, id),
         (["api", "v1", "billing", "entitlements", "me"], Get) => my_entitlements(r),
@@ -268,6 +271,11 @@ pub fn list_invoices(request: &Request) -> Result<Response, Problem> {
     security(("bearer" = []))
 )]
 pub fn get_invoice(request: &Request, id: &str) -> Result<Response, Problem> {
+    Ok(json(200, &readable_invoice(request, id)?))
+}
+
+/// Invoice `id` if the caller may read it: their own, or any for admins.
+fn readable_invoice(request: &Request, id: &str) -> Result<invoices::Invoice, Problem> {
     let claims = authenticate(request)?;
     let not_found = || Problem::not_found("no such invoice");
     if !is_uuid(id) {
@@ -278,7 +286,35 @@ pub fn get_invoice(request: &Request, id: &str) -> Result<Response, Problem> {
     if invoice.account != claims.sub && !is_admin(&claims) {
         return Err(not_found());
     }
-    Ok(json(200, &invoice))
+    Ok(invoice)
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/billing/invoices/{id}.pdf", operation_id = "getInvoicePdf", tag = "billing",
+    params(("id" = String, Path, description = "Invoice id")),
+    responses(
+        (status = 200, description = "The invoice as a PDF", content_type = "application/pdf"),
+        (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such invoice of the caller's", body = ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn invoice_pdf(request: &Request, id: &str) -> Result<Response, Problem> {
+    let invoice = readable_invoice(request, id)?;
+    let seller = spin_sdk::variables::get("platform_name")
+        .ok()
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or_else(|| "Folio".into());
+    Ok(Response::builder()
+        .status(200)
+        .header("content-type", "application/pdf")
+        .header(
+            "content-disposition",
+            format!("inline; filename=\"invoice-{}.pdf\"", invoice.number),
+        )
+        .header("cache-control", "private, no-store")
+        .body(crate::pdf::render(&invoice, &seller))
+        .build())
 }
 
 #[utoipa::path(

@@ -1,6 +1,6 @@
 //! The billing service. The catalog (`plans.rs`); subscriptions and their
 //! life (`subscriptions.rs`, renewed by a cron); invoices with gapless
-//! numbers per year (`invoices.rs`); the event store, an append-only
+//! numbers per year (`invoices.rs`, as PDFs in `pdf.rs`); the event store, an append-only
 //! hash-chained ledger per account whose entries are published on
 //! `folio.billing` (`ledger.rs`); payments collected and dunned
 //! (`collection.rs`) by hand (bank transfer) or through Stripe (`stripe.rs`,
@@ -16,6 +16,7 @@ mod invoices;
 mod ledger;
 mod money;
 mod openapi;
+mod pdf;
 mod plans;
 mod schema;
 mod store;
