@@ -1009,10 +1009,70 @@ async fn a_gated_article_is_a_preview_to_a_free_reader_and_whole_to_a_subscriber
         .await;
     let plan = r.body["id"].as_str().unwrap().to_string();
 
+    // A picture for the article, public while no content uses it.
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(
+        16,
+        16,
+        image::Rgb([200, 40, 40]),
+    ))
+    .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+    .unwrap();
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(png)
+            .file_name("chart.png")
+            .mime_str("image/png")
+            .unwrap(),
+    );
+    let r = folio_tests::client()
+        .post(host.url("/api/v1/media"))
+        .bearer_auth(&author)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let media: Value = r.json().await.unwrap();
+    let media_path = format!("/api/v1/media/{}", media["id"].as_str().unwrap());
+    eventually(&api, &media_path, &author, |m| m["status"] == "ready").await;
+    assert_eq!(api.get(&media_path, None).await.status, 200);
+    let media_status = |token: Option<&str>| {
+        let api = &api;
+        let media_path = media_path.clone();
+        let token = token.map(str::to_string);
+        async move {
+            let item = api.get(&media_path, token.as_deref()).await.status;
+            let file = api
+                .get(&format!("{media_path}/content"), token.as_deref())
+                .await
+                .status;
+            (item, file)
+        }
+    };
+    let media_becomes = |token: Option<&str>, wanted: (u16, u16)| {
+        let media_status = &media_status;
+        let token = token.map(str::to_string);
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let got = media_status(token.as_deref()).await;
+                if got == wanted {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{token:?}: {got:?}, not {wanted:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+
     let article = |tier: Value| {
         json!({"title": "Inside story", "type": "article", "description": "What happened",
                "body": "<p>The opening.</p><p>The part members pay for.</p>",
-               "requiredTier": tier})
+               "requiredTier": tier, "mediaIds": [media["id"]]})
     };
     for tier in [json!("Gold Tier"), json!(""), json!(7)] {
         let r = api
@@ -1030,6 +1090,9 @@ async fn a_gated_article_is_a_preview_to_a_free_reader_and_whole_to_a_subscriber
     assert_eq!(r.status, 201, "{:?}", r.body);
     let item = r.body["id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/content/{item}");
+    // Used by a draft only: its owner's (and admins') alone.
+    media_becomes(None, (404, 404)).await;
+    assert_eq!(media_status(Some(&author)).await, (200, 200));
     for to in ["review", "published"] {
         let r = api
             .post(
@@ -1068,6 +1131,11 @@ async fn a_gated_article_is_a_preview_to_a_free_reader_and_whole_to_a_subscriber
         assert_eq!(r.body["body"], whole);
         assert_eq!(r.body["preview"], Value::Null);
     }
+    // Used only by gated content: refused to whoever lacks the tier.
+    for token in [None, Some(free.as_str()), Some(member.as_str())] {
+        assert_eq!(media_status(token).await, (404, 404), "{token:?}");
+    }
+    assert_eq!(media_status(Some(&admin)).await, (200, 200));
 
     // Mo subscribes: from billing's event on, he reads all of it.
     let r = api
@@ -1080,6 +1148,10 @@ async fn a_gated_article_is_a_preview_to_a_free_reader_and_whole_to_a_subscriber
     assert_eq!(r.status, 201, "{:?}", r.body);
     let r = eventually(&api, &path, &member, |c| c["body"] == whole).await;
     assert_eq!(r["preview"], Value::Null);
+    media_becomes(Some(&member), (200, 200)).await;
+    let m = api.get(&media_path, Some(&member)).await;
+    assert_eq!(m.headers["cache-control"], "private, no-store");
+    assert_eq!(media_status(Some(&free)).await, (404, 404));
     assert_eq!(r["requiredTier"], "members");
     assert_eq!(read(Some(&free)).await.body["body"], preview);
     let list = api.get("/api/v1/content", Some(&member)).await;
@@ -1108,6 +1180,7 @@ async fn a_gated_article_is_a_preview_to_a_free_reader_and_whole_to_a_subscriber
     let pool = sqlite(data.path(), &format!("{id}-billing")).await;
     due_now(&pool, PERIOD_ENDS, &member_id).await;
     eventually(&api, &path, &member, |c| c["body"] == preview).await;
+    media_becomes(Some(&member), (404, 404)).await;
     pool.close().await;
 
     // Opened to all (null clears the tier): whole for everyone again.
@@ -1126,6 +1199,7 @@ async fn a_gated_article_is_a_preview_to_a_free_reader_and_whole_to_a_subscriber
         (r.body["body"].clone(), r.body["requiredTier"].clone()),
         (json!(whole), Value::Null)
     );
+    media_becomes(None, (200, 200)).await;
 }
 
 /// Metered plans: usage reported in batches is kept once per transaction

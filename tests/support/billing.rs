@@ -73,10 +73,12 @@ pub async fn start_with(
     launch(id, manifest, data, stripe_api_base.is_some(), backends).await
 }
 
-/// Users, content (`{id}-content`, consuming `folio.billing` for the tiers
-/// its gated items need) and billing, on SQLite and the embedded log.
+/// Users, content (`{id}-content`) and media (`{id}-media`), both
+/// consuming `folio.billing` for the tiers their gated items need, and
+/// billing, on SQLite, local disk and the embedded log.
 pub async fn start_with_content(id: &str, data: &Path) -> Host {
     let mut manifest = services_manifest_recording(id, id, true, &["folio.billing"]);
+    manifest.push_str(&crate::media::media_component(&format!("{id}-media"), id));
     manifest.push_str(&billing_component(id, 0, None));
     launch(id, manifest, data, false, None).await
 }

@@ -127,6 +127,11 @@ max_attempts = 3
 retry_backoff_ms = 1500
 timeout_ms = 300000
 
+[[trigger.event]]
+component = "{component}"
+topics = ["folio.content", "folio.billing"]
+group = "{group}-media-access"
+
 [[trigger.cron]]
 component = "{component}"
 cron_expression = "* * * * * *"

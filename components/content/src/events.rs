@@ -35,6 +35,7 @@ pub fn summary(c: &Content) -> Json {
         "tags": c.tags,
         "mediaIds": c.media_ids,
         "publishedAt": c.published_at,
+        "requiredTier": c.required_tier,
         "version": c.version,
     })
 }

@@ -250,23 +250,19 @@ pub(crate) fn upload_raw(
     )
 )]
 pub(crate) fn get(head: &Head, id: &str) -> Result<Response, Problem> {
-    let media = store::get(&store::open()?, id)?.ok_or_else(|| delivery::not_found(id))?;
-    if !visible(&media, caller(head).ok().as_ref()) {
-        return Err(delivery::not_found(id));
-    }
-    let mut response = json(200, &media.view());
-    if media.is_ready() {
-        // Public once ready; before that the owner's and admins' (`no-store`).
-        cdn::shared(&mut response, 60, &cdn::media_keys(&media.id));
+    let conn = store::open()?;
+    let media = store::get(&conn, id)?.ok_or_else(|| delivery::not_found(id))?;
+    // Who may see it is who may fetch it; claims are `None` without a token
+    // that verifies.
+    let item = delivery::readable_by(&conn, media, caller(head).ok().as_ref())?
+        .ok_or_else(|| delivery::not_found(id))?;
+    let mut response = json(200, &item.media.view());
+    if item.shared {
+        cdn::shared(&mut response, 60, &cdn::media_keys(&item.media.id));
+    } else {
+        response.set_header("cache-control", "private, no-store");
     }
     Ok(response)
-}
-
-/// Who may see an item: anyone once it is ready; before that, its owner and
-/// admins. The caller's claims are `None` without a token that verifies.
-fn visible(media: &crate::model::Media, claims: Option<&Claims>) -> bool {
-    media.is_ready()
-        || claims.is_some_and(|c| c.sub == media.owner_id || c.has_any_role(&[Role::Admin]))
 }
 
 /// Ids one batch request may name.
@@ -294,13 +290,17 @@ pub(crate) fn batch(head: &Head) -> Result<Response, Problem> {
     let ids = batch_ids(&head.query, "media", MAX_BATCH_IDS)?;
     // As `get`: a token that does not verify sees what anyone sees.
     let claims = caller(head).ok();
-    let found = store::get_many(&store::open()?, &ids)?;
-    let items: Vec<crate::model::MediaView> = ids
+    let conn = store::open()?;
+    let found = store::get_many(&conn, &ids)?;
+    let mut items: Vec<crate::model::MediaView> = Vec::new();
+    for media in ids
         .iter()
         .filter_map(|id| found.iter().find(|m| m.id == *id))
-        .filter(|m| visible(m, claims.as_ref()))
-        .map(|m| m.view())
-        .collect();
+    {
+        if let Some(item) = delivery::readable_by(&conn, media.clone(), claims.as_ref())? {
+            items.push(item.media.view());
+        }
+    }
     Ok(json(200, &MediaBatch { items }))
 }
 

@@ -2,7 +2,8 @@
 //! CDN can work with, or a redirect to a presigned URL; and image transforms
 //! (`?w=&h=&fit=&fmt=`) from a fixed set, computed once and then kept.
 
-use folio_guest::auth::Role;
+use folio_guest::Connection;
+use folio_guest::auth::{Claims, Role};
 use folio_guest::blobs::{Bucket, ByteRange, Download, ObjectMeta};
 use folio_guest::cdn;
 use folio_guest::http::Problem;
@@ -10,6 +11,7 @@ use folio_guest::util::{now_ms, parse_rfc3339_ms};
 use folio_imaging::{Fit, Format};
 use spin_sdk::http::{Method, Response, ResponseOutparam};
 
+use crate::access::{self, Access};
 use crate::ingest::image_problem;
 use crate::model::{Media, rendition_prefix, transform_key};
 use crate::settings::Settings;
@@ -87,11 +89,16 @@ pub fn send_reply(out: ResponseOutparam, reply: Reply, method: &Method) {
     )
 )]
 pub fn content(head: &Head, id: &str) -> Result<Reply, Problem> {
-    let media = readable(head, id)?;
+    let item = readable(head, id)?;
     if has_transform(head) {
-        return transform(head, &media);
+        return transform(head, &item);
     }
-    serve(head, &media, &media.original_key, Some(&media.filename))
+    serve(
+        head,
+        &item,
+        &item.media.original_key,
+        Some(&item.media.filename),
+    )
 }
 
 #[utoipa::path(
@@ -114,63 +121,96 @@ pub fn content(head: &Head, id: &str) -> Result<Reply, Problem> {
     )
 )]
 pub fn rendition(head: &Head, id: &str, path: &str) -> Result<Reply, Problem> {
-    let media = readable(head, id)?;
-    if media.rendition_serving(path).is_none() {
+    let item = readable(head, id)?;
+    if item.media.rendition_serving(path).is_none() {
         return Err(Problem::not_found(format!(
             "media {id} has no rendition {path}"
         )));
     }
     serve(
         head,
-        &media,
+        &item,
         &format!("{}{path}", rendition_prefix(id)),
         None,
     )
 }
 
-/// Ready items are public (their ids are unguessable, like a CDN's);
-/// the owner and admins also reach an item still being processed.
-fn readable(head: &Head, id: &str) -> Result<Media, Problem> {
+/// A media item the caller may fetch, and whether a shared cache may keep
+/// it (the same answer for everyone).
+pub struct Readable {
+    pub media: Media,
+    pub shared: bool,
+}
+
+/// Ready items as the content using them allows (`access.rs`: public ids
+/// are unguessable, like a CDN's); the owner and admins also reach an item
+/// still being processed, or used only by unpublished content.
+fn readable(head: &Head, id: &str) -> Result<Readable, Problem> {
     let conn = store::open()?;
     let media = store::get(&conn, id)?.ok_or_else(|| not_found(id))?;
-    if media.is_ready() {
-        return Ok(media);
-    }
     let claims = folio_guest::auth::authenticate_authorization(head.header("authorization")).ok();
-    match claims {
-        Some(c) if c.sub == media.owner_id || c.has_any_role(&[Role::Admin]) => Ok(media),
-        _ => Err(not_found(id)),
+    match readable_by(&conn, media, claims.as_ref())? {
+        Some(item) => Ok(item),
+        None => Err(not_found(id)),
     }
+}
+
+/// `media` if `claims` (none: anonymous) may fetch it.
+pub fn readable_by(
+    conn: &Connection,
+    media: Media,
+    claims: Option<&Claims>,
+) -> Result<Option<Readable>, Problem> {
+    if !media.is_ready() {
+        let own = claims.is_some_and(|c| c.sub == media.owner_id || c.has_any_role(&[Role::Admin]));
+        return Ok(own.then_some(Readable {
+            media,
+            shared: false,
+        }));
+    }
+    let access = access::of(conn, &media.id)?;
+    if !access::allows(conn, &access, &media.owner_id, claims)? {
+        return Ok(None);
+    }
+    Ok(Some(Readable {
+        shared: access == Access::Public,
+        media,
+    }))
 }
 
 pub fn not_found(id: &str) -> Problem {
     Problem::not_found(format!("there is no media {id}"))
 }
 
-/// `Cache-Control` and, for a ready item (the same for everyone), its
-/// surrogate keys; an item still being processed is its owner's only.
-fn cache_headers(media: &Media) -> Vec<(String, String)> {
-    if media.is_ready() {
-        cdn::shared_headers(PUBLIC_MAX_AGE, &cdn::media_keys(&media.id))
+/// `Cache-Control` and, for an item the same for everyone, its surrogate
+/// keys; one still being processed, or gated, is private.
+fn cache_headers(item: &Readable) -> Vec<(String, String)> {
+    if item.shared {
+        cdn::shared_headers(PUBLIC_MAX_AGE, &cdn::media_keys(&item.media.id))
     } else {
         vec![("cache-control".into(), PRIVATE_CACHE.into())]
     }
 }
 
-fn serve(head: &Head, media: &Media, key: &str, filename: Option<&str>) -> Result<Reply, Problem> {
+fn serve(
+    head: &Head,
+    item: &Readable,
+    key: &str,
+    filename: Option<&str>,
+) -> Result<Reply, Problem> {
     let bucket = storage::bucket()?;
     if Settings::load()?.redirect_delivery {
-        return redirect(&bucket, media, key);
+        return redirect(&bucket, item, key);
     }
     let meta = bucket
         .head(key)
         .map_err(storage::error)?
-        .ok_or_else(|| not_found(&media.id))?;
-    stream(head, media, &bucket, key, &meta, filename)
+        .ok_or_else(|| not_found(&item.media.id))?;
+    stream(head, item, &bucket, key, &meta, filename)
 }
 
 /// A 302 to a presigned URL of the object.
-fn redirect(bucket: &Bucket, media: &Media, key: &str) -> Result<Reply, Problem> {
+fn redirect(bucket: &Bucket, item: &Readable, key: &str) -> Result<Reply, Problem> {
     let url = bucket
         .presign_get(key, REDIRECT_EXPIRY_SECS)
         .map_err(storage::error)?;
@@ -182,7 +222,7 @@ fn redirect(bucket: &Bucket, media: &Media, key: &str) -> Result<Reply, Problem>
         // and no surrogate keys.
         .header(
             "cache-control",
-            if media.is_ready() {
+            if item.shared {
                 "public, max-age=600"
             } else {
                 PRIVATE_CACHE
@@ -196,13 +236,13 @@ fn redirect(bucket: &Bucket, media: &Media, key: &str) -> Result<Reply, Problem>
 /// The object `meta` describes, whole, as a range, or as a 304.
 fn stream(
     head: &Head,
-    media: &Media,
+    item: &Readable,
     bucket: &Bucket,
     key: &str,
     meta: &ObjectMeta,
     filename: Option<&str>,
 ) -> Result<Reply, Problem> {
-    let mut headers = object_headers(meta, cache_headers(media), filename);
+    let mut headers = object_headers(meta, cache_headers(item), filename);
     let etag = headers[0].1.clone();
     if head
         .header("if-none-match")
@@ -258,7 +298,7 @@ fn stream(
             bucket
                 .get(key, byte_range)
                 .map_err(storage::error)?
-                .ok_or_else(|| not_found(&media.id))?,
+                .ok_or_else(|| not_found(&item.media.id))?,
         )
     };
     Ok(Reply::Object {
@@ -416,7 +456,8 @@ fn transform_spec(head: &Head, media: &Media) -> Result<TransformSpec, Problem> 
     })
 }
 
-fn transform(head: &Head, media: &Media) -> Result<Reply, Problem> {
+fn transform(head: &Head, item: &Readable) -> Result<Reply, Problem> {
+    let media = &item.media;
     if !media.is_ready() {
         return Err(Problem::conflict(format!(
             "media {} is {}; transforms are made from processed images",
@@ -429,9 +470,9 @@ fn transform(head: &Head, media: &Media) -> Result<Reply, Problem> {
     let settings = Settings::load()?;
     if let Some(meta) = bucket.head(&key).map_err(storage::error)? {
         if settings.redirect_delivery {
-            return redirect(&bucket, media, &key);
+            return redirect(&bucket, item, &key);
         }
-        let mut reply = stream(head, media, &bucket, &key, &meta, None)?;
+        let mut reply = stream(head, item, &bucket, &key, &meta, None)?;
         if let Reply::Object { headers, .. } = &mut reply {
             headers.push(("x-folio-transform".into(), "hit".into()));
         }
@@ -455,7 +496,11 @@ fn transform(head: &Head, media: &Media) -> Result<Reply, Problem> {
         .header("server-timing", format!("transform;dur={elapsed}"))
         .body(encoded.bytes)
         .build();
-    cdn::shared(&mut response, PUBLIC_MAX_AGE, &cdn::media_keys(&media.id));
+    if item.shared {
+        cdn::shared(&mut response, PUBLIC_MAX_AGE, &cdn::media_keys(&media.id));
+    } else {
+        response.set_header("cache-control", PRIVATE_CACHE);
+    }
     Ok(Reply::Whole(response))
 }
 

@@ -3,6 +3,7 @@
 //! transcoded by the host's ffmpeg adapter, and delivery with ranges,
 //! validators, CDN-friendly caching and on-the-fly image transforms.
 
+mod access;
 mod api;
 mod delivery;
 mod events;
@@ -31,11 +32,35 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
 
 use folio_guest::worker::{Event, Guest, HandleError};
 
-/// Processing jobs and `MediaDeleted` (`[[trigger.event]]` in spin.toml).
+/// Processing jobs and `MediaDeleted`, content and billing events
+/// (`[[trigger.event]]` in spin.toml).
 struct Worker;
 
 impl Guest for Worker {
     fn handle(event: Event) -> Result<(), HandleError> {
+        // The content that uses media, and who holds which tiers: who may
+        // fetch it (`access.rs`).
+        let access_event = match event.topic.as_str() {
+            access::CONTENT_TOPIC => Some(
+                store::open()
+                    .and_then(|db| access::apply_content_event(&db, &event.type_, &event.data)),
+            ),
+            folio_guest::entitlements::TOPIC => Some(store::open().and_then(|db| {
+                folio_guest::entitlements::apply(
+                    &db,
+                    &event.type_,
+                    &event.data,
+                    folio_guest::util::now_ms(),
+                )
+            })),
+            _ => None,
+        };
+        if let Some(applied) = access_event {
+            return applied.map_err(|p| match p.status {
+                500.. => HandleError::Retry(p.detail),
+                _ => HandleError::Reject(p.detail),
+            });
+        }
         let Some(id) = event.subject.as_deref() else {
             return Err(HandleError::Reject(
                 "a media event without a subject".into(),

@@ -86,6 +86,17 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                     "CREATE TABLE deleted_media (id TEXT PRIMARY KEY, deleted_at {ts} NOT NULL)"
                 ),
             },
+            // Who may fetch media: the content that uses it, and who holds
+            // which paid tiers.
+            Migration {
+                version: 4,
+                name: "access-from-content".into(),
+                statements: format!(
+                    "{};\n{}",
+                    crate::access::MIGRATION,
+                    folio_guest::entitlements::MIGRATION
+                ),
+            },
         ]
     }
 }

@@ -668,8 +668,9 @@ pub fn transition(request: &Request, id: &str) -> Result<Response, Problem> {
     let mut events = vec![(
         "ContentStatusChanged",
         json!({
-            "id": old.id, "from": old.status, "to": to, "version": next.version,
+            "id": old.id, "from": old.status, "to": to, "status": to, "version": next.version,
             "title": next.title, "type": next.kind, "authorId": next.author_id,
+            "mediaIds": next.media_ids, "requiredTier": next.required_tier,
         }),
     )];
     if to == "published" {
