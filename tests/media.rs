@@ -7,8 +7,8 @@ use std::io::Cursor;
 use std::time::Duration;
 
 use folio_tests::media::{
-    MediaBackends, MediaHost, S3, ffmpeg_pids_under, probe, s3_from_env, start_media, test_audio,
-    test_video,
+    MediaBackends, MediaHost, S3, ffmpeg, ffmpeg_pids_under, probe, s3_from_env, start_media,
+    test_audio, test_video,
 };
 use folio_tests::reqwest;
 use folio_tests::services::{events_about, unique};
@@ -367,8 +367,18 @@ async fn images(mh: &MediaHost, redirect: bool) {
         (422, Some("kind"))
     );
 
-    // A PNG through a multipart form.
-    let png = encode(&photo(300, 200), ImageFormat::Png);
+    // A PNG through a multipart form, with a text chunk naming its author
+    // (after the signature and IHDR; PNG decoders skip unknown text).
+    let plain = encode(&photo(300, 200), ImageFormat::Png);
+    let mut png = plain[..33].to_vec();
+    let text = b"Author\0secret-author";
+    png.extend_from_slice(&(text.len() as u32).to_be_bytes());
+    png.extend_from_slice(b"tEXt");
+    png.extend_from_slice(text);
+    let mut crc_input = b"tEXt".to_vec();
+    crc_input.extend_from_slice(text);
+    png.extend_from_slice(&crc32(&crc_input).to_be_bytes());
+    png.extend_from_slice(&plain[33..]);
     let form = reqwest::multipart::Form::new()
         .text("title", "ignored")
         .part(
@@ -403,6 +413,16 @@ async fn images(mh: &MediaHost, redirect: bool) {
         id.as_str()
     );
     mh.wait_ready(&png_id, &cora, IMAGE_WAIT).await;
+    let mut served = get(mh, &format!("/api/v1/media/{png_id}/content"), &[]).await;
+    if served.status == 302 {
+        served = send(client().get(served.header("location"))).await;
+    }
+    assert_eq!(served.status, 200);
+    assert!(
+        !contains(&served.bytes, b"secret-author"),
+        "the PNG's text chunk was stripped"
+    );
+    assert_eq!(dimensions(&served.bytes), (300, 200));
 
     refusals(mh, &cora, &original).await;
 
@@ -620,7 +640,23 @@ async fn audio_and_video(mh: &MediaHost) {
     let (vera, _) = api.user_with_role(&admin, "vera", "creator", &run).await;
     let dir = tempfile::tempdir().unwrap();
 
-    let video = std::fs::read(test_video(dir.path(), "clip.mp4", 3, "1280x720")).unwrap();
+    // A phone's clip: a title and the place it was shot in its metadata.
+    let plain = test_video(dir.path(), "plain.mp4", 3, "1280x720");
+    let tagged = dir.path().join("clip.mp4");
+    ffmpeg(&[
+        "-i",
+        plain.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-metadata",
+        "title=secret-title",
+        "-metadata",
+        "location=+51.5007-000.1246/",
+        tagged.to_str().unwrap(),
+    ]);
+    let video = std::fs::read(&tagged).unwrap();
+    // MP4 keeps the place as a binary `loci` box, whose body names "earth".
+    assert!(contains(&video, b"secret-title") && contains(&video, b"earth"));
     let id = new_uuid();
     let r = put(mh, &vera, &id, "clip.mp4", "video/quicktime", video.clone()).await;
     assert_eq!(r.status, 201, "{:?}", r.json());
@@ -671,6 +707,27 @@ async fn audio_and_video(mh: &MediaHost) {
             (206, &served.bytes[..1024])
         );
     }
+    // The original is served without its metadata, still the same video.
+    let mut original = get(mh, &format!("/api/v1/media/{id}/content"), &[]).await;
+    if original.status == 302 {
+        original = send(client().get(original.header("location"))).await;
+    }
+    assert_eq!(original.status, 200);
+    assert!(
+        !contains(&original.bytes, b"secret-title") && !contains(&original.bytes, b"earth"),
+        "the original's metadata was stripped"
+    );
+    let file = dir.path().join("original.mp4");
+    std::fs::write(&file, &original.bytes).unwrap();
+    let (w, h, duration) = probe(&file);
+    assert_eq!((w, h), (Some(1280), Some(720)));
+    assert!((2800..=3200).contains(&duration), "original: {duration} ms");
+    assert!(
+        !renditions
+            .iter()
+            .any(|r| r["name"].as_str().unwrap().contains("clean")),
+        "{renditions:?}"
+    );
     let poster = named("poster.jpg");
     let served = get(mh, poster["url"].as_str().unwrap(), &[]).await;
     assert_eq!(dimensions(&served.bytes), (1280, 720));

@@ -134,8 +134,8 @@ pub mod blobs {
 /// Audio and video through the host's ffmpeg (`folio:platform/transcode`).
 pub mod transcode {
     pub use crate::bindings::folio::platform::transcode::{
-        Error, Job, JobState, MediaInfo, Output, PosterSpec, Rendition, RenditionKind, StreamInfo,
-        TranscodeRequest, probe,
+        Container, Error, Job, JobState, MediaInfo, Output, PosterSpec, Rendition, RenditionKind,
+        StreamInfo, TranscodeRequest, probe,
     };
 
     /// The error as a sentence for people (the generated `Display` is `Debug`'s).

@@ -16,6 +16,7 @@
 
 #![cfg_attr(not(test), forbid(unsafe_code))]
 
+mod containers;
 mod decode;
 mod jpeg;
 mod render;
@@ -35,7 +36,7 @@ pub use render::{
 };
 pub use sniff::{MediaKind, Sniffed, sniff};
 
-/// The JPEG without its APP1 (EXIF, XMP) and APP13 (IPTC/Photoshop) segments; every other
+/// The image without its metadata. A JPEG loses its APP1 (EXIF, XMP) and APP13 (IPTC/Photoshop) segments; every other
 /// segment (the ICC profile in APP2 included) and the compressed image data are copied byte for
 /// byte. Bytes after the end-of-image marker are dropped too: phones append preview images there
 /// that carry their own EXIF.
@@ -43,12 +44,20 @@ pub use sniff::{MediaKind, Sniffed, sniff};
 /// The EXIF orientation goes with APP1, so a rotated photo displays as stored afterwards; read
 /// it first with [`inspect`] if it matters.
 ///
-/// Input that is not a JPEG is returned unchanged; a JPEG whose marker structure is broken or
+/// A PNG loses its text chunks (`tEXt`, `zTXt`, `iTXt`), `eXIf` and `tIME`; a WebP its `EXIF`
+/// and `XMP ` chunks (and their flags in `VP8X`); colour profiles and image data stay as they
+/// were.
+///
+/// Other input is returned unchanged; a JPEG, PNG or WebP whose structure is broken or
 /// truncated is [`ImageError::Corrupt`].
-pub fn strip_metadata(jpeg: &[u8]) -> Result<Vec<u8>, ImageError> {
-    if sniff(jpeg) != Some(sniff::JPEG) {
-        return Ok(jpeg.to_vec());
+pub fn strip_metadata(image: &[u8]) -> Result<Vec<u8>, ImageError> {
+    match sniff(image) {
+        Some(sniff::JPEG) => {
+            let structure = jpeg::JpegStructure::parse(image).map_err(ImageError::Corrupt)?;
+            Ok(structure.without_metadata(image))
+        }
+        Some(sniff::PNG) => containers::strip_png(image).map_err(ImageError::Corrupt),
+        Some(sniff::WEBP) => containers::strip_webp(image).map_err(ImageError::Corrupt),
+        _ => Ok(image.to_vec()),
     }
-    let structure = jpeg::JpegStructure::parse(jpeg).map_err(ImageError::Corrupt)?;
-    Ok(structure.without_metadata(jpeg))
 }

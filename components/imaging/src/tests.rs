@@ -602,3 +602,77 @@ fn render_each_gives_what_separate_renders_give() {
         }
     }
 }
+
+/// A chunk as PNG frames it (the CRC is not checked by the stripper, and
+/// only the stripped file is decoded).
+fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
+    chunk.extend_from_slice(kind);
+    chunk.extend_from_slice(data);
+    chunk.extend_from_slice(&[0; 4]);
+    chunk
+}
+
+#[test]
+fn strip_metadata_takes_text_exif_and_time_out_of_pngs() {
+    let original = test_images::png(&noisy_rgb(40, 30, 5));
+    // After the signature and IHDR (8 + 25 bytes).
+    let (head, rest) = original.split_at(33);
+    let mut with_metadata = head.to_vec();
+    with_metadata.extend(png_chunk(b"iCCP", b"profile\0\0kept"));
+    with_metadata.extend(png_chunk(b"tEXt", b"Author\0Ada at 51.5N 0.1W"));
+    with_metadata.extend(png_chunk(b"eXIf", b"MM\0*GPS secret"));
+    with_metadata.extend(png_chunk(b"tIME", &[7, 234, 12, 5, 9, 0, 0]));
+    with_metadata.extend_from_slice(rest);
+    with_metadata.extend_from_slice(b"trailing bytes");
+    let stripped = strip_metadata(&with_metadata).unwrap();
+    let text = String::from_utf8_lossy(&stripped);
+    assert!(!text.contains("Ada") && !text.contains("GPS") && !text.contains("tIME"));
+    assert!(!text.contains("trailing"));
+    let mut expected = head.to_vec();
+    expected.extend(png_chunk(b"iCCP", b"profile\0\0kept"));
+    expected.extend_from_slice(rest);
+    assert_eq!(stripped, expected, "only the metadata chunks went");
+    assert!(strip_metadata(&with_metadata[..with_metadata.len() / 2]).is_err());
+}
+
+#[test]
+fn strip_metadata_takes_exif_and_xmp_out_of_webps() {
+    let image = noisy_rgb(24, 20, 9);
+    let simple = test_images::webp_lossless(&image);
+    let vp8l = &simple[12..];
+    let mut body = b"WEBP".to_vec();
+    let mut vp8x = b"VP8X".to_vec();
+    vp8x.extend_from_slice(&10u32.to_le_bytes());
+    vp8x.extend_from_slice(&[0b0000_1100, 0, 0, 0]);
+    vp8x.extend_from_slice(&(23u32.to_le_bytes()[..3]));
+    vp8x.extend_from_slice(&(19u32.to_le_bytes()[..3]));
+    body.extend_from_slice(&vp8x);
+    body.extend_from_slice(vp8l);
+    for (fourcc, data) in [
+        (b"EXIF", &b"MM\0*GPS secret"[..]),
+        (b"XMP ", &b"<x:xmpmeta>Ada</x:xmpmeta>"[..]),
+    ] {
+        body.extend_from_slice(fourcc);
+        body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        body.extend_from_slice(data);
+        if data.len() % 2 == 1 {
+            body.push(0);
+        }
+    }
+    let mut with_metadata = b"RIFF".to_vec();
+    with_metadata.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    with_metadata.extend_from_slice(&body);
+
+    let stripped = strip_metadata(&with_metadata).unwrap();
+    let text = String::from_utf8_lossy(&stripped);
+    assert!(!text.contains("GPS") && !text.contains("Ada"), "{text:?}");
+    assert_eq!(stripped[20], 0, "the EXIF and XMP flags are cleared");
+    assert_eq!(
+        u32::from_le_bytes(stripped[4..8].try_into().unwrap()) as usize,
+        stripped.len() - 8
+    );
+    let decoded = image::load_from_memory(&stripped).unwrap().to_rgb8();
+    assert_eq!(decoded, image, "pixel-identical");
+    assert!(strip_metadata(&with_metadata[..30]).is_err());
+}

@@ -5,8 +5,8 @@
 
 use folio_guest::http::Problem;
 use folio_guest::transcode::{
-    self, Error as TranscodeError, Job, JobState, Output, PosterSpec, Rendition as Wanted,
-    RenditionKind, TranscodeRequest,
+    self, Container, Error as TranscodeError, Job, JobState, Output, PosterSpec,
+    Rendition as Wanted, RenditionKind, TranscodeRequest,
 };
 use folio_imaging::{Fit, Format, ImageError};
 
@@ -41,6 +41,8 @@ const POSTER_MAX_WIDTH: u32 = 1280;
 const AUDIO_KBPS: u32 = 128;
 /// How often a running transcode reports progress and looks for a cancel request.
 const POLL_MS: u32 = 1000;
+/// The remux that replaces an MP4 or QuickTime original, as a rendition name.
+const CLEAN_ORIGINAL: &str = "original-clean";
 
 pub fn process_image(id: &str) -> Result<Outcome, Problem> {
     let conn = store::open()?;
@@ -72,10 +74,19 @@ pub fn process_image(id: &str) -> Result<Outcome, Problem> {
         }
     };
     let mut size = media.size;
-    if settings.strip_exif && media.mime == "image/jpeg" {
+    // EXIF, XMP, IPTC and text chunks (a camera, a place, a name) leave
+    // the original; a JPEG keeps only its orientation.
+    let strippable = matches!(
+        media.mime.as_str(),
+        "image/jpeg" | "image/png" | "image/webp"
+    );
+    if settings.strip_exif && strippable {
         let stripped = folio_imaging::strip_metadata(&original)
             .map_err(|e| Problem::unavailable(image_error(&e)))?;
-        let stripped = with_orientation(stripped, media.orientation.unwrap_or(1));
+        let stripped = match media.mime.as_str() {
+            "image/jpeg" => with_orientation(stripped, media.orientation.unwrap_or(1)),
+            _ => stripped,
+        };
         if stripped.len() != original.len() {
             storage::put_bytes(&bucket, &media.original_key, &media.mime, &stripped)?;
             size = stripped.len() as i64;
@@ -155,6 +166,22 @@ pub fn transcode(id: &str) -> Result<Outcome, Problem> {
             kind: RenditionKind::Audio(AUDIO_KBPS),
         }]
     };
+    // MP4 and QuickTime originals (phones write a place and a device into
+    // them) are replaced by a copy without metadata, like images.
+    let settings = Settings::load()?;
+    let clean_container = match media.mime.as_str() {
+        "video/quicktime" => Some(Container::Mov),
+        "video/mp4" => Some(Container::Mp4),
+        _ => None,
+    }
+    .filter(|_| settings.strip_exif);
+    let mut wanted = wanted;
+    if let Some(container) = clean_container {
+        wanted.push(Wanted {
+            name: CLEAN_ORIGINAL.into(),
+            kind: RenditionKind::Remux(container),
+        });
+    }
     let job = match Job::start(&TranscodeRequest {
         bucket: storage::BUCKET.into(),
         source_key: media.original_key.clone(),
@@ -176,11 +203,26 @@ pub fn transcode(id: &str) -> Result<Outcome, Problem> {
             JobState::Failed(e) => return failed(&conn, id, e),
         }
     };
-    let renditions = outputs.iter().map(|o| rendition(id, o)).collect();
-    record_ready(Media {
+    let (clean, outputs): (Vec<&Output>, Vec<&Output>) =
+        outputs.iter().partition(|o| o.name == CLEAN_ORIGINAL);
+    let renditions = outputs.into_iter().map(|o| rendition(id, o)).collect();
+    let Some(clean) = clean.first() else {
+        return record_ready(Media {
+            renditions,
+            ..media
+        });
+    };
+    // The clean copy becomes the original; the one with metadata goes
+    // once the item points away from it.
+    let uploaded = media.original_key.clone();
+    let outcome = record_ready(Media {
         renditions,
+        original_key: clean.key.clone(),
+        size: clean.size as i64,
         ..media
-    })
+    })?;
+    storage::delete_quietly(&storage::bucket()?, &uploaded);
+    Ok(outcome)
 }
 
 /// Records a failed attempt; all but cancellation and unreadable media are retried.

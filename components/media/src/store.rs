@@ -305,8 +305,8 @@ pub fn finish(tx: &Transaction, m: &Media) -> Result<bool, Problem> {
     let changed = tx
         .execute(
             "UPDATE media SET status = 'ready', progress = 1, error = NULL, renditions = $2, \
-             size = $3, width = $4, height = $5, duration_ms = $6, details = $7, updated_at = $8 \
-             WHERE id = $1",
+             size = $3, width = $4, height = $5, duration_ms = $6, details = $7, updated_at = $8, \
+             original_key = $9 WHERE id = $1",
             &[
                 Value::Text(m.id.clone()),
                 Value::Json(serde_json::to_string(&m.renditions).expect("renditions serialize")),
@@ -316,6 +316,7 @@ pub fn finish(tx: &Transaction, m: &Media) -> Result<bool, Problem> {
                 optional(m.duration_ms),
                 Value::Json(m.details.to_string()),
                 Value::Timestamp(now_rfc3339()),
+                Value::Text(m.original_key.clone()),
             ],
         )
         .map_err(db_error)?;

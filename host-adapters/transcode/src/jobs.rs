@@ -39,10 +39,46 @@ const MAX_RUNNING_PROGRESS: f32 = 0.99;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RenditionKind {
-    Mp4 { height: u32 },
-    Hls { heights: Vec<u32> },
-    Poster { at_ms: u64, max_width: u32 },
-    Audio { kbps: u32 },
+    Mp4 {
+        height: u32,
+    },
+    Hls {
+        heights: Vec<u32>,
+    },
+    Poster {
+        at_ms: u64,
+        max_width: u32,
+    },
+    Audio {
+        kbps: u32,
+    },
+    /// The streams copied into `container`, without the source's metadata.
+    Remux {
+        container: Container,
+    },
+}
+
+/// What a remux writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    Mp4,
+    Mov,
+}
+
+impl Container {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Container::Mp4 => "mp4",
+            Container::Mov => "mov",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Container::Mp4 => "video/mp4",
+            Container::Mov => "video/quicktime",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -374,6 +410,7 @@ enum PlanKind {
     Hls { heights: Vec<u32>, has_audio: bool },
     Poster { at: Duration, max_width: u32 },
     Audio { kbps: u32 },
+    Remux { container: Container },
 }
 
 /// One ffmpeg run's share of the whole job, for progress.
@@ -383,6 +420,7 @@ fn weight(kind: &PlanKind) -> f64 {
         PlanKind::Hls { heights, .. } => heights.len() as f64,
         PlanKind::Poster { .. } => 0.05,
         PlanKind::Audio { .. } => 0.25,
+        PlanKind::Remux { .. } => 0.05,
     }
 }
 
@@ -541,6 +579,16 @@ impl JobContext {
                     measure::read_back(&self.ffprobe(), &path, Written::Mp4, deadline, interrupt)
                         .await?;
                 Ok((output(name, &upload, None, m.duration_ms), vec![upload]))
+            }
+            PlanKind::Remux { container } => {
+                let (path, upload) = single(container.extension(), container.content_type());
+                let args = presets::remux(source, &path, *container, threads);
+                self.encode(&args, 0.05, progress, deadline, interrupt)
+                    .await?;
+                let m =
+                    measure::read_back(&self.ffprobe(), &path, Written::Mp4, deadline, interrupt)
+                        .await?;
+                Ok((output(name, &upload, m.size, m.duration_ms), vec![upload]))
             }
             PlanKind::Poster { at, max_width } => {
                 let (path, upload) = single("jpg", "image/jpeg");
@@ -822,6 +870,14 @@ fn plan(renditions: &[Rendition], info: &MediaInfo) -> Result<Vec<Plan>, Transco
                     }
                     PlanKind::Audio { kbps: *kbps }
                 }
+                RenditionKind::Remux { container } => {
+                    if video_size.is_none() && !has_audio {
+                        return Err(needs(name, "remux", "a video or audio stream"));
+                    }
+                    PlanKind::Remux {
+                        container: *container,
+                    }
+                }
             };
             Ok(Plan {
                 name: name.clone(),
@@ -897,6 +953,9 @@ pub fn validate(request: &TranscodeRequest) -> Result<(), TranscodeError> {
             RenditionKind::Audio { kbps } => {
                 in_range("kbit/s", *kbps, &AUDIO_KBPS)?;
                 format!("{prefix}{name}.m4a")
+            }
+            RenditionKind::Remux { container } => {
+                format!("{prefix}{name}.{}", container.extension())
             }
         };
         check_key(&longest)?;

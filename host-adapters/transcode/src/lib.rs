@@ -22,8 +22,8 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 pub use error::TranscodeError;
 pub use jobs::{
-    Job, JobObserver, JobReport, JobState, Output, Rendition, RenditionKind, TranscodeRequest,
-    Transcoder, validate,
+    Container, Job, JobObserver, JobReport, JobState, Output, Rendition, RenditionKind,
+    TranscodeRequest, Transcoder, validate,
 };
 pub use probe::{MediaInfo, StreamInfo};
 pub use runtime_config::{TranscodeConfig, TranscodeSettings};
@@ -122,6 +122,12 @@ fn request(r: transcode::TranscodeRequest) -> TranscodeRequest {
                         max_width: p.max_width,
                     },
                     transcode::RenditionKind::Audio(kbps) => RenditionKind::Audio { kbps },
+                    transcode::RenditionKind::Remux(container) => RenditionKind::Remux {
+                        container: match container {
+                            transcode::Container::Mp4 => Container::Mp4,
+                            transcode::Container::Mov => Container::Mov,
+                        },
+                    },
                 },
             })
             .collect(),

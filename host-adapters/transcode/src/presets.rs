@@ -6,6 +6,7 @@ use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::jobs::Container;
 use crate::probe::SOURCE_FORMATS;
 
 pub const X264_PRESET: &str = "veryfast";
@@ -103,6 +104,33 @@ pub fn mp4(source: &Path, out: &Path, height: u32, has_audio: bool, threads: u32
     a.extend(h264(height));
     a.extend(aac(has_audio));
     a.extend(args(["-movflags", "+faststart", "-f", "mp4"]));
+    a.push(file_url(out));
+    a
+}
+
+/// `remux(container)`: the first video and audio streams copied as they
+/// are, no metadata (global or per stream), the index up front.
+pub fn remux(source: &Path, out: &Path, container: Container, threads: u32) -> Vec<OsString> {
+    let mut a = input_args(source, threads, None);
+    a.extend(args([
+        "-map",
+        "0:v:0?",
+        "-map",
+        "0:a:0?",
+        "-c",
+        "copy",
+        "-map_metadata:s:v",
+        "-1",
+        "-map_metadata:s:a",
+        "-1",
+        "-movflags",
+        "+faststart",
+        "-f",
+        match container {
+            Container::Mp4 => "mp4",
+            Container::Mov => "mov",
+        },
+    ]));
     a.push(file_url(out));
     a
 }
@@ -373,6 +401,28 @@ mod tests {
         );
         let silent = strings(&mp4(Path::new("/s"), Path::new("/o"), 360, false, 2)).join(" ");
         assert!(silent.contains("-an") && !silent.contains("-c:a"));
+    }
+
+    #[test]
+    fn remux_copies_streams_and_drops_every_metadata() {
+        let line = strings(&remux(
+            Path::new("/w/source"),
+            Path::new("/w/out/x.mov"),
+            Container::Mov,
+            2,
+        ))
+        .join(" ");
+        assert!(line.contains("-map_metadata -1 -map_chapters -1"), "{line}");
+        assert!(
+            line.contains(
+                "-map 0:v:0? -map 0:a:0? -c copy -map_metadata:s:v -1 -map_metadata:s:a -1"
+            ),
+            "{line}"
+        );
+        assert!(
+            line.ends_with("-movflags +faststart -f mov file:/w/out/x.mov"),
+            "{line}"
+        );
     }
 
     #[test]
