@@ -825,6 +825,16 @@ async fn stripe_trial_upgrade_dunning_recovery_and_webhooks() {
         let (status, problem) = deliver_raw(&host, body, signed.clone()).await;
         assert_eq!(status, 400, "{signed:?}: {problem}");
     }
+    // Nothing near Stripe's size is hashed at all: a flood of large bodies
+    // is refused by length.
+    let large = vec![b' '; 300 * 1024];
+    let (status, _) = deliver_raw(
+        &host,
+        &large,
+        Some(signature(&large, stripe::WEBHOOK_SECRET, now_s)),
+    )
+    .await;
+    assert_eq!(status, 413);
     let (card_on_file,): (String,) =
         sqlx::query_as("SELECT payment_method FROM stripe_customers WHERE account = ?")
             .bind(&cleo_id)

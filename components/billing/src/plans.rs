@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use folio_guest::columns::{integer, text};
+use folio_guest::entitlements::valid_tier;
 use folio_guest::http::{JsonBody, Problem};
 use folio_guest::util::{new_id, now_ms};
 use folio_guest::{Connection, Value};
@@ -103,14 +104,6 @@ impl Plan {
             .iter()
             .find(|p| p.interval == interval && p.currency == currency)
     }
-}
-
-/// A tier name: 1 to 32 of `a-z`, `0-9`, `-`.
-pub fn valid_tier(tier: &str) -> bool {
-    (1..=32).contains(&tier.len())
-        && tier
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// `POST /api/v1/billing/plans`, checked whole: 422 naming the first field at fault.

@@ -129,14 +129,20 @@ fn save(tx: &Transaction, s: &Subscription, now_ms: i64) -> Result<(), Problem> 
 /// The state an entry records, with the tiers it grants now (what the
 /// services that gate content keep, from these events).
 fn snapshot(tx: &Transaction, s: &Subscription) -> Result<serde_json::Value, Problem> {
-    let tiers = if ENTITLED.contains(&s.status.as_str()) {
-        plans::get(tx, &s.plan_id)?
-            .map(|p| p.tiers)
-            .unwrap_or_default()
-    } else {
-        Vec::new()
+    let plan = match ENTITLED.contains(&s.status.as_str()) {
+        true => plans::get(tx, &s.plan_id)?,
+        false => None,
     };
-    Ok(json!({
+    Ok(snapshot_of(s, plan.as_ref()))
+}
+
+/// [`snapshot`] when the caller has `s`'s plan already.
+fn snapshot_of(s: &Subscription, plan: Option<&Plan>) -> serde_json::Value {
+    let tiers = match plan {
+        Some(plan) if ENTITLED.contains(&s.status.as_str()) => plan.tiers.clone(),
+        _ => Vec::new(),
+    };
+    json!({
         "subscriptionId": s.id,
         "planId": s.plan_id,
         "interval": s.interval,
@@ -150,7 +156,34 @@ fn snapshot(tx: &Transaction, s: &Subscription) -> Result<serde_json::Value, Pro
         "cancelAtPeriodEnd": s.cancel_at_period_end,
         "credit": s.credit,
         "tiers": tiers,
-    }))
+    })
+}
+
+/// Saves `s` and appends a `kind` entry of the state it is now in: every
+/// change to a subscription is both, in one transaction.
+fn record(tx: &Transaction, s: &Subscription, kind: Kind, now_ms: i64) -> Result<(), Problem> {
+    let data = snapshot(tx, s)?;
+    record_with(tx, s, kind, &data, now_ms)
+}
+
+/// [`record`] with `data` (a snapshot, perhaps with more fields) as the entry.
+fn record_with(
+    tx: &Transaction,
+    s: &Subscription,
+    kind: Kind,
+    data: &serde_json::Value,
+    now_ms: i64,
+) -> Result<(), Problem> {
+    save(tx, s, now_ms)?;
+    ledger::append(tx, &s.account, kind, data, now_ms)
+}
+
+/// The subscription `invoice` bills, if any.
+fn billed(tx: &Transaction, invoice: &Invoice) -> Result<Option<Subscription>, Problem> {
+    match &invoice.subscription_id {
+        Some(id) => by_id(tx, id),
+        None => Ok(None),
+    }
 }
 
 pub struct Order {
@@ -338,14 +371,7 @@ pub fn subscribe(
     if live(&tx, account)?.is_some() {
         return Err(already());
     }
-    save(&tx, &subscription, now_ms)?;
-    ledger::append(
-        &tx,
-        account,
-        Kind::SubscriptionCreated,
-        &snapshot(&tx, &subscription)?,
-        now_ms,
-    )?;
+    record(&tx, &subscription, Kind::SubscriptionCreated, now_ms)?;
     let invoice = if trial {
         None
     } else {
@@ -381,19 +407,12 @@ pub fn cancel(db: &Connection, account: &str, now_ms: i64) -> Result<Subscriptio
     if s.status == "incomplete" {
         s.status = "canceled".into();
         s.ended_at_ms = Some(now_ms);
-        save(&tx, &s, now_ms)?;
+        record(&tx, &s, Kind::SubscriptionCancelled, now_ms)?;
         tx.execute(
             "UPDATE invoices SET status = 'void' WHERE subscription_id = $1 AND status = 'open'",
             &[Value::Text(s.id.clone())],
         )
         .map_err(db_error)?;
-        ledger::append(
-            &tx,
-            account,
-            Kind::SubscriptionCancelled,
-            &snapshot(&tx, &s)?,
-            now_ms,
-        )?;
     } else {
         if s.cancel_at_period_end {
             return Err(Problem::conflict(
@@ -401,14 +420,7 @@ pub fn cancel(db: &Connection, account: &str, now_ms: i64) -> Result<Subscriptio
             ));
         }
         s.cancel_at_period_end = true;
-        save(&tx, &s, now_ms)?;
-        ledger::append(
-            &tx,
-            account,
-            Kind::SubscriptionUpdated,
-            &snapshot(&tx, &s)?,
-            now_ms,
-        )?;
+        record(&tx, &s, Kind::SubscriptionUpdated, now_ms)?;
     }
     tx.commit().map_err(db_error)?;
     Ok(s)
@@ -508,26 +520,17 @@ pub fn change(
                     amount: charge,
                 },
             ];
-            let credited = s.credit.min(net);
-            if credited > 0 {
-                s.credit -= credited;
-                lines.push(Line {
-                    description: "Credit for unused time".into(),
-                    quantity: 1,
-                    unit_amount: -credited,
-                    amount: -credited,
-                });
-            }
-            invoice = Some((lines, net - credited));
+            apply_credit(&mut s, &mut lines);
+            let due = lines.iter().map(|l| l.amount).sum::<i64>();
+            invoice = Some((lines, due));
         } else {
             s.credit += -net;
         }
     }
-    save(&tx, &s, now_ms)?;
-    let mut data = snapshot(&tx, &s)?;
+    let mut data = snapshot_of(&s, Some(&plan));
     data["change"] =
         json!({ "fromPlanId": from_plan, "toPlanId": plan.id, "proration": proration });
-    ledger::append(&tx, account, Kind::SubscriptionUpdated, &data, now_ms)?;
+    record_with(&tx, &s, Kind::SubscriptionUpdated, &data, now_ms)?;
     let invoice = match invoice {
         Some((lines, due)) => {
             let issued = invoices::issue(
@@ -577,14 +580,7 @@ pub fn resume(db: &Connection, account: &str, now_ms: i64) -> Result<Subscriptio
         return Err(Problem::conflict("the subscription is not set to end"));
     }
     s.cancel_at_period_end = false;
-    save(&tx, &s, now_ms)?;
-    ledger::append(
-        &tx,
-        account,
-        Kind::SubscriptionUpdated,
-        &snapshot(&tx, &s)?,
-        now_ms,
-    )?;
+    record(&tx, &s, Kind::SubscriptionUpdated, now_ms)?;
     tx.commit().map_err(db_error)?;
     Ok(s)
 }
@@ -616,20 +612,11 @@ pub fn mark_paid(db: &Connection, invoice_id: &str, now_ms: i64) -> Result<Invoi
 /// `invoice` was paid (in `tx`, its account locked): the subscription it
 /// bills, unpaid or past due, is active.
 pub fn paid(tx: &Transaction, invoice: &Invoice, now_ms: i64) -> Result<(), Problem> {
-    let billed = match &invoice.subscription_id {
-        Some(id) => by_id(tx, id)?,
-        None => None,
-    };
-    if let Some(mut s) = billed.filter(|s| s.status == "incomplete" || s.status == "past_due") {
+    let unpaid =
+        billed(tx, invoice)?.filter(|s| s.status == "incomplete" || s.status == "past_due");
+    if let Some(mut s) = unpaid {
         s.status = "active".into();
-        save(tx, &s, now_ms)?;
-        ledger::append(
-            tx,
-            &invoice.account,
-            Kind::SubscriptionUpdated,
-            &snapshot(tx, &s)?,
-            now_ms,
-        )?;
+        record(tx, &s, Kind::SubscriptionUpdated, now_ms)?;
     }
     Ok(())
 }
@@ -643,11 +630,7 @@ pub fn dunning(
     exhausted: bool,
     now_ms: i64,
 ) -> Result<(), Problem> {
-    let billed = match &invoice.subscription_id {
-        Some(id) => by_id(tx, id)?,
-        None => None,
-    };
-    let Some(mut s) = billed else {
+    let Some(mut s) = billed(tx, invoice)? else {
         return Ok(());
     };
     if exhausted {
@@ -661,26 +644,12 @@ pub fn dunning(
         }
         s.status = "canceled".into();
         s.ended_at_ms = Some(now_ms);
-        save(tx, &s, now_ms)?;
         let mut data = snapshot(tx, &s)?;
         data["reason"] = json!("payment_failed");
-        ledger::append(
-            tx,
-            &invoice.account,
-            Kind::SubscriptionCancelled,
-            &data,
-            now_ms,
-        )?;
+        record_with(tx, &s, Kind::SubscriptionCancelled, &data, now_ms)?;
     } else if s.status == "active" {
         s.status = "past_due".into();
-        save(tx, &s, now_ms)?;
-        ledger::append(
-            tx,
-            &invoice.account,
-            Kind::SubscriptionUpdated,
-            &snapshot(tx, &s)?,
-            now_ms,
-        )?;
+        record(tx, &s, Kind::SubscriptionUpdated, now_ms)?;
     }
     Ok(())
 }
@@ -801,14 +770,7 @@ fn renew_batch(db: &Connection, tax_rate: i64, now_ms: i64) -> Result<(usize, us
         if s.cancel_at_period_end {
             s.status = "canceled".into();
             s.ended_at_ms = Some(at);
-            save(&tx, &s, now_ms)?;
-            ledger::append(
-                &tx,
-                &account,
-                Kind::SubscriptionCancelled,
-                &snapshot(&tx, &s)?,
-                now_ms,
-            )?;
+            record(&tx, &s, Kind::SubscriptionCancelled, now_ms)?;
             if !usage.is_empty() {
                 let mut lines = usage;
                 apply_credit(&mut s, &mut lines);
@@ -829,14 +791,8 @@ fn renew_batch(db: &Connection, tax_rate: i64, now_ms: i64) -> Result<(usize, us
             let mut lines = vec![plan_line(&plan, &s)];
             lines.extend(usage);
             apply_credit(&mut s, &mut lines);
-            save(&tx, &s, now_ms)?;
-            ledger::append(
-                &tx,
-                &account,
-                Kind::SubscriptionUpdated,
-                &snapshot(&tx, &s)?,
-                now_ms,
-            )?;
+            let data = snapshot_of(&s, Some(&plan));
+            record_with(&tx, &s, Kind::SubscriptionUpdated, &data, now_ms)?;
             bill(&tx, &s, lines, tax_rate, now_ms)?;
         }
         tx.commit().map_err(db_error)?;

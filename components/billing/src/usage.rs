@@ -4,6 +4,7 @@
 //! as a line of the renewal invoice.
 
 use folio_guest::columns::integer;
+use folio_guest::entitlements::valid_tier;
 use folio_guest::http::{JsonBody, Problem};
 use folio_guest::util::{is_uuid, parse_rfc3339_ms};
 use folio_guest::{Connection, Value};
@@ -11,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::invoices::Line;
-use crate::plans::{Aggregation, Meter, valid_tier};
+use crate::plans::{Aggregation, Meter};
 use crate::store::{Reads, db_error};
 
 /// Events per request.

@@ -2,6 +2,7 @@
 //! made safe to store: HTML bodies are sanitized, plain-text fields may not
 //! carry markup, and every field has a size limit.
 
+use folio_guest::entitlements::valid_tier;
 use folio_guest::http::{JsonBody, Problem};
 use folio_guest::util::{is_uuid, parse_rfc3339_ms, rfc3339};
 use serde_json::{Map, Value as Json};
@@ -122,14 +123,6 @@ pub fn merge(body: &JsonBody, mut draft: Draft) -> Result<Draft, Problem> {
             .transpose()?;
     }
     Ok(draft)
-}
-
-/// A tier name as billing plans grant them: 1 to 32 of `a-z`, `0-9`, `-`.
-fn valid_tier(tier: &str) -> bool {
-    (1..=32).contains(&tier.len())
-        && tier
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// An RFC 3339 UTC time (`2026-12-01T09:00:00Z`), normalized to milliseconds.

@@ -12,7 +12,7 @@
 use serde_json::Value as Json;
 
 use crate::bindings::folio::platform::sql::{Connection, Value};
-use crate::columns::{integer, text};
+use crate::columns::text;
 use crate::http::Problem;
 
 pub const TOPIC: &str = "folio.billing";
@@ -75,16 +75,24 @@ pub fn apply(db: &Connection, kind: &str, data: &[u8], now_ms: i64) -> Result<()
 pub fn tiers_of(db: &Connection, account: &str) -> Result<Vec<String>, Problem> {
     let rows = db
         .query(
-            "SELECT tiers, sequence FROM entitlements WHERE account = $1",
+            "SELECT tiers FROM entitlements WHERE account = $1",
             &[Value::Text(account.to_string())],
         )
         .map_err(|e| e.into_problem("entitlements"))?;
     Ok(rows
         .rows
         .first()
-        .filter(|r| integer(&r[1]) > 0)
         .and_then(|r| serde_json::from_str(&text(&r[0])).ok())
         .unwrap_or_default())
+}
+
+/// A tier name, as plans grant them and content requires them: 1 to 32 of
+/// `a-z`, `0-9`, `-`.
+pub fn valid_tier(tier: &str) -> bool {
+    (1..=32).contains(&tier.len())
+        && tier
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// The public preview of a gated body: its first paragraph (up to the
