@@ -7,7 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use folio_tests::search::{cluster_auth_keys, fresh_group, start_search, start_search_with};
+use folio_tests::search::{
+    cluster_auth_keys, fresh_group, start_search, start_search_beside, start_search_with,
+};
 use folio_tests::services::{Api, Reply, backends, unique};
 use folio_tests::{BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, Host, client};
 use serde_json::{Value, json};
@@ -514,17 +516,44 @@ window_secs = 60
     );
 }
 
-/// A gated item (`requiredTier`) is indexed as its preview: found by its
-/// title and first paragraph, never by, nor with a snippet of, its paid part.
+/// A gated item (`requiredTier`) is found whole only by holders of its
+/// tier: everyone else finds it by its title and first paragraph, never
+/// by a word of its paid part, and gets its preview as the snippet. Each
+/// reader gets it once (never its whole text and its preview side by side),
+/// and once it is open again the preview is gone.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_gated_items_paid_part_is_neither_found_nor_shown() {
-    let (host, _dir) = start_search("srgt", &fresh_group("srgt"), None, &[], true).await;
+async fn a_gated_item_is_found_whole_by_subscribers_and_as_its_preview_by_others() {
+    let group = fresh_group("srgt");
+    let billing = folio_tests::billing::billing_component("srgt", 0, None);
+    let (host, _dir) = start_search_beside(
+        "srgt",
+        &group,
+        None,
+        &[],
+        true,
+        "[rate_limits]\nexempt = [\"127.0.0.1\"]\n",
+        &billing,
+        &[],
+    )
+    .await;
     let api = Api { host: &host };
     let run = unique();
     let (admin, _) = api
         .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
         .await;
     let (cora, _) = api.user_with_role(&admin, "cora", "creator", &run).await;
+    let (free, _) = api.user_with_role(&admin, "fay", "consumer", &run).await;
+    let (member, _) = api.user_with_role(&admin, "mo", "consumer", &run).await;
+    let r = api
+        .post(
+            "/api/v1/billing/plans",
+            Some(&admin),
+            json!({"name": "Members", "trialDays": 30, "tiers": ["members"],
+                   "prices": [{"interval": "month", "currency": "EUR", "amount": 500}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let plan = r.body["id"].as_str().unwrap().to_string();
     let id = create(
         &api,
         &cora,
@@ -537,10 +566,103 @@ async fn a_gated_items_paid_part_is_neither_found_nor_shown() {
         ids(r) == [id.as_str()]
     })
     .await;
-    let snippet = r.body["items"][0]["snippet"].as_str().unwrap_or_default();
-    assert!(!snippet.contains("xylophone"), "snippet {snippet:?}");
-    for token in [None, Some(admin.as_str())] {
+    let hit = &r.body["items"][0];
+    assert_eq!(hit["preview"], true, "{hit}");
+    let snippet = hit["snippet"].as_str().unwrap_or_default();
+    assert!(
+        snippet.contains("quasars") && !snippet.contains("xylophone"),
+        "{snippet:?}"
+    );
+    for token in [
+        None,
+        Some(free.as_str()),
+        Some(member.as_str()),
+        Some(cora.as_str()),
+    ] {
         let r = api.get(&search_path("q=xylophones"), token).await;
-        assert_eq!(r.body["total"], 0, "{:?}", r.body);
+        assert_eq!(r.body["total"], 0, "{token:?}: {:?}", r.body);
+        let r = api.get(&search_path("q=quasars&facets=type"), token).await;
+        assert_eq!(
+            (ids(&r), r.body["total"].clone()),
+            (vec![id.clone()], json!(1))
+        );
+        assert_eq!(r.body["facets"]["type"]["article"], 1, "{:?}", r.body);
     }
+    let r = api
+        .get("/api/v1/search/suggest?q=members+brief", Some(&free))
+        .await;
+    let suggested: Vec<&str> = r.body["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert_eq!(suggested, [id.as_str()], "{:?}", r.body);
+    // Admins read every item whole.
+    let r = api.get(&search_path("q=xylophones"), Some(&admin)).await;
+    assert_eq!(
+        (ids(&r), r.body["items"][0]["preview"].clone()),
+        (vec![id.clone()], json!(false))
+    );
+
+    // Mo subscribes: from billing's event on, he finds and sees all of it.
+    let r = api
+        .post(
+            "/api/v1/billing/subscriptions",
+            Some(&member),
+            json!({"planId": plan}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let r = eventually(
+        &api,
+        "q=xylophones",
+        Some(&member),
+        "the subscriber's search",
+        |r| ids(r) == [id.as_str()],
+    )
+    .await;
+    let hit = &r.body["items"][0];
+    assert_eq!(hit["preview"], false, "{hit}");
+    assert!(
+        hit["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("<mark>xylophones</mark>"),
+        "{hit}"
+    );
+    let r = api.get(&search_path("q=quasars"), Some(&member)).await;
+    assert_eq!(
+        (ids(&r), r.body["total"].clone()),
+        (vec![id.clone()], json!(1))
+    );
+    // Fay, still free, does not.
+    let r = api.get(&search_path("q=xylophones"), Some(&free)).await;
+    assert_eq!(r.body["total"], 0, "{:?}", r.body);
+
+    // Opened to all: one document again, whole for everyone.
+    let etag = api
+        .get(&format!("/api/v1/content/{id}"), Some(&cora))
+        .await
+        .headers["etag"]
+        .clone();
+    let r = client()
+        .patch(host.url(&format!("/api/v1/content/{id}")))
+        .bearer_auth(&cora)
+        .header("if-match", etag)
+        .json(&json!({"requiredTier": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    eventually(&api, "q=xylophones", None, "the opened item", |r| {
+        ids(r) == [id.as_str()]
+    })
+    .await;
+    let r = api.get(&search_path("q=quasars"), Some(&admin)).await;
+    assert_eq!(
+        (ids(&r), r.body["total"].clone()),
+        (vec![id.clone()], json!(1))
+    );
+    assert_eq!(r.body["items"][0]["preview"], false);
 }

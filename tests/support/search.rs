@@ -32,6 +32,11 @@ component = "{component}"
 topics = ["folio.search.reindex"]
 group = "{group}-search-reindex"
 
+[[trigger.event]]
+component = "{component}"
+topics = ["folio.billing"]
+group = "{group}-search-entitlements"
+
 [component.{component}]
 source = "{}"
 sqlite_databases = ["default"]

@@ -51,18 +51,7 @@ struct Events;
 impl Guest for Events {
     fn handle(event: Event) -> Result<(), HandleError> {
         if event.topic == folio_guest::entitlements::TOPIC {
-            let applied = store::open().and_then(|db| {
-                folio_guest::entitlements::apply(
-                    &db,
-                    &event.type_,
-                    &event.data,
-                    folio_guest::util::now_ms(),
-                )
-            });
-            return applied.map_err(|p| match p.status {
-                500.. => HandleError::Retry(p.detail),
-                _ => HandleError::Reject(p.detail),
-            });
+            return folio_guest::entitlements::consume(store::open(), &event);
         }
         let Some(id) = event.subject.as_deref() else {
             return Err(HandleError::Reject(

@@ -14,6 +14,7 @@ use serde_json::Value as Json;
 use crate::bindings::folio::platform::sql::{Connection, Value};
 use crate::columns::text;
 use crate::http::Problem;
+use crate::worker::{Event, HandleError};
 
 pub const TOPIC: &str = "folio.billing";
 
@@ -69,6 +70,16 @@ pub fn apply(db: &Connection, kind: &str, data: &[u8], now_ms: i64) -> Result<()
     )
     .map_err(|e| e.into_problem("entitlements"))?;
     Ok(())
+}
+
+/// [`apply`] as a worker's answer to a `folio.billing` event: a database
+/// failure is retried, a malformed event rejected.
+pub fn consume(db: Result<Connection, Problem>, event: &Event) -> Result<(), HandleError> {
+    db.and_then(|db| apply(&db, &event.type_, &event.data, crate::util::now_ms()))
+        .map_err(|p| match p.status {
+            500.. => HandleError::Retry(p.detail),
+            _ => HandleError::Reject(p.detail),
+        })
 }
 
 /// The tiers `account` holds, as far as this service has heard.

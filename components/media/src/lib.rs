@@ -40,26 +40,19 @@ impl Guest for Worker {
     fn handle(event: Event) -> Result<(), HandleError> {
         // The content that uses media, and who holds which tiers: who may
         // fetch it (`access.rs`).
-        let access_event = match event.topic.as_str() {
-            access::CONTENT_TOPIC => Some(
-                store::open()
-                    .and_then(|db| access::apply_content_event(&db, &event.type_, &event.data)),
-            ),
-            folio_guest::entitlements::TOPIC => Some(store::open().and_then(|db| {
-                folio_guest::entitlements::apply(
-                    &db,
-                    &event.type_,
-                    &event.data,
-                    folio_guest::util::now_ms(),
-                )
-            })),
-            _ => None,
-        };
-        if let Some(applied) = access_event {
-            return applied.map_err(|p| match p.status {
-                500.. => HandleError::Retry(p.detail),
-                _ => HandleError::Reject(p.detail),
-            });
+        match event.topic.as_str() {
+            access::CONTENT_TOPIC => {
+                return store::open()
+                    .and_then(|db| access::apply_content_event(&db, &event.type_, &event.data))
+                    .map_err(|p| match p.status {
+                        500.. => HandleError::Retry(p.detail),
+                        _ => HandleError::Reject(p.detail),
+                    });
+            }
+            folio_guest::entitlements::TOPIC => {
+                return folio_guest::entitlements::consume(store::open(), &event);
+            }
+            _ => {}
         }
         let Some(id) = event.subject.as_deref() else {
             return Err(HandleError::Reject(

@@ -21,9 +21,15 @@ pub struct FeedItem {
     pub title: String,
     #[serde(default)]
     pub description: String,
-    /// The body as plain text.
+    /// The body as plain text: a gated item's public preview.
     #[serde(default)]
     pub text: String,
+    /// The tier a reader needs for the whole item.
+    #[serde(default)]
+    pub required_tier: Option<String>,
+    /// A gated item's whole text.
+    #[serde(default)]
+    pub paid: Option<Paid>,
     pub status: String,
     #[serde(rename = "type")]
     pub kind: String,
@@ -36,6 +42,12 @@ pub struct FeedItem {
     pub published_at: Option<String>,
     #[serde(default)]
     pub deleted: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Paid {
+    #[serde(default)]
+    pub text: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,17 +4,54 @@
 //! and unknown event types are all harmless, and the index's versions keep
 //! an older write from replacing a newer one.
 
+use folio_guest::Connection;
+use folio_guest::http::Problem;
 use folio_guest::search::{self, Document, Index};
 use folio_guest::util::parse_rfc3339_ms;
 use folio_guest::worker::{Event, HandleError};
 
+use crate::access;
 use crate::feed::{self, FeedError, FeedItem};
 use crate::store;
 
 pub const TOPIC: &str = "folio.content";
 
-/// The index document of a feed item.
-pub fn document(item: &FeedItem) -> Document {
+/// The index documents of a feed item: one, or for a gated item its
+/// whole text and its preview (see `access`).
+pub fn documents(item: &FeedItem) -> Vec<Document> {
+    let tier = item.required_tier.as_deref();
+    match (tier, &item.paid) {
+        (Some(tier), Some(paid)) => vec![
+            document(
+                item,
+                item.id.clone(),
+                &paid.text,
+                access::keywords(Some(tier), false),
+            ),
+            document(
+                item,
+                access::preview_id(&item.id),
+                &item.text,
+                access::keywords(Some(tier), true),
+            ),
+        ],
+        // A gated item without its whole text: only the preview is known.
+        (Some(tier), None) => vec![document(
+            item,
+            access::preview_id(&item.id),
+            &item.text,
+            access::keywords(Some(tier), true),
+        )],
+        (None, _) => vec![document(
+            item,
+            item.id.clone(),
+            &item.text,
+            access::keywords(None, false),
+        )],
+    }
+}
+
+fn document(item: &FeedItem, id: String, text: &str, access: Vec<(String, String)>) -> Document {
     let mut keywords = vec![
         ("type".to_string(), item.kind.clone()),
         ("status".to_string(), item.status.clone()),
@@ -26,13 +63,14 @@ pub fn document(item: &FeedItem) -> Document {
             .map(|c| ("category".to_string(), c.clone())),
     );
     keywords.extend(item.tags.iter().map(|t| ("tag".to_string(), t.clone())));
-    let body = [item.description.as_str(), item.text.as_str()]
+    keywords.extend(access);
+    let body = [item.description.as_str(), text]
         .into_iter()
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
         .join("\n\n");
     Document {
-        id: item.id.clone(),
+        id,
         version: item.version,
         title: item.title.clone(),
         body,
@@ -43,12 +81,33 @@ pub fn document(item: &FeedItem) -> Document {
 
 /// Writes what the feed says of `id` to the index: the item, its deletion
 /// at its version, or (absent from the feed: purged) its deletion for good.
-pub fn apply(index: &Index, id: &str, found: Option<&FeedItem>) -> Result<(), search::Error> {
+/// A preview document is deleted with its item, and when the item is no
+/// longer gated.
+pub fn apply(
+    index: &Index,
+    db: &Connection,
+    id: &str,
+    found: Option<&FeedItem>,
+) -> Result<(), HandleError> {
+    let retry = |p: Problem| HandleError::Retry(p.detail);
+    let both = || vec![id.to_string(), access::preview_id(id)];
     match found {
-        Some(item) if item.deleted => index.delete(std::slice::from_ref(&item.id), item.version),
-        Some(item) => index.upsert(&[document(item)]),
-        None => index.delete(&[id.to_string()], i64::MAX),
+        Some(item) if item.deleted => index.delete(&both(), item.version),
+        Some(item) => {
+            if let Some(tier) = &item.required_tier {
+                access::record_gate(db, id, tier).map_err(retry)?;
+            }
+            index.upsert(&documents(item)).map_err(worker_error)?;
+            match item.required_tier {
+                None if access::was_gated(db, id).map_err(retry)? => {
+                    index.delete(&[access::preview_id(id)], item.version)
+                }
+                _ => Ok(()),
+            }
+        }
+        None => index.delete(&both(), i64::MAX),
     }
+    .map_err(worker_error)
 }
 
 /// One `folio.content` event: its subject is the item's id.
@@ -63,8 +122,9 @@ pub fn handle(event: &Event) -> Result<(), HandleError> {
         FeedError::Refused(m) => HandleError::Reject(m),
     })?;
     let index = store::index().map_err(|p| HandleError::Retry(p.detail))?;
+    let db = store::db().map_err(|p| HandleError::Retry(p.detail))?;
     let found = page.items.iter().find(|item| item.id == id);
-    apply(&index, id, found).map_err(worker_error)
+    apply(&index, &db, id, found)
 }
 
 /// A failed index write as the event trigger's answer.
@@ -98,7 +158,10 @@ mod tests {
             "deleted": false
         }))
         .unwrap();
-        let doc = document(&item);
+        let docs = documents(&item);
+        let [doc] = docs.as_slice() else {
+            panic!("an open item is one document: {docs:?}")
+        };
         assert_eq!(doc.version, 3);
         assert_eq!(
             doc.body,
@@ -115,7 +178,38 @@ mod tests {
                 kw("category", "k1"),
                 kw("tag", "wasm"),
                 kw("tag", "edge"),
+                kw("access", "open"),
+                kw("access", "whole"),
             ]
         );
+    }
+
+    #[test]
+    fn a_gated_item_is_its_whole_text_and_its_preview() {
+        let item: FeedItem = serde_json::from_value(serde_json::json!({
+            "id": "c2", "version": 1, "title": "Members only", "description": "",
+            "text": "The opening.", "status": "published", "type": "article",
+            "authorId": "u1", "requiredTier": "members",
+            "paid": { "text": "The opening.\nThe paid part." }
+        }))
+        .unwrap();
+        let docs = documents(&item);
+        let bodies: Vec<(&str, &str)> = docs
+            .iter()
+            .map(|d| (d.id.as_str(), d.body.as_str()))
+            .collect();
+        assert_eq!(
+            bodies,
+            [
+                ("c2", "The opening.\nThe paid part."),
+                ("c2~preview", "The opening.")
+            ]
+        );
+        assert!(
+            docs[1]
+                .keywords
+                .contains(&("access".into(), "preview:members".into()))
+        );
+        assert!(!docs[1].keywords.iter().any(|(_, v)| v == "whole"));
     }
 }

@@ -4,6 +4,7 @@
 //! content service's events and can be rebuilt from its feed without
 //! interrupting searches; searches and clicks are recorded for analytics.
 
+mod access;
 mod analytics;
 mod api;
 mod dates;
@@ -46,8 +47,9 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
     }
 }
 
-/// Content changes (`folio.content`) and reindex steps
-/// (`folio.search.reindex`), each from its own `[[trigger.event]]`.
+/// Content changes (`folio.content`), reindex steps (`folio.search.reindex`)
+/// and who holds which paid tiers (`folio.billing`), each from its own
+/// `[[trigger.event]]`.
 struct Worker;
 
 impl Guest for Worker {
@@ -55,6 +57,9 @@ impl Guest for Worker {
         match event.topic.as_str() {
             indexer::TOPIC => indexer::handle(&event),
             reindex::TOPIC => reindex::step(&event),
+            folio_guest::entitlements::TOPIC => {
+                folio_guest::entitlements::consume(store::db(), &event)
+            }
             other => Err(HandleError::Reject(format!(
                 "the search service does not consume topic {other}"
             ))),

@@ -288,7 +288,7 @@ impl SearchRequest {
     }
 
     /// The index query for this request; `visibility` is the caller's clause.
-    pub fn to_query(&self, visibility: Option<AnyOf>) -> Query {
+    pub fn to_query(&self, visibility: Vec<AnyOf>) -> Query {
         let mut filters: Vec<AnyOf> = self
             .filters
             .iter()
@@ -413,7 +413,7 @@ mod tests {
     #[test]
     fn repeated_filters_are_one_clause_of_any_value() {
         let r = parse("tag=Rust&tag=wasm&tag=rust&type=article").unwrap();
-        let query = r.to_query(Some(vec![("status".into(), "published".into())]));
+        let query = r.to_query(vec![vec![("status".into(), "published".into())]]);
         assert_eq!(
             query.filters,
             vec![

@@ -15,6 +15,7 @@ use folio_guest::{Connection, OutgoingEvent, SqlError, Transaction, Value};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::access;
 use crate::feed::{self, FeedError};
 use crate::indexer;
 use crate::store::{self, db_error};
@@ -261,12 +262,13 @@ pub fn step(event: &Event) -> Result<(), HandleError> {
     if page.next.as_deref() == Some(step.cursor.as_str()) {
         return fail(&db, &job, "the content feed did not move past the cursor").map_err(retry);
     }
-    let documents: Vec<_> = page
-        .items
-        .iter()
-        .filter(|item| !item.deleted)
-        .map(indexer::document)
-        .collect();
+    let live: Vec<_> = page.items.iter().filter(|item| !item.deleted).collect();
+    for item in &live {
+        if let Some(tier) = &item.required_tier {
+            access::record_gate(&db, &item.id, tier).map_err(retry)?;
+        }
+    }
+    let documents: Vec<_> = live.into_iter().flat_map(indexer::documents).collect();
     if !documents.is_empty()
         && let Err(e) = index.rebuild_upsert(&rebuild, &documents)
     {

@@ -59,6 +59,19 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                 statements:
                     "CREATE INDEX search_clicks_by_content ON search_clicks (content_id, at)".into(),
             },
+            Migration {
+                version: 3,
+                name: "paid items".into(),
+                statements: format!(
+                    "CREATE TABLE gates (tier TEXT PRIMARY KEY);
+                    CREATE TABLE gated_items (
+                        content_id TEXT PRIMARY KEY,
+                        tier TEXT NOT NULL
+                    );
+                    {}",
+                    folio_guest::entitlements::MIGRATION
+                ),
+            },
         ]
     }
 }

@@ -2,8 +2,9 @@
 //! visibility clause.
 
 use folio_guest::http::Problem;
-use folio_guest::search::{AnyOf, FacetCount, Hit, Index, Suggestion};
+use folio_guest::search::{FacetCount, Hit, Index, Suggestion};
 
+use crate::access;
 use crate::popularity::{self, Popularity};
 use crate::query::{self, SearchRequest};
 use crate::visibility::Viewer;
@@ -27,7 +28,8 @@ pub fn search(
     viewer: &Viewer,
     popularity: &dyn Popularity,
 ) -> Result<Page, Problem> {
-    let results = index.search(&request.to_query(viewer.clause()))?;
+    let mut results = index.search(&request.to_query(viewer.clauses()))?;
+    as_content(&mut results.hits);
     let ids: Vec<&str> = results.hits.iter().map(|h| h.id.as_str()).collect();
     let boosts = popularity.boosts(&ids);
     Ok(Page {
@@ -44,8 +46,11 @@ pub fn suggest(
     limit: u32,
     viewer: &Viewer,
 ) -> Result<Vec<Suggestion>, Problem> {
-    let filters: Vec<AnyOf> = viewer.clause().into_iter().collect();
-    Ok(index.suggest(text, &filters, limit)?)
+    let mut suggestions = index.suggest(text, &viewer.clauses(), limit)?;
+    for s in &mut suggestions {
+        s.id = access::content_id(&s.id).0.to_string();
+    }
+    Ok(suggestions)
 }
 
 /// Items like `id`, best first, or `None` when the caller may not read `id`
@@ -57,14 +62,16 @@ pub fn related(
     viewer: &Viewer,
     popularity: &dyn Popularity,
 ) -> Result<Option<Vec<Hit>>, Problem> {
-    if !may_read(index, id, viewer)? {
+    // The document the caller reads: the whole item or its preview.
+    let Some(doc_id) = readable_document(index, id, viewer)? else {
         return Ok(None);
-    }
-    let filters: Vec<AnyOf> = viewer.clause().into_iter().collect();
+    };
+    let filters = viewer.clauses();
     let shared: Vec<String> = SHARED_FIELDS.iter().map(|f| f.to_string()).collect();
     // Twice as many candidates as wanted, so popularity can lift some in.
     let candidates = (limit * 2).min(query::MAX_LIMIT);
-    let hits = index.more_like_this(id, &shared, &filters, candidates)?;
+    let mut hits = index.more_like_this(&doc_id, &shared, &filters, candidates)?;
+    as_content(&mut hits);
     let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
     let boosts = popularity.boosts(&ids);
     let mut ranked = popularity::blend(hits, &boosts);
@@ -72,9 +79,21 @@ pub fn related(
     Ok(Some(ranked))
 }
 
-/// Whether document `id` is indexed and the caller may read it.
-fn may_read(index: &Index, id: &str, viewer: &Viewer) -> Result<bool, Problem> {
-    let mut filters: Vec<AnyOf> = viewer.clause().into_iter().collect();
-    filters.push(vec![("id".to_string(), id.to_string())]);
-    Ok(index.search(&query::filtered(filters, 1))?.total > 0)
+/// The document of item `id` the caller may read (whole or its preview),
+/// if it is indexed.
+fn readable_document(index: &Index, id: &str, viewer: &Viewer) -> Result<Option<String>, Problem> {
+    let mut filters = viewer.clauses();
+    filters.push(vec![
+        ("id".to_string(), id.to_string()),
+        ("id".to_string(), access::preview_id(id)),
+    ]);
+    let results = index.search(&query::filtered(filters, 1))?;
+    Ok(results.hits.into_iter().next().map(|hit| hit.id))
+}
+
+/// Hits as the items they stand for: a preview document under its item's id.
+fn as_content(hits: &mut [Hit]) {
+    for hit in hits {
+        hit.id = access::content_id(&hit.id).0.to_string();
+    }
 }

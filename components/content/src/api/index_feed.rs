@@ -80,12 +80,12 @@ pub fn get(request: &Request) -> Result<Response, Problem> {
     ))
 }
 
-/// An item as the index, feeds, payloads and newsletters take it. A gated
-/// item (`requiredTier`) is its preview there: those are read by anyone who
-/// searches, follows a feed or is sent a newsletter, so its paid part stays
-/// in this service's API, for readers who hold the tier.
+/// An item as the index, feeds, payloads and newsletters take it. `text`
+/// and `body` are what anyone may see: a gated item's (`requiredTier`)
+/// preview. Its whole text is under `paid`, for the readers to show only to
+/// holders of the tier, so a reader that ignores `paid` shows the preview.
 fn entry(c: &Content, html: bool) -> Json {
-    let body = match c.required_tier {
+    let public_body = match c.required_tier {
         Some(_) => folio_guest::entitlements::first_paragraph(&c.body),
         None => c.body.as_str(),
     };
@@ -94,7 +94,7 @@ fn entry(c: &Content, html: bool) -> Json {
         "version": c.version,
         "title": c.title,
         "description": c.description,
-        "text": plain_text(body),
+        "text": plain_text(public_body),
         "requiredTier": c.required_tier,
         "status": c.status,
         "type": c.kind,
@@ -104,10 +104,16 @@ fn entry(c: &Content, html: bool) -> Json {
         "publishedAt": c.published_at,
         "deleted": c.deleted_at.is_some(),
     });
+    if c.required_tier.is_some() {
+        entry["paid"] = json!({ "text": plain_text(&c.body) });
+    }
     if html {
-        entry["body"] = json!(body);
+        entry["body"] = json!(public_body);
         entry["mediaIds"] = json!(c.media_ids);
         entry["updatedAt"] = json!(c.updated_at);
+        if c.required_tier.is_some() {
+            entry["paid"]["body"] = json!(c.body);
+        }
     }
     entry
 }

@@ -43,6 +43,9 @@ pub struct SearchItem {
     /// About 160 characters of the text around the best match, HTML-escaped,
     /// the matched words in `<mark>`; empty when the text did not match.
     pub snippet: String,
+    /// True for a paid item the caller holds no tier for: it was matched,
+    /// and its snippet taken, from its public preview only.
+    pub preview: bool,
     /// Relevance: higher is better.
     pub score: f32,
     #[schema(required = true, format = DateTime)]

@@ -15,7 +15,7 @@ use super::bodies::{
 use crate::popularity::{Audience, ClickThrough, NoSignal, Popularity};
 use crate::query::{Facet, Params, SearchRequest, invalid, typed_text};
 use crate::visibility::Viewer;
-use crate::{analytics, searcher, store, url};
+use crate::{access, analytics, searcher, store, url};
 
 const BASE: &str = "/api/v1/search";
 const MAX_SUGGEST_CHARS: usize = 100;
@@ -81,6 +81,7 @@ pub fn search(request: &Request) -> Result<(Response, Option<SearchRecord>), Pro
                 links: ItemLinks::to_content(&hit.id),
                 id: hit.id,
                 kind,
+                preview: access::is_preview(&hit.keywords),
                 title: hit.title,
                 snippet: hit.snippet,
                 score: hit.score,
