@@ -1112,20 +1112,30 @@ async fn private_endpoints_are_refused_and_a_channel_failing_for_days_is_disable
 }
 
 /// A gated item (`requiredTier`) goes into public feeds as its preview: the
-/// first paragraph, never the paid part.
+/// first paragraph, never the paid part. A reader's private feed key brings
+/// it whole into their feeds once they hold its tier, and only then; the
+/// keyed answer is theirs alone (private cache, no surrogate keys). Guessed,
+/// replaced and revoked keys are refused.
 #[tokio::test(flavor = "multi_thread")]
-async fn feeds_carry_a_gated_items_preview_only() {
+async fn feeds_carry_a_gated_item_whole_only_through_a_subscribers_key() {
     let data = tempfile::tempdir().unwrap();
     let run = unique();
     let host = start_publishing(
         "pg",
         &format!("pg-{run}"),
         data.path(),
-        &PublishingOptions::default(),
+        &PublishingOptions {
+            extra_manifest: folio_tests::billing::billing_component("pg", 0, None),
+            ..PublishingOptions::default()
+        },
     );
     let api = Api { host: &host };
     let admin = admin(&api).await;
     let (author, _) = api.user_with_role(&admin, "gauthor", "creator", &run).await;
+    let (free, _) = api.user_with_role(&admin, "gfree", "consumer", &run).await;
+    let (member, _) = api
+        .user_with_role(&admin, "gmember", "consumer", &run)
+        .await;
     channel(
         &api,
         &admin,
@@ -1145,15 +1155,135 @@ async fn feeds_carry_a_gated_items_preview_only() {
         !d.is_empty() && d.iter().all(|d| d["status"] == json!("delivered"))
     })
     .await;
-    let feed: Value = client()
-        .get(host.url("/feeds/members.json"))
+    let fetch = |url: String| async move {
+        let r = client().get(url).send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        (status, headers, body)
+    };
+    let html = |feed: &Value| {
+        feed["items"][0]["content_html"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (status, headers, feed) = fetch(host.url("/feeds/members.json")).await;
+    assert_eq!(status, 200);
+    assert!(
+        html(&feed).contains("Free opening.") && !html(&feed).contains("Paid secret"),
+        "{feed}"
+    );
+    assert!(
+        headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("public")
+    );
+
+    let key_of = |token: String| {
+        let api = &api;
+        async move {
+            let r = api.post("/api/v1/feeds/key", Some(&token), json!({})).await;
+            assert_eq!(r.status, 201, "{:?}", r.body);
+            assert_eq!(r.headers["cache-control"], "no-store");
+            let feed = r.body["feeds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["channel"] == "members")
+                .cloned()
+                .unwrap();
+            let key = r.body["key"].as_str().unwrap().to_string();
+            assert_eq!(
+                feed["json"],
+                format!("http://folio.test/feeds/members.json?key={key}")
+            );
+            key
+        }
+    };
+    let free_key = key_of(free.clone()).await;
+    let member_key = key_of(member.clone()).await;
+    let keyed = |key: &str| host.url(&format!("/feeds/members.json?key={key}"));
+    // Not subscribed: the preview, even through a key.
+    for key in [&free_key, &member_key] {
+        let (status, headers, feed) = fetch(keyed(key)).await;
+        assert_eq!(status, 200);
+        assert!(!html(&feed).contains("Paid secret"), "{feed}");
+        assert_eq!(headers["cache-control"], "private, max-age=300");
+        assert!(headers.get("surrogate-key").is_none());
+    }
+    let r = api
+        .post(
+            "/api/v1/billing/plans",
+            Some(&admin),
+            json!({"name": "Members", "trialDays": 30, "tiers": ["members"],
+                     "prices": [{"interval": "month", "currency": "EUR", "amount": 500}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let plan = r.body["id"].as_str().unwrap().to_string();
+    let r = api
+        .post(
+            "/api/v1/billing/subscriptions",
+            Some(&member),
+            json!({"planId": plan}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (whole_etag, feed) = loop {
+        let (status, headers, feed) = fetch(keyed(&member_key)).await;
+        assert_eq!(status, 200);
+        if html(&feed).contains("Paid secret paragraph.") {
+            break (headers["etag"].clone(), feed);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the subscriber's feed stayed a preview: {feed}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        feed["feed_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("?key={member_key}")),
+        "{feed}"
+    );
+    // The validator is the subscriber's: a public ETag does not match it.
+    let (_, public_headers, _) = fetch(host.url("/feeds/members.json")).await;
+    assert_ne!(public_headers["etag"], whole_etag);
+    let r = client()
+        .get(keyed(&member_key))
+        .header("if-none-match", whole_etag.clone())
         .send()
         .await
-        .unwrap()
-        .json()
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    let (_, _, feed) = fetch(keyed(&free_key)).await;
+    assert!(!html(&feed).contains("Paid secret"), "{feed}");
+
+    // Keys an attacker might try: guessed, replaced, revoked.
+    let guessed = "A".repeat(43);
+    let (status, headers, problem) = fetch(keyed(&guessed)).await;
+    assert_eq!(
+        (status, problem["status"].clone()),
+        (403, json!(403)),
+        "{problem}"
+    );
+    assert_eq!(headers["content-type"], "application/problem+json");
+    let replacement = key_of(member.clone()).await;
+    assert_eq!(fetch(keyed(&member_key)).await.0, 403);
+    assert_eq!(fetch(keyed(&replacement)).await.0, 200);
+    let r = client()
+        .delete(host.url("/api/v1/feeds/key"))
+        .bearer_auth(&member)
+        .send()
         .await
         .unwrap();
-    let html = feed["items"][0]["content_html"].as_str().unwrap();
-    assert!(html.contains("Free opening."), "{feed}");
-    assert!(!html.contains("Paid secret"), "{feed}");
+    assert_eq!(r.status(), 204);
+    assert_eq!(fetch(keyed(&replacement)).await.0, 403);
+    let r = api.post("/api/v1/feeds/key", None, json!({})).await;
+    assert_eq!(r.status, 401);
 }

@@ -26,6 +26,8 @@ pub struct PublishingOptions<'a> {
     /// Runtime config besides the backends' tables.
     pub runtime_config: String,
     pub backends: Option<&'a Backends>,
+    /// More components for the manifest (e.g. billing).
+    pub extra_manifest: String,
 }
 
 /// Loopback receivers are private addresses: the tests allowlist them.
@@ -41,6 +43,7 @@ impl Default for PublishingOptions<'_> {
             outbound_secrets: json!({}),
             runtime_config: format!("{LOOPBACK_ALLOWED}[rate_limits]\nexempt = [\"127.0.0.1\"]\n"),
             backends: None,
+            extra_manifest: String::new(),
         }
     }
 }
@@ -61,6 +64,7 @@ pub fn publishing_component(id: &str, group: &str, options: &PublishingOptions) 
         "/api/v1/openapi/publishing.json",
         "/preview/...",
         "/feeds/...",
+        "/api/v1/feeds/...",
         "/sitemap.xml",
         "/sitemaps/...",
     ] {
@@ -82,6 +86,11 @@ component = "{component}"
 topics = ["folio.publishing.deliveries"]
 group = "{group}-publishing-deliveries"
 concurrency = 8
+
+[[trigger.event]]
+component = "{component}"
+topics = ["folio.billing"]
+group = "{group}-publishing-entitlements"
 
 [[trigger.cron]]
 component = "{component}"
@@ -129,6 +138,7 @@ window_secs = 60
 pub fn start_publishing(id: &str, group: &str, data: &Path, options: &PublishingOptions) -> Host {
     let mut manifest = services_manifest_recording(id, group, true, &["folio.publishing"]);
     manifest.push_str(&publishing_component(id, group, options));
+    manifest.push_str(&options.extra_manifest);
     let mut config = options.runtime_config.clone();
     if let Some(b) = options.backends {
         config.push_str(&b.runtime_config());

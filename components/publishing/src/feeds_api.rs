@@ -5,27 +5,36 @@
 //! it delivered, so rules, embargoes and approvals shape feeds too. Every
 //! answer has validators (`ETag`, `Last-Modified`) and answers 304 to a
 //! conditional GET, cheaply: the validator comes from one aggregate query.
+//! With a reader's private key (`?key=`), paid items whose tier the reader
+//! holds come whole, and the answer is the reader's alone.
 
 use folio_guest::columns::{integer, optional_integer, text};
-use folio_guest::http::{Problem, header};
+use folio_guest::entitlements;
+use folio_guest::http::{Problem, header, query_pairs};
 use folio_guest::util::rfc3339;
 use folio_guest::{Connection, Value};
 use spin_sdk::http::{Request, Response};
 
 use crate::channels::{self, Channel};
+use crate::feed_keys;
 use crate::feeds::{self, FeedEntry, FeedMeta, SitemapUrl};
 use crate::items;
 use crate::store::{self, db_error};
 
 const FEED_CACHE: &str = "public, max-age=300, stale-while-revalidate=600, stale-if-error=86400";
+const PRIVATE_FEED_CACHE: &str = "private, max-age=300";
 
 /// `name` is `{slug}.xml`, `{slug}.atom` or `{slug}.json`.
 #[utoipa::path(
     get, path = "/feeds/{name}", operation_id = "getFeed", tag = "publishing",
-    params(("name" = String, Path, description = "`{slug}.xml` (RSS 2.0), `{slug}.atom` (Atom 1.0) or `{slug}.json` (JSON Feed 1.1)")),
+    params(
+        ("name" = String, Path, description = "`{slug}.xml` (RSS 2.0), `{slug}.atom` (Atom 1.0) or `{slug}.json` (JSON Feed 1.1)"),
+        ("key" = Option<String>, Query, description = "A reader's private feed key (`POST /api/v1/feeds/key`): paid items whose tier the reader holds come whole")
+    ),
     responses(
         (status = 200, description = "The feed's newest items", content_type = "application/rss+xml"),
         (status = 304, description = "Not modified since the validator given"),
+        (status = 403, description = "The key is not valid (revoked, replaced or mistyped)", body = crate::api::bodies::ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such feed", body = crate::api::bodies::ProblemDetails, content_type = "application/problem+json")
     )
 )]
@@ -38,7 +47,14 @@ pub fn feed(request: &Request, name: &str) -> Result<Response, Problem> {
     let channel = channels::by_slug(&db, slug)?
         .filter(|c| c.kind == "feed" && c.status != "disabled")
         .ok_or_else(|| Problem::not_found("no such feed"))?;
-    let state = State::of(&db, &channel)?;
+    let reader = Reader::of(request, &db)?;
+    let mut state = State::of(&db, &channel)?;
+    if let Reader::Subscriber { tiers, .. } = &reader {
+        state.private = true;
+        state
+            .etag
+            .insert_str(state.etag.len() - 1, &format!("-k{}", tiers.join(".")));
+    }
     if let Some(not_modified) = state.not_modified(request, &channel.slug) {
         return Ok(not_modified);
     }
@@ -66,7 +82,7 @@ pub fn feed(request: &Request, name: &str) -> Result<Response, Problem> {
             FeedEntry {
                 url: item.url(),
                 summary: item.description.clone(),
-                content_html: with_body.then(|| item.body.clone()),
+                content_html: with_body.then(|| reader.body_of(&item).to_string()),
                 author_name: item.author_name.clone(),
                 published: rfc3339(item.published_at.unwrap_or(item.updated_at)),
                 updated: rfc3339(item.updated_at),
@@ -88,7 +104,10 @@ pub fn feed(request: &Request, name: &str) -> Result<Response, Problem> {
             .map(str::to_string)
             .unwrap_or_else(|| format!("{} from {}", channel.name, crate::config::platform_name())),
         site_url: base.clone(),
-        feed_url: format!("{base}/feeds/{name}"),
+        feed_url: match &reader {
+            Reader::Subscriber { key, .. } => format!("{base}/feeds/{name}?key={key}"),
+            Reader::Anyone => format!("{base}/feeds/{name}"),
+        },
         language: channel.config_str("language").map(str::to_string),
         updated: rfc3339(state.last_modified),
     };
@@ -107,6 +126,40 @@ pub fn feed(request: &Request, name: &str) -> Result<Response, Problem> {
         ),
     };
     Ok(state.respond(body, content_type, &channel.slug))
+}
+
+/// Who reads a feed: anyone, or through a private key an account and the
+/// paid tiers it holds.
+enum Reader {
+    Anyone,
+    Subscriber { key: String, tiers: Vec<String> },
+}
+
+impl Reader {
+    fn of(request: &Request, db: &Connection) -> Result<Reader, Problem> {
+        let Some(key) = query_pairs(request)
+            .into_iter()
+            .find(|(name, _)| name == "key")
+            .map(|(_, key)| key)
+        else {
+            return Ok(Reader::Anyone);
+        };
+        let account = feed_keys::account_of(db, &key)?.ok_or_else(|| {
+            Problem::forbidden("the feed key is not valid: it was revoked, replaced or mistyped")
+        })?;
+        let tiers = entitlements::tiers_of(db, &account)?;
+        Ok(Reader::Subscriber { key, tiers })
+    }
+
+    /// The body this reader gets: a gated item whole only to holders of its tier.
+    fn body_of<'a>(&self, item: &'a items::Item) -> &'a str {
+        match (self, &item.required_tier, &item.paid_body) {
+            (Reader::Subscriber { tiers, .. }, Some(tier), Some(paid)) if tiers.contains(tier) => {
+                paid
+            }
+            _ => &item.body,
+        }
+    }
 }
 
 /// `/sitemap.xml`: the sitemap channel's URLs, or the index of its pages.
@@ -212,6 +265,8 @@ struct State {
     count: i64,
     last_modified: i64,
     etag: String,
+    /// Read through a private key: for the reader alone, never a shared cache.
+    private: bool,
 }
 
 impl State {
@@ -232,6 +287,7 @@ impl State {
             count,
             last_modified,
             etag: format!("\"{count}-{newest}-{}\"", channel.updated_at),
+            private: false,
         })
     }
 
@@ -265,6 +321,11 @@ impl State {
             .unwrap_or_default();
         response.set_header("etag", self.etag.as_str());
         response.set_header("last-modified", modified);
+        if self.private {
+            response.set_header("cache-control", PRIVATE_FEED_CACHE);
+            response.set_header("x-robots-tag", "noindex");
+            return;
+        }
         response.set_header("cache-control", FEED_CACHE);
         let keys = format!("feeds feed:{slug}");
         response.set_header("cache-tag", keys.replace(' ', ","));

@@ -344,6 +344,8 @@ mod tests {
             title: String::new(),
             description: String::new(),
             body: String::new(),
+            required_tier: None,
+            paid_body: None,
             author_id: String::new(),
             author_name: None,
             categories: vec![],

@@ -20,7 +20,11 @@ pub struct Item {
     pub kind: String,
     pub title: String,
     pub description: String,
+    /// What anyone may read: a gated item's preview.
     pub body: String,
+    pub required_tier: Option<String>,
+    /// A gated item's whole body, for holders of its tier.
+    pub paid_body: Option<String>,
     pub author_id: String,
     pub author_name: Option<String>,
     pub categories: Vec<String>,
@@ -46,6 +50,8 @@ impl Item {
                 given => given.to_string(),
             },
             body: c.body.clone(),
+            required_tier: c.required_tier.clone(),
+            paid_body: c.paid.as_ref().map(|paid| paid.body.clone()),
             author_id: c.author_id.clone(),
             author_name,
             categories: c.categories.clone(),
@@ -66,7 +72,7 @@ impl Item {
     /// What an edit changes; a status change alone keeps it, so approvals
     /// given in review still count once the item is published.
     fn content_fingerprint(&self) -> String {
-        let fields = json!([
+        let mut fields = json!([
             self.kind,
             self.title,
             self.description,
@@ -75,6 +81,11 @@ impl Item {
             self.tags,
             self.media_ids
         ]);
+        // Only for gated items, so an open item's fingerprint (and the
+        // approvals it keeps) is what it was before items could be gated.
+        if let (Some(tier), Json::Array(fields)) = (&self.required_tier, &mut fields) {
+            fields.push(json!([tier, self.paid_body]));
+        }
         let digest = Sha256::digest(fields.to_string().as_bytes());
         digest[..16].iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -111,8 +122,11 @@ impl Item {
             "tags": self.tags,
             "publishedAt": self.published_at.map(rfc3339),
             "updatedAt": rfc3339(self.updated_at),
+            "requiredTier": self.required_tier,
         });
         merge(&mut data, extra);
+        // A gated item's body here is its preview: payloads go to other
+        // systems, which cannot tell subscribers from other readers.
         if transform == "full" {
             merge(
                 &mut data,
@@ -141,7 +155,8 @@ fn merge(into: &mut Json, from: Json) {
 }
 
 const COLUMNS: &str = "id, version, status, public, kind, title, description, body, author_id, \
-    author_name, categories, tags, media_ids, published_at, updated_at, fingerprint";
+    author_name, categories, tags, media_ids, published_at, updated_at, fingerprint, \
+    required_tier, paid_body";
 
 pub fn from_row(r: &[Value]) -> Item {
     Item {
@@ -161,6 +176,8 @@ pub fn from_row(r: &[Value]) -> Item {
         published_at: optional_integer(&r[13]),
         updated_at: integer(&r[14]),
         fingerprint: text(&r[15]),
+        required_tier: optional_text(&r[16]),
+        paid_body: optional_text(&r[17]),
     }
 }
 
@@ -194,6 +211,7 @@ pub fn get_in(tx: &Transaction, id: &str) -> Result<Option<Item>, Problem> {
 
 pub fn save(tx: &Transaction, item: &Item) -> Result<(), Problem> {
     let list = |v: &[String]| Value::Text(serde_json::to_string(v).expect("strings serialize"));
+    let optional = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
     let params = [
         Value::Text(item.id.clone()),
         Value::Integer(item.version),
@@ -214,14 +232,17 @@ pub fn save(tx: &Transaction, item: &Item) -> Result<(), Problem> {
         item.published_at.map(Value::Integer).unwrap_or(Value::Null),
         Value::Integer(item.updated_at),
         Value::Text(item.fingerprint.clone()),
+        optional(&item.required_tier),
+        optional(&item.paid_body),
     ];
     tx.execute(
         &format!(
             "INSERT INTO items ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-             $12, $13, $14, $15, $16) ON CONFLICT (id) DO UPDATE SET version = $2, status = $3, \
-             public = $4, kind = $5, title = $6, description = $7, body = $8, author_id = $9, \
-             author_name = COALESCE($10, items.author_name), categories = $11, tags = $12, \
-             media_ids = $13, published_at = $14, updated_at = $15, fingerprint = $16"
+             $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (id) DO UPDATE SET version = $2, \
+             status = $3, public = $4, kind = $5, title = $6, description = $7, body = $8, \
+             author_id = $9, author_name = COALESCE($10, items.author_name), categories = $11, \
+             tags = $12, media_ids = $13, published_at = $14, updated_at = $15, \
+             fingerprint = $16, required_tier = $17, paid_body = $18"
         ),
         &params,
     )

@@ -16,6 +16,7 @@ mod config;
 mod cron;
 mod delivery;
 mod distributions;
+mod feed_keys;
 mod feeds;
 mod feeds_api;
 mod intake;
@@ -50,7 +51,8 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
     send(out, api::route(request), with_body);
 }
 
-/// Content and media events, and deliveries (`folio.publishing.deliveries`).
+/// Content and media events, deliveries (`folio.publishing.deliveries`),
+/// and who holds which paid tiers (`folio.billing`, for private feeds).
 struct Worker;
 
 impl Guest for Worker {
@@ -59,6 +61,9 @@ impl Guest for Worker {
             intake::CONTENT_TOPIC => intake::content_event(&event),
             intake::MEDIA_TOPIC => intake::media_event(&event),
             distributions::DELIVERY_TOPIC => delivery::handle(&event),
+            folio_guest::entitlements::TOPIC => {
+                folio_guest::entitlements::consume(store::db(), &event)
+            }
             other => Err(HandleError::Reject(format!(
                 "the publishing service does not consume topic {other}"
             ))),

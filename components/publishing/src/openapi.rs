@@ -5,14 +5,14 @@ use folio_guest::openapi::BearerAuth;
 use spin_sdk::http::Response;
 use utoipa::OpenApi;
 
-use crate::api::{channels, distributions, items, pages};
+use crate::api::{channels, distributions, feed_keys, items, pages};
 use crate::feeds_api;
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Folio publishing service",
-        description = "Where published content goes: channels (signed webhooks, RSS/Atom/JSON feeds, the sitemap, newsletters, templated outbound HTTP, CDN purges) with rules, embargoes and approval policies; every (item, channel, version) is a distribution with its status and attempts. Preview links show a draft without signing in. Errors are RFC 9457 problem details."
+        description = "Where published content goes: channels (signed webhooks, RSS/Atom/JSON feeds, the sitemap, newsletters, templated outbound HTTP, CDN purges) with rules, embargoes and approval policies; every (item, channel, version) is a distribution with its status and attempts. Preview links show a draft without signing in; a reader's private feed key brings the paid items they subscribe to into their feeds whole. Errors are RFC 9457 problem details."
     ),
     paths(
         channels::list,
@@ -34,6 +34,8 @@ use crate::feeds_api;
         items::revoke_preview_link,
         pages::preview,
         feeds_api::feed,
+        feed_keys::create,
+        feed_keys::revoke,
         feeds_api::sitemap,
         feeds_api::sitemap_page,
     ),
@@ -51,6 +53,6 @@ mod tests {
 
     #[test]
     fn every_operation_is_described_with_problem_answers() {
-        folio_guest::openapi::assert_well_described(&PublishingApi::openapi(), 17);
+        folio_guest::openapi::assert_well_described(&PublishingApi::openapi(), 19);
     }
 }

@@ -162,7 +162,8 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The body is the content service's sanitized HTML; everything else is
+/// The body (whole: a preview link is for reviewers) is the content
+/// service's sanitized HTML; everything else is
 /// escaped here. The host's CSP on HTML answers keeps scripts off anyway.
 fn page(item: &sources::ContentItem, expires_at: i64) -> String {
     format!(
@@ -177,6 +178,6 @@ fn page(item: &sources::ContentItem, expires_at: i64) -> String {
         status = escape(&item.status),
         expires = rfc3339(expires_at),
         description = escape(&item.description),
-        body = item.body,
+        body = item.whole_body(),
     )
 }

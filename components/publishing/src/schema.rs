@@ -10,7 +10,8 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
         if database != "default" {
             return Vec::new();
         }
-        vec![Migration {
+        vec![
+            Migration {
             version: 1,
             name: "publishing".into(),
             statements: "
@@ -131,6 +132,23 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                 CREATE INDEX preview_links_content ON preview_links (content_id, created_at);
                 "
             .into(),
-        }]
+        },
+            Migration {
+                version: 2,
+                name: "paid items and private feeds".into(),
+                statements: format!(
+                    "ALTER TABLE items ADD COLUMN required_tier TEXT;
+                    ALTER TABLE items ADD COLUMN paid_body TEXT;
+                    -- One private feed key per account, kept as its SHA-256.
+                    CREATE TABLE feed_keys (
+                        account TEXT PRIMARY KEY,
+                        key_hash TEXT NOT NULL UNIQUE,
+                        created_at BIGINT NOT NULL
+                    );
+                    {}",
+                    folio_guest::entitlements::MIGRATION
+                ),
+            },
+        ]
     }
 }

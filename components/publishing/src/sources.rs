@@ -16,12 +16,18 @@ pub struct ContentItem {
     pub title: String,
     #[serde(default)]
     pub description: String,
-    /// Sanitized HTML.
+    /// Sanitized HTML: a gated item's public preview.
     #[serde(default)]
     pub body: String,
     /// The body as plain text.
     #[serde(default)]
     pub text: String,
+    /// The tier a reader needs for the whole item.
+    #[serde(default)]
+    pub required_tier: Option<String>,
+    /// A gated item's whole body.
+    #[serde(default)]
+    pub paid: Option<PaidPart>,
     pub status: String,
     #[serde(rename = "type")]
     pub kind: String,
@@ -39,9 +45,21 @@ pub struct ContentItem {
     pub deleted: bool,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaidPart {
+    /// Sanitized HTML.
+    #[serde(default)]
+    pub body: String,
+}
+
 impl ContentItem {
     pub fn is_public(&self) -> bool {
         self.status == "published" && !self.deleted
+    }
+
+    /// The whole body, paid part included.
+    pub fn whole_body(&self) -> &str {
+        self.paid.as_ref().map_or(&self.body, |paid| &paid.body)
     }
 }
 

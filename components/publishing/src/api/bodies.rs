@@ -182,3 +182,14 @@ pub struct PreviewLinkList {
     #[schema(value_type = Vec<Object>)]
     pub items: Vec<serde_json::Value>,
 }
+
+/// A private feed key and the feed URLs that carry it.
+#[derive(ToSchema)]
+pub struct FeedKey {
+    /// Shown once: only a hash is kept. A new key revokes the old.
+    pub key: String,
+    /// Each feed channel: `channel` (its slug), `name`, and its `rss`, `atom`
+    /// and `json` URLs with the key.
+    #[schema(value_type = Vec<Object>)]
+    pub feeds: Vec<serde_json::Value>,
+}

@@ -3,6 +3,7 @@
 pub mod bodies;
 pub mod channels;
 pub mod distributions;
+pub mod feed_keys;
 pub mod items;
 pub mod pages;
 
@@ -51,6 +52,9 @@ pub fn route(request: Request) -> Response {
             (["content", _, "preview-links"], _) => Err(Problem::method_not_allowed("GET, POST")),
             (["preview-links", id], Delete) => items::revoke_preview_link(r, id),
             (["preview-links", _], _) => Err(Problem::method_not_allowed("DELETE")),
+            (["feeds", "key"], Post) => feed_keys::create(r),
+            (["feeds", "key"], Delete) => feed_keys::revoke(r),
+            (["feeds", "key"], _) => Err(Problem::method_not_allowed("POST, DELETE")),
             (["distributions"], Get) => distributions::list(r),
             (["distributions"], _) => Err(Problem::method_not_allowed("GET")),
             (["distributions", id], Get) => distributions::get(r, id),
