@@ -1192,6 +1192,9 @@ async fn a_thousand_followers_are_each_told_once_even_when_the_host_dies_mid_fan
     }
 }
 
+/// Newsletters carry the item: whole to every follower when it is open; a
+/// gated item whole to followers who hold its tier and as its preview to
+/// the rest.
 #[tokio::test]
 async fn publishing_asks_editors_tells_authors_and_mails_newsletters_to_followers() {
     let smtp = SmtpServer::start();
@@ -1207,6 +1210,7 @@ async fn publishing_asks_editors_tells_authors_and_mails_newsletters_to_follower
                 smtp.runtime_config()
             ),
             with_publishing: true,
+            with_billing: true,
             ..Default::default()
         },
     );
@@ -1215,10 +1219,30 @@ async fn publishing_asks_editors_tells_authors_and_mails_newsletters_to_follower
     let admin = admin(&api).await;
     let (nina, nina_id) = api.user_with_role(&admin, "nina", "creator", &run).await;
     let (fred, _) = api.user_with_role(&admin, "fred", "consumer", &run).await;
-    for name in ["nina", "fred"] {
+    let (mo, _) = api.user_with_role(&admin, "mo", "consumer", &run).await;
+    for name in ["nina", "fred", "mo"] {
         known(&smtp, &format!("{name}.{run}@example.com")).await;
     }
     follow(&api, &fred, "author", &nina_id).await;
+    follow(&api, &mo, "author", &nina_id).await;
+    // Mo holds the members tier (a trial grants it at once).
+    let r = api
+        .post(
+            "/api/v1/billing/plans",
+            Some(&admin),
+            json!({"name": "Members", "trialDays": 30, "tiers": ["members"],
+                   "prices": [{"interval": "month", "currency": "EUR", "amount": 500}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let r = api
+        .post(
+            "/api/v1/billing/subscriptions",
+            Some(&mo),
+            json!({"planId": r.body["id"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
     for channel in [
         json!({"name": "Letters", "slug": "letters", "kind": "newsletter",
                "config": {"subject": "The Folio letter"}}),
@@ -1253,6 +1277,12 @@ async fn publishing_asks_editors_tells_authors_and_mails_newsletters_to_follower
             .text
             .contains(&format!("http://folio.test/content/{content_id}"))
     );
+    assert!(
+        letter.text.contains("Words."),
+        "the item's body: {}",
+        letter.text
+    );
+    assert!(letter.html.contains("<p>Words.</p>"), "{}", letter.html);
     assert_eq!(mail_to(&mails, &fred_email, "The Folio letter").len(), 1);
 
     let r = api
@@ -1274,6 +1304,61 @@ async fn publishing_asks_editors_tells_authors_and_mails_newsletters_to_follower
         "{}",
         approved.text
     );
+    // A gated item: whole to Mo, who holds its tier; its preview to Fred.
+    let gated_title = format!("Members dispatch {run}");
+    let r = api
+        .post(
+            "/api/v1/content",
+            Some(&nina),
+            json!({"title": gated_title, "type": "article", "requiredTier": "members",
+                   "body": "<p>The open first paragraph.</p><p>The paid second paragraph.</p>"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let gated_id = r.body["id"].as_str().unwrap().to_string();
+    for (to, who) in [("review", &nina), ("published", &admin)] {
+        let r = api
+            .post(
+                &format!("/api/v1/content/{gated_id}/transitions"),
+                Some(who),
+                json!({"to": to}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{to}: {:?}", r.body);
+    }
+    let mo_email = format!("mo.{run}@example.com");
+    let letter_of = |mails: &[folio_tests::notifications::Mail], email: &str| {
+        mails
+            .iter()
+            .find(|m| {
+                m.to.iter().any(|t| t.contains(email))
+                    && m.subject.contains("The Folio letter")
+                    && m.text.contains(&gated_title)
+            })
+            .cloned()
+    };
+    let mails = smtp
+        .wait_for(MAIL_WAIT, |m| {
+            letter_of(m, &fred_email).is_some() && letter_of(m, &mo_email).is_some()
+        })
+        .await;
+    let free_letter = letter_of(&mails, &fred_email).unwrap();
+    let member_letter = letter_of(&mails, &mo_email).unwrap();
+    for part in [&free_letter.text, &free_letter.html] {
+        assert!(part.contains("The open first paragraph."), "{part}");
+        assert!(
+            !part.contains("paid second"),
+            "the free reader's letter: {part}"
+        );
+        assert!(part.contains("The rest is for subscribers."), "{part}");
+    }
+    for part in [&member_letter.text, &member_letter.html] {
+        assert!(
+            part.contains("The paid second paragraph."),
+            "the subscriber's letter: {part}"
+        );
+        assert!(!part.contains("The rest is for subscribers."), "{part}");
+    }
 }
 
 /// Billing mail: each invoice goes to its account holder, and a failed

@@ -295,7 +295,7 @@ publishes = ["folio.users"]
             "\n[component.{id}-content]\nsource = \"{}\"\nsqlite_databases = [\"default\"]\n\
              key_value_stores = [\"default\"]\n[component.{id}-content.tool.folio]\n\
              publishes = [\"folio.content\"]\n[component.{id}-content.variables]\n\
-             index_readers = \"{id}-search,{id}-publishing\"\n",
+             index_readers = \"{id}-search,{id}-publishing,{id}-notifications\"\n",
             wasm("folio_content").display()
         ));
         for var in ["auth_public_keys", "auth_issuer", "auth_audience"] {

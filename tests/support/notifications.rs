@@ -48,11 +48,9 @@ impl Default for NotificationsOptions<'_> {
     }
 }
 
-pub fn notifications_component(
-    component: &str,
-    group: &str,
-    options: &NotificationsOptions,
-) -> String {
+/// `{id}-notifications`, reading newsletter items from `{id}-content`.
+pub fn notifications_component(id: &str, group: &str, options: &NotificationsOptions) -> String {
+    let component = format!("{id}-notifications");
     let mut text = String::new();
     for route in [
         "/api/v1/notifications",
@@ -74,6 +72,7 @@ pub fn notifications_component(
         .push_origins
         .iter()
         .map(|o| format!("{o:?}"))
+        .chain([format!("\"http://{id}-content.spin.internal\"")])
         .collect();
     text.push_str(&format!(
         r#"
@@ -120,6 +119,7 @@ notification_link_secret = "{{{{ notification_link_secret }}}}"
 notification_locales = "en,fr"
 stream_seconds = "{}"
 fanout_page_size = "{}"
+content_service = "{id}-content"
 [component.{component}.tool.folio]
 mail = true
 publishes = ["folio.notifications.fanout", "folio.notifications.deliveries"]
@@ -161,11 +161,7 @@ pub fn start_notifications(
         &format!("[variables]\n{GENERATED}"),
         1,
     );
-    manifest.push_str(&notifications_component(
-        &format!("{id}-notifications"),
-        group,
-        options,
-    ));
+    manifest.push_str(&notifications_component(id, group, options));
     if options.with_publishing {
         manifest.push_str(&crate::publishing::publishing_component(
             id,

@@ -16,6 +16,7 @@ use sha2::Sha256;
 
 use crate::config;
 use crate::model::goes_into_digest;
+use crate::newsletters;
 use crate::notify::{self, template_data};
 use crate::push::{self, PushOutcome};
 use crate::recipients::{self, Recipient};
@@ -164,6 +165,13 @@ fn send_email(
     recipient: &Recipient,
 ) -> Outcome {
     let mut data = template_data(&n.data, recipient, n.link.as_deref());
+    if let Some(issue) = n.data["issue"].as_str() {
+        match newsletters::for_reader(db, issue, &recipient.user_id) {
+            Ok(Some(item)) => templates::merge(&mut data["content"], item),
+            Ok(None) => {}
+            Err(p) => return Outcome::Retry(p.detail),
+        }
+    }
     if let Some(sealed) = n.data["resetTokenSealed"].as_str() {
         match triggers::open_reset_token(sealed) {
             Ok(token) => {

@@ -14,6 +14,7 @@ mod delivery;
 mod digest;
 mod fanout;
 mod model;
+mod newsletters;
 mod notify;
 mod openapi;
 mod preferences;

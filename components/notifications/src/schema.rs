@@ -14,11 +14,12 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
             Dialect::Sqlite => "INTEGER PRIMARY KEY",
             Dialect::Postgres => "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         };
-        vec![Migration {
-            version: 1,
-            name: "notifications".into(),
-            statements: format!(
-                "-- Who can be told: kept from the users service's events.
+        vec![
+            Migration {
+                version: 1,
+                name: "notifications".into(),
+                statements: format!(
+                    "-- Who can be told: kept from the users service's events.
                 CREATE TABLE recipients (
                     user_id TEXT PRIMARY KEY,
                     email TEXT NOT NULL,
@@ -129,7 +130,27 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                     updated_by TEXT NOT NULL,
                     PRIMARY KEY (template_key, locale)
                 );"
-            ),
-        }]
+                ),
+            },
+            Migration {
+                version: 2,
+                name: "newsletter issues and entitlements".into(),
+                statements: format!(
+                    "-- Each newsletter issue's item, as fetched once for its fan-out.
+                CREATE TABLE newsletter_issues (
+                    source TEXT PRIMARY KEY,
+                    content_id TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    text TEXT NOT NULL,
+                    required_tier TEXT,
+                    paid_body TEXT,
+                    paid_text TEXT,
+                    created_at BIGINT NOT NULL
+                );
+                {}",
+                    folio_guest::entitlements::MIGRATION
+                ),
+            },
+        ]
     }
 }

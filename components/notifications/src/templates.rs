@@ -158,9 +158,9 @@ pub const BUILTINS: &[Builtin] = &[
         "following",
         "A newsletter issue: a new item by an author the recipient follows",
         "{{ subject or content.title }}",
-        "{{ content.title }}\n\n{{ content.description }}\n\nRead it: {{ link }}",
-        "<h1>{{ content.title }}</h1><p>{{ content.description }}</p><p><a href=\"{{ link }}\">Read it</a></p>",
-        || json!({"content": {"id": "0192f0c4-0000-7000-8000-000000000001", "title": "Ten ways to cook a watermelon", "description": "Summer, sorted."}, "subject": null, "link": "https://folio.example/content/0192f0c4-0000-7000-8000-000000000001"})
+        "{{ content.title }}\n\n{{ content.description }}{% if content.text %}\n\n{{ content.text }}{% endif %}{% if content.preview %}\n\nThe rest is for subscribers.{% endif %}\n\nRead it: {{ link }}",
+        "<h1>{{ content.title }}</h1><p>{{ content.description }}</p>{% if content.body %}{{ content.body|safe }}{% endif %}{% if content.preview %}<p><em>The rest is for subscribers.</em></p>{% endif %}<p><a href=\"{{ link }}\">Read it</a></p>",
+        || json!({"content": {"id": "0192f0c4-0000-7000-8000-000000000001", "title": "Ten ways to cook a watermelon", "description": "Summer, sorted.", "body": "<p>Start with a cold one.</p>", "text": "Start with a cold one.", "preview": false}, "subject": null, "link": "https://folio.example/content/0192f0c4-0000-7000-8000-000000000001"})
     ),
     builtin!(
         "comment",

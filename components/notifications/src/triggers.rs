@@ -11,6 +11,7 @@ use serde_json::{Value as Json, json};
 
 use crate::config;
 use crate::fanout::{self, Audience, Fanout};
+use crate::newsletters;
 use crate::notify::{self, Notice, TemplateCache};
 use crate::preferences;
 use crate::push;
@@ -257,9 +258,12 @@ pub fn content(event: &Event) -> Result<(), HandleError> {
 }
 
 /// The billing service's events: the account holder is sent each invoice,
-/// and told when a payment failed (and whether it will be tried again).
+/// and told when a payment failed (and whether it will be tried again);
+/// subscription events keep who holds which tiers.
 /// Billing mail is mandatory email, like account mail.
 pub fn billing(event: &Event) -> Result<(), HandleError> {
+    // Who holds which tiers: newsletters send paid items whole to them.
+    folio_guest::entitlements::consume(store::db(), event)?;
     let kind = event.type_.rsplit('.').next().unwrap_or_default();
     if !matches!(kind, "InvoiceGenerated" | "PaymentFailed")
         || !is_recent(event, MAX_ACCOUNT_AGE_MS)
@@ -371,19 +375,25 @@ pub fn publishing(event: &Event) -> Result<(), HandleError> {
         "NewsletterIssued" => {
             let item = &data["item"];
             let author = item["authorId"].as_str().map(str::to_string);
+            let source = format!("newsletter:{}", text(&data["distributionId"]));
+            let db = store::db().map_err(retry)?;
+            if !newsletters::keep(&db, &source, &text(&item["id"])).map_err(retry)? {
+                return Ok(());
+            }
             Fanout {
                 audience: Audience::Followers {
                     author: author.clone(),
                     categories: Vec::new(),
                     except: author,
                 },
-                source: format!("newsletter:{}", text(&data["distributionId"])),
                 template: "newsletter".into(),
                 category: "following".into(),
                 data: json!({
                     "content": { "id": item["id"], "title": item["title"], "description": item["description"] },
                     "subject": data["subject"],
+                    "issue": source,
                 }),
+                source,
                 link: item["url"].as_str().map(str::to_string),
                 in_app: false,
                 push: false,
