@@ -53,6 +53,6 @@ mod tests {
 
     #[test]
     fn every_operation_is_described_with_problem_answers() {
-        folio_guest::openapi::assert_well_described(&PublishingApi::openapi(), 19);
+        folio_guest::openapi::assert_well_described(&PublishingApi::openapi(), 18);
     }
 }
