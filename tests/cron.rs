@@ -11,6 +11,11 @@ use serde_json::Value;
 /// The events fixture under `/ev/...`, woken by `expression`; `extra` is
 /// appended to its `[component.events]` table (e.g. `environment`).
 fn cron_manifest(expression: &str, extra: &str) -> String {
+    cron_manifest_named("events", expression, extra)
+}
+
+/// [`cron_manifest`] with the component named `component`.
+fn cron_manifest_named(component: &str, expression: &str, extra: &str) -> String {
     build_fixtures();
     format!(
         r#"spin_manifest_version = 2
@@ -19,13 +24,13 @@ name = "cron-fixtures"
 
 [[trigger.http]]
 route = "/ev/..."
-component = "events"
+component = "{component}"
 
 [[trigger.cron]]
-component = "events"
+component = "{component}"
 cron_expression = "{expression}"
 
-[component.events]
+[component.{component}]
 source = "{}"
 sqlite_databases = ["default"]
 {extra}
@@ -94,6 +99,59 @@ fn counter(metrics: &str, series: &str) -> u64 {
         .lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Three hosts sharing the component's database on Postgres (a cluster):
+/// each fire time runs on exactly one of them, and the others count it as
+/// claimed elsewhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_runs_each_fire_time_once() {
+    let backends = folio_tests::services::backends();
+    let component = format!("cron{}", folio_tests::services::unique());
+    backends.reset(std::slice::from_ref(&component)).await;
+    let manifest = cron_manifest_named(&component, "*/1 * * * * *", "");
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let hosts: Vec<Host> = dirs
+        .iter()
+        .enumerate()
+        .map(|(n, dir)| {
+            let config = dir.path().join("runtime.toml");
+            std::fs::write(&config, backends.postgres_config()).unwrap();
+            Host::start_with(
+                &manifest,
+                HostOptions {
+                    args: vec!["--runtime-config".into(), config.display().to_string()],
+                    data_dir: Some(dir.path().join("data")),
+                    env: vec![("FOLIO_HOST_ID".into(), format!("cron-host-{n}"))],
+                },
+            )
+        })
+        .collect();
+    let got = wait_ticks(&hosts[0], 6, Duration::from_secs(20)).await;
+    let mut stamps: Vec<i64> = got.iter().map(|t| t.0).collect();
+    let runs = stamps.len();
+    stamps.sort_unstable();
+    stamps.dedup();
+    assert_eq!(
+        stamps.len(),
+        runs,
+        "a fire time ran more than once: {got:?}"
+    );
+    let mut elsewhere = 0;
+    for host in &hosts {
+        let text = metrics(host).await;
+        elsewhere += counter(
+            &text,
+            &format!(
+                "folio_cron_runs_total{{component=\"{component}\",outcome=\"claimed-elsewhere\"}}"
+            ),
+        );
+    }
+    // Every host is up for the last ticks at least: others saw them taken.
+    assert!(
+        elsewhere >= 3,
+        "{elsewhere} claimed elsewhere for {runs} runs"
+    );
 }
 
 #[tokio::test]

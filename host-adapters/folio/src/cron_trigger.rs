@@ -6,6 +6,8 @@
 //! runs of one trigger never overlap. The trigger keeps no state: a schedule
 //! starts over from the clock when the host starts, so what must survive a
 //! restart (what is due, what was done) belongs in the component's database.
+//! Hosts sharing that database (a cluster) claim each fire time in it first,
+//! so every tick runs on one host of the cluster.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,6 +50,9 @@ const SLOT_WAIT: Duration = Duration::from_secs(2);
 pub(crate) struct CronTrigger {
     decl: CronTriggerDecl,
     pre: CronHandlerPre,
+    /// What this trigger's fire times are claimed under in the component's
+    /// database: its place in the manifest and its expression.
+    schedule_key: String,
 }
 
 pub(crate) fn from_manifest(
@@ -55,7 +60,7 @@ pub(crate) fn from_manifest(
     components: &HashMap<String, Arc<LoadedComponent>>,
 ) -> anyhow::Result<Vec<Arc<dyn Trigger>>> {
     let mut triggers: Vec<Arc<dyn Trigger>> = Vec::new();
-    for decl in &app.cron_triggers {
+    for (n, decl) in app.cron_triggers.iter().enumerate() {
         let component = &components[&decl.component];
         let pre = CronHandlerPre::new(component.instance_pre.clone())
             .map_err(anyhow::Error::from)
@@ -69,6 +74,7 @@ pub(crate) fn from_manifest(
         triggers.push(Arc::new(CronTrigger {
             decl: decl.clone(),
             pre,
+            schedule_key: format!("{}#{n} {}", decl.component, decl.cron_expression),
         }));
     }
     Ok(triggers)
@@ -197,9 +203,13 @@ async fn run_schedule(
         if !sleep_until(fire_at, &mut stop).await {
             return;
         }
+        let timestamp = u64::try_from(fire_at.timestamp()).unwrap_or(0);
+        if !claim(&runtime, &trigger, fire_at).await {
+            after = fire_at;
+            continue;
+        }
         let request_id = random_hex(16);
         let trace = TraceContext::from_header(None);
-        let timestamp = u64::try_from(fire_at.timestamp()).unwrap_or(0);
         let started = Instant::now();
         let outcome = run_once(&runtime, &trigger, timestamp, &request_id, &trace).await;
         let elapsed = started.elapsed();
@@ -248,7 +258,7 @@ async fn run_schedule(
         if skipped > 0 {
             runtime
                 .metrics
-                .observe_cron_skipped(component, skipped as u64);
+                .observe_cron_not_run(component, "skipped", skipped as u64);
             tracing::info!(
                 component,
                 cronExpression = expression,
@@ -259,6 +269,44 @@ async fn run_schedule(
         after = now.max(fire_at);
         if *stop.borrow() {
             return;
+        }
+    }
+}
+
+/// Whether this host runs fire time `fire_at`: hosts sharing the
+/// component's database (a cluster on Postgres) claim each fire time there,
+/// so it runs once per cluster. A component without a database runs on
+/// every host. When the database cannot be reached the run is skipped: the
+/// other hosts may be running it, and it would most likely fail anyway.
+async fn claim(runtime: &AppRuntime, trigger: &CronTrigger, fire_at: DateTime<Utc>) -> bool {
+    let component = trigger.decl.component.as_str();
+    let Some(db) = runtime.claims_database(component) else {
+        return true;
+    };
+    let host = crate::manifest::host_id();
+    match folio_sql::claim_tick(&db, &trigger.schedule_key, fire_at.timestamp(), &host).await {
+        Ok(true) => true,
+        Ok(false) => {
+            runtime
+                .metrics
+                .observe_cron_not_run(component, "claimed-elsewhere", 1);
+            tracing::debug!(
+                component, cronExpression = %trigger.decl.cron_expression,
+                scheduledAt = %fire_at.to_rfc3339(),
+                "cron tick claimed by another host"
+            );
+            false
+        }
+        Err(e) => {
+            runtime
+                .metrics
+                .observe_cron_not_run(component, "unclaimed", 1);
+            tracing::warn!(
+                component, cronExpression = %trigger.decl.cron_expression,
+                scheduledAt = %fire_at.to_rfc3339(), error = %e,
+                "cron run skipped: its fire time could not be claimed"
+            );
+            false
         }
     }
 }

@@ -217,14 +217,16 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Fire times of a cron trigger that passed while its previous run was going.
-    pub fn observe_cron_skipped(&self, component: &str, ticks: u64) {
+    /// Fire times of a cron trigger not run here: `skipped` (they passed
+    /// while the previous run was going), `claimed-elsewhere` (another host
+    /// of the cluster ran them) or `unclaimed` (the claim failed).
+    pub fn observe_cron_not_run(&self, component: &str, reason: &'static str, ticks: u64) {
         *self
             .inner
             .cron_runs
             .lock()
             .unwrap()
-            .entry((component.to_string(), "skipped"))
+            .entry((component.to_string(), reason))
             .or_default() += ticks;
     }
 
@@ -397,7 +399,7 @@ impl Metrics {
             );
         }
         drop(relays);
-        out.push_str("# HELP folio_cron_runs_total Scheduled runs of cron-triggered components, by outcome (ok, error, a failure kind, or skipped: a tick that came while the previous run was going).\n");
+        out.push_str("# HELP folio_cron_runs_total Scheduled runs of cron-triggered components, by outcome (ok, error, a failure kind, skipped: a tick that came while the previous run was going, claimed-elsewhere: a tick another host of the cluster ran, or unclaimed: its claim failed).\n");
         out.push_str("# TYPE folio_cron_runs_total counter\n");
         for ((component, outcome), v) in self.inner.cron_runs.lock().unwrap().iter() {
             let _ = writeln!(
@@ -466,7 +468,7 @@ mod tests {
         let m = Metrics::default();
         m.observe_cron_run("c", "ok", Duration::from_millis(3));
         m.observe_cron_run("c", "ok", Duration::from_millis(4));
-        m.observe_cron_skipped("c", 2);
+        m.observe_cron_not_run("c", "skipped", 2);
         let text = m.render();
         assert!(text.contains("folio_cron_runs_total{component=\"c\",outcome=\"ok\"} 2\n"));
         assert!(text.contains("folio_cron_runs_total{component=\"c\",outcome=\"skipped\"} 2\n"));

@@ -400,6 +400,20 @@ impl AppRuntime {
         }))
     }
 
+    /// Where `component`'s once-per-cluster runs are claimed: its `default`
+    /// database, else its first; none without a database.
+    pub fn claims_database(&self, component: &str) -> Option<folio_sql::Database> {
+        let sql = self
+            .components
+            .get(component)?
+            .states
+            .get::<crate::capability::ComponentSql>()?;
+        sql.databases
+            .get("default")
+            .or_else(|| sql.databases.iter().next().map(|(_, db)| db))
+            .map(|open| open.db.clone())
+    }
+
     /// The URL clients reach this host at, for presigned URLs of buckets on disk.
     pub fn set_public_url(&self, url: &str) {
         if let Some(signer) = self.blobs().and_then(|b| b.signer()) {

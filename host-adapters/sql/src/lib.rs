@@ -4,6 +4,7 @@
 //! transactional outbox table.
 
 mod backend;
+mod claims;
 mod migrations;
 mod postgres;
 pub mod runtime_config;
@@ -21,6 +22,7 @@ use anyhow::Context;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 pub use backend::{Database, SqlError, Tx, Value};
+pub use claims::claim_tick;
 pub use migrations::{Dialect, Migration, check_event, valid_topic};
 pub use runtime_config::{BackendConfig, SqlConfig};
 pub use topics::TopicGrants;

@@ -52,7 +52,13 @@ fn host_tables(dialect: Dialect) -> String {
              time TEXT NOT NULL,
              datacontenttype TEXT NOT NULL,
              data {bytes} NOT NULL,
-             traceparent TEXT);"
+             traceparent TEXT);
+         CREATE TABLE IF NOT EXISTS _folio_cron_ticks (
+             schedule TEXT NOT NULL,
+             tick BIGINT NOT NULL,
+             host TEXT NOT NULL,
+             claimed_at BIGINT NOT NULL,
+             PRIMARY KEY (schedule, tick));"
     )
 }
 
