@@ -61,6 +61,14 @@ cargo build --release --locked "${NATIVE_PACKAGES[@]}"
 cargo build --release --locked --target wasm32-wasip2 --target-dir target \
   -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-hello
 
+step "kubernetes manifests and helm chart (offline)"
+if ! command -v npm >/dev/null; then
+  echo "installing npm" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+fi
+bash infra/k8s-check.sh "$CARGO_TARGET_DIR/release/folio"
+
 step "tests"
 # The components' unit tests run apart: in one invocation with the host's
 # crates, their dependencies' features (parquet's turn on zerocopy's and

@@ -106,3 +106,92 @@ fn a_runtime_config_binding_no_component_declares_fails_at_start() {
     let line = single_line(&stderr);
     assert!(line.contains("[key_value_store.sesions]"), "{line}");
 }
+
+/// SpinKube's executor runs `up --listen 0.0.0.0:80 -f <app image>
+/// --runtime-config-file /runtime-config.toml [--component-id …]` in the
+/// executor's image: Folio serves the app baked into its image for that
+/// reference, with only the components kept.
+#[tokio::test]
+async fn the_spinkube_executor_command_line_serves_the_baked_app() {
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("runtime-config.toml");
+    std::fs::write(&config, "[rate_limits]\nexempt = [\"127.0.0.1\"]\n").unwrap();
+    let reference = "registry.example.com/folio-app:1.0";
+    let line: Vec<String> = [
+        "up",
+        "--listen",
+        "127.0.0.1:0",
+        "-f",
+        reference,
+        "--runtime-config-file",
+        &config.display().to_string(),
+        "--component-id",
+        "routes",
+    ]
+    .map(String::from)
+    .to_vec();
+    let env = vec![
+        (
+            "FOLIO_BAKED_APP".to_string(),
+            "{manifest_dir}/spin.toml".to_string(),
+        ),
+        ("FOLIO_APP_REFERENCE".to_string(), reference.to_string()),
+    ];
+    let host = Host::start_command_line(&fixtures_manifest(&[]), &line, env, None);
+    let status = |path: &str| {
+        let url = host.url(path);
+        async move {
+            folio_tests::client()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status("/exact").await, 200);
+    assert_eq!(
+        status("/fx/hello").await,
+        404,
+        "a component not kept is not served"
+    );
+    drop(host);
+
+    // Another app's reference, or a component the app lacks: refused at start.
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("spin.toml");
+    std::fs::write(&manifest, fixtures_manifest(&[])).unwrap();
+    let run = |reference: &str, component: &str| {
+        let output = std::process::Command::new(folio_tests::folio_bin())
+            .args([
+                "up",
+                "--listen",
+                "127.0.0.1:0",
+                "-f",
+                reference,
+                "--component-id",
+                component,
+            ])
+            .env("FOLIO_BAKED_APP", &manifest)
+            .env("FOLIO_APP_REFERENCE", "registry.example.com/folio-app:1.0")
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).to_string(),
+        )
+    };
+    let (code, stderr) = run("registry.example.com/other-app:2.0", "routes");
+    assert_ne!(code, Some(0));
+    assert!(
+        single_line(&stderr).contains("this image holds `registry.example.com/folio-app:1.0`"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(reference, "ghost");
+    assert_ne!(code, Some(0));
+    assert!(
+        single_line(&stderr).contains("--component-id `ghost`"),
+        "{stderr}"
+    );
+}

@@ -470,23 +470,42 @@ impl Host {
     }
 
     pub fn start_with(manifest: &str, options: HostOptions) -> Host {
+        let mut line: Vec<String> = [
+            "up",
+            "--manifest",
+            "{manifest_dir}/spin.toml",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            "{data_dir}",
+        ]
+        .map(String::from)
+        .to_vec();
+        line.extend(options.args);
+        Host::start_command_line(manifest, &line, options.env, options.data_dir)
+    }
+
+    /// Runs `folio` with command line `line` (SpinKube's, say), the manifest
+    /// written to `{manifest_dir}/spin.toml`; `{manifest_dir}` and
+    /// `{data_dir}` in `line` and in `env`'s values are replaced.
+    pub fn start_command_line(
+        manifest: &str,
+        line: &[String],
+        env: Vec<(String, String)>,
+        data_dir: Option<PathBuf>,
+    ) -> Host {
         let dir = tempfile::tempdir().unwrap();
         let manifest_path = dir.path().join("spin.toml");
         std::fs::write(&manifest_path, manifest).unwrap();
-        let data_dir = options
-            .data_dir
-            .unwrap_or_else(|| dir.path().join(".folio"));
+        let data_dir = data_dir.unwrap_or_else(|| dir.path().join(".folio"));
         share_compile_cache(&data_dir);
+        let fill = |a: &str| {
+            a.replace("{manifest_dir}", &dir.path().display().to_string())
+                .replace("{data_dir}", &data_dir.display().to_string())
+        };
         let mut cmd = Command::new(folio_bin());
-        cmd.arg("up")
-            .arg("--manifest")
-            .arg(&manifest_path)
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(&options.args)
-            .envs(options.env)
+        cmd.args(line.iter().map(|a| fill(a)))
+            .envs(env.iter().map(|(k, v)| (k.clone(), fill(v))))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("folio starts");

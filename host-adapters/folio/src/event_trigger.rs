@@ -152,6 +152,13 @@ async fn consume(
             );
             tokio::spawn(async move {
                 while let Some((ticket, event)) = rx.recv().await {
+                    if let Some(waited) = event.age() {
+                        runtime.metrics.observe_event_start(
+                            &trigger.decl.component,
+                            &trigger.decl.group,
+                            waited,
+                        );
+                    }
                     let finished = deliver(&runtime, &trigger, &event, &mut stop).await;
                     if done.send((ticket, finished)).is_err() || !finished {
                         return;

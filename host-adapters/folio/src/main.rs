@@ -47,6 +47,15 @@ enum Command {
         #[arg(long, short = 'f', default_value = "spin.toml")]
         manifest: PathBuf,
     },
+    /// Check a manifest and a runtime config without serving: every table
+    /// and key parsed and every binding matched to a grant (no backend is
+    /// contacted).
+    Check {
+        #[arg(long, short = 'f', default_value = "spin.toml")]
+        manifest: PathBuf,
+        #[arg(long, alias = "runtime-config-file")]
+        runtime_config: Option<PathBuf>,
+    },
     /// Print a new access-token signing key and its JWKS, as the environment
     /// variables a production deployment sets (`auth_signing_key` on the
     /// users service, `auth_public_keys` on every component).
@@ -55,13 +64,20 @@ enum Command {
 
 #[derive(Args)]
 struct UpArgs {
-    #[arg(long, short = 'f', default_value = "spin.toml")]
-    manifest: PathBuf,
+    /// The manifest, a directory holding `spin.toml`, or (as SpinKube's
+    /// executor passes it) the app's image reference: the app baked into
+    /// this image (`FOLIO_BAKED_APP`) is served for it.
+    #[arg(long, short = 'f', alias = "from", default_value = "spin.toml")]
+    manifest: String,
     #[arg(long, default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
-    /// TOML file binding this host's limits and (later) stores to backends.
-    #[arg(long)]
+    /// TOML file binding this host's limits and stores to backends.
+    #[arg(long, alias = "runtime-config-file")]
     runtime_config: Option<PathBuf>,
+    /// Serve only these components and their triggers (repeatable; also
+    /// `SPIN_COMPONENTS_TO_RETAIN`, comma-separated, as SpinKube sets it).
+    #[arg(long = "component-id")]
+    component_ids: Vec<String>,
     /// Embedded state and compile cache (default: `.folio` beside the manifest).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -95,6 +111,10 @@ fn main() -> ExitCode {
             App::load(&manifest).and_then(|app| builder::build(&app, Which::All))
         }
         Command::Up(args) => up(args),
+        Command::Check {
+            manifest,
+            runtime_config,
+        } => check(&manifest, runtime_config.as_deref()),
         Command::AuthKeys => {
             print!("{}", folio::auth_keys::new_key_env());
             Ok(())
@@ -109,8 +129,60 @@ fn main() -> ExitCode {
     }
 }
 
+fn check(
+    manifest: &std::path::Path,
+    runtime_config: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let app = App::load(manifest)?;
+    let mut config = match runtime_config {
+        Some(path) => RuntimeConfig::load(path)?,
+        None => RuntimeConfig::default(),
+    };
+    config.outbound.policy()?;
+    config.http.policy()?;
+    // Parsed, not opened: a Kafka client would start connecting.
+    if let Some(table) = config.capabilities.remove("event_log") {
+        let _: folio_events::EventLogConfig = table
+            .try_into()
+            .map_err(|e| anyhow::anyhow!("[event_log]: {e}"))?;
+    }
+    let scratch = tempfile::tempdir()?;
+    tokio::runtime::Runtime::new()?.block_on(async {
+        folio::capability::configure_all(folio::capability::HostContext {
+            app: &app,
+            data_dir: scratch.path(),
+            metrics: &folio::metrics::Metrics::default(),
+            tables: &mut config.capabilities,
+        })
+        .await
+        .map(drop)
+    })?;
+    println!(
+        "{}: {} components, {} routes; runtime config {}: ok",
+        manifest.display(),
+        app.components.len(),
+        app.http_triggers.len(),
+        runtime_config.map_or("(none)".into(), |p| p.display().to_string())
+    );
+    Ok(())
+}
+
 fn up(args: UpArgs) -> anyhow::Result<()> {
-    let app = App::load(&args.manifest)?;
+    let manifest =
+        folio::manifest::resolve_app_reference(&args.manifest, &|name| std::env::var(name).ok())?;
+    let mut app = App::load(&manifest)?;
+    let mut retain = args.component_ids.clone();
+    if let Ok(list) = std::env::var("SPIN_COMPONENTS_TO_RETAIN") {
+        retain.extend(
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+        );
+    }
+    if !retain.is_empty() {
+        app.retain_components(&retain)?;
+    }
     let config = match &args.runtime_config {
         Some(path) => RuntimeConfig::load(path)?,
         None => RuntimeConfig::default(),

@@ -293,6 +293,19 @@ enum RawSource {
 }
 
 impl App {
+    /// Keeps only components `ids` and their triggers (a selective
+    /// deployment: SpinKube's `components`, Spin's `--component-id`).
+    pub fn retain_components(&mut self, ids: &[String]) -> anyhow::Result<()> {
+        if let Some(unknown) = ids.iter().find(|id| !self.components.contains_key(*id)) {
+            anyhow::bail!("--component-id `{unknown}`: the manifest has no such component");
+        }
+        self.components.retain(|id, _| ids.contains(id));
+        self.http_triggers.retain(|t| ids.contains(&t.component));
+        self.event_triggers.retain(|t| ids.contains(&t.component));
+        self.cron_triggers.retain(|t| ids.contains(&t.component));
+        Ok(())
+    }
+
     pub fn load(manifest_path: &Path) -> anyhow::Result<App> {
         let text = std::fs::read_to_string(manifest_path)
             .with_context(|| format!("{}: cannot read manifest", manifest_path.display()))?;
@@ -612,7 +625,38 @@ fn check_variable_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Bucket names become directory names on disk and key prefixes on S3.
+/// The manifest `reference` names: a manifest file, a directory holding
+/// `spin.toml`, or an image reference (what SpinKube's executor passes to
+/// `up -f`), which this host cannot pull: it stands for the app baked into
+/// the image, `FOLIO_BAKED_APP`, checked against `FOLIO_APP_REFERENCE`
+/// when the image names the app it was built with.
+pub fn resolve_app_reference(
+    reference: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<PathBuf> {
+    let path = Path::new(reference);
+    if path.is_dir() {
+        return Ok(path.join("spin.toml"));
+    }
+    if path.exists() || !reference.contains([':', '/']) || reference.ends_with(".toml") {
+        return Ok(path.to_path_buf());
+    }
+    let Some(baked) = env("FOLIO_BAKED_APP").filter(|p| Path::new(p).is_file()) else {
+        anyhow::bail!(
+            "`{reference}` is neither a manifest nor a directory, and this host pulls no \
+             images: build the app into the image and set FOLIO_BAKED_APP to its spin.toml"
+        );
+    };
+    if let Some(expected) = env("FOLIO_APP_REFERENCE")
+        && expected != reference
+    {
+        anyhow::bail!(
+            "asked to serve `{reference}`, but this image holds `{expected}` (FOLIO_APP_REFERENCE)"
+        );
+    }
+    Ok(PathBuf::from(baked))
+}
+
 /// This host's name in `{host}` of a consumer group: `FOLIO_HOST_ID`, or
 /// the machine's host name (a pod's name on Kubernetes, stable in a
 /// StatefulSet, like the index it keeps on its volume).
@@ -635,6 +679,7 @@ pub fn host_id() -> String {
     if id.is_empty() { "folio".into() } else { id }
 }
 
+/// Bucket names become directory names on disk and key prefixes on S3.
 fn check_bucket_name(name: &str) -> anyhow::Result<()> {
     let ok = (1..=63).contains(&name.len())
         && name

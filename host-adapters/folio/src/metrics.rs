@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// A group idle this long has no lag.
+const LAG_IDLE: Duration = Duration::from_secs(10);
 
 const REQUEST_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -55,6 +58,9 @@ struct Inner {
     /// (component, topic, outcome) → count.
     events: Mutex<BTreeMap<(String, String, &'static str), u64>>,
     deliveries: Mutex<BTreeMap<(String, String), Histogram>>,
+    /// (component, group) → how long the last event started had waited
+    /// since its publish, and when it started.
+    lags: Mutex<BTreeMap<(String, String), (f64, Instant)>>,
     relays: Mutex<BTreeMap<String, Arc<folio_events::relay::RelayStats>>>,
     /// (component, outcome) → count, for `[[trigger.cron]]` runs.
     cron_runs: Mutex<BTreeMap<(String, &'static str), u64>>,
@@ -176,6 +182,14 @@ impl Metrics {
             .unwrap()
             .entry((component.to_string(), topic.to_string(), outcome))
             .or_default() += 1;
+    }
+
+    /// A worker starts an event published `waited` ago: the group's lag.
+    pub fn observe_event_start(&self, component: &str, group: &str, waited: Duration) {
+        self.inner.lags.lock().unwrap().insert(
+            (component.to_string(), group.to_string()),
+            (waited.as_secs_f64(), Instant::now()),
+        );
     }
 
     pub fn observe_delivery(&self, component: &str, topic: &str, latency: Duration) {
@@ -377,6 +391,21 @@ impl Metrics {
             );
             h.render(&mut out, "folio_event_delivery_seconds", &labels);
         }
+        out.push_str("# HELP folio_event_lag_seconds How long the last event a consumer group's worker started had waited since it was published (0 once the group has had nothing to do for 10 s): what an autoscaler on event-log lag reads.\n");
+        out.push_str("# TYPE folio_event_lag_seconds gauge\n");
+        for ((component, group), (waited, at)) in self.inner.lags.lock().unwrap().iter() {
+            let lag = if at.elapsed() > LAG_IDLE {
+                0.0
+            } else {
+                *waited
+            };
+            let _ = writeln!(
+                out,
+                "folio_event_lag_seconds{{component=\"{}\",group=\"{}\"}} {lag}",
+                escape(component),
+                escape(group)
+            );
+        }
         out.push_str("# HELP folio_outbox_relayed_total Outbox events moved to the event log, by component database.\n");
         out.push_str("# TYPE folio_outbox_relayed_total counter\n");
         let relays = self.inner.relays.lock().unwrap();
@@ -497,6 +526,19 @@ mod tests {
         assert!(
             text.contains("folio_transcode_job_duration_seconds_count{component=\"media\"} 2\n")
         );
+    }
+
+    #[test]
+    fn event_lag_is_the_last_started_events_wait() {
+        let m = Metrics::default();
+        m.observe_event_start("search", "search-index-h1", Duration::from_millis(2500));
+        assert!(m.render().contains(
+            "folio_event_lag_seconds{component=\"search\",group=\"search-index-h1\"} 2.5\n"
+        ));
+        m.observe_event_start("search", "search-index-h1", Duration::from_millis(40));
+        assert!(m.render().contains(
+            "folio_event_lag_seconds{component=\"search\",group=\"search-index-h1\"} 0.04\n"
+        ));
     }
 
     #[test]
