@@ -168,3 +168,132 @@ async fn an_unknown_runtime_config_table_stops_start_up() {
     assert_ne!(code, 0);
     assert!(stderr.contains("sqlite_databse"), "{stderr}");
 }
+
+/// OpenTelemetry export: a real OTLP/HTTP collector (decoding with the
+/// OpenTelemetry project's protobuf classes) receives a span per request,
+/// per event delivery and per chained call, linked as one trace: writing an
+/// item (the request, continuing the caller's `traceparent`) publishes an
+/// event whose delivery to the search service is the request's child, and
+/// the search service's chained call to the content service for the item is
+/// the delivery's child. Counters arrive as cumulative sums.
+#[tokio::test(flavor = "multi_thread")]
+async fn otlp_traces_link_a_request_its_event_and_a_chained_call() {
+    use folio_tests::notifications::Helper;
+    use folio_tests::search::{fresh_group, start_search_with};
+    use folio_tests::services::{Api, unique};
+    use serde_json::{Value, json};
+    use std::time::{Duration, Instant};
+
+    let collector = Helper::start("otlp_receiver.py", &[]);
+    let port = collector.ready["port"].as_u64().unwrap();
+    let config = format!(
+        "[rate_limits]\nexempt = [\"127.0.0.1\"]\n\n[telemetry]\n\
+         otlp_endpoint = \"http://127.0.0.1:{port}\"\nservice_name = \"folio-test\"\n\
+         traces_interval_ms = 200\nmetrics_interval_ms = 500\n"
+    );
+    let run = unique();
+    let id = format!("otel{}", &run[run.len() - 6..]);
+    let (host, _dir) = start_search_with(&id, &fresh_group(&id), None, &[], true, &config).await;
+    let api = Api { host: &host };
+    let (admin, _) = api
+        .login(
+            folio_tests::BOOTSTRAP_ADMIN_EMAIL,
+            folio_tests::BOOTSTRAP_ADMIN_PASSWORD,
+        )
+        .await;
+    let trace_id = format!("{run:0>32}");
+    let caller_span = "00f067aa0ba902b7";
+    let r = client()
+        .post(host.url("/api/v1/content"))
+        .bearer_auth(&admin)
+        .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
+        .json(&json!({"title": "Traced", "type": "article", "body": "<p>Spans.</p>"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    let fetch = |path: &'static str| async move {
+        client()
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .send()
+            .await
+            .unwrap()
+            .json::<Vec<Value>>()
+            .await
+            .unwrap()
+    };
+    let attr = |s: &Value, k: &str| s["attributes"][k].as_str().unwrap_or_default().to_string();
+    let content = format!("{id}-content");
+    let search = format!("{id}-search");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (request, delivery, chained) = loop {
+        let spans: Vec<Value> = fetch("/spans")
+            .await
+            .into_iter()
+            .filter(|s| s["traceId"] == trace_id.as_str())
+            .collect();
+        let request = spans
+            .iter()
+            .find(|s| s["kind"] == 2 && s["parentSpanId"] == caller_span)
+            .cloned();
+        let delivery = request.as_ref().and_then(|r| {
+            spans
+                .iter()
+                .find(|s| {
+                    s["kind"] == 5
+                        && s["parentSpanId"] == r["spanId"]
+                        && attr(s, "folio.component") == search
+                })
+                .cloned()
+        });
+        let chained = delivery.as_ref().and_then(|d| {
+            spans
+                .iter()
+                .find(|s| s["parentSpanId"] == d["spanId"] && attr(s, "folio.caller") == search)
+                .cloned()
+        });
+        if let (Some(r), Some(d), Some(c)) = (request, delivery, chained) {
+            break (r, d, c);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the linked spans did not arrive; trace {trace_id}: {spans:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let route = attr(&request, "http.route");
+    assert!(route.starts_with("/api/v1/content"), "{request}");
+    assert_eq!(request["name"], format!("POST {route}"), "{request}");
+    assert_eq!(attr(&request, "url.path"), "/api/v1/content");
+    assert_eq!(attr(&request, "folio.component"), content);
+    assert_eq!(request["attributes"]["http.response.status_code"], 201);
+    assert_eq!(request["resource"]["service.name"], "folio-test");
+    assert_eq!(request["status"], 1, "ok: {request}");
+    assert_eq!(
+        attr(&delivery, "messaging.destination.name"),
+        "folio.content"
+    );
+    assert_eq!(attr(&chained, "folio.component"), content);
+    assert_eq!(chained["kind"], 2);
+    for s in [&request, &delivery, &chained] {
+        assert!(s["endNs"].as_u64() >= s["startNs"].as_u64(), "{s}");
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let points = fetch("/metrics").await;
+        let created = points.iter().any(|p| {
+            p["name"] == "folio_http_requests_total"
+                && p["kind"] == "sum"
+                && p["monotonic"] == true
+                && p["attributes"]["http.response.status_code"] == "201"
+                && p["value"].as_i64() >= Some(1)
+        });
+        if created {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no request counter: {points:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -37,6 +37,9 @@ pub struct RuntimeConfig {
     /// Where rate-limit counters live, exemptions, and extra policies.
     #[serde(default)]
     pub rate_limits: crate::gateway::RateLimitsConfig,
+    /// OpenTelemetry export (OTLP/HTTP).
+    #[serde(default)]
+    pub telemetry: crate::telemetry::TelemetryConfig,
     /// Every other table: the capabilities' bindings.
     #[serde(flatten)]
     pub capabilities: toml::Table,

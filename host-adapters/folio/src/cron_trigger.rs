@@ -23,6 +23,7 @@ use crate::executor::{Admission, GuestCall};
 use crate::manifest::{App, CronTrigger as CronTriggerDecl};
 use crate::problem::Failure;
 use crate::runtime::{AppRuntime, CallerContext, HostState, LoadedComponent};
+use crate::telemetry::{Attribute, SpanKind};
 use crate::trace::{TraceContext, random_hex};
 use crate::trigger::Trigger;
 
@@ -216,6 +217,23 @@ async fn run_schedule(
         runtime
             .metrics
             .observe_cron_run(component, outcome.label(), elapsed);
+        crate::telemetry::finished(
+            &trace,
+            format!("cron {component}"),
+            SpanKind::Internal,
+            elapsed,
+            || {
+                vec![
+                    ("folio.component", Attribute::Text(component.to_string())),
+                    (
+                        "folio.cron_expression",
+                        Attribute::Text(expression.to_string()),
+                    ),
+                    ("folio.scheduled_at", Attribute::Text(fire_at.to_rfc3339())),
+                ]
+            },
+            (!matches!(outcome, Outcome::Ok)).then(|| outcome.label().to_string()),
+        );
         let duration_ms = elapsed.as_secs_f64() * 1000.0;
         let scheduled_at = fire_at.to_rfc3339();
         match &outcome {

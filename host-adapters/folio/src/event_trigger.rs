@@ -21,6 +21,7 @@ use wasmtime::Store;
 use crate::executor::{Admission, GuestCall};
 use crate::manifest::{App, EventTrigger as EventTriggerDecl};
 use crate::runtime::{AppRuntime, CallerContext, HostState, LoadedComponent};
+use crate::telemetry::{Attribute, SpanKind};
 use crate::trace::TraceContext;
 use crate::trigger::Trigger;
 
@@ -338,12 +339,9 @@ async fn handle(
     stop: &mut watch::Receiver<bool>,
 ) -> Option<Outcome> {
     let decl = &trigger.decl;
-    let caller = CallerContext::new(
-        &decl.component,
-        &event.id,
-        TraceContext::from_header(event.extensions.get("traceparent").map(String::as_str)),
-        "",
-    );
+    let trace = TraceContext::from_header(event.extensions.get("traceparent").map(String::as_str));
+    let caller = CallerContext::new(&decl.component, &event.id, trace.clone(), "");
+    let began = std::time::Instant::now();
     let call = HandleEvent {
         pre: trigger.pre.clone(),
         event: Event {
@@ -373,12 +371,43 @@ async fn handle(
         Ok(instance) => instance.finish().await,
         Err(failure) => Err(failure),
     };
-    Some(match outcome {
+    let outcome = match outcome {
         Ok(Ok(())) => Outcome::Handled,
         Ok(Err(HandleError::Retry(m))) => Outcome::Retry(m),
         Ok(Err(HandleError::Reject(m))) => Outcome::Reject(m),
         Err(failure) => Outcome::Retry(format!("{}: {}", failure.kind(), failure.log_detail())),
-    })
+    };
+    crate::telemetry::finished(
+        &trace,
+        format!("{} process", event.topic),
+        SpanKind::Consumer,
+        began.elapsed(),
+        || {
+            vec![
+                ("messaging.system", Attribute::Text("folio".into())),
+                (
+                    "messaging.destination.name",
+                    Attribute::Text(event.topic.clone()),
+                ),
+                ("messaging.message.id", Attribute::Text(event.id.clone())),
+                (
+                    "messaging.consumer.group.name",
+                    Attribute::Text(decl.group.clone()),
+                ),
+                (
+                    "cloudevents.event_type",
+                    Attribute::Text(event.event_type.clone()),
+                ),
+                ("folio.component", Attribute::Text(decl.component.clone())),
+                ("folio.attempt", Attribute::Int(attempt.into())),
+            ]
+        },
+        match &outcome {
+            Outcome::Handled => None,
+            Outcome::Retry(m) | Outcome::Reject(m) => Some(m.chars().take(512).collect()),
+        },
+    );
+    Some(outcome)
 }
 
 /// Exponential backoff with "equal jitter": half fixed, half random.

@@ -24,6 +24,7 @@ use crate::manifest::App;
 use crate::problem::Failure;
 use crate::routing::{RouteMatch, RoutePattern, Router};
 use crate::runtime::{AppRuntime, CallerContext, HostState, LoadedComponent};
+use crate::telemetry::{Attribute, SpanKind};
 
 /// Service chaining deeper than this is treated as a loop.
 const MAX_CHAIN_DEPTH: u32 = 8;
@@ -283,11 +284,13 @@ impl AppRuntime {
                 params: Vec::new(),
             });
         let route_label = route.raw_route.clone();
+        let callee = caller.chained(target);
+        let span_trace = callee.trace.clone();
         let inv = Invocation {
             component: target.to_string(),
             full_url: request.uri().to_string(),
             route,
-            caller: caller.chained(target),
+            caller: callee,
             calling_component: Some(caller.component.clone()),
         };
         let method = request.method().clone();
@@ -316,6 +319,29 @@ impl AppRuntime {
             method.as_str(),
             response.status().as_u16(),
             started.elapsed(),
+        );
+        let status = response.status();
+        crate::telemetry::finished(
+            &span_trace,
+            format!("{method} {route_label} (chained)"),
+            SpanKind::Server,
+            started.elapsed(),
+            || {
+                vec![
+                    ("http.request.method", Attribute::Text(method.to_string())),
+                    ("url.path", Attribute::Text(path.clone())),
+                    ("http.route", Attribute::Text(route_label.clone())),
+                    (
+                        "http.response.status_code",
+                        Attribute::Int(status.as_u16().into()),
+                    ),
+                    ("folio.component", Attribute::Text(target.to_string())),
+                    ("folio.caller", Attribute::Text(caller.component.clone())),
+                ]
+            },
+            status
+                .is_server_error()
+                .then(|| format!("status {}", status.as_u16())),
         );
         Ok(response)
     }

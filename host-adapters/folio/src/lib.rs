@@ -27,6 +27,7 @@ pub mod routing;
 pub mod runtime;
 pub mod schema;
 pub mod server;
+pub mod telemetry;
 pub mod trace;
 pub mod trigger;
 pub mod variables;

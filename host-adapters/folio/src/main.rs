@@ -261,11 +261,17 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             loadMs = started.elapsed().as_secs_f64() * 1000.0,
             "serving"
         );
+        let exporter = folio::telemetry::start(&config.telemetry, runtime.metrics.clone(), &|k| {
+            std::env::var(k).ok()
+        })?;
         runtime.start_background();
         let served = Server::new(runtime.clone(), config.metrics, http, rate_limits)
             .serve(listener)
             .await;
         runtime.stop_background().await;
+        if let Some(exporter) = exporter {
+            exporter.shutdown().await;
+        }
         served
     })
 }

@@ -74,6 +74,24 @@ struct Inner {
     circuits: Mutex<BTreeMap<String, (&'static str, u64)>>,
 }
 
+/// One counter or gauge value with its labels, for OTLP export.
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub unit: &'static str,
+    /// A cumulative, monotonic sum (a counter); else a gauge.
+    pub monotonic: bool,
+    pub attributes: Vec<(&'static str, String)>,
+    pub value: PointValue,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum PointValue {
+    Int(i64),
+    Double(f64),
+}
+
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct RequestKey {
     route: String,
@@ -182,6 +200,87 @@ impl Metrics {
             .unwrap()
             .entry((component.to_string(), topic.to_string(), outcome))
             .or_default() += 1;
+    }
+
+    /// The counters and gauges as OTLP exports them.
+    pub fn points(&self) -> Vec<Point> {
+        let counter = |name, description, attributes, value: u64| Point {
+            name,
+            description,
+            unit: "1",
+            monotonic: true,
+            attributes,
+            value: PointValue::Int(value as i64),
+        };
+        let mut out = Vec::new();
+        for (k, v) in self.inner.requests.lock().unwrap().iter() {
+            out.push(counter(
+                "folio_http_requests_total",
+                "HTTP requests answered, by route, component, method and status",
+                vec![
+                    ("http.route", k.route.clone()),
+                    ("folio.component", k.component.clone()),
+                    ("http.request.method", k.method.clone()),
+                    ("http.response.status_code", k.status.to_string()),
+                ],
+                *v,
+            ));
+        }
+        for ((component, topic, outcome), v) in self.inner.events.lock().unwrap().iter() {
+            out.push(counter(
+                "folio_events_total",
+                "Events given to worker components, by outcome",
+                vec![
+                    ("folio.component", component.clone()),
+                    ("messaging.destination.name", topic.clone()),
+                    ("outcome", outcome.to_string()),
+                ],
+                *v,
+            ));
+        }
+        for ((component, outcome), v) in self.inner.cron_runs.lock().unwrap().iter() {
+            out.push(counter(
+                "folio_cron_runs_total",
+                "Scheduled runs of cron-triggered components, by outcome",
+                vec![
+                    ("folio.component", component.clone()),
+                    ("outcome", outcome.to_string()),
+                ],
+                *v,
+            ));
+        }
+        out.push(counter(
+            "folio_telemetry_dropped_spans_total",
+            "Spans dropped because the export queue was full",
+            Vec::new(),
+            crate::telemetry::dropped_spans(),
+        ));
+        out.push(Point {
+            name: "folio_instances_in_flight",
+            description: "Component instances running now",
+            unit: "1",
+            monotonic: false,
+            attributes: Vec::new(),
+            value: PointValue::Int(self.inner.in_flight.load(Ordering::Relaxed)),
+        });
+        for ((component, group), (waited, at)) in self.inner.lags.lock().unwrap().iter() {
+            out.push(Point {
+                name: "folio_event_lag_seconds",
+                description: "How long the last event a consumer group started had waited",
+                unit: "s",
+                monotonic: false,
+                attributes: vec![
+                    ("folio.component", component.clone()),
+                    ("messaging.consumer.group.name", group.clone()),
+                ],
+                value: PointValue::Double(if at.elapsed() > LAG_IDLE {
+                    0.0
+                } else {
+                    *waited
+                }),
+            });
+        }
+        out
     }
 
     /// A worker starts an event published `waited` ago: the group's lag.

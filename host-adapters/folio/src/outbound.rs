@@ -390,7 +390,7 @@ async fn connect(
     Err(failure)
 }
 
-fn tls_server_name(
+pub(crate) fn tls_server_name(
     host: &str,
 ) -> wasmtime_wasi_http::Result<tokio_rustls::rustls::pki_types::ServerName<'static>> {
     use tokio_rustls::rustls::pki_types::ServerName;
@@ -401,7 +401,7 @@ fn tls_server_name(
 }
 
 /// TLS with the webpki roots (as `default_send_request` has), made once.
-fn tls_connector() -> tokio_rustls::TlsConnector {
+pub(crate) fn tls_connector() -> tokio_rustls::TlsConnector {
     use tokio_rustls::rustls;
     static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
     let config = CONFIG.get_or_init(|| {

@@ -20,6 +20,7 @@ use crate::gateway::{HttpPolicy, Preflight, RateLimiter, address_key, browser};
 use crate::http_trigger::Invocation;
 use crate::problem::{Failure, full_body};
 use crate::runtime::{AppRuntime, CallerContext};
+use crate::telemetry::{Attribute, SpanKind};
 use crate::trace::{TraceContext, random_hex};
 
 /// How long in-flight requests may run after a shutdown signal.
@@ -287,6 +288,36 @@ impl Server {
             method.as_str(),
             response.status().as_u16(),
             elapsed,
+        );
+        let status = response.status();
+        crate::telemetry::finished(
+            &trace,
+            format!(
+                "{method} {}",
+                if route_label.is_empty() {
+                    "(no route)"
+                } else {
+                    &route_label
+                }
+            ),
+            SpanKind::Server,
+            elapsed,
+            || {
+                vec![
+                    ("http.request.method", Attribute::Text(method.to_string())),
+                    ("url.path", Attribute::Text(path.clone())),
+                    ("http.route", Attribute::Text(route_label.clone())),
+                    (
+                        "http.response.status_code",
+                        Attribute::Int(status.as_u16().into()),
+                    ),
+                    ("folio.component", Attribute::Text(component.clone())),
+                    ("folio.request_id", Attribute::Text(request_id.clone())),
+                ]
+            },
+            status
+                .is_server_error()
+                .then(|| format!("status {}", status.as_u16())),
         );
         let headers = response.headers_mut();
         if let Some((policy, current)) = rate_limit_headers {
