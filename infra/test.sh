@@ -69,6 +69,9 @@ if ! command -v npm >/dev/null; then
 fi
 bash infra/k8s-check.sh "$CARGO_TARGET_DIR/release/folio"
 
+step "the same components under a real Spin (when one is here)"
+bash infra/spin-check.sh "$CARGO_TARGET_DIR/release/folio"
+
 step "tests"
 # The components' unit tests run apart: in one invocation with the host's
 # crates, their dependencies' features (parquet's turn on zerocopy's and

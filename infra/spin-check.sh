@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs Folio's components under a real Spin when one is here (`spin` on
+# PATH, or the build cached at ~/.cache/folio/spin/bin/spin; see
+# docs/ARCHITECTURE.md "Running on Spin" for how it was built), and the
+# same .wasm under `folio up`, and compares their answers; with --bench,
+# drives both with wrk and prints requests/s and p99.
+#   bash infra/spin-check.sh [--bench] [path/to/folio]
+# Today only components that import nothing but WASI and Spin's own
+# interfaces run under Spin (meta); the services import folio:platform/*,
+# which Spin does not provide (see the note at the end of the output).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BENCH=0
+if [ "${1:-}" = "--bench" ]; then BENCH=1; shift; fi
+FOLIO="${1:-${CARGO_TARGET_DIR:-target}/release/folio}"
+SPIN="$(command -v spin || true)"
+[ -n "$SPIN" ] || SPIN="$HOME/.cache/folio/spin/bin/spin"
+if [ ! -x "$SPIN" ]; then
+  echo "spin-check: no spin binary (PATH or $SPIN): skipped"
+  exit 0
+fi
+echo "spin-check: $("$SPIN" --version | head -1)"
+
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+cat >"$work/spin.toml" <<TOML
+spin_manifest_version = 2
+[application]
+name = "folio-meta"
+[variables]
+platform_name = { default = "Folio" }
+services = { default = "meta" }
+openapi_sources = { default = "" }
+[[trigger.http]]
+route = "/api/v1"
+component = "meta"
+[component.meta]
+source = "$PWD/target/wasm32-wasip2/release/folio_meta.wasm"
+variables = { platform_name = "{{ platform_name }}", services = "{{ services }}", openapi_sources = "{{ openapi_sources }}" }
+TOML
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for() {
+  for _ in $(seq 1 100); do
+    curl -sf "$1" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "spin-check: nothing answered at $1" >&2
+  return 1
+}
+spin_port="$(free_port)"
+folio_port="$(free_port)"
+(cd "$work" && exec "$SPIN" up -f spin.toml --listen "127.0.0.1:$spin_port" >"$work/spin.log" 2>&1) &
+pids+=($!)
+"$FOLIO" up --manifest "$work/spin.toml" --listen "127.0.0.1:$folio_port" --data-dir "$work/folio" >"$work/folio.log" 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:$spin_port/api/v1" || { cat "$work/spin.log" >&2; exit 1; }
+wait_for "http://127.0.0.1:$folio_port/api/v1" || { cat "$work/folio.log" >&2; exit 1; }
+under_spin="$(curl -sf "http://127.0.0.1:$spin_port/api/v1")"
+under_folio="$(curl -sf "http://127.0.0.1:$folio_port/api/v1")"
+if [ "$under_spin" != "$under_folio" ]; then
+  echo "spin-check: meta answers differently: spin $under_spin, folio $under_folio" >&2
+  exit 1
+fi
+echo "spin-check: folio_meta.wasm answers alike under Spin and folio: $under_spin"
+if [ "$BENCH" = 1 ]; then
+  for target in "spin $spin_port" "folio $folio_port"; do
+    set -- $target
+    wrk -t2 -c16 -d10s --latency "http://127.0.0.1:$2/api/v1" >"$work/wrk-$1.txt"
+    rps="$(awk '/Requests\/sec/ {print $2}' "$work/wrk-$1.txt")"
+    p50="$(awk '$1 == "50%" {print $2}' "$work/wrk-$1.txt")"
+    p99="$(awk '$1 == "99%" {print $2}' "$work/wrk-$1.txt")"
+    echo "spin-check bench: $1: $rps requests/s, p50 $p50, p99 $p99 (wrk -t2 -c16 -d10s, GET /api/v1)"
+  done
+fi
+echo "spin-check: the services (users, content, media, search, ...) import folio:platform/* and do not link under Spin yet"
