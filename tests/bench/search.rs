@@ -743,6 +743,8 @@ fn document(a: &Article) -> Document {
             .map(|c| ("category".to_string(), c.clone())),
     );
     keywords.extend(a.tags.iter().map(|t| ("tag".to_string(), t.clone())));
+    // An open item: what components/search/src/access.rs gives it.
+    keywords.extend(["open", "whole"].map(|v| ("access".to_string(), v.to_string())));
     Document {
         id: a.id.clone(),
         version: 1,
@@ -964,7 +966,10 @@ async fn build_sqlite(
 fn folio_query(text: &str) -> SearchQuery {
     SearchQuery {
         text: text.trim().to_string(),
-        filters: vec![vec![("status".into(), "published".into())]],
+        filters: vec![
+            vec![("status".into(), "published".into())],
+            vec![("access".into(), "open".into())],
+        ],
         sort: Sort::Relevance,
         offset: 0,
         limit: LIMIT,
