@@ -217,6 +217,13 @@ impl Database {
 }
 
 impl Tx {
+    pub fn dialect(&self) -> crate::Dialect {
+        match self {
+            Tx::Sqlite(..) => crate::Dialect::Sqlite,
+            Tx::Postgres(_) => crate::Dialect::Postgres,
+        }
+    }
+
     pub async fn query(&mut self, statement: &str, params: Vec<Value>) -> Result<Rows, SqlError> {
         check_input(statement, &params)?;
         match self {

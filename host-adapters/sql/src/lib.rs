@@ -141,6 +141,49 @@ pub struct Transaction {
     outbox_ready: Arc<Notify>,
 }
 
+/// One database call a guest made, as the host's tracing hears of it.
+pub struct Call<'a> {
+    /// The calling instance's W3C trace context.
+    pub traceparent: &'a str,
+    /// `query`, `execute`, `begin`, `commit` or `rollback`.
+    pub operation: &'static str,
+    /// The statement, for `query` and `execute`.
+    pub statement: Option<&'a str>,
+    pub dialect: Dialect,
+    pub elapsed: std::time::Duration,
+    pub error: Option<String>,
+}
+
+pub type CallObserver = fn(Call<'_>);
+
+static OBSERVER: std::sync::OnceLock<CallObserver> = std::sync::OnceLock::new();
+
+/// Has every guest database call reported to `observer` (once per process).
+pub fn observe_calls(observer: CallObserver) {
+    let _ = OBSERVER.set(observer);
+}
+
+/// Reports a finished call when someone observes them.
+fn observed<T>(
+    traceparent: &str,
+    operation: &'static str,
+    statement: Option<&str>,
+    dialect: Dialect,
+    started: std::time::Instant,
+    result: &std::result::Result<T, wit::Error>,
+) {
+    if let Some(observer) = OBSERVER.get() {
+        observer(Call {
+            traceparent,
+            operation,
+            statement,
+            dialect,
+            elapsed: started.elapsed(),
+            error: result.as_ref().err().map(|e| format!("{e:?}")),
+        });
+    }
+}
+
 /// The per-instance view the bindings run against.
 pub struct SqlView<'a> {
     pub table: &'a mut ResourceTable,
@@ -188,7 +231,18 @@ impl wit::HostConnection for SqlView<'_> {
         params: Vec<wit::Value>,
     ) -> Result<wit::RowSet> {
         let db = self.table.get(&this)?.db.db.clone();
-        Ok(run(db.query(&statement, convert_params(params)).await))
+        let started = std::time::Instant::now();
+        let result = run(db.query(&statement, convert_params(params)).await);
+        let dialect = db.dialect();
+        observed(
+            self.traceparent,
+            "query",
+            Some(&statement),
+            dialect,
+            started,
+            &result,
+        );
+        Ok(result)
     }
 
     async fn execute(
@@ -198,15 +252,39 @@ impl wit::HostConnection for SqlView<'_> {
         params: Vec<wit::Value>,
     ) -> Result<u64> {
         let db = self.table.get(&this)?.db.db.clone();
-        Ok(db
+        let started = std::time::Instant::now();
+        let result = db
             .execute(&statement, convert_params(params))
             .await
-            .map_err(Into::into))
+            .map_err(Into::into);
+        observed(
+            self.traceparent,
+            "execute",
+            Some(&statement),
+            db.dialect(),
+            started,
+            &result,
+        );
+        Ok(result)
     }
 
     async fn begin(&mut self, this: Resource<Connection>) -> Result<Resource<Transaction>> {
         let db = self.table.get(&this)?.db.clone();
-        match db.db.begin().await {
+        let started = std::time::Instant::now();
+        let begun = db.db.begin().await;
+        let outcome = begun
+            .as_ref()
+            .map(drop)
+            .map_err(|e| wit::Error::from(e.clone()));
+        observed(
+            self.traceparent,
+            "begin",
+            None,
+            db.db.dialect(),
+            started,
+            &outcome,
+        );
+        match begun {
             Ok(tx) => {
                 let tx = Transaction {
                     tx: Some(tx),
@@ -236,7 +314,18 @@ impl wit::HostTransaction for SqlView<'_> {
         let Some(tx) = self.table.get_mut(&this)?.tx.as_mut() else {
             return Ok(Err(wit::Error::TransactionClosed));
         };
-        Ok(run(tx.query(&statement, convert_params(params)).await))
+        let dialect = tx.dialect();
+        let started = std::time::Instant::now();
+        let result = run(tx.query(&statement, convert_params(params)).await);
+        observed(
+            self.traceparent,
+            "query",
+            Some(&statement),
+            dialect,
+            started,
+            &result,
+        );
+        Ok(result)
     }
 
     async fn execute(
@@ -248,10 +337,21 @@ impl wit::HostTransaction for SqlView<'_> {
         let Some(tx) = self.table.get_mut(&this)?.tx.as_mut() else {
             return Ok(Err(wit::Error::TransactionClosed));
         };
-        Ok(tx
+        let dialect = tx.dialect();
+        let started = std::time::Instant::now();
+        let result = tx
             .execute(&statement, convert_params(params))
             .await
-            .map_err(Into::into))
+            .map_err(Into::into);
+        observed(
+            self.traceparent,
+            "execute",
+            Some(&statement),
+            dialect,
+            started,
+            &result,
+        );
+        Ok(result)
     }
 
     async fn publish(
@@ -294,11 +394,22 @@ impl wit::HostTransaction for SqlView<'_> {
             return Ok(Err(wit::Error::TransactionClosed));
         };
         let events = std::mem::take(&mut transaction.published);
+        let dialect = tx.dialect();
+        let started = std::time::Instant::now();
         let committed = tx.commit_with_outbox(&events).await;
         if committed.is_ok() && !events.is_empty() {
             transaction.outbox_ready.notify_one();
         }
-        Ok(committed.map_err(Into::into))
+        let committed = committed.map_err(Into::into);
+        observed(
+            self.traceparent,
+            "commit",
+            None,
+            dialect,
+            started,
+            &committed,
+        );
+        Ok(committed)
     }
 
     async fn rollback(&mut self, this: Resource<Transaction>) -> Result<()> {

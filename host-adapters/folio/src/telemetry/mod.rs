@@ -1,5 +1,5 @@
 //! OpenTelemetry export: spans (a request, a chained call, an event
-//! delivery, a cron run) and the host's counters and gauges, sent over
+//! delivery, a cron run, a guest's database call) and the host's counters and gauges, sent over
 //! OTLP/HTTP in protobuf to the collector `[telemetry] otlp_endpoint` (or
 //! `OTEL_EXPORTER_OTLP_ENDPOINT`) names. Spans carry the W3C trace context
 //! the host already propagates, so a chained call is its caller's child and
@@ -47,6 +47,7 @@ pub struct TelemetryConfig {
 pub enum SpanKind {
     Internal = 1,
     Server = 2,
+    Client = 3,
     Consumer = 5,
 }
 
@@ -117,6 +118,34 @@ pub fn finished(
     });
 }
 
+/// A guest's database call: a client span, the child of its instance's span.
+fn sql_span(call: folio_sql::Call<'_>) {
+    let trace = TraceContext::from_header(Some(call.traceparent));
+    let system = match call.dialect {
+        folio_sql::Dialect::Sqlite => "sqlite",
+        folio_sql::Dialect::Postgres => "postgresql",
+    };
+    finished(
+        &trace,
+        format!("sql {}", call.operation),
+        SpanKind::Client,
+        call.elapsed,
+        || {
+            let mut attributes = vec![
+                ("db.system.name", Attribute::Text(system.into())),
+                ("db.operation.name", Attribute::Text(call.operation.into())),
+            ];
+            if let Some(statement) = call.statement {
+                // Statements carry `$n` placeholders, never the values.
+                let text: String = statement.chars().take(300).collect();
+                attributes.push(("db.query.text", Attribute::Text(text)));
+            }
+            attributes
+        },
+        call.error,
+    );
+}
+
 /// Spans that did not fit the queue.
 pub fn dropped_spans() -> u64 {
     DROPPED.load(Ordering::Relaxed)
@@ -170,6 +199,7 @@ pub fn start(
     if QUEUE_TX.set(tx).is_err() {
         anyhow::bail!("telemetry export was started twice");
     }
+    folio_sql::observe_calls(sql_span);
     let (stop, stopped) = watch::channel(false);
     let sender = Sender {
         endpoint,
