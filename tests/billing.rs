@@ -494,15 +494,11 @@ async fn invoice_numbers_stay_gapless_under_concurrent_issuance() {
             let api = &api;
             let plan = plan.clone();
             async move {
-                let r = api
-                    .post(
-                        "/api/v1/billing/subscriptions",
-                        Some(token),
-                        json!({"planId": plan}),
-                    )
-                    .await;
-                assert_eq!(r.status, 201, "{:?}", r.body);
-                r.body["invoice"]["number"].as_str().unwrap().to_string()
+                let subscription = folio_tests::billing::subscribe(api, token, &plan).await;
+                subscription["invoice"]["number"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
             }
         })
         .buffer_unordered(16)
@@ -1009,15 +1005,7 @@ async fn a_gated_article_is_a_preview_to_a_free_reader_and_whole_to_a_subscriber
     let (author, _) = api.user_with_role(&admin, "ada", "creator", &run).await;
     let (free, _) = api.user_with_role(&admin, "fay", "consumer", &run).await;
     let (member, member_id) = api.user_with_role(&admin, "mo", "consumer", &run).await;
-    let r = api
-        .post(
-            "/api/v1/billing/plans",
-            Some(&admin),
-            json!({"name": "Members", "trialDays": 30, "tiers": ["members"],
-                   "prices": [{"interval": "month", "currency": "EUR", "amount": 500}]}),
-        )
-        .await;
-    let plan = r.body["id"].as_str().unwrap().to_string();
+    let plan = folio_tests::billing::trial_plan(&api, &admin, "members").await;
 
     // A picture for the article, public while no content uses it.
     let mut png = Vec::new();
@@ -1148,14 +1136,7 @@ async fn a_gated_article_is_a_preview_to_a_free_reader_and_whole_to_a_subscriber
     assert_eq!(media_status(Some(&admin)).await, (200, 200));
 
     // Mo subscribes: from billing's event on, he reads all of it.
-    let r = api
-        .post(
-            "/api/v1/billing/subscriptions",
-            Some(&member),
-            json!({"planId": plan}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
+    folio_tests::billing::subscribe(&api, &member, &plan).await;
     let r = eventually(&api, &path, &member, |c| c["body"] == whole).await;
     assert_eq!(r["preview"], Value::Null);
     media_becomes(Some(&member), (200, 200)).await;

@@ -1226,23 +1226,8 @@ async fn publishing_asks_editors_tells_authors_and_mails_newsletters_to_follower
     follow(&api, &fred, "author", &nina_id).await;
     follow(&api, &mo, "author", &nina_id).await;
     // Mo holds the members tier (a trial grants it at once).
-    let r = api
-        .post(
-            "/api/v1/billing/plans",
-            Some(&admin),
-            json!({"name": "Members", "trialDays": 30, "tiers": ["members"],
-                   "prices": [{"interval": "month", "currency": "EUR", "amount": 500}]}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
-    let r = api
-        .post(
-            "/api/v1/billing/subscriptions",
-            Some(&mo),
-            json!({"planId": r.body["id"]}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
+    let plan = folio_tests::billing::trial_plan(&api, &admin, "members").await;
+    folio_tests::billing::subscribe(&api, &mo, &plan).await;
     for channel in [
         json!({"name": "Letters", "slug": "letters", "kind": "newsletter",
                "config": {"subject": "The Folio letter"}}),

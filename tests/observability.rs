@@ -62,14 +62,11 @@ async fn metrics_count_requests_errors_and_instantiations() {
         client.get(host.url("/fx/counter")).send().await.unwrap();
     }
     client.get(host.url("/fx/trap")).send().await.unwrap();
-    let metrics = client
-        .get(host.url("/_folio/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let read_metrics = || async {
+        let response = client.get(host.url("/_folio/metrics")).send().await;
+        response.unwrap().text().await.unwrap()
+    };
+    let metrics = read_metrics().await;
     assert!(
         metrics.contains(
             "folio_http_requests_total{route=\"/fx/...\",component=\"fixtures\",method=\"GET\",status=\"200\"} 3"
@@ -89,14 +86,7 @@ async fn metrics_count_requests_errors_and_instantiations() {
     // machine the gauge may still count one for a moment.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        let metrics = client
-            .get(host.url("/_folio/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = read_metrics().await;
         if metrics.contains("folio_instances_in_flight 0") {
             break;
         }

@@ -1213,24 +1213,8 @@ async fn feeds_carry_a_gated_item_whole_only_through_a_subscribers_key() {
         assert_eq!(headers["cache-control"], "private, max-age=300");
         assert!(headers.get("surrogate-key").is_none());
     }
-    let r = api
-        .post(
-            "/api/v1/billing/plans",
-            Some(&admin),
-            json!({"name": "Members", "trialDays": 30, "tiers": ["members"],
-                     "prices": [{"interval": "month", "currency": "EUR", "amount": 500}]}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
-    let plan = r.body["id"].as_str().unwrap().to_string();
-    let r = api
-        .post(
-            "/api/v1/billing/subscriptions",
-            Some(&member),
-            json!({"planId": plan}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
+    let plan = folio_tests::billing::trial_plan(&api, &admin, "members").await;
+    folio_tests::billing::subscribe(&api, &member, &plan).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let (whole_etag, feed) = loop {
         let (status, headers, feed) = fetch(keyed(&member_key)).await;

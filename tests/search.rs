@@ -544,16 +544,7 @@ async fn a_gated_item_is_found_whole_by_subscribers_and_as_its_preview_by_others
     let (cora, _) = api.user_with_role(&admin, "cora", "creator", &run).await;
     let (free, _) = api.user_with_role(&admin, "fay", "consumer", &run).await;
     let (member, _) = api.user_with_role(&admin, "mo", "consumer", &run).await;
-    let r = api
-        .post(
-            "/api/v1/billing/plans",
-            Some(&admin),
-            json!({"name": "Members", "trialDays": 30, "tiers": ["members"],
-                   "prices": [{"interval": "month", "currency": "EUR", "amount": 500}]}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
-    let plan = r.body["id"].as_str().unwrap().to_string();
+    let plan = folio_tests::billing::trial_plan(&api, &admin, "members").await;
     let id = create(
         &api,
         &cora,
@@ -606,14 +597,7 @@ async fn a_gated_item_is_found_whole_by_subscribers_and_as_its_preview_by_others
     );
 
     // Mo subscribes: from billing's event on, he finds and sees all of it.
-    let r = api
-        .post(
-            "/api/v1/billing/subscriptions",
-            Some(&member),
-            json!({"planId": plan}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
+    folio_tests::billing::subscribe(&api, &member, &plan).await;
     let r = eventually(
         &api,
         "q=xylophones",

@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use crate::services::Backends;
+use serde_json::json;
+
+use crate::services::{Api, Backends};
 use crate::{Host, HostOptions, services_manifest_recording, wasm};
 
 pub fn billing_component(id: &str, tax_rate_bp: u32, stripe_api_base: Option<&str>) -> String {
@@ -129,4 +131,33 @@ async fn launch(
             ..Default::default()
         },
     )
+}
+
+/// A plan granting `tier`, with a 30-day trial (then 5.00 EUR a month), made
+/// by `admin`; its id.
+pub async fn trial_plan(api: &Api<'_>, admin: &str, tier: &str) -> String {
+    let r = api
+        .post(
+            "/api/v1/billing/plans",
+            Some(admin),
+            json!({"name": format!("{tier} plan"), "trialDays": 30, "tiers": [tier],
+                   "prices": [{"interval": "month", "currency": "EUR", "amount": 500}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    r.body["id"].as_str().unwrap().to_string()
+}
+
+/// `token`'s account subscribes to `plan` (with a trial it holds the
+/// plan's tiers at once); the subscription as created.
+pub async fn subscribe(api: &Api<'_>, token: &str, plan: &str) -> serde_json::Value {
+    let r = api
+        .post(
+            "/api/v1/billing/subscriptions",
+            Some(token),
+            json!({"planId": plan}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    r.body
 }

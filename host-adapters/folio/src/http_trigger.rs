@@ -327,17 +327,15 @@ impl AppRuntime {
             SpanKind::Server,
             started.elapsed(),
             || {
-                vec![
-                    ("http.request.method", Attribute::Text(method.to_string())),
-                    ("url.path", Attribute::Text(path.clone())),
-                    ("http.route", Attribute::Text(route_label.clone())),
-                    (
-                        "http.response.status_code",
-                        Attribute::Int(status.as_u16().into()),
-                    ),
-                    ("folio.component", Attribute::Text(target.to_string())),
-                    ("folio.caller", Attribute::Text(caller.component.clone())),
-                ]
+                let mut attributes = crate::telemetry::http_attributes(
+                    &method,
+                    &path,
+                    &route_label,
+                    status.as_u16(),
+                    target,
+                );
+                attributes.push(("folio.caller", Attribute::Text(caller.component.clone())));
+                attributes
             },
             status
                 .is_server_error()

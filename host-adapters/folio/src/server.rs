@@ -303,17 +303,15 @@ impl Server {
             SpanKind::Server,
             elapsed,
             || {
-                vec![
-                    ("http.request.method", Attribute::Text(method.to_string())),
-                    ("url.path", Attribute::Text(path.clone())),
-                    ("http.route", Attribute::Text(route_label.clone())),
-                    (
-                        "http.response.status_code",
-                        Attribute::Int(status.as_u16().into()),
-                    ),
-                    ("folio.component", Attribute::Text(component.clone())),
-                    ("folio.request_id", Attribute::Text(request_id.clone())),
-                ]
+                let mut attributes = crate::telemetry::http_attributes(
+                    &method,
+                    &path,
+                    &route_label,
+                    status.as_u16(),
+                    &component,
+                );
+                attributes.push(("folio.request_id", Attribute::Text(request_id.clone())));
+                attributes
             },
             status
                 .is_server_error()

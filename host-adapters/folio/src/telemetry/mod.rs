@@ -118,6 +118,23 @@ pub fn finished(
     });
 }
 
+/// The attributes of a span that answered an HTTP request.
+pub fn http_attributes(
+    method: &http::Method,
+    path: &str,
+    route: &str,
+    status: u16,
+    component: &str,
+) -> Vec<(&'static str, Attribute)> {
+    vec![
+        ("http.request.method", Attribute::Text(method.to_string())),
+        ("url.path", Attribute::Text(path.to_string())),
+        ("http.route", Attribute::Text(route.to_string())),
+        ("http.response.status_code", Attribute::Int(status.into())),
+        ("folio.component", Attribute::Text(component.to_string())),
+    ]
+}
+
 /// A guest's database call: a client span, the child of its instance's span.
 fn sql_span(call: folio_sql::Call<'_>) {
     let trace = TraceContext::from_header(Some(call.traceparent));
