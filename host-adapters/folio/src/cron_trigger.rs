@@ -219,7 +219,7 @@ async fn run_schedule(
             .observe_cron_run(component, outcome.label(), elapsed);
         crate::telemetry::finished(
             &trace,
-            format!("cron {component}"),
+            || format!("cron {component}"),
             SpanKind::Internal,
             elapsed,
             || {

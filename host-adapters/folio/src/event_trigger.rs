@@ -379,7 +379,7 @@ async fn handle(
     };
     crate::telemetry::finished(
         &trace,
-        format!("{} process", event.topic),
+        || format!("{} process", event.topic),
         SpanKind::Consumer,
         began.elapsed(),
         || {

@@ -323,7 +323,7 @@ impl AppRuntime {
         let status = response.status();
         crate::telemetry::finished(
             &span_trace,
-            format!("{method} {route_label} (chained)"),
+            || format!("{method} {route_label} (chained)"),
             SpanKind::Server,
             started.elapsed(),
             || {

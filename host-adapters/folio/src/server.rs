@@ -292,14 +292,16 @@ impl Server {
         let status = response.status();
         crate::telemetry::finished(
             &trace,
-            format!(
-                "{method} {}",
-                if route_label.is_empty() {
-                    "(no route)"
-                } else {
-                    &route_label
-                }
-            ),
+            || {
+                format!(
+                    "{method} {}",
+                    if route_label.is_empty() {
+                        "(no route)"
+                    } else {
+                        &route_label
+                    }
+                )
+            },
             SpanKind::Server,
             elapsed,
             || {

@@ -163,15 +163,16 @@ pub fn observe_calls(observer: CallObserver) {
     let _ = OBSERVER.set(observer);
 }
 
-/// Reports a finished call when someone observes them.
-fn observed<T>(
+/// Runs `call`, then reports it when someone observes database calls.
+async fn observed<T>(
     traceparent: &str,
     operation: &'static str,
     statement: Option<&str>,
     dialect: Dialect,
-    started: std::time::Instant,
-    result: &std::result::Result<T, wit::Error>,
-) {
+    call: impl Future<Output = std::result::Result<T, wit::Error>>,
+) -> std::result::Result<T, wit::Error> {
+    let started = std::time::Instant::now();
+    let result = call.await;
     if let Some(observer) = OBSERVER.get() {
         observer(Call {
             traceparent,
@@ -182,6 +183,7 @@ fn observed<T>(
             error: result.as_ref().err().map(|e| format!("{e:?}")),
         });
     }
+    result
 }
 
 /// The per-instance view the bindings run against.
@@ -231,18 +233,15 @@ impl wit::HostConnection for SqlView<'_> {
         params: Vec<wit::Value>,
     ) -> Result<wit::RowSet> {
         let db = self.table.get(&this)?.db.db.clone();
-        let started = std::time::Instant::now();
-        let result = run(db.query(&statement, convert_params(params)).await);
-        let dialect = db.dialect();
-        observed(
+        let query = async { run(db.query(&statement, convert_params(params)).await) };
+        Ok(observed(
             self.traceparent,
             "query",
             Some(&statement),
-            dialect,
-            started,
-            &result,
-        );
-        Ok(result)
+            db.dialect(),
+            query,
+        )
+        .await)
     }
 
     async fn execute(
@@ -252,39 +251,22 @@ impl wit::HostConnection for SqlView<'_> {
         params: Vec<wit::Value>,
     ) -> Result<u64> {
         let db = self.table.get(&this)?.db.db.clone();
-        let started = std::time::Instant::now();
-        let result = db
-            .execute(&statement, convert_params(params))
-            .await
-            .map_err(Into::into);
-        observed(
+        let execute =
+            async { (db.execute(&statement, convert_params(params)).await).map_err(Into::into) };
+        Ok(observed(
             self.traceparent,
             "execute",
             Some(&statement),
             db.dialect(),
-            started,
-            &result,
-        );
-        Ok(result)
+            execute,
+        )
+        .await)
     }
 
     async fn begin(&mut self, this: Resource<Connection>) -> Result<Resource<Transaction>> {
         let db = self.table.get(&this)?.db.clone();
-        let started = std::time::Instant::now();
-        let begun = db.db.begin().await;
-        let outcome = begun
-            .as_ref()
-            .map(drop)
-            .map_err(|e| wit::Error::from(e.clone()));
-        observed(
-            self.traceparent,
-            "begin",
-            None,
-            db.db.dialect(),
-            started,
-            &outcome,
-        );
-        match begun {
+        let begin = async { db.db.begin().await.map_err(wit::Error::from) };
+        match observed(self.traceparent, "begin", None, db.db.dialect(), begin).await {
             Ok(tx) => {
                 let tx = Transaction {
                     tx: Some(tx),
@@ -294,7 +276,7 @@ impl wit::HostConnection for SqlView<'_> {
                 };
                 Ok(Ok(self.table.push(tx)?))
             }
-            Err(e) => Ok(Err(e.into())),
+            Err(e) => Ok(Err(e)),
         }
     }
 
@@ -315,17 +297,8 @@ impl wit::HostTransaction for SqlView<'_> {
             return Ok(Err(wit::Error::TransactionClosed));
         };
         let dialect = tx.dialect();
-        let started = std::time::Instant::now();
-        let result = run(tx.query(&statement, convert_params(params)).await);
-        observed(
-            self.traceparent,
-            "query",
-            Some(&statement),
-            dialect,
-            started,
-            &result,
-        );
-        Ok(result)
+        let query = async { run(tx.query(&statement, convert_params(params)).await) };
+        Ok(observed(self.traceparent, "query", Some(&statement), dialect, query).await)
     }
 
     async fn execute(
@@ -338,20 +311,16 @@ impl wit::HostTransaction for SqlView<'_> {
             return Ok(Err(wit::Error::TransactionClosed));
         };
         let dialect = tx.dialect();
-        let started = std::time::Instant::now();
-        let result = tx
-            .execute(&statement, convert_params(params))
-            .await
-            .map_err(Into::into);
-        observed(
+        let execute =
+            async { (tx.execute(&statement, convert_params(params)).await).map_err(Into::into) };
+        Ok(observed(
             self.traceparent,
             "execute",
             Some(&statement),
             dialect,
-            started,
-            &result,
-        );
-        Ok(result)
+            execute,
+        )
+        .await)
     }
 
     async fn publish(
@@ -395,20 +364,11 @@ impl wit::HostTransaction for SqlView<'_> {
         };
         let events = std::mem::take(&mut transaction.published);
         let dialect = tx.dialect();
-        let started = std::time::Instant::now();
-        let committed = tx.commit_with_outbox(&events).await;
+        let commit = async { tx.commit_with_outbox(&events).await.map_err(Into::into) };
+        let committed = observed(self.traceparent, "commit", None, dialect, commit).await;
         if committed.is_ok() && !events.is_empty() {
             transaction.outbox_ready.notify_one();
         }
-        let committed = committed.map_err(Into::into);
-        observed(
-            self.traceparent,
-            "commit",
-            None,
-            dialect,
-            started,
-            &committed,
-        );
         Ok(committed)
     }
 

@@ -96,7 +96,7 @@ pub fn record(span: Span) {
 /// Records a span that ends now, having lasted `elapsed`.
 pub fn finished(
     trace: &TraceContext,
-    name: String,
+    name: impl FnOnce() -> String,
     kind: SpanKind,
     elapsed: Duration,
     attributes: impl FnOnce() -> Vec<(&'static str, Attribute)>,
@@ -109,7 +109,7 @@ pub fn finished(
     let end = SystemTime::now();
     record(Span {
         trace: trace.clone(),
-        name,
+        name: name(),
         kind,
         start: end.checked_sub(elapsed).unwrap_or(end),
         end,
@@ -144,7 +144,7 @@ fn sql_span(call: folio_sql::Call<'_>) {
     };
     finished(
         &trace,
-        format!("sql {}", call.operation),
+        || format!("sql {}", call.operation),
         SpanKind::Client,
         call.elapsed,
         || {
