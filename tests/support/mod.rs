@@ -557,6 +557,11 @@ impl Host {
         }
     }
 
+    /// The manifest the host was started with (`{manifest_dir}/spin.toml`).
+    pub fn manifest_path(&self) -> PathBuf {
+        self._dir.path().join("spin.toml")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

@@ -46,6 +46,11 @@ pub struct ComponentBuckets {
 }
 
 impl ComponentBuckets {
+    /// Adds `bucket` under `name`: one the host already holds open.
+    pub fn insert(&mut self, name: String, bucket: Bucket) {
+        self.buckets.insert(name, bucket);
+    }
+
     pub async fn open(
         component: &str,
         granted: &[String],

@@ -29,8 +29,10 @@ impl Default for Background {
 
 impl AppRuntime {
     /// Starts a relay per component database and every background trigger.
+    /// Started again after a stop when a rollback makes this release live.
     pub fn start_background(self: &Arc<Self>) {
         let mut tasks = self.background.tasks.lock().unwrap();
+        self.background.stop.send_replace(false);
         if let Some(events) = self.capabilities.get::<EventsCapability>() {
             for (id, component) in &self.components {
                 let Some(sql) = component.states.get::<ComponentSql>() else {

@@ -12,6 +12,7 @@ use wasmtime::component::Component;
 /// Kept in step with the `=48.0.8` pin in Cargo.toml.
 pub const WASMTIME_VERSION: &str = "48.0.8";
 
+#[derive(Clone)]
 pub struct CompileCache {
     dir: Option<PathBuf>,
 }

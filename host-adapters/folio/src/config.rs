@@ -1,6 +1,6 @@
 //! The runtime config file (`--runtime-config`): how this host runs an app,
 //! as opposed to what the app is (spin.toml). Command-line flags win over it.
-//! The host reads its own keys here (`data_dir`, `[limits]`, `[metrics]`,
+//! The host reads its own keys here (`data_dir`, `[limits]`, `[metrics]`, `[releases]`,
 //! `public_url`, `[http]`, `[rate_limits]`, `[outbound]`); every other table belongs to a
 //! capability (`[sqlite_database.NAME]`, `[key_value_store.NAME]`,
 //! `[event_log]`, `[blob_bucket.NAME]`, `[transcode]`, `[passwords]`), which takes and
@@ -24,7 +24,11 @@ pub struct RuntimeConfig {
     pub limits: LimitsConfig,
     /// Who may read `/_folio/metrics`.
     #[serde(default)]
-    pub metrics: MetricsAccess,
+    pub metrics: EndpointAccess,
+    /// Who may stage, weigh, promote and roll back releases at
+    /// `/_folio/releases` (off unless `bearer_token` is set).
+    #[serde(default)]
+    pub releases: EndpointAccess,
     /// The URL clients reach this host at (default `http://<listen address>`);
     /// presigned URLs of buckets on disk point here.
     pub public_url: Option<String>,
@@ -55,17 +59,18 @@ pub struct LimitsConfig {
     pub max_background_instances: Option<usize>,
 }
 
-/// `[metrics]`: `bearer_token` makes scrapers send `Authorization: Bearer …`;
-/// `local_only` answers only clients on the loopback interface.
+/// `[metrics]`, `[releases]`: `bearer_token` makes callers send
+/// `Authorization: Bearer …`; `local_only` answers only clients on the
+/// loopback interface.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MetricsAccess {
+pub struct EndpointAccess {
     pub bearer_token: Option<String>,
     #[serde(default)]
     pub local_only: bool,
 }
 
-impl MetricsAccess {
+impl EndpointAccess {
     /// `Err` is the status to answer: 403 for a client that is not local,
     /// 401 for a missing or wrong token.
     pub fn allows(&self, headers: &http::HeaderMap, client: SocketAddr) -> Result<(), StatusCode> {
@@ -142,12 +147,12 @@ mod tests {
 
     #[test]
     fn metrics_access_checks_the_token_and_the_client() {
-        let open = MetricsAccess::default();
+        let open = EndpointAccess::default();
         let remote: SocketAddr = "192.0.2.7:5000".parse().unwrap();
         let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         assert_eq!(open.allows(&http::HeaderMap::new(), remote), Ok(()));
 
-        let guarded = MetricsAccess {
+        let guarded = EndpointAccess {
             bearer_token: Some("s3cret-token".into()),
             local_only: true,
         };

@@ -63,12 +63,15 @@ pub(crate) enum Admission {
     Background { wait: Option<Duration> },
 }
 
+/// Budgets are shared by every release of the app a process holds, so two
+/// releases side by side never hold more instances than the pool has slots.
 pub(crate) struct Capacity {
     requests: Arc<Semaphore>,
     chained: Arc<Semaphore>,
     background: Arc<Semaphore>,
-    /// Per component, from `[component.NAME.tool.folio] max_concurrency`.
-    bulkheads: HashMap<String, Arc<Semaphore>>,
+    /// Per component, from `[component.NAME.tool.folio] max_concurrency`
+    /// (with that size, so a release that keeps it keeps the semaphore).
+    bulkheads: HashMap<String, (usize, Arc<Semaphore>)>,
 }
 
 /// The slots an instance holds until it ends.
@@ -80,11 +83,31 @@ impl Capacity {
             requests: Arc::new(Semaphore::new(limits.max_concurrent_instances)),
             chained: Arc::new(Semaphore::new(Self::chained_reserve(limits))),
             background: Arc::new(Semaphore::new(limits.max_background_instances)),
-            bulkheads: app
-                .components
-                .values()
-                .filter_map(|c| Some((c.id.clone(), Arc::new(Semaphore::new(c.max_concurrency?)))))
-                .collect(),
+            bulkheads: HashMap::new(),
+        }
+        .for_release(app)
+    }
+
+    /// The same budgets, with `app`'s bulkheads (a component's kept when
+    /// its size is unchanged).
+    pub(crate) fn for_release(&self, app: &App) -> Capacity {
+        let bulkheads = app
+            .components
+            .values()
+            .filter_map(|c| {
+                let size = c.max_concurrency?;
+                let semaphore = match self.bulkheads.get(&c.id) {
+                    Some((kept, semaphore)) if *kept == size => semaphore.clone(),
+                    _ => Arc::new(Semaphore::new(size)),
+                };
+                Some((c.id.clone(), (size, semaphore)))
+            })
+            .collect();
+        Capacity {
+            requests: self.requests.clone(),
+            chained: self.chained.clone(),
+            background: self.background.clone(),
+            bulkheads,
         }
     }
 
@@ -111,7 +134,7 @@ impl Capacity {
             Admission::Request => {
                 let until = Instant::now() + SLOT_WAIT;
                 let mut permits = Vec::with_capacity(2);
-                if let Some(bulkhead) = self.bulkheads.get(component) {
+                if let Some((_, bulkhead)) = self.bulkheads.get(component) {
                     permits.push(
                         acquire_until(bulkhead, until)
                             .await
@@ -127,7 +150,7 @@ impl Capacity {
             }
             Admission::Chained => {
                 let mut permits = Vec::with_capacity(3);
-                if let Some(bulkhead) = self.bulkheads.get(component) {
+                if let Some((_, bulkhead)) = self.bulkheads.get(component) {
                     permits.push(
                         bulkhead
                             .clone()

@@ -22,6 +22,8 @@ pub mod manifest;
 pub mod metrics;
 pub mod outbound;
 pub mod problem;
+pub mod release_api;
+pub mod releases;
 pub mod resilience;
 pub mod routing;
 pub mod runtime;

@@ -10,6 +10,7 @@ use folio::config::RuntimeConfig;
 use folio::gateway::RateLimiter;
 use folio::logging::LogFormat;
 use folio::manifest::{App, one_line};
+use folio::releases::Releases;
 use folio::runtime::{AppRuntime, Limits, Storage};
 use folio::server::Server;
 
@@ -231,12 +232,11 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     let tokio = tokio::runtime::Runtime::new()?;
     tokio.block_on(async move {
         let http = config.http.policy()?;
-        let manifest_limits = app
-            .components
-            .values()
-            .map(|c| (c.id.clone(), c.rate_limits.clone()))
-            .collect();
-        let rate_limits = RateLimiter::new(&manifest_limits, config.rate_limits).await?;
+        let rate_limits = RateLimiter::new(
+            &folio::releases::manifest_rate_limits(&app),
+            config.rate_limits,
+        )
+        .await?;
         let storage = Storage {
             tables: config.capabilities,
             data_dir,
@@ -264,14 +264,32 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         let exporter = folio::telemetry::start(&config.telemetry, runtime.metrics.clone(), &|k| {
             std::env::var(k).ok()
         })?;
-        runtime.start_background();
-        let served = Server::new(runtime.clone(), config.metrics, http, rate_limits)
+        let releases = Releases::start(manifest, runtime, rate_limits, retain);
+        tokio::spawn(reload_on_sighup(releases.clone()));
+        let served = Server::new(releases.clone(), config.metrics, config.releases, http)
             .serve(listener)
             .await;
-        runtime.stop_background().await;
+        releases.live().runtime.stop_background().await;
         if let Some(exporter) = exporter {
             exporter.shutdown().await;
         }
         served
     })
+}
+
+/// SIGHUP loads the live manifest again, with its components, and switches
+/// to it; one that does not load leaves the live release serving.
+async fn reload_on_sighup(releases: std::sync::Arc<Releases>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("no SIGHUP handler: reload with /_folio/releases instead");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading the manifest");
+        match releases.reload().await {
+            Ok(release) => tracing::info!(release = release.id, "reloaded"),
+            Err(e) => tracing::error!(error = %e, "reload refused; the live release keeps serving"),
+        }
+    }
 }

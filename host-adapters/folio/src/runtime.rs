@@ -237,6 +237,9 @@ pub struct Storage {
     pub data_dir: PathBuf,
 }
 
+/// One loaded release of an app: its components, routes and triggers, on
+/// the host's engine, capabilities, budgets and metrics, which every
+/// release of the process shares (see `releases.rs`).
 pub struct AppRuntime {
     engine: Engine,
     pub app_name: String,
@@ -250,8 +253,22 @@ pub struct AppRuntime {
     pub(crate) limits: Limits,
     pub(crate) capacity: Capacity,
     pub metrics: Metrics,
-    pub(crate) breakers: crate::resilience::Breakers,
+    pub(crate) breakers: Arc<crate::resilience::Breakers>,
+    cache: CompileCache,
+    data_dir: PathBuf,
     pub(crate) self_ref: Weak<AppRuntime>,
+}
+
+/// What every release of the process shares.
+struct Shared {
+    engine: Engine,
+    capabilities: Capabilities,
+    limits: Limits,
+    capacity: Capacity,
+    metrics: Metrics,
+    breakers: Arc<crate::resilience::Breakers>,
+    cache: CompileCache,
+    data_dir: PathBuf,
 }
 
 /// Builds the Engine every component shares: pooling allocator sized for
@@ -332,7 +349,7 @@ impl AppRuntime {
         limits: Limits,
         cache: &CompileCache,
         storage: Storage,
-        env: &dyn Fn(&str) -> Option<String>,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
     ) -> anyhow::Result<Arc<AppRuntime>> {
         let engine = engine(&limits)?;
         let metrics = Metrics::default();
@@ -344,8 +361,61 @@ impl AppRuntime {
             tables: &mut tables,
         })
         .await?;
+        let shared = Shared {
+            engine,
+            capabilities,
+            capacity: Capacity::new(&limits, app),
+            breakers: Arc::new(crate::resilience::Breakers::new(
+                limits.outbound.clone(),
+                metrics.clone(),
+            )),
+            limits,
+            metrics,
+            cache: cache.clone(),
+            data_dir: storage.data_dir,
+        };
+        Self::assemble(shared, app, env).await
+    }
+
+    /// Another release of the app (a changed manifest or components), on
+    /// this one's engine, capabilities, budgets and metrics: its databases'
+    /// migrations are applied, its components compiled and linked, and
+    /// nothing is served from it until the caller switches traffic to it.
+    pub async fn load_release(
+        &self,
+        app: &App,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> anyhow::Result<Arc<AppRuntime>> {
+        let shared = Shared {
+            engine: self.engine.clone(),
+            capabilities: self.capabilities.clone(),
+            limits: self.limits.clone(),
+            capacity: self.capacity.for_release(app),
+            metrics: self.metrics.clone(),
+            breakers: self.breakers.clone(),
+            cache: self.cache.clone(),
+            data_dir: self.data_dir.clone(),
+        };
+        Self::assemble(shared, app, env).await
+    }
+
+    async fn assemble(
+        shared: Shared,
+        app: &App,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> anyhow::Result<Arc<AppRuntime>> {
+        let Shared {
+            engine,
+            capabilities,
+            limits,
+            capacity,
+            metrics,
+            breakers,
+            cache,
+            data_dir,
+        } = shared;
         let linker = linker(&engine, &capabilities)?;
-        let generated = crate::auth_keys::defaults(app, env, &storage.data_dir)?;
+        let generated = crate::auth_keys::defaults(app, env, &data_dir)?;
         let env = |name: &str| env(name).or_else(|| generated.get(name).cloned());
         let mut resolved = variables::resolve(app, &env)
             .map_err(|e| anyhow!("{}: {e:#}", app.manifest_path.display()))?;
@@ -355,9 +425,9 @@ impl AppRuntime {
             let variables = resolved.remove(&decl.id).unwrap_or_default();
             let loaded = ComponentLoader {
                 linker: &linker,
-                cache,
+                cache: &cache,
                 capabilities: &capabilities,
-                data_dir: &storage.data_dir,
+                data_dir: &data_dir,
                 limits: &limits,
             }
             .load(decl, variables)
@@ -392,10 +462,12 @@ impl AppRuntime {
             http,
             triggers,
             background: Default::default(),
-            capacity: Capacity::new(&limits, app),
-            breakers: crate::resilience::Breakers::new(limits.outbound.clone(), metrics.clone()),
+            capacity,
+            breakers,
             limits,
             metrics,
+            cache,
+            data_dir,
             self_ref: self_ref.clone(),
         }))
     }
@@ -513,8 +585,14 @@ impl ComponentLoader<'_> {
         decl: &ComponentDecl,
         variables: ComponentVariables,
     ) -> anyhow::Result<LoadedComponent> {
-        let engine = self.linker.engine();
-        let component = self.cache.load(engine, &decl.source)?;
+        // Compiling takes seconds of CPU; a release loaded while the host
+        // serves must not hold up the requests on this thread.
+        let (engine, cache, source) = (
+            self.linker.engine().clone(),
+            self.cache.clone(),
+            decl.source.clone(),
+        );
+        let component = tokio::task::spawn_blocking(move || cache.load(&engine, &source)).await??;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)

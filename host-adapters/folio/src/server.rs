@@ -14,12 +14,13 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::config::MetricsAccess;
+use crate::config::EndpointAccess;
 use crate::gateway::rate_limit::Caller;
-use crate::gateway::{HttpPolicy, Preflight, RateLimiter, address_key, browser};
+use crate::gateway::{HttpPolicy, Preflight, address_key, browser};
 use crate::http_trigger::Invocation;
 use crate::problem::{Failure, full_body};
-use crate::runtime::{AppRuntime, CallerContext};
+use crate::releases::{Release, Releases};
+use crate::runtime::CallerContext;
 use crate::telemetry::{Attribute, SpanKind};
 use crate::trace::{TraceContext, random_hex};
 
@@ -27,26 +28,26 @@ use crate::trace::{TraceContext, random_hex};
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Server {
-    runtime: Arc<AppRuntime>,
+    releases: Arc<Releases>,
     draining: AtomicBool,
-    metrics_access: MetricsAccess,
+    metrics_access: EndpointAccess,
+    releases_access: EndpointAccess,
     http: HttpPolicy,
-    rate_limits: RateLimiter,
 }
 
 impl Server {
     pub fn new(
-        runtime: Arc<AppRuntime>,
-        metrics_access: MetricsAccess,
+        releases: Arc<Releases>,
+        metrics_access: EndpointAccess,
+        releases_access: EndpointAccess,
         http: HttpPolicy,
-        rate_limits: RateLimiter,
     ) -> Arc<Server> {
         Arc::new(Server {
-            runtime,
+            releases,
             draining: AtomicBool::new(false),
             metrics_access,
+            releases_access,
             http,
-            rate_limits,
         })
     }
 
@@ -164,8 +165,22 @@ impl Server {
         {
             return response;
         }
+        if path == crate::release_api::ROUTE
+            || path.starts_with(&format!("{}/", crate::release_api::ROUTE))
+        {
+            return crate::release_api::serve(
+                &self.releases,
+                &self.releases_access,
+                request,
+                peer,
+                &request_id,
+            )
+            .await;
+        }
+        let release = self.releases.pick(request.headers());
+        let runtime = &release.runtime;
         if path.starts_with(folio_blobs::presign::ROUTE_PREFIX) {
-            let mut response = crate::blob_urls::serve(&self.runtime, request, &request_id).await;
+            let mut response = crate::blob_urls::serve(runtime, request, &request_id).await;
             tracing::info!(
                 requestId = %request_id, traceId = %trace.trace_id, spanId = %trace.span_id,
                 method = %method, path = %path, route = "/_folio/blobs/...",
@@ -180,7 +195,7 @@ impl Server {
         }
 
         let mut rate_limit_headers = None;
-        let (component, route_label, result) = match self.runtime.route(&path) {
+        let (component, route_label, result) = match runtime.route(&path) {
             None => (String::new(), String::new(), Err(Failure::NotFound)),
             Some(_) if self.draining.load(Ordering::SeqCst) => {
                 (String::new(), String::new(), Err(Failure::ShuttingDown))
@@ -205,6 +220,7 @@ impl Server {
                     Some(Preflight::NotOne) | None => {
                         let (headers, refusal) = self
                             .check_rate_limits(
+                                &release,
                                 &component,
                                 &method,
                                 &path,
@@ -231,7 +247,7 @@ impl Server {
                             ),
                             calling_component: None,
                         };
-                        self.runtime.dispatch(inv, request).await
+                        runtime.dispatch(inv, request).await
                     }
                 };
                 (component, route_label, result)
@@ -276,13 +292,13 @@ impl Server {
                         "request refused"
                     );
                 }
-                self.runtime
+                runtime
                     .metrics
                     .observe_error(&route_label, &component, failure.kind());
                 failure.to_response(&path, &request_id)
             }
         };
-        self.runtime.metrics.observe_request(
+        runtime.metrics.observe_request(
             &route_label,
             &component,
             method.as_str(),
@@ -327,6 +343,7 @@ impl Server {
         if let Ok(v) = http::HeaderValue::from_str(&request_id) {
             headers.insert("x-request-id", v);
         }
+        headers.insert(crate::releases::RELEASE_HEADER, release.id.into());
         if let Ok(v) = http::HeaderValue::from_str(&trace.traceparent()) {
             headers.insert("traceparent", v);
         }
@@ -338,6 +355,7 @@ impl Server {
     /// the refusal when a policy is exhausted.
     async fn check_rate_limits(
         &self,
+        release: &Release,
         component: &str,
         method: &http::Method,
         path: &str,
@@ -347,7 +365,7 @@ impl Server {
         Option<(http::HeaderValue, http::HeaderValue)>,
         Option<Failure>,
     ) {
-        if self.rate_limits.is_empty() {
+        if release.rate_limits.is_empty() {
             return (None, None);
         }
         let address = address_key(client.ip());
@@ -357,13 +375,13 @@ impl Server {
                 .to_str()
                 .ok()?
                 .strip_prefix("Bearer ")?;
-            self.runtime.verified_identity(component, token.trim())
+            release.runtime.verified_identity(component, token.trim())
         };
         let caller = Caller {
             address_key: &address,
             identity: &identity,
         };
-        let Some(verdict) = self
+        let Some(verdict) = release
             .rate_limits
             .check(component, method, path, client.ip(), &caller)
             .await
@@ -378,7 +396,8 @@ impl Server {
         });
         let refusal = verdict.refusal_detail().map(|(detail, retry_after_secs)| {
             if let Some((policy, _)) = verdict.refusal() {
-                self.runtime
+                release
+                    .runtime
                     .metrics
                     .observe_rate_limited(component, &policy.rule.name);
             }
@@ -412,7 +431,7 @@ impl Server {
                 Ok(()) => (
                     StatusCode::OK,
                     "text/plain; version=0.0.4",
-                    self.runtime.metrics.render(),
+                    self.releases.live().runtime.metrics.render(),
                 ),
                 Err(status) => (
                     status,
@@ -444,6 +463,8 @@ impl Server {
     /// each one that does not.
     async fn readiness(&self) -> (StatusCode, &'static str, String) {
         let failing: serde_json::Map<String, serde_json::Value> = self
+            .releases
+            .live()
             .runtime
             .check_ready()
             .await

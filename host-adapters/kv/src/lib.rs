@@ -39,6 +39,11 @@ pub struct ComponentStores {
 }
 
 impl ComponentStores {
+    /// Adds `store` under `name`: one the host already holds open.
+    pub fn insert(&mut self, name: String, store: Store) {
+        self.stores.insert(name, store);
+    }
+
     pub async fn open(
         component: &str,
         granted: &[String],

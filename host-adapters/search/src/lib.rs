@@ -40,6 +40,11 @@ pub struct ComponentIndexes {
 }
 
 impl ComponentIndexes {
+    /// Adds `index` under `name`: one the host already holds open.
+    pub fn insert(&mut self, name: String, index: SearchIndex) {
+        self.indexes.insert(name, index);
+    }
+
     pub fn open(
         component: &str,
         granted: &[String],

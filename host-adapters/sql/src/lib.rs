@@ -78,8 +78,42 @@ impl ComponentDatabases {
         data_dir: &Path,
         component_migrations: &BTreeMap<String, Vec<Migration>>,
     ) -> anyhow::Result<ComponentDatabases> {
+        Self::open_reusing(
+            component,
+            granted,
+            config,
+            data_dir,
+            component_migrations,
+            |_| None,
+        )
+        .await
+    }
+
+    /// As [`open`](Self::open), but a database `already_open` gives back is
+    /// used as it is (its pool and outbox signal shared), after the
+    /// component's migrations are applied to it: how a new release of an
+    /// app takes over the databases of the one it replaces.
+    pub async fn open_reusing(
+        component: &str,
+        granted: &[String],
+        config: &SqlConfig,
+        data_dir: &Path,
+        component_migrations: &BTreeMap<String, Vec<Migration>>,
+        already_open: impl Fn(&str) -> Option<OpenDatabase>,
+    ) -> anyhow::Result<ComponentDatabases> {
         let mut databases = BTreeMap::new();
         for name in granted {
+            let own = component_migrations
+                .get(name)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            if let Some(open) = already_open(name) {
+                migrations::apply(&open.db, own)
+                    .await
+                    .with_context(|| format!("database `{name}`"))?;
+                databases.insert(name.clone(), open);
+                continue;
+            }
             let db = match config.backend(name) {
                 BackendConfig::Sqlite { path } => {
                     let path = match path {
@@ -101,10 +135,6 @@ impl ComponentDatabases {
                         .with_context(|| format!("postgres database `{name}`"))?,
                 ),
             };
-            let own = component_migrations
-                .get(name)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
             migrations::apply(&db, own)
                 .await
                 .with_context(|| format!("database `{name}`"))?;

@@ -4,13 +4,14 @@
 //! host at `/_folio/blobs/...` and checked with its signer.
 
 use std::any::Any;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 
 use futures_util::future::BoxFuture;
 use wasmtime::component::Linker;
 
 use folio_blobs::{BlobConfig, BlobView, Bucket, ComponentBuckets, Signer};
 
+use super::Opened;
 use crate::capability::{Capability, ComponentOpening, ComponentState, HostContext};
 use crate::runtime::HostState;
 
@@ -19,7 +20,7 @@ pub struct BlobsCapability {
     /// Signs and checks presigned URLs of buckets on disk; none when no
     /// component declares a bucket.
     signer: Option<Signer>,
-    opened: Mutex<Vec<(String, Bucket)>>,
+    opened: Opened<Bucket>,
 }
 
 impl BlobsCapability {
@@ -40,7 +41,7 @@ impl BlobsCapability {
         Ok(Arc::new(BlobsCapability {
             config,
             signer,
-            opened: Mutex::default(),
+            opened: Opened::default(),
         }))
     }
 
@@ -80,26 +81,29 @@ impl Capability for BlobsCapability {
             else {
                 return Ok(Arc::new(ComponentBuckets::default()) as ComponentState);
             };
-            let buckets = ComponentBuckets::open(
+            let (open, missing) = self.opened.split(&decl.id, &decl.blob_buckets);
+            let mut buckets = ComponentBuckets::open(
                 &decl.id,
-                &decl.blob_buckets,
+                &missing,
                 &self.config,
                 component.data_dir,
                 signer,
             )
             .await?;
-            self.opened
-                .lock()
-                .unwrap()
-                .extend(decl.blob_buckets.iter().filter_map(|name| {
-                    Some((format!("{}/{name}", decl.id), buckets.get(name)?.clone()))
-                }));
+            for name in &missing {
+                if let Some(bucket) = buckets.get(name) {
+                    self.opened.keep(&decl.id, name, bucket.clone());
+                }
+            }
+            for (name, bucket) in open {
+                buckets.insert(name, bucket);
+            }
             Ok(Arc::new(buckets) as ComponentState)
         })
     }
 
     fn check_ready(&self) -> BoxFuture<'_, Result<(), String>> {
-        let opened = self.opened.lock().unwrap().clone();
+        let opened = self.opened.all();
         Box::pin(super::probe_each("bucket", opened, |bucket| async move {
             bucket
                 .head("folio-readiness-probe")

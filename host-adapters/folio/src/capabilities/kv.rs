@@ -3,19 +3,20 @@
 //! embedded store (default) or Redis.
 
 use std::any::Any;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 
 use futures_util::future::BoxFuture;
 use wasmtime::component::Linker;
 
 use folio_kv::{ComponentStores, KvConfig, KvView};
 
+use super::Opened;
 use crate::capability::{Capability, ComponentOpening, ComponentState, HostContext};
 use crate::runtime::HostState;
 
 pub struct KvCapability {
     config: KvConfig,
-    opened: Mutex<Vec<(String, folio_kv::Store)>>,
+    opened: Opened<folio_kv::Store>,
 }
 
 impl KvCapability {
@@ -28,7 +29,7 @@ impl KvCapability {
         })?;
         Ok(Arc::new(KvCapability {
             config,
-            opened: Mutex::default(),
+            opened: Opened::default(),
         }))
     }
 }
@@ -57,25 +58,23 @@ impl Capability for KvCapability {
     ) -> BoxFuture<'a, anyhow::Result<ComponentState>> {
         Box::pin(async move {
             let decl = component.decl;
-            let stores = ComponentStores::open(
-                &decl.id,
-                &decl.key_value_stores,
-                &self.config,
-                component.data_dir,
-            )
-            .await?;
-            self.opened
-                .lock()
-                .unwrap()
-                .extend(decl.key_value_stores.iter().filter_map(|name| {
-                    Some((format!("{}/{name}", decl.id), stores.get(name)?.clone()))
-                }));
+            let (open, missing) = self.opened.split(&decl.id, &decl.key_value_stores);
+            let mut stores =
+                ComponentStores::open(&decl.id, &missing, &self.config, component.data_dir).await?;
+            for name in &missing {
+                if let Some(store) = stores.get(name) {
+                    self.opened.keep(&decl.id, name, store.clone());
+                }
+            }
+            for (name, store) in open {
+                stores.insert(name, store);
+            }
             Ok(Arc::new(stores) as ComponentState)
         })
     }
 
     fn check_ready(&self) -> BoxFuture<'_, Result<(), String>> {
-        let opened = self.opened.lock().unwrap().clone();
+        let opened = self.opened.all();
         Box::pin(super::probe_each("store", opened, |store| async move {
             store
                 .exists("folio-readiness-probe")

@@ -20,6 +20,68 @@ pub use search::SearchCapability;
 pub use sql::{ComponentSql, SqlCapability};
 pub use transcode::TranscodeCapability;
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Backends a capability opened, by `component/name`. Each is opened once
+/// per process: a new release of the app is handed the ones the release it
+/// replaces holds (a search index and its writer lock, a database's pool and
+/// outbox signal), and readiness probes each once.
+pub(crate) struct Opened<B> {
+    by_label: Mutex<BTreeMap<String, B>>,
+}
+
+impl<B> Default for Opened<B> {
+    fn default() -> Self {
+        Opened {
+            by_label: Mutex::default(),
+        }
+    }
+}
+
+impl<B: Clone> Opened<B> {
+    fn label(component: &str, name: &str) -> String {
+        format!("{component}/{name}")
+    }
+
+    /// The backend `component` already holds under `name`.
+    pub(crate) fn get(&self, component: &str, name: &str) -> Option<B> {
+        self.by_label
+            .lock()
+            .unwrap()
+            .get(&Self::label(component, name))
+            .cloned()
+    }
+
+    /// Of `granted`, those already open (with their backends) and those not.
+    pub(crate) fn split(
+        &self,
+        component: &str,
+        granted: &[String],
+    ) -> (Vec<(String, B)>, Vec<String>) {
+        let (mut open, mut missing) = (Vec::new(), Vec::new());
+        for name in granted {
+            match self.get(component, name) {
+                Some(backend) => open.push((name.clone(), backend)),
+                None => missing.push(name.clone()),
+            }
+        }
+        (open, missing)
+    }
+
+    pub(crate) fn keep(&self, component: &str, name: &str, backend: B) {
+        self.by_label
+            .lock()
+            .unwrap()
+            .insert(Self::label(component, name), backend);
+    }
+
+    pub(crate) fn all(&self) -> Vec<(String, B)> {
+        let map = self.by_label.lock().unwrap();
+        map.iter().map(|(l, b)| (l.clone(), b.clone())).collect()
+    }
+}
+
 /// How long a readiness probe waits for one backend.
 const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 

@@ -3,19 +3,20 @@
 //! `<data_dir>/search/<component>/<index>/` (or `[search] path`).
 
 use std::any::Any;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 
 use futures_util::future::BoxFuture;
 use wasmtime::component::Linker;
 
 use folio_search_index::{ComponentIndexes, SearchConfig, SearchIndex, SearchView};
 
+use super::Opened;
 use crate::capability::{Capability, ComponentOpening, ComponentState, HostContext};
 use crate::runtime::HostState;
 
 pub struct SearchCapability {
     config: SearchConfig,
-    opened: Mutex<Vec<(String, SearchIndex)>>,
+    opened: Opened<SearchIndex>,
 }
 
 impl SearchCapability {
@@ -24,7 +25,7 @@ impl SearchCapability {
         config.settings()?;
         Ok(Arc::new(SearchCapability {
             config,
-            opened: Mutex::default(),
+            opened: Opened::default(),
         }))
     }
 }
@@ -61,20 +62,19 @@ impl Capability for SearchCapability {
                 .path
                 .clone()
                 .unwrap_or_else(|| component.data_dir.join("search"));
-            let (id, granted, settings) = (
-                decl.id.clone(),
-                decl.search_indexes.clone(),
-                self.config.settings()?,
-            );
-            let indexes = tokio::task::spawn_blocking(move || {
-                ComponentIndexes::open(&id, &granted, &root, settings)
+            // An index is opened once: its writer holds a lock on the directory.
+            let (open, missing) = self.opened.split(&decl.id, &decl.search_indexes);
+            let (id, settings) = (decl.id.clone(), self.config.settings()?);
+            let mut indexes = tokio::task::spawn_blocking(move || {
+                ComponentIndexes::open(&id, &missing, &root, settings)
             })
             .await??;
-            self.opened.lock().unwrap().extend(
-                indexes
-                    .iter()
-                    .map(|(name, index)| (format!("{}/{name}", decl.id), index.clone())),
-            );
+            for (name, index) in indexes.iter() {
+                self.opened.keep(&decl.id, name, index.clone());
+            }
+            for (name, index) in open {
+                indexes.insert(name, index);
+            }
             Ok(Arc::new(indexes) as ComponentState)
         })
     }

@@ -2,20 +2,20 @@
 //! `[sqlite_database.NAME]` to embedded SQLite (default) or Postgres.
 
 use std::any::Any;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 
 use futures_util::future::BoxFuture;
 use wasmtime::component::Linker;
 
-use folio_sql::{ComponentDatabases, SqlConfig, SqlView, TopicGrants, Value};
+use folio_sql::{ComponentDatabases, OpenDatabase, SqlConfig, SqlView, TopicGrants, Value};
 
+use super::Opened;
 use crate::capability::{Capability, ComponentOpening, ComponentState, HostContext};
 use crate::runtime::HostState;
 
 pub struct SqlCapability {
     config: SqlConfig,
-    /// Every database opened, for readiness.
-    opened: Mutex<Vec<(String, folio_sql::Database)>>,
+    opened: Opened<OpenDatabase>,
 }
 
 /// One component's databases and the topics its transactions may publish to.
@@ -35,7 +35,7 @@ impl SqlCapability {
         })?;
         Ok(Arc::new(SqlCapability {
             config,
-            opened: Mutex::default(),
+            opened: Opened::default(),
         }))
     }
 }
@@ -78,19 +78,18 @@ impl Capability for SqlCapability {
                 .schema
                 .migrations(&decl.sqlite_databases, &self.config)
                 .await?;
-            let databases = ComponentDatabases::open(
+            let databases = ComponentDatabases::open_reusing(
                 &decl.id,
                 &decl.sqlite_databases,
                 &self.config,
                 component.data_dir,
                 &migrations,
+                |name| self.opened.get(&decl.id, name),
             )
             .await?;
-            self.opened.lock().unwrap().extend(
-                databases
-                    .iter()
-                    .map(|(name, db)| (format!("{}/{name}", decl.id), db.db.clone())),
-            );
+            for (name, open) in databases.iter() {
+                self.opened.keep(&decl.id, name, open.clone());
+            }
             Ok(Arc::new(ComponentSql {
                 databases,
                 publishes,
@@ -99,9 +98,10 @@ impl Capability for SqlCapability {
     }
 
     fn check_ready(&self) -> BoxFuture<'_, Result<(), String>> {
-        let opened = self.opened.lock().unwrap().clone();
-        Box::pin(super::probe_each("database", opened, |db| async move {
-            db.query("SELECT 1", Vec::<Value>::new())
+        let opened = self.opened.all();
+        Box::pin(super::probe_each("database", opened, |open| async move {
+            open.db
+                .query("SELECT 1", Vec::<Value>::new())
                 .await
                 .map(drop)
                 .map_err(|e| e.to_string())

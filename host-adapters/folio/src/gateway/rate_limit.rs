@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
@@ -240,8 +240,11 @@ fn ceil_secs(d: Duration) -> u64 {
 
 pub struct RateLimiter {
     policies: HashMap<String, Vec<Policy>>,
-    exempt: Vec<IpNet>,
-    store: CounterStore,
+    exempt: Arc<Vec<IpNet>>,
+    /// The runtime config's policies, applied again to each release's manifest.
+    extra_rules: Arc<Vec<ComponentRule>>,
+    /// Shared by every release, so a switch does not reset anyone's count.
+    store: Arc<CounterStore>,
 }
 
 impl RateLimiter {
@@ -251,30 +254,6 @@ impl RateLimiter {
         manifest: &HashMap<String, Vec<RateLimitRule>>,
         config: RateLimitsConfig,
     ) -> anyhow::Result<RateLimiter> {
-        let mut rules: HashMap<String, Vec<RateLimitRule>> = manifest.clone();
-        for extra in config.rules {
-            if !manifest.contains_key(&extra.component) {
-                anyhow::bail!(
-                    "[[rate_limits.rules]] `{}`: no component `{}` in the manifest",
-                    extra.rule.name,
-                    extra.component
-                );
-            }
-            let list = rules.entry(extra.component).or_default();
-            list.retain(|r| r.name != extra.rule.name);
-            list.push(extra.rule);
-        }
-        let mut policies = HashMap::new();
-        for (component, rules) in rules {
-            let list = rules
-                .into_iter()
-                .map(Policy::new)
-                .collect::<anyhow::Result<Vec<_>>>()
-                .map_err(|e| anyhow::anyhow!("component `{component}`: {e}"))?;
-            if !list.is_empty() {
-                policies.insert(component, list);
-            }
-        }
         let exempt = config
             .exempt
             .iter()
@@ -292,10 +271,49 @@ impl RateLimiter {
                 anyhow::bail!("[rate_limits] store must be \"memory\" or \"redis\", not `{other}`")
             }
         };
+        RateLimiter {
+            policies: HashMap::new(),
+            exempt: Arc::new(exempt),
+            extra_rules: Arc::new(config.rules),
+            store: Arc::new(store),
+        }
+        .for_release(manifest)
+    }
+
+    /// The policies of another release's manifest, on the same counters.
+    pub fn for_release(
+        &self,
+        manifest: &HashMap<String, Vec<RateLimitRule>>,
+    ) -> anyhow::Result<RateLimiter> {
+        let mut rules: HashMap<String, Vec<RateLimitRule>> = manifest.clone();
+        for extra in self.extra_rules.iter() {
+            if !manifest.contains_key(&extra.component) {
+                anyhow::bail!(
+                    "[[rate_limits.rules]] `{}`: no component `{}` in the manifest",
+                    extra.rule.name,
+                    extra.component
+                );
+            }
+            let list = rules.entry(extra.component.clone()).or_default();
+            list.retain(|r| r.name != extra.rule.name);
+            list.push(extra.rule.clone());
+        }
+        let mut policies = HashMap::new();
+        for (component, rules) in rules {
+            let list = rules
+                .into_iter()
+                .map(Policy::new)
+                .collect::<anyhow::Result<Vec<_>>>()
+                .map_err(|e| anyhow::anyhow!("component `{component}`: {e}"))?;
+            if !list.is_empty() {
+                policies.insert(component, list);
+            }
+        }
         Ok(RateLimiter {
             policies,
-            exempt,
-            store,
+            exempt: self.exempt.clone(),
+            extra_rules: self.extra_rules.clone(),
+            store: self.store.clone(),
         })
     }
 
