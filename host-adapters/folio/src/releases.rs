@@ -246,6 +246,7 @@ impl Releases {
     }
 
     async fn load(&self, manifest: &Path) -> Result<Arc<Release>, ReleaseError> {
+        let started = std::time::Instant::now();
         let unloadable = |e: anyhow::Error| ReleaseError::Unloadable(crate::manifest::one_line(&e));
         let mut app = App::load(manifest).map_err(unloadable)?;
         if !self.retain.is_empty() {
@@ -261,12 +262,19 @@ impl Releases {
             .rate_limits
             .for_release(&manifest_rate_limits(&app))
             .map_err(unloadable)?;
-        Ok(Arc::new(Release {
+        let release = Arc::new(Release {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             manifest: manifest.to_path_buf(),
             runtime,
             rate_limits,
-        }))
+        });
+        tracing::info!(
+            release = release.id,
+            components = app.components.len(),
+            loadMs = started.elapsed().as_secs_f64() * 1000.0,
+            "release loaded"
+        );
+        Ok(release)
     }
 
     /// Makes `next` live at once, then moves the background work to it.
