@@ -1,7 +1,8 @@
 //! Three `folio` hosts of one cluster, sharing Postgres (the component's
-//! database) and Kafka (tansu, the event log), behind a round-robin TCP
-//! proxy as a load balancer would put them. Under a steady load of
-//! transactional writes, each publishing an event, one host is killed with
+//! database), Kafka (tansu, the event log), Redis (key-value) and S3 (Garage,
+//! a bucket), behind a round-robin TCP proxy as a load balancer would put
+//! them. Under a steady load of transactional writes, each publishing an
+//! event, and of key-value and object writes, one host is killed with
 //! SIGKILL: no acknowledged write is lost, every event of one is handled,
 //! none twice with different effects, the cron trigger still fires once per
 //! tick, and the load's errors stop within seconds.
@@ -11,8 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use folio_tests::media::{runtime_config as s3_bucket_config, s3_from_env};
 use folio_tests::services::{backends, unique};
-use folio_tests::{Host, HostOptions, events_manifest, get_json, send_signal};
+use folio_tests::{
+    Host, HostOptions, events_manifest, fixture_state_manifest, get_json, send_signal,
+};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -44,6 +48,17 @@ async fn proxy(backends: Vec<String>) -> String {
     address
 }
 
+/// The JSON body of a 2xx answer (null when it has none); else why not.
+async fn answer(sent: reqwest::Result<reqwest::Response>) -> Result<Value, String> {
+    let response = sent.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response.text().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("{status}: {body}"));
+    }
+    Ok(serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
 fn rows(body: &Value) -> Vec<Vec<Value>> {
     body["rows"]
         .as_array()
@@ -66,9 +81,19 @@ async fn killing_a_host_under_load_loses_nothing() {
             &format!("component = \"{component}\""),
         )
         .replace("[component.events", &format!("[component.{component}"));
+    // Key-value and object writes go through a second component.
+    let state = format!("{component}-st");
+    let state_manifest = fixture_state_manifest(&[(
+        "/st",
+        &state,
+        "key_value_stores = [\"default\"]\nblob_buckets = [\"media\"]",
+    )]);
+    let state_part = &state_manifest[state_manifest.find("[[trigger.http]]").unwrap()..];
     let manifest = format!(
-        "{named}\n[[trigger.cron]]\ncomponent = \"{component}\"\ncron_expression = \"*/1 * * * * *\"\n"
+        "{named}\n[[trigger.cron]]\ncomponent = \"{component}\"\ncron_expression = \"*/1 * * * * *\"\n{state_part}"
     );
+    backends.reset(std::slice::from_ref(&state)).await;
+    let s3 = s3_from_env();
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut hosts: Vec<Option<Host>> = dirs
         .iter()
@@ -78,9 +103,9 @@ async fn killing_a_host_under_load_loses_nothing() {
             std::fs::write(
                 &config,
                 format!(
-                    "[rate_limits]\nexempt = [\"127.0.0.1\"]\n\n{}\n[event_log]\ntype = \"kafka\"\nbrokers = \"{}\"\n",
-                    backends.postgres_config(),
-                    backends.kafka
+                    "[rate_limits]\nexempt = [\"127.0.0.1\"]\n\n{}\n{}",
+                    backends.runtime_config(),
+                    s3_bucket_config(&s3)
                 ),
             )
             .unwrap();
@@ -100,6 +125,7 @@ async fn killing_a_host_under_load_loses_nothing() {
         .collect();
     let front = proxy(addresses).await;
     let write_url = format!("http://{front}/ev/write");
+    let state_url = format!("http://{front}/st");
 
     // Four writers, one write (one key, one event) at a time each, for 20 s.
     let started = Instant::now();
@@ -107,6 +133,7 @@ async fn killing_a_host_under_load_loses_nothing() {
     let mut writers = Vec::new();
     for w in 0..4 {
         let url = write_url.clone();
+        let state_url = state_url.clone();
         let topic = topic.clone();
         writers.push(tokio::spawn(async move {
             let http = reqwest::Client::builder()
@@ -114,6 +141,7 @@ async fn killing_a_host_under_load_loses_nothing() {
                 .build()
                 .unwrap();
             let (mut acked, mut failed) = (Vec::new(), Vec::new());
+            let (mut kv_acked, mut blobs_acked) = (Vec::new(), Vec::new());
             let mut i = 0;
             while started.elapsed() < load_for {
                 let key = format!("w{w}-{i:05}");
@@ -123,13 +151,35 @@ async fn killing_a_host_under_load_loses_nothing() {
                     .json(&json!({"keys": [key], "topic": topic}))
                     .send()
                     .await;
-                match sent {
-                    Ok(r) if r.status() == 200 => acked.push(key),
-                    _ => failed.push(started.elapsed()),
+                match answer(sent).await {
+                    Ok(_) => acked.push(key.clone()),
+                    Err(e) => failed.push((started.elapsed(), format!("write {key}: {e}"))),
+                }
+                let stored = http
+                    .post(format!("{state_url}/kv"))
+                    .json(&json!({"ops": [{"set": {"key": key, "value": key}}]}))
+                    .send()
+                    .await;
+                match answer(stored).await {
+                    Ok(body) if body["results"][0].get("ok").is_some() => {
+                        kv_acked.push(key.clone())
+                    }
+                    Ok(body) => failed.push((started.elapsed(), format!("kv {key}: {body}"))),
+                    Err(e) => failed.push((started.elapsed(), format!("kv {key}: {e}"))),
+                }
+                let put = http
+                    .put(format!("{state_url}/blobs/object?bucket=media&key={key}"))
+                    .header("content-type", "text/plain")
+                    .body(key.clone())
+                    .send()
+                    .await;
+                match answer(put).await {
+                    Ok(_) => blobs_acked.push(key),
+                    Err(e) => failed.push((started.elapsed(), format!("object {key}: {e}"))),
                 }
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
-            (acked, failed)
+            (acked, failed, kv_acked, blobs_acked)
         }));
     }
     tokio::time::sleep(Duration::from_secs(7)).await;
@@ -139,10 +189,13 @@ async fn killing_a_host_under_load_loses_nothing() {
     drop(victim);
 
     let (mut acked, mut failures) = (Vec::new(), Vec::new());
+    let (mut kv_acked, mut blobs_acked) = (Vec::new(), Vec::new());
     for w in writers {
-        let (a, f) = w.await.unwrap();
+        let (a, f, k, b) = w.await.unwrap();
         acked.extend(a);
         failures.extend(f);
+        kv_acked.extend(k);
+        blobs_acked.extend(b);
     }
     // Kubernetes replaces a killed pod: so does the test, once the load is
     // over. (tansu leaves a member that died without leaving in its group,
@@ -180,12 +233,12 @@ async fn killing_a_host_under_load_loses_nothing() {
     let window = Duration::from_secs(5);
     let late: Vec<_> = failures
         .iter()
-        .filter(|t| **t < killed_at || **t > killed_at + window)
+        .filter(|(t, _)| *t < killed_at || *t > killed_at + window)
+        .take(10)
         .collect();
     assert!(
         late.is_empty(),
-        "{} failed writes outside {window:?} after the kill at {killed_at:?}: {late:?}",
-        late.len()
+        "failed writes outside {window:?} after the kill at {killed_at:?}, e.g. {late:?}"
     );
 
     // Every acknowledged write is there, and its event handled exactly once
@@ -201,6 +254,60 @@ async fn killing_a_host_under_load_loses_nothing() {
         missing.len(),
         &missing[..missing.len().min(5)]
     );
+    // Every acknowledged key-value and object write is there too.
+    let http = reqwest::Client::new();
+    for chunk in kv_acked.chunks(200) {
+        let ops: Vec<Value> = chunk.iter().map(|k| json!({"get": k})).collect();
+        let answer: Value = http
+            .post(survivor.url("/st/kv"))
+            .json(&json!({"ops": ops}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for (key, got) in chunk.iter().zip(answer["results"].as_array().unwrap()) {
+            assert_eq!(got["ok"], json!(key), "key-value write {key} lost: {got}");
+        }
+    }
+    let mut objects = BTreeSet::new();
+    let mut start_after = String::new();
+    loop {
+        let page: Value = http
+            .get(survivor.url(&format!(
+                "/st/blobs/list?bucket=media&limit=1000&start-after={start_after}"
+            )))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let listed = page["objects"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no objects: {page}"));
+        objects.extend(
+            listed
+                .iter()
+                .map(|o| o["key"].as_str().unwrap().to_string()),
+        );
+        match page["nextStartAfter"].as_str() {
+            Some(next) => start_after = next.to_string(),
+            None => break,
+        }
+    }
+    let lost: Vec<_> = blobs_acked
+        .iter()
+        .filter(|k| !objects.contains(*k))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged objects lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+
     let acked_set: BTreeSet<String> = acked.iter().cloned().collect();
     let deadline = Instant::now() + Duration::from_secs(90);
     let (received, redelivered) = loop {
@@ -255,9 +362,12 @@ async fn killing_a_host_under_load_loses_nothing() {
         started.elapsed()
     );
     eprintln!(
-        "{} writes acknowledged, {} failed (all within {window:?} of the kill at {killed_at:?}); \
-         {received} events handled, {redelivered} redeliveries; {} cron ticks, none twice",
+        "{} transactional, {} key-value and {} object writes acknowledged, {} failed (all within \
+         {window:?} of the kill at {killed_at:?}); {received} events handled, {redelivered} \
+         redeliveries; {} cron ticks, none twice",
         acked.len(),
+        kv_acked.len(),
+        blobs_acked.len(),
         failures.len(),
         ticks.len()
     );

@@ -152,7 +152,8 @@ auth_audience = "{{{{ auth_audience }}}}"
     )
 }
 
-fn runtime_config(s3: &S3) -> String {
+/// `[blob_bucket.media]` on this S3 server, below `prefix`.
+pub fn runtime_config(s3: &S3) -> String {
     format!(
         "[blob_bucket.media]\ntype = \"s3\"\nendpoint = \"{}\"\nregion = \"garage\"\nbucket = \"{}\"\n\
          access_key_id = \"{}\"\nsecret_access_key = \"{}\"\nprefix = \"{}\"\n",
