@@ -43,7 +43,7 @@ export FOLIO_TEST_PYTHON
 
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-passwords -p folio-search-index -p folio-mail -p folio-events -p folio-auth -p folio-imaging -p folio-tests --all-targets -- -D warnings
+cargo clippy --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-passwords -p folio-search-index -p folio-mail -p folio-observe -p folio-events -p folio-auth -p folio-imaging -p folio-tests --all-targets -- -D warnings
 cargo clippy --release --locked --target wasm32-wasip2 --target-dir target \
   -p folio-meta -p folio-hello -p folio-guest -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-auth -p folio-users -p folio-content -p folio-imaging -p folio-media -p folio-graphql -p folio-search -p folio-notifications -p folio-publishing -p folio-flags -p folio-analytics -p folio-billing -- -D warnings
 
@@ -51,7 +51,7 @@ cargo clippy --release --locked --target wasm32-wasip2 --target-dir target \
 # features unify alike and `cargo test` reuses the build instead of compiling
 # wasmtime, sqlx and aws-sdk-s3 a second time. The components' crates are
 # cdylibs built only for Wasm; their unit tests run natively on their own.
-NATIVE_PACKAGES=(-p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-passwords -p folio-search-index -p folio-mail -p folio-events
+NATIVE_PACKAGES=(-p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-passwords -p folio-search-index -p folio-mail -p folio-observe -p folio-events
   -p folio-auth -p folio-imaging -p folio-tests)
 COMPONENT_PACKAGES=(-p folio-guest -p folio-users -p folio-content -p folio-media -p folio-meta -p folio-graphql -p folio-search -p folio-notifications -p folio-publishing -p folio-flags -p folio-analytics -p folio-billing)
 

@@ -294,6 +294,14 @@ async fn otlp_traces_link_a_request_its_event_and_a_chained_call() {
             .any(|s| s["name"] == "sql commit" && attr(s, "db.system.name") == "sqlite"),
         "no database spans under the request: {sql:#?}"
     );
+    // And the search index calls the event's delivery made.
+    let indexed = spans.iter().find(|s| {
+        s["kind"] == 3 && s["parentSpanId"] == delivery["spanId"] && s["name"] == "search upsert"
+    });
+    let indexed =
+        indexed.unwrap_or_else(|| panic!("no search upsert under the delivery: {spans:#?}"));
+    assert_eq!(attr(indexed, "folio.system"), "tantivy");
+    assert_eq!(attr(indexed, "folio.target"), "content");
     for s in [&request, &delivery, &chained] {
         assert!(s["endNs"].as_u64() >= s["startNs"].as_u64(), "{s}");
     }

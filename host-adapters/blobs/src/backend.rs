@@ -176,6 +176,22 @@ pub enum Bucket {
 }
 
 impl Bucket {
+    /// The backend, as traces name it.
+    pub fn system(&self) -> &'static str {
+        match self {
+            Bucket::Disk(_) => "disk",
+            Bucket::S3(_) => "s3",
+        }
+    }
+
+    /// The name the component's grant gives it.
+    pub fn name(&self) -> &str {
+        match self {
+            Bucket::Disk(b) => b.name(),
+            Bucket::S3(b) => b.name(),
+        }
+    }
+
     pub async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, BlobError> {
         check_key(key)?;
         match self {
@@ -301,6 +317,15 @@ impl Download {
 pub enum Upload {
     Disk(DiskUpload),
     S3(S3Upload),
+}
+
+impl Upload {
+    pub fn system(&self) -> &'static str {
+        match self {
+            Upload::Disk(_) => "disk",
+            Upload::S3(_) => "s3",
+        }
+    }
 }
 
 impl Upload {

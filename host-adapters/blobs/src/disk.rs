@@ -43,6 +43,10 @@ struct Header {
 }
 
 impl DiskBucket {
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
     /// Opens (creating) the bucket directory; leftovers of uploads a crash
     /// interrupted are removed.
     pub fn open(

@@ -115,6 +115,8 @@ impl ComponentBuckets {
 pub struct BlobView<'a> {
     pub table: &'a mut ResourceTable,
     pub buckets: &'a ComponentBuckets,
+    /// The calling instance's W3C trace context, for the calls' spans.
+    pub traceparent: &'a str,
 }
 
 struct BlobData;
@@ -161,6 +163,26 @@ impl BlobView<'_> {
     }
 }
 
+/// Runs `call` on `bucket`, reported to the host's tracing.
+async fn traced<T>(
+    traceparent: &str,
+    bucket: &Bucket,
+    operation: &'static str,
+    call: impl Future<Output = std::result::Result<T, BlobError>>,
+) -> std::result::Result<T, blobs::Error> {
+    let site = folio_observe::Site {
+        traceparent,
+        capability: "blobs",
+        system: bucket.system(),
+        operation,
+        target: Some(bucket.name()),
+        statement: None,
+    };
+    folio_observe::observed(site, call)
+        .await
+        .map_err(Into::into)
+}
+
 impl blobs::Host for BlobView<'_> {}
 
 impl blobs::HostBucket for BlobView<'_> {
@@ -177,12 +199,10 @@ impl blobs::HostBucket for BlobView<'_> {
         bucket: Resource<Bucket>,
         key: String,
     ) -> Result<Option<blobs::ObjectMeta>> {
-        Ok(self
-            .bucket(&bucket)?
-            .head(&key)
+        let bucket = self.bucket(&bucket)?;
+        Ok(traced(self.traceparent, &bucket, "head", bucket.head(&key))
             .await
-            .map(|m| m.map(meta))
-            .map_err(Into::into))
+            .map(|m| m.map(meta)))
     }
 
     async fn get(
@@ -195,10 +215,11 @@ impl blobs::HostBucket for BlobView<'_> {
             offset: r.offset,
             length: r.length,
         });
-        match self.bucket(&bucket)?.get(&key, range).await {
+        let bucket = self.bucket(&bucket)?;
+        match traced(self.traceparent, &bucket, "get", bucket.get(&key, range)).await {
             Ok(Some(download)) => Ok(Ok(Some(self.table.push(download)?))),
             Ok(None) => Ok(Ok(None)),
-            Err(e) => Ok(Err(e.into())),
+            Err(e) => Ok(Err(e)),
         }
     }
 
@@ -208,14 +229,23 @@ impl blobs::HostBucket for BlobView<'_> {
         key: String,
         content_type: String,
     ) -> Result<Resource<Upload>> {
-        match self.bucket(&bucket)?.put(&key, &content_type).await {
+        let bucket = self.bucket(&bucket)?;
+        match traced(
+            self.traceparent,
+            &bucket,
+            "put",
+            bucket.put(&key, &content_type),
+        )
+        .await
+        {
             Ok(upload) => Ok(Ok(self.table.push(upload)?)),
-            Err(e) => Ok(Err(e.into())),
+            Err(e) => Ok(Err(e)),
         }
     }
 
     async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<()> {
-        Ok(self.bucket(&bucket)?.delete(&key).await.map_err(Into::into))
+        let bucket = self.bucket(&bucket)?;
+        Ok(traced(self.traceparent, &bucket, "delete", bucket.delete(&key)).await)
     }
 
     async fn list(
@@ -225,9 +255,9 @@ impl blobs::HostBucket for BlobView<'_> {
         start_after: Option<String>,
         limit: u32,
     ) -> Result<blobs::Listing> {
-        Ok(self
-            .bucket(&bucket)?
-            .list(&prefix, start_after.as_deref(), limit)
+        let bucket = self.bucket(&bucket)?;
+        let listing = bucket.list(&prefix, start_after.as_deref(), limit);
+        Ok(traced(self.traceparent, &bucket, "list", listing)
             .await
             .map(|l| blobs::Listing {
                 objects: l
@@ -241,8 +271,7 @@ impl blobs::HostBucket for BlobView<'_> {
                     })
                     .collect(),
                 next_start_after: l.next_start_after,
-            })
-            .map_err(Into::into))
+            }))
     }
 
     async fn presign_get(
@@ -251,11 +280,9 @@ impl blobs::HostBucket for BlobView<'_> {
         key: String,
         expires_secs: u32,
     ) -> Result<String> {
-        Ok(self
-            .bucket(&bucket)?
-            .presign_get(&key, expires_secs)
-            .await
-            .map_err(Into::into))
+        let bucket = self.bucket(&bucket)?;
+        let presign = bucket.presign_get(&key, expires_secs);
+        Ok(traced(self.traceparent, &bucket, "presign-get", presign).await)
     }
 
     async fn presign_put(
@@ -265,11 +292,9 @@ impl blobs::HostBucket for BlobView<'_> {
         content_type: String,
         expires_secs: u32,
     ) -> Result<String> {
-        Ok(self
-            .bucket(&bucket)?
-            .presign_put(&key, &content_type, expires_secs)
-            .await
-            .map_err(Into::into))
+        let bucket = self.bucket(&bucket)?;
+        let presign = bucket.presign_put(&key, &content_type, expires_secs);
+        Ok(traced(self.traceparent, &bucket, "presign-put", presign).await)
     }
 
     async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
@@ -306,7 +331,18 @@ impl blobs::HostUpload for BlobView<'_> {
 
     async fn finish(&mut self, upload: Resource<Upload>) -> Result<blobs::ObjectMeta> {
         let upload = self.table.delete(upload)?;
-        Ok(upload.finish().await.map(meta).map_err(Into::into))
+        let site = folio_observe::Site {
+            traceparent: self.traceparent,
+            capability: "blobs",
+            system: upload.system(),
+            operation: "finish-upload",
+            target: None,
+            statement: None,
+        };
+        Ok(folio_observe::observed(site, upload.finish())
+            .await
+            .map(meta)
+            .map_err(Into::into))
     }
 
     /// Dropping an unfinished upload discards it (see `Upload`'s backends).

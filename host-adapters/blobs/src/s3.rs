@@ -93,6 +93,15 @@ fn rfc3339(t: Option<&aws_sdk_s3::primitives::DateTime>) -> String {
 }
 
 impl S3Bucket {
+    /// The grant's name: the last segment of `[prefix]<component>/<bucket>/`.
+    pub fn name(&self) -> &str {
+        self.prefix
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+    }
+
     /// Checks that the S3 bucket answers, so a bad binding fails at start-up.
     pub async fn open(client: Client, bucket: &str, prefix: String) -> anyhow::Result<S3Bucket> {
         client

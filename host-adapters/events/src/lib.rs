@@ -54,6 +54,14 @@ pub enum EventLog {
 }
 
 impl EventLog {
+    /// The backend, as traces name it.
+    pub fn system(&self) -> &'static str {
+        match self {
+            EventLog::Embedded(_) => "embedded-log",
+            EventLog::Kafka(_) => "kafka",
+        }
+    }
+
     pub async fn open(config: &EventLogConfig, data_dir: &Path) -> anyhow::Result<EventLog> {
         Ok(match config {
             EventLogConfig::Embedded {
@@ -237,7 +245,17 @@ impl wit::Host for EventsView<'_> {
         event
             .extensions
             .insert("traceparent".into(), self.traceparent.to_string());
-        Ok(match self.log.append(std::slice::from_ref(&event)).await {
+        let site = folio_observe::Site {
+            traceparent: self.traceparent,
+            capability: "events",
+            system: self.log.system(),
+            operation: "publish",
+            target: Some(&event.topic),
+            statement: None,
+        };
+        let appended =
+            folio_observe::observed(site, self.log.append(std::slice::from_ref(&event))).await;
+        Ok(match appended {
             Ok(()) => Ok(event.id),
             Err(EventError::TooLarge(m)) => Err(wit::Error::TooLarge(m)),
             Err(EventError::Invalid(m)) => Err(wit::Error::InvalidEvent(m)),

@@ -82,6 +82,14 @@ pub enum Store {
 }
 
 impl Store {
+    /// The backend, as traces name it.
+    pub fn system(&self) -> &'static str {
+        match self {
+            Store::Embedded(_) => "sqlite",
+            Store::Redis { .. } => "redis",
+        }
+    }
+
     pub async fn embedded(path: &Path) -> anyhow::Result<Store> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;

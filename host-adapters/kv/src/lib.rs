@@ -76,11 +76,13 @@ impl ComponentStores {
 }
 
 pub struct Bucket {
+    name: String,
     store: Store,
 }
 
 /// A compare-and-swap handle: the value seen when it was made.
 pub struct Cas {
+    name: String,
     store: Store,
     key: String,
     seen: Option<Vec<u8>>,
@@ -89,6 +91,8 @@ pub struct Cas {
 pub struct KvView<'a> {
     pub table: &'a mut ResourceTable,
     pub stores: &'a ComponentStores,
+    /// The calling instance's W3C trace context, for the calls' spans.
+    pub traceparent: &'a str,
 }
 
 struct KvData;
@@ -117,8 +121,36 @@ impl From<KvError> for store::Error {
 }
 
 impl KvView<'_> {
-    fn bucket(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<Store> {
-        Ok(self.table.get(bucket)?.store.clone())
+    /// The bucket's store, and where a call on it is made.
+    fn bucket(
+        &self,
+        bucket: &Resource<Bucket>,
+        operation: &'static str,
+    ) -> wasmtime::Result<(Store, Traced<'_>)> {
+        let bucket = self.table.get(bucket)?;
+        let site = folio_observe::Site {
+            traceparent: self.traceparent,
+            capability: "key-value",
+            system: bucket.store.system(),
+            operation,
+            target: Some(&bucket.name),
+            statement: None,
+        };
+        Ok((bucket.store.clone(), Traced(site)))
+    }
+}
+
+/// Runs a store call reported to the host's tracing.
+struct Traced<'a>(folio_observe::Site<'a>);
+
+impl Traced<'_> {
+    async fn call<T>(
+        self,
+        call: impl Future<Output = std::result::Result<T, KvError>>,
+    ) -> std::result::Result<T, store::Error> {
+        folio_observe::observed(self.0, call)
+            .await
+            .map_err(Into::into)
     }
 }
 
@@ -128,6 +160,7 @@ impl store::Host for KvView<'_> {
             return Ok(Err(store::Error::NoSuchStore));
         };
         let bucket = Bucket {
+            name: identifier,
             store: store.clone(),
         };
         Ok(Ok(self.table.push(bucket)?))
@@ -136,23 +169,23 @@ impl store::Host for KvView<'_> {
 
 impl store::HostBucket for KvView<'_> {
     async fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Result<Option<Vec<u8>>> {
-        Ok(self.bucket(&bucket)?.get(&key).await.map_err(Into::into))
+        let (store, traced) = self.bucket(&bucket, "get")?;
+        Ok(traced.call(store.get(&key)).await)
     }
 
     async fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> Result<()> {
-        Ok(self
-            .bucket(&bucket)?
-            .set(&key, &value, None)
-            .await
-            .map_err(Into::into))
+        let (store, traced) = self.bucket(&bucket, "set")?;
+        Ok(traced.call(store.set(&key, &value, None)).await)
     }
 
     async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<()> {
-        Ok(self.bucket(&bucket)?.delete(&key).await.map_err(Into::into))
+        let (store, traced) = self.bucket(&bucket, "delete")?;
+        Ok(traced.call(store.delete(&key)).await)
     }
 
     async fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Result<bool> {
-        Ok(self.bucket(&bucket)?.exists(&key).await.map_err(Into::into))
+        let (store, traced) = self.bucket(&bucket, "exists")?;
+        Ok(traced.call(store.exists(&key)).await)
     }
 
     async fn list_keys(
@@ -160,12 +193,11 @@ impl store::HostBucket for KvView<'_> {
         bucket: Resource<Bucket>,
         cursor: Option<String>,
     ) -> Result<store::KeyResponse> {
-        Ok(self
-            .bucket(&bucket)?
-            .list_keys(cursor)
+        let (store, traced) = self.bucket(&bucket, "list-keys")?;
+        Ok(traced
+            .call(store.list_keys(cursor))
             .await
-            .map(|(keys, cursor)| store::KeyResponse { keys, cursor })
-            .map_err(Into::into))
+            .map(|(keys, cursor)| store::KeyResponse { keys, cursor }))
     }
 
     async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
@@ -181,20 +213,34 @@ impl atomics::Host for KvView<'_> {
         key: String,
         delta: i64,
     ) -> Result<i64> {
-        Ok(self
-            .bucket(&bucket)?
-            .increment(&key, delta)
-            .await
-            .map_err(Into::into))
+        let (store, traced) = self.bucket(&bucket, "increment")?;
+        Ok(traced.call(store.increment(&key, delta)).await)
     }
 
     async fn swap(&mut self, cas: Resource<Cas>, value: Vec<u8>) -> Result<(), atomics::CasError> {
-        let Cas { store, key, seen } = self.table.delete(cas)?;
-        match store.compare_and_swap(&key, seen.as_deref(), &value).await {
+        let Cas {
+            name,
+            store,
+            key,
+            seen,
+        } = self.table.delete(cas)?;
+        let site = folio_observe::Site {
+            traceparent: self.traceparent,
+            capability: "key-value",
+            system: store.system(),
+            operation: "swap",
+            target: Some(&name),
+            statement: None,
+        };
+        let swapped =
+            folio_observe::observed(site, store.compare_and_swap(&key, seen.as_deref(), &value))
+                .await;
+        match swapped {
             Ok(true) => Ok(Ok(())),
             Ok(false) => {
                 let current = store.get(&key).await.ok().flatten();
                 let retry = self.table.push(Cas {
+                    name,
                     store,
                     key,
                     seen: current,
@@ -208,10 +254,16 @@ impl atomics::Host for KvView<'_> {
 
 impl atomics::HostCas for KvView<'_> {
     async fn new(&mut self, bucket: Resource<Bucket>, key: String) -> Result<Resource<Cas>> {
-        let store = self.bucket(&bucket)?;
-        match store.get(&key).await {
-            Ok(seen) => Ok(Ok(self.table.push(Cas { store, key, seen })?)),
-            Err(e) => Ok(Err(e.into())),
+        let name = self.table.get(&bucket)?.name.clone();
+        let (store, traced) = self.bucket(&bucket, "get")?;
+        match traced.call(store.get(&key)).await {
+            Ok(seen) => Ok(Ok(self.table.push(Cas {
+                name,
+                store,
+                key,
+                seen,
+            })?)),
+            Err(e) => Ok(Err(e)),
         }
     }
 
@@ -231,15 +283,17 @@ impl batch::Host for KvView<'_> {
         bucket: Resource<Bucket>,
         keys: Vec<String>,
     ) -> Result<Vec<(String, Option<Vec<u8>>)>> {
-        let store = self.bucket(&bucket)?;
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            match store.get(&key).await {
-                Ok(v) => out.push((key, v)),
-                Err(e) => return Ok(Err(e.into())),
-            }
-        }
-        Ok(Ok(out))
+        let (store, traced) = self.bucket(&bucket, "get-many")?;
+        Ok(traced
+            .call(async {
+                let mut out = Vec::with_capacity(keys.len());
+                for key in keys {
+                    let value = store.get(&key).await?;
+                    out.push((key, value));
+                }
+                Ok(out)
+            })
+            .await)
     }
 
     async fn set_many(
@@ -247,23 +301,27 @@ impl batch::Host for KvView<'_> {
         bucket: Resource<Bucket>,
         key_values: Vec<(String, Vec<u8>)>,
     ) -> Result<()> {
-        let store = self.bucket(&bucket)?;
-        for (key, value) in &key_values {
-            if let Err(e) = store.set(key, value, None).await {
-                return Ok(Err(e.into()));
-            }
-        }
-        Ok(Ok(()))
+        let (store, traced) = self.bucket(&bucket, "set-many")?;
+        Ok(traced
+            .call(async {
+                for (key, value) in &key_values {
+                    store.set(key, value, None).await?;
+                }
+                Ok(())
+            })
+            .await)
     }
 
     async fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> Result<()> {
-        let store = self.bucket(&bucket)?;
-        for key in &keys {
-            if let Err(e) = store.delete(key).await {
-                return Ok(Err(e.into()));
-            }
-        }
-        Ok(Ok(()))
+        let (store, traced) = self.bucket(&bucket, "delete-many")?;
+        Ok(traced
+            .call(async {
+                for key in &keys {
+                    store.delete(key).await?;
+                }
+                Ok(())
+            })
+            .await)
     }
 }
 
@@ -278,10 +336,9 @@ impl kv_expiry::Host for KvView<'_> {
         if ttl_ms == 0 {
             return Ok(Err(store::Error::Other("ttl-ms must be at least 1".into())));
         }
-        Ok(self
-            .bucket(&bucket)?
-            .set(&key, &value, Some(Duration::from_millis(ttl_ms)))
-            .await
-            .map_err(Into::into))
+        let (store, traced) = self.bucket(&bucket, "set-with-ttl")?;
+        Ok(traced
+            .call(store.set(&key, &value, Some(Duration::from_millis(ttl_ms))))
+            .await)
     }
 }

@@ -118,6 +118,14 @@ impl Mailer {
     }
 
     /// Where the file transport writes, if it is the one in use.
+    /// The backend, as traces name it.
+    pub fn system(&self) -> &'static str {
+        match &self.inner.transport {
+            Transport::File(_) => "eml-files",
+            Transport::Smtp(_) => "smtp",
+        }
+    }
+
     pub fn file_dir(&self) -> Option<&Path> {
         match &self.inner.transport {
             Transport::File(dir) => Some(dir),
@@ -218,6 +226,8 @@ pub struct MailView<'a> {
     pub granted: bool,
     pub mailer: &'a Mailer,
     pub component: &'a str,
+    /// The calling instance's W3C trace context, for the calls' spans.
+    pub traceparent: &'a str,
 }
 
 struct MailData;
@@ -263,7 +273,15 @@ impl wit::Host for MailView<'_> {
             html: message.html,
             list_unsubscribe: message.list_unsubscribe,
         };
-        let sent = self.mailer.send(self.component, &mail).await?;
+        let site = folio_observe::Site {
+            traceparent: self.traceparent,
+            capability: "mail",
+            system: self.mailer.system(),
+            operation: "send",
+            target: None,
+            statement: None,
+        };
+        let sent = folio_observe::observed(site, self.mailer.send(self.component, &mail)).await?;
         Ok(wit::Sent {
             message_id: sent.message_id,
             response: sent.response,

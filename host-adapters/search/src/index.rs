@@ -301,6 +301,15 @@ fn new_generation_name() -> String {
 impl SearchIndex {
     /// Opens (or creates) the index in `dir`, drops generations left by an
     /// unfinished rebuild, and starts its committer.
+    /// The grant's name: the index's directory.
+    pub fn name(&self) -> &str {
+        self.inner
+            .dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+    }
+
     pub fn open(dir: &Path, settings: WriterSettings) -> anyhow::Result<SearchIndex> {
         std::fs::create_dir_all(dir)?;
         let live_file = dir.join("LIVE");

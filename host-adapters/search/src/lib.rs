@@ -74,6 +74,8 @@ impl ComponentIndexes {
 pub struct SearchView<'a> {
     pub table: &'a mut ResourceTable,
     pub indexes: &'a ComponentIndexes,
+    /// The calling instance's W3C trace context, for the calls' spans.
+    pub traceparent: &'a str,
 }
 
 struct SearchData;
@@ -129,6 +131,26 @@ impl SearchView<'_> {
     }
 }
 
+/// Runs `call` on `index`, reported to the host's tracing.
+async fn traced<T>(
+    traceparent: &str,
+    index: &SearchIndex,
+    operation: &'static str,
+    call: impl Future<Output = std::result::Result<T, SearchError>>,
+) -> std::result::Result<T, wit::Error> {
+    let site = folio_observe::Site {
+        traceparent,
+        capability: "search",
+        system: "tantivy",
+        operation,
+        target: Some(index.name()),
+        statement: None,
+    };
+    folio_observe::observed(site, call)
+        .await
+        .map_err(Into::into)
+}
+
 impl wit::Host for SearchView<'_> {}
 
 impl wit::HostIndex for SearchView<'_> {
@@ -147,7 +169,7 @@ impl wit::HostIndex for SearchView<'_> {
     ) -> Result<()> {
         let index = self.index(&index)?;
         let docs = documents.into_iter().map(document).collect();
-        Ok(index.upsert(docs).await.map_err(Into::into))
+        Ok(traced(self.traceparent, &index, "upsert", index.upsert(docs)).await)
     }
 
     async fn delete(
@@ -157,7 +179,13 @@ impl wit::HostIndex for SearchView<'_> {
         version: i64,
     ) -> Result<()> {
         let index = self.index(&index)?;
-        Ok(index.delete(ids, version).await.map_err(Into::into))
+        Ok(traced(
+            self.traceparent,
+            &index,
+            "delete",
+            index.delete(ids, version),
+        )
+        .await)
     }
 
     async fn search(
@@ -182,19 +210,19 @@ impl wit::HostIndex for SearchView<'_> {
             facet_limit: q.facet_limit,
             snippet_chars: q.snippet_chars,
         };
-        Ok(index
-            .search(query)
-            .await
-            .map(|r| wit::Results {
-                total: r.total,
-                hits: r.hits.into_iter().map(hit).collect(),
-                facets: r
-                    .facets
-                    .into_iter()
-                    .map(|(field, values)| wit::FacetCount { field, values })
-                    .collect(),
-            })
-            .map_err(Into::into))
+        Ok(
+            traced(self.traceparent, &index, "search", index.search(query))
+                .await
+                .map(|r| wit::Results {
+                    total: r.total,
+                    hits: r.hits.into_iter().map(hit).collect(),
+                    facets: r
+                        .facets
+                        .into_iter()
+                        .map(|(field, values)| wit::FacetCount { field, values })
+                        .collect(),
+                }),
+        )
     }
 
     async fn suggest(
@@ -205,16 +233,15 @@ impl wit::HostIndex for SearchView<'_> {
         limit: u32,
     ) -> Result<Vec<wit::Suggestion>> {
         let index = self.index(&index)?;
-        Ok(index
-            .suggest(text, filters, limit)
+        let suggest = index.suggest(text, filters, limit);
+        Ok(traced(self.traceparent, &index, "suggest", suggest)
             .await
             .map(|found| {
                 found
                     .into_iter()
                     .map(|(id, title)| wit::Suggestion { id, title })
                     .collect()
-            })
-            .map_err(Into::into))
+            }))
     }
 
     async fn more_like_this(
@@ -226,11 +253,10 @@ impl wit::HostIndex for SearchView<'_> {
         limit: u32,
     ) -> Result<Vec<wit::Hit>> {
         let index = self.index(&index)?;
-        Ok(index
-            .more_like_this(id, shared, filters, limit)
+        let related = index.more_like_this(id, shared, filters, limit);
+        Ok(traced(self.traceparent, &index, "more-like-this", related)
             .await
-            .map(|hits| hits.into_iter().map(hit).collect())
-            .map_err(Into::into))
+            .map(|hits| hits.into_iter().map(hit).collect()))
     }
 
     async fn stats(&mut self, index: Resource<SearchIndex>) -> Result<wit::IndexStats> {
@@ -243,7 +269,13 @@ impl wit::HostIndex for SearchView<'_> {
 
     async fn begin_rebuild(&mut self, index: Resource<SearchIndex>) -> Result<String> {
         let index = self.index(&index)?;
-        Ok(index.begin_rebuild().await.map_err(Into::into))
+        Ok(traced(
+            self.traceparent,
+            &index,
+            "begin-rebuild",
+            index.begin_rebuild(),
+        )
+        .await)
     }
 
     async fn rebuild_upsert(
@@ -254,10 +286,8 @@ impl wit::HostIndex for SearchView<'_> {
     ) -> Result<()> {
         let index = self.index(&index)?;
         let docs = documents.into_iter().map(document).collect();
-        Ok(index
-            .rebuild_upsert(&rebuild, docs)
-            .await
-            .map_err(Into::into))
+        let upsert = index.rebuild_upsert(&rebuild, docs);
+        Ok(traced(self.traceparent, &index, "rebuild-upsert", upsert).await)
     }
 
     async fn finish_rebuild(
@@ -266,7 +296,8 @@ impl wit::HostIndex for SearchView<'_> {
         rebuild: String,
     ) -> Result<u64> {
         let index = self.index(&index)?;
-        Ok(index.finish_rebuild(&rebuild).await.map_err(Into::into))
+        let finish = index.finish_rebuild(&rebuild);
+        Ok(traced(self.traceparent, &index, "finish-rebuild", finish).await)
     }
 
     async fn abandon_rebuild(
@@ -275,7 +306,8 @@ impl wit::HostIndex for SearchView<'_> {
         rebuild: String,
     ) -> Result<()> {
         let index = self.index(&index)?;
-        Ok(index.abandon_rebuild(&rebuild).await.map_err(Into::into))
+        let abandon = index.abandon_rebuild(&rebuild);
+        Ok(traced(self.traceparent, &index, "abandon-rebuild", abandon).await)
     }
 
     async fn drop(&mut self, index: Resource<SearchIndex>) -> wasmtime::Result<()> {

@@ -171,29 +171,8 @@ pub struct Transaction {
     outbox_ready: Arc<Notify>,
 }
 
-/// One database call a guest made, as the host's tracing hears of it.
-pub struct Call<'a> {
-    /// The calling instance's W3C trace context.
-    pub traceparent: &'a str,
-    /// `query`, `execute`, `begin`, `commit` or `rollback`.
-    pub operation: &'static str,
-    /// The statement, for `query` and `execute`.
-    pub statement: Option<&'a str>,
-    pub dialect: Dialect,
-    pub elapsed: std::time::Duration,
-    pub error: Option<String>,
-}
-
-pub type CallObserver = fn(Call<'_>);
-
-static OBSERVER: std::sync::OnceLock<CallObserver> = std::sync::OnceLock::new();
-
-/// Has every guest database call reported to `observer` (once per process).
-pub fn observe_calls(observer: CallObserver) {
-    let _ = OBSERVER.set(observer);
-}
-
-/// Runs `call`, then reports it when someone observes database calls.
+/// Runs `call`, reported to the host's tracing (`folio_observe`) as a
+/// database call.
 async fn observed<T>(
     traceparent: &str,
     operation: &'static str,
@@ -201,19 +180,18 @@ async fn observed<T>(
     dialect: Dialect,
     call: impl Future<Output = std::result::Result<T, wit::Error>>,
 ) -> std::result::Result<T, wit::Error> {
-    let started = std::time::Instant::now();
-    let result = call.await;
-    if let Some(observer) = OBSERVER.get() {
-        observer(Call {
-            traceparent,
-            operation,
-            statement,
-            dialect,
-            elapsed: started.elapsed(),
-            error: result.as_ref().err().map(|e| format!("{e:?}")),
-        });
-    }
-    result
+    let site = folio_observe::Site {
+        traceparent,
+        capability: "sql",
+        system: match dialect {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgresql",
+        },
+        operation,
+        target: None,
+        statement,
+    };
+    folio_observe::observed(site, call).await
 }
 
 /// The per-instance view the bindings run against.

@@ -52,10 +52,11 @@ impl BlobsCapability {
 
 fn view(state: &mut HostState) -> BlobView<'_> {
     static NONE: LazyLock<ComponentBuckets> = LazyLock::new(ComponentBuckets::default);
-    let (table, component, _) = state.capability_parts();
+    let (table, component, traceparent) = state.capability_parts();
     BlobView {
         table,
         buckets: component.get::<ComponentBuckets>().unwrap_or(&NONE),
+        traceparent,
     }
 }
 

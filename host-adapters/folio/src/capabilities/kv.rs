@@ -36,10 +36,11 @@ impl KvCapability {
 
 fn view(state: &mut HostState) -> KvView<'_> {
     static NONE: LazyLock<ComponentStores> = LazyLock::new(ComponentStores::default);
-    let (table, component, _) = state.capability_parts();
+    let (table, component, traceparent) = state.capability_parts();
     KvView {
         table,
         stores: component.get::<ComponentStores>().unwrap_or(&NONE),
+        traceparent,
     }
 }
 

@@ -37,7 +37,7 @@ impl MailCapability {
 }
 
 fn view(state: &mut HostState) -> MailView<'_> {
-    let (_, component, _) = state.capability_parts();
+    let (_, component, traceparent) = state.capability_parts();
     let mail = component
         .get::<ComponentMail>()
         .expect("every component opens the mail capability");
@@ -45,6 +45,7 @@ fn view(state: &mut HostState) -> MailView<'_> {
         granted: mail.granted,
         mailer: &mail.mailer,
         component: &mail.component,
+        traceparent,
     }
 }
 

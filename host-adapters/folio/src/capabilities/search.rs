@@ -32,10 +32,11 @@ impl SearchCapability {
 
 fn view(state: &mut HostState) -> SearchView<'_> {
     static NONE: LazyLock<ComponentIndexes> = LazyLock::new(ComponentIndexes::default);
-    let (table, component, _) = state.capability_parts();
+    let (table, component, traceparent) = state.capability_parts();
     SearchView {
         table,
         indexes: component.get::<ComponentIndexes>().unwrap_or(&NONE),
+        traceparent,
     }
 }
 

@@ -135,24 +135,29 @@ pub fn http_attributes(
     ]
 }
 
-/// A guest's database call: a client span, the child of its instance's span.
-fn sql_span(call: folio_sql::Call<'_>) {
-    let trace = TraceContext::from_header(Some(call.traceparent));
-    let system = match call.dialect {
-        folio_sql::Dialect::Sqlite => "sqlite",
-        folio_sql::Dialect::Postgres => "postgresql",
-    };
+/// A guest's call into an adapter: a client span, the child of its
+/// instance's span, named `{capability} {operation}`.
+fn adapter_span(call: folio_observe::Call<'_>) {
+    let site = call.site;
+    let trace = TraceContext::from_header(Some(site.traceparent));
     finished(
         &trace,
-        || format!("sql {}", call.operation),
+        || format!("{} {}", site.capability, site.operation),
         SpanKind::Client,
         call.elapsed,
         || {
             let mut attributes = vec![
-                ("db.system.name", Attribute::Text(system.into())),
-                ("db.operation.name", Attribute::Text(call.operation.into())),
+                ("folio.capability", Attribute::Text(site.capability.into())),
+                ("folio.system", Attribute::Text(site.system.into())),
             ];
-            if let Some(statement) = call.statement {
+            if matches!(site.capability, "sql" | "key-value") {
+                attributes.push(("db.system.name", Attribute::Text(site.system.into())));
+                attributes.push(("db.operation.name", Attribute::Text(site.operation.into())));
+            }
+            if let Some(target) = site.target {
+                attributes.push(("folio.target", Attribute::Text(target.into())));
+            }
+            if let Some(statement) = site.statement {
                 // Statements carry `$n` placeholders, never the values.
                 let text: String = statement.chars().take(300).collect();
                 attributes.push(("db.query.text", Attribute::Text(text)));
@@ -216,7 +221,7 @@ pub fn start(
     if QUEUE_TX.set(tx).is_err() {
         anyhow::bail!("telemetry export was started twice");
     }
-    folio_sql::observe_calls(sql_span);
+    folio_observe::observe_calls(adapter_span);
     let (stop, stopped) = watch::channel(false);
     let sender = Sender {
         endpoint,
