@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use folio_tests::media::{runtime_config as s3_bucket_config, s3_from_env};
 use folio_tests::services::{backends, unique};
 use folio_tests::{
-    Host, HostOptions, events_manifest, fixture_state_manifest, get_json, send_signal,
+    Host, HostOptions, events_manifest, fixture_rows, fixture_state_manifest, get_json, post_json,
+    send_signal, ticks_run_once,
 };
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
@@ -57,15 +58,6 @@ async fn answer(sent: reqwest::Result<reqwest::Response>) -> Result<Value, Strin
         return Err(format!("{status}: {body}"));
     }
     Ok(serde_json::from_str(&body).unwrap_or(Value::Null))
-}
-
-fn rows(body: &Value) -> Vec<Vec<Value>> {
-    body["rows"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no rows: {body}"))
-        .iter()
-        .map(|r| r.as_array().unwrap().clone())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -243,7 +235,8 @@ async fn killing_a_host_under_load_loses_nothing() {
 
     // Every acknowledged write is there, and its event handled exactly once
     // in effect (a redelivery adds to `deliveries` of the same row).
-    let writes: BTreeMap<String, String> = rows(&get_json(survivor, "/ev/writes").await)
+    let writes: BTreeMap<String, String> = fixture_rows(survivor, "/ev/writes")
+        .await
         .into_iter()
         .map(|r| (r[0].as_str().unwrap().into(), r[1].as_str().unwrap().into()))
         .collect();
@@ -255,18 +248,10 @@ async fn killing_a_host_under_load_loses_nothing() {
         &missing[..missing.len().min(5)]
     );
     // Every acknowledged key-value and object write is there too.
-    let http = reqwest::Client::new();
     for chunk in kv_acked.chunks(200) {
         let ops: Vec<Value> = chunk.iter().map(|k| json!({"get": k})).collect();
-        let answer: Value = http
-            .post(survivor.url("/st/kv"))
-            .json(&json!({"ops": ops}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (status, answer) = post_json(survivor, "/st/kv", json!({"ops": ops})).await;
+        assert_eq!(status, 200, "{answer}");
         for (key, got) in chunk.iter().zip(answer["results"].as_array().unwrap()) {
             assert_eq!(got["ok"], json!(key), "key-value write {key} lost: {got}");
         }
@@ -274,16 +259,11 @@ async fn killing_a_host_under_load_loses_nothing() {
     let mut objects = BTreeSet::new();
     let mut start_after = String::new();
     loop {
-        let page: Value = http
-            .get(survivor.url(&format!(
-                "/st/blobs/list?bucket=media&limit=1000&start-after={start_after}"
-            )))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = get_json(
+            survivor,
+            &format!("/st/blobs/list?bucket=media&limit=1000&start-after={start_after}"),
+        )
+        .await;
         let listed = page["objects"]
             .as_array()
             .unwrap_or_else(|| panic!("no objects: {page}"));
@@ -311,7 +291,7 @@ async fn killing_a_host_under_load_loses_nothing() {
     let acked_set: BTreeSet<String> = acked.iter().cloned().collect();
     let deadline = Instant::now() + Duration::from_secs(90);
     let (received, redelivered) = loop {
-        let received = rows(&get_json(survivor, "/ev/received").await);
+        let received = fixture_rows(survivor, "/ev/received").await;
         let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut redelivered = 0;
         for r in &received {
@@ -349,12 +329,7 @@ async fn killing_a_host_under_load_loses_nothing() {
     };
 
     // The cron trigger fired once per tick on the cluster, before and after.
-    let ticks: Vec<i64> = rows(&get_json(survivor, "/ev/ticks").await)
-        .iter()
-        .map(|r| r[0].as_i64().unwrap())
-        .collect();
-    let distinct: BTreeSet<i64> = ticks.iter().copied().collect();
-    assert_eq!(distinct.len(), ticks.len(), "a tick ran twice: {ticks:?}");
+    let ticks = ticks_run_once(survivor).await;
     assert!(
         ticks.len() >= 15,
         "{} ticks in {:?}",

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use folio_tests::{Host, events_manifest, get_json, wasm};
+use folio_tests::{Host, HostOptions, events_manifest, fixture_rows, ticks_run_once, wasm};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "release-manager-token-0123456789abcdef";
@@ -33,21 +33,11 @@ fn start(manifest: &str, runtime_config: &str) -> (Host, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("runtime.toml");
     std::fs::write(&config, runtime_config).unwrap();
-    let line: Vec<String> = [
-        "up",
-        "--manifest",
-        "{manifest_dir}/spin.toml",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        "{data_dir}",
-        "--runtime-config",
-        &config.display().to_string(),
-    ]
-    .map(String::from)
-    .to_vec();
-    let host = Host::start_command_line(manifest, &line, Vec::new(), None);
-    (host, dir)
+    let options = HostOptions {
+        args: vec!["--runtime-config".into(), config.display().to_string()],
+        ..Default::default()
+    };
+    (Host::start_with(manifest, options), dir)
 }
 
 struct Control<'a> {
@@ -88,15 +78,6 @@ impl Control<'_> {
 
 fn only(name: &str, n: usize) -> BTreeMap<String, usize> {
     BTreeMap::from([(name.to_string(), n)])
-}
-
-fn rows(body: &Value) -> Vec<Vec<Value>> {
-    body["rows"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no rows: {body}"))
-        .iter()
-        .map(|r| r.as_array().unwrap().clone())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -331,7 +312,7 @@ async fn switching_and_rolling_back_releases_under_load_fails_no_request() {
     let acked: BTreeSet<String> = acked.into_iter().collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let received = rows(&get_json(&host, "/ev/received").await);
+        let received = fixture_rows(&host, "/ev/received").await;
         let mut by_key: BTreeMap<String, usize> = BTreeMap::new();
         for r in &received {
             *by_key.entry(r[3].as_str().unwrap().into()).or_default() += 1;
@@ -351,12 +332,7 @@ async fn switching_and_rolling_back_releases_under_load_fails_no_request() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let ticks: Vec<i64> = rows(&get_json(&host, "/ev/ticks").await)
-        .iter()
-        .map(|r| r[0].as_i64().unwrap())
-        .collect();
-    let distinct: BTreeSet<i64> = ticks.iter().copied().collect();
-    assert_eq!(distinct.len(), ticks.len(), "a tick ran twice: {ticks:?}");
+    let ticks = ticks_run_once(&host).await;
     assert!(ticks.len() >= 5, "only {} cron ticks", ticks.len());
     eprintln!(
         "{} writes and {reads} reads across a promotion, a rollback, a SIGHUP reload and a refused one, 0 failed; \

@@ -727,6 +727,30 @@ pub async fn get_json(host: &Host, path: &str) -> serde_json::Value {
         .unwrap()
 }
 
+/// The fire times the events fixture's cron trigger ran at, after checking
+/// that none ran twice.
+pub async fn ticks_run_once(host: &Host) -> Vec<i64> {
+    let ticks: Vec<i64> = fixture_rows(host, "/ev/ticks")
+        .await
+        .iter()
+        .map(|r| r[0].as_i64().unwrap())
+        .collect();
+    let distinct: std::collections::BTreeSet<i64> = ticks.iter().copied().collect();
+    assert_eq!(distinct.len(), ticks.len(), "a tick ran twice: {ticks:?}");
+    ticks
+}
+
+/// The rows a fixture component lists at `path` (`/ev/received`, ...).
+pub async fn fixture_rows(host: &Host, path: &str) -> Vec<Vec<serde_json::Value>> {
+    let body = get_json(host, path).await;
+    body["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no rows at {path}: {body}"))
+        .iter()
+        .map(|r| r.as_array().unwrap().clone())
+        .collect()
+}
+
 /// POSTs `body` as JSON; returns the status and the answer (JSON when it parses).
 pub async fn post_json(
     host: &Host,
