@@ -457,6 +457,78 @@ async fn content_flow(host: &Host) {
             .map(|i| format!("Listed {run} {i}"))
             .collect::<Vec<_>>()
     );
+    // Keyset pages (the default) go back too; page numbers still work, but
+    // not together with a cursor.
+    let back = page2.body["_links"]["prev"]["href"].as_str().unwrap();
+    assert_eq!(titles(&api.get(back, None).await.body), titles(&page1.body));
+    assert!(next.contains("cursor="), "{next}");
+    let numbered = api
+        .get(
+            &format!("/api/v1/content?tag={tag}&sort=title&limit=2&page=2"),
+            None,
+        )
+        .await;
+    assert_eq!(titles(&numbered.body), titles(&page2.body));
+    assert!(
+        numbered.body["_links"]["next"]["href"]
+            .as_str()
+            .unwrap()
+            .contains("page=3")
+    );
+    assert_eq!(numbered.body["pagination"]["total"], 5);
+    let cursor = page1.body["pagination"]["nextCursor"].as_str().unwrap();
+    let both = api
+        .get(
+            &format!("/api/v1/content?tag={tag}&sort=title&page=2&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (both.status, both.body["errors"][0]["field"].clone()),
+        (422, json!("page"))
+    );
+    // Forged cursors are the client's mistake, named, whatever they hold.
+    let b64 = |v: Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let some_id = "0b7f5a5e-1c1d-4c1e-9a0e-3d2b1c0a9f8e";
+    for forged in [
+        "not a cursor!".to_string(),
+        b64(json!(["title", "listed", some_id, "a"])),
+        b64(json!(["-createdAt", "yesterday", some_id, "a"])),
+        b64(json!([
+            "-createdAt",
+            "2026-12-01T09:00:00Z",
+            "1 OR 1=1",
+            "a"
+        ])),
+        b64(json!([
+            "-createdAt",
+            "2026-12-01T09:00:00Z",
+            some_id,
+            "sideways"
+        ])),
+        "A".repeat(3000),
+    ] {
+        let r = api
+            .get(&format!("/api/v1/content?cursor={forged}"), None)
+            .await;
+        assert_eq!(
+            (r.status, r.body["errors"][0]["field"].clone()),
+            (422, json!("cursor")),
+            "{forged}: {:?}",
+            r.body
+        );
+    }
+    let bad_total = api.get("/api/v1/content?total=some", None).await;
+    assert_eq!(
+        (
+            bad_total.status,
+            bad_total.body["errors"][0]["field"].clone()
+        ),
+        (422, json!("total"))
+    );
     let only = api
         .get(
             &format!("/api/v1/content?tag={tag}&fields=id,title&limit=1"),
@@ -538,6 +610,34 @@ async fn content_flow(host: &Host) {
         ],
     )
     .await;
+
+    // After creates, edits, transitions, archiving, a deletion and a purge,
+    // the kept counts answer exactly what counting every row answers.
+    for (filter, token) in [
+        ("", None),
+        ("?type=podcast", None),
+        ("?status=draft", Some(&admin)),
+        ("?status=review&type=article", Some(&admin)),
+        ("?status=archived", Some(&admin)),
+        ("?status=published", Some(&admin)),
+        ("", Some(&admin)),
+    ] {
+        let token = token.map(String::as_str);
+        let cheap = api.get(&format!("/api/v1/content{filter}"), token).await;
+        let separator = if filter.is_empty() { "?" } else { "&" };
+        let exact = api
+            .get(
+                &format!("/api/v1/content{filter}{separator}total=exact"),
+                token,
+            )
+            .await;
+        assert_eq!(
+            cheap.body["pagination"]["total"], exact.body["pagination"]["total"],
+            "{filter}: {:?} vs {:?}",
+            cheap.body["pagination"], exact.body["pagination"]
+        );
+        assert_eq!(cheap.body["pagination"]["totalExact"], true, "{filter}");
+    }
 }
 
 #[tokio::test]
@@ -1032,4 +1132,187 @@ async fn openapi_documents() {
         "{:?}",
         gone.body
     );
+}
+
+/// `POST /api/v1/content/import`: NDJSON from admins only; every line is
+/// checked before anything is written; the same upload twice creates
+/// nothing twice; lists and their totals see the items at once.
+#[tokio::test]
+async fn bulk_import() {
+    let (host, _dir) = start_services("content-import", None, &[], true).await;
+    let api = Api { host: &host };
+    let run = unique();
+    let (admin, _) = api
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
+    let (cora, _) = api.user_with_role(&admin, "cora", "creator", &run).await;
+    let upload = |token: Option<&str>, content_type: &str, body: String| {
+        let mut request = folio_tests::client()
+            .post(host.url("/api/v1/content/import"))
+            .header("content-type", content_type.to_string())
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let location = response
+                .headers()
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_string());
+            let text = response.text().await.unwrap();
+            (
+                status,
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)),
+                location,
+            )
+        }
+    };
+    let published_id = "6f1c2b3a-4d5e-4f60-8a1b-2c3d4e5f6a7b";
+    let lines = [
+        json!({"id": published_id, "title": format!("Imported {run} one"), "type": "article",
+               "body": "<p>old <script>x</script>news</p>", "status": "published",
+               "createdAt": "2024-03-01T08:00:00Z", "publishedAt": "2024-03-01T09:00:00Z",
+               "tags": [format!("imp{run}")]}),
+        json!({"title": format!("Imported {run} two"), "type": "podcast", "tags": [format!("imp{run}")]}),
+        json!({"title": format!("Imported {run} three"), "type": "video", "status": "archived"}),
+    ];
+    let ndjson = |lines: &[Value]| {
+        lines
+            .iter()
+            .map(|l| l.to_string() + "\n")
+            .collect::<String>()
+    };
+    let body = ndjson(&lines);
+
+    // Who may import, and in what form.
+    let nobody = upload(None, "application/x-ndjson", body.clone()).await;
+    assert_eq!(nobody.0, 401, "{:?}", nobody.1);
+    let creator = upload(Some(&cora), "application/x-ndjson", body.clone()).await;
+    assert_eq!(creator.0, 403, "{:?}", creator.1);
+    let as_json = upload(Some(&admin), "application/json", body.clone()).await;
+    assert_eq!(as_json.0, 415, "{:?}", as_json.1);
+
+    // A bad line anywhere writes nothing, and is named.
+    let mut bad = lines.to_vec();
+    bad[1] = json!({"type": "podcast"});
+    let refused = upload(Some(&admin), "application/x-ndjson", ndjson(&bad)).await;
+    assert_eq!(refused.0, 422, "{:?}", refused.1);
+    assert_eq!(refused.1["line"], 2, "{:?}", refused.1);
+    assert_eq!(refused.1["errors"][0]["field"], "title");
+    let not_json = upload(
+        Some(&admin),
+        "application/x-ndjson",
+        format!("{}\nnot json\n", lines[0]),
+    )
+    .await;
+    assert_eq!((not_json.0, not_json.1["line"].clone()), (400, json!(2)));
+    let twice = upload(
+        Some(&admin),
+        "application/x-ndjson",
+        ndjson(&[lines[0].clone(), lines[0].clone()]),
+    )
+    .await;
+    assert_eq!(
+        (twice.0, twice.1["errors"][0]["field"].clone()),
+        (422, json!("id"))
+    );
+    let mut nowhere = lines[1].clone();
+    nowhere["categories"] = json!(["0b7f5a5e-1c1d-4c1e-9a0e-3d2b1c0a9f8e"]);
+    let missing = upload(Some(&admin), "application/x-ndjson", ndjson(&[nowhere])).await;
+    assert_eq!(
+        (missing.0, missing.1["errors"][0]["field"].clone()),
+        (422, json!("categories"))
+    );
+    let huge = json!({"title": "Huge", "type": "article", "body": "x".repeat(3 << 20)});
+    let too_long = upload(Some(&admin), "application/x-ndjson", ndjson(&[huge])).await;
+    assert_eq!((too_long.0, too_long.1["line"].clone()), (413, json!(1)));
+    assert_eq!(
+        api.get(&format!("/api/v1/content/{published_id}"), None)
+            .await
+            .status,
+        404,
+        "a refused upload wrote something"
+    );
+
+    // The upload itself, then the same again.
+    let (status, outcome, location) =
+        upload(Some(&admin), "application/x-ndjson", body.clone()).await;
+    assert_eq!(status, 200, "{outcome:?}");
+    assert_eq!(
+        (
+            outcome["lines"].clone(),
+            outcome["created"].clone(),
+            outcome["skipped"].clone()
+        ),
+        (json!(3), json!(3), json!(0))
+    );
+    let job = api.get(&location.unwrap(), Some(&admin)).await;
+    assert_eq!(
+        (job.body["state"].clone(), job.body["created"].clone()),
+        (json!("done"), json!(3))
+    );
+    assert_eq!(
+        api.get(
+            &format!(
+                "/api/v1/content/imports/{}",
+                outcome["id"].as_str().unwrap()
+            ),
+            Some(&cora)
+        )
+        .await
+        .status,
+        403
+    );
+    let again = upload(Some(&admin), "application/x-ndjson", body).await;
+    assert_eq!(
+        (again.1["created"].clone(), again.1["skipped"].clone()),
+        (json!(0), json!(3)),
+        "{:?}",
+        again.1
+    );
+
+    // The items are there as imported, sanitized, and listed at once.
+    let one = api
+        .get(&format!("/api/v1/content/{published_id}"), None)
+        .await;
+    assert_eq!(one.status, 200, "{:?}", one.body);
+    assert!(
+        one.body["publishedAt"]
+            .as_str()
+            .unwrap()
+            .starts_with("2024-03-01T09:00:00"),
+        "{:?}",
+        one.body
+    );
+    assert!(!one.body["body"].as_str().unwrap().contains("script"));
+    let tagged = api
+        .get(&format!("/api/v1/content?tag=imp{run}"), None)
+        .await;
+    assert_eq!(tagged.body["pagination"]["total"], 1, "{:?}", tagged.body);
+    let drafts = api
+        .get(
+            &format!("/api/v1/content?tag=imp{run}&status=draft"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(drafts.body["pagination"]["total"], 1);
+    for filter in ["", "?status=archived", "?type=podcast"] {
+        let cheap = api
+            .get(&format!("/api/v1/content{filter}"), Some(&admin))
+            .await;
+        let separator = if filter.is_empty() { "?" } else { "&" };
+        let exact = api
+            .get(
+                &format!("/api/v1/content{filter}{separator}total=exact"),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(
+            cheap.body["pagination"]["total"], exact.body["pagination"]["total"],
+            "{filter}"
+        );
+    }
+    events_about(&host, published_id, &["folio.content.ContentImported"]).await;
 }

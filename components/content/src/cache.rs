@@ -11,7 +11,8 @@
 //! Lists: anonymous and consumer lists (published items only) are cached
 //! under the current list generation, a counter every committed content
 //! write bumps; a list cached under an older generation is never read
-//! again and expires.
+//! again and expires. Requests that miss the same list together compute it
+//! once (`kv::fill_once`).
 //!
 //! Writers update both after their commit and before they answer, so a
 //! read that starts after a successful write never sees what it replaced.
@@ -116,23 +117,21 @@ fn list_generation(bucket: &Bucket) -> Option<i64> {
     }
 }
 
-/// A public list response cached for `query`, and the key to store it
-/// under if it is not.
-pub fn list(query: &str) -> (Option<Vec<u8>>, Option<String>) {
+/// The public list answer for `query`: cached under the current
+/// generation, or made by `fill` (once, however many requests miss it
+/// together) and cached. Without a reachable store, `fill` answers.
+pub fn list_or_fill(
+    query: &str,
+    fill: impl FnOnce() -> Result<Vec<u8>, Problem>,
+) -> Result<Vec<u8>, Problem> {
     let Some(bucket) = bucket() else {
-        return (None, None);
+        return fill();
     };
     let Some(generation) = list_generation(&bucket) else {
-        return (None, None);
+        return fill();
     };
     let key = format!("list:{generation}:{}", folio_guest::util::sha256_hex(query));
-    (bucket.get(&key).ok().flatten(), Some(key))
-}
-
-pub fn store_list(key: &str, body: &[u8]) {
-    if let Some(bucket) = bucket() {
-        let _ = kv::set_with_ttl(&bucket, key, body, LIST_TTL_MS);
-    }
+    kv::fill_once(&bucket, &key, LIST_TTL_MS, fill)
 }
 
 /// Every cached list is out of date after a content write.
@@ -165,6 +164,11 @@ pub fn written(old: &Content, next: &Content) {
 pub fn repair(kind: &str, id: &str, version: Option<i64>, age_ms: u64) -> Result<(), Problem> {
     if kind == "folio.content.ContentCreated" {
         // New items are drafts, which neither the item nor the list cache holds.
+        return Ok(());
+    }
+    if kind == "folio.content.ContentImported" {
+        // New too; an import moves the list generation on after each batch
+        // (if it died just before, lists are stale until they expire).
         return Ok(());
     }
     let failed = || Problem::unavailable("the read cache could not be updated");

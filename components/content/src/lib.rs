@@ -7,6 +7,7 @@ mod api;
 mod cache;
 mod categories;
 mod events;
+mod import;
 mod input;
 mod model;
 mod openapi;

@@ -10,7 +10,7 @@ use crate::api::bodies::{
     ContentItem, ContentPatch, ContentRequest, ContentSort, ContentStatus, ContentType,
     ProblemDetails,
 };
-use crate::api::{categories, content, relations};
+use crate::api::{categories, content, imports, relations};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,6 +21,8 @@ use crate::api::{categories, content, relations};
     paths(
         content::list,
         content::create,
+        imports::import,
+        imports::job,
         content::get,
         update_put,
         update_patch,

@@ -29,7 +29,7 @@ pub fn publish_due() -> Result<usize, Problem> {
         let next = old.with_status("published");
         let tx = db.begin().map_err(db_error)?;
         // Another host, or an edit, got there first: leave it.
-        if !store::replace(&tx, &next, old.version, &old.author_id)? {
+        if !store::replace(&tx, &old, &next, &old.author_id)? {
             continue;
         }
         events::publish(

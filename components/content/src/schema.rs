@@ -111,6 +111,46 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                 {}",
                 folio_guest::entitlements::MIGRATION
             ),
+        },
+        // List totals from a count per (status, type) of live items, kept
+        // by every write; and the indexes keyset pages walk, without the
+        // items deleted but not purged.
+        Migration {
+            version: 4,
+            name: "counts-and-keyset-indexes".into(),
+            statements: "CREATE TABLE content_counts (
+                    status TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    n BIGINT NOT NULL,
+                    PRIMARY KEY (status, kind)
+                );
+                INSERT INTO content_counts (status, kind, n)
+                    SELECT status, kind, COUNT(*) FROM content WHERE deleted_at IS NULL
+                    GROUP BY status, kind;
+                CREATE INDEX content_live_status_updated ON content (status, updated_at, id)
+                    WHERE deleted_at IS NULL;
+                CREATE INDEX content_live_status_kind_created ON content (status, kind, created_at, id)
+                    WHERE deleted_at IS NULL;
+                CREATE INDEX content_live_status_title ON content (status, title_key, id)
+                    WHERE deleted_at IS NULL"
+                .into(),
+        },
+        // Bulk imports, and how far each got.
+        Migration {
+            version: 5,
+            name: "imports".into(),
+            statements: format!(
+                "CREATE TABLE content_imports (
+                    id TEXT PRIMARY KEY,
+                    created_by TEXT NOT NULL,
+                    lines BIGINT NOT NULL,
+                    created BIGINT NOT NULL,
+                    skipped BIGINT NOT NULL,
+                    state TEXT NOT NULL,
+                    created_at {ts} NOT NULL,
+                    updated_at {ts} NOT NULL
+                )"
+            ),
         }]
     }
 }

@@ -1,5 +1,7 @@
 //! Content in its database: reading, writing with optimistic concurrency,
-//! revisions, lists with filters and both paging styles.
+//! revisions, lists with filters and both paging styles, and the live items
+//! counted per (status, type) in `content_counts`, kept in the transaction
+//! of every write, so list totals are one indexed read.
 
 use folio_guest::http::Problem;
 use folio_guest::util::now_rfc3339;
@@ -141,20 +143,39 @@ pub fn insert(tx: &Transaction, c: &Content, editor: &str) -> Result<(), Problem
         &row_values(c),
     )
     .map_err(db_error)?;
+    count(tx, c, 1)?;
     write_links(tx, c, false)?;
     add_revision(tx, c, editor)
 }
 
-/// Replaces the item's row if it is still at `expected_version`; false if
-/// another write got there first.
+/// Adds `delta` to the count of `c`'s (status, type), if it is live.
+fn count(tx: &Transaction, c: &Content, delta: i64) -> Result<(), Problem> {
+    if c.deleted_at.is_some() {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO content_counts (status, kind, n) VALUES ($1, $2, $3) \
+         ON CONFLICT (status, kind) DO UPDATE SET n = content_counts.n + excluded.n",
+        &[
+            Value::Text(c.status.clone()),
+            Value::Text(c.kind.clone()),
+            Value::Integer(delta),
+        ],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Replaces `old`'s row with `c` if it is still at `old`'s version; false
+/// if another write got there first.
 pub fn replace(
     tx: &Transaction,
+    old: &Content,
     c: &Content,
-    expected_version: i64,
     editor: &str,
 ) -> Result<bool, Problem> {
     let mut params = row_values(c);
-    params.push(Value::Integer(expected_version));
+    params.push(Value::Integer(old.version));
     let changed = tx
         .execute(
             "UPDATE content SET title = $2, title_key = $3, description = $4, body = $5, \
@@ -167,6 +188,11 @@ pub fn replace(
         .map_err(db_error)?;
     if changed != 1 {
         return Ok(false);
+    }
+    let counted = |c: &Content| (c.status.clone(), c.kind.clone(), c.deleted_at.is_none());
+    if counted(old) != counted(c) {
+        count(tx, old, -1)?;
+        count(tx, c, 1)?;
     }
     write_links(tx, c, true)?;
     add_revision(tx, c, editor)?;
@@ -218,8 +244,9 @@ fn add_revision(tx: &Transaction, c: &Content, editor: &str) -> Result<(), Probl
 }
 
 /// Deletes the item and everything hanging off it (an admin's purge).
-pub fn purge(tx: &Transaction, id: &str) -> Result<(), Problem> {
-    let id = [Value::Text(id.to_string())];
+pub fn purge(tx: &Transaction, c: &Content) -> Result<(), Problem> {
+    count(tx, c, -1)?;
+    let id = [Value::Text(c.id.clone())];
     for statement in [
         "DELETE FROM content_tags WHERE content_id = $1",
         "DELETE FROM content_categories WHERE content_id = $1",
@@ -284,18 +311,85 @@ pub struct Order {
     pub descending: bool,
 }
 
+/// Keyset paging: a position in the list, the sort value and id of an
+/// item already seen, and which side of it the page is on.
+pub struct Position {
+    pub value: String,
+    pub id: String,
+    pub before: bool,
+}
+
+/// How a list's total is counted.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Totals {
+    /// None (a page reached by a cursor).
+    Skip,
+    /// From `content_counts` when only status and type filter the list,
+    /// else counted up to `COUNT_CAP` matches.
+    Cheap,
+    /// Every match counted (`total=exact`).
+    Exact,
+}
+
+/// Past this many matches a cheap total stops counting and says so.
+pub const COUNT_CAP: i64 = 10_000;
+
 pub struct ListQuery {
     pub conditions: Vec<String>,
     pub params: Vec<Value>,
     pub order: Order,
     pub limit: u32,
     pub page: u32,
-    /// Keyset paging: the sort value and id of the last item already seen.
-    pub after: Option<(String, String)>,
+    pub position: Option<Position>,
+    pub totals: Totals,
+    /// The statuses and types the list is filtered by, while nothing else
+    /// filters it (then `content_counts` answers its total); `None` once
+    /// another filter is added.
+    counted_by: Option<(Vec<String>, Vec<String>)>,
 }
 
 impl ListQuery {
+    /// Live items in `order`, 20 a page, with a cheap total.
+    pub fn new(order: Order) -> ListQuery {
+        ListQuery {
+            conditions: vec!["deleted_at IS NULL".into()],
+            params: Vec::new(),
+            order,
+            limit: 20,
+            page: 1,
+            position: None,
+            totals: Totals::Cheap,
+            counted_by: Some((Vec::new(), Vec::new())),
+        }
+    }
+
+    /// Adds a filter (`$?` is its parameter); totals are then counted rows.
     pub fn condition(&mut self, sql_with_placeholder: &str, value: Value) {
+        self.counted_by = None;
+        self.bind(sql_with_placeholder, value);
+    }
+
+    /// Adds a filter without a parameter; totals are then counted rows.
+    pub fn plain_condition(&mut self, sql: &str) {
+        self.counted_by = None;
+        self.conditions.push(sql.into());
+    }
+
+    pub fn status(&mut self, status: &str) {
+        if let Some((statuses, _)) = &mut self.counted_by {
+            statuses.push(status.into());
+        }
+        self.bind("status = $?", Value::Text(status.into()));
+    }
+
+    pub fn kind(&mut self, kind: &str) {
+        if let Some((_, kinds)) = &mut self.counted_by {
+            kinds.push(kind.into());
+        }
+        self.bind("kind = $?", Value::Text(kind.into()));
+    }
+
+    fn bind(&mut self, sql_with_placeholder: &str, value: Value) {
         self.params.push(value);
         let n = self.params.len();
         self.conditions
@@ -305,8 +399,11 @@ impl ListQuery {
 
 pub struct Page {
     pub items: Vec<Content>,
-    /// Only for page-number paging: keyset pages do not count.
-    pub total: Option<i64>,
+    /// The number of matches, and whether it is exact (a cheap count stops
+    /// at `COUNT_CAP`); none for pages reached by a cursor.
+    pub total: Option<(i64, bool)>,
+    /// Whether items follow the page (for a page before a position, items
+    /// precede it).
     pub has_more: bool,
 }
 
@@ -322,18 +419,21 @@ pub fn order_value(order: &Order, c: &Content) -> String {
 
 pub fn list(db: &Connection, mut q: ListQuery) -> Result<Page, Problem> {
     let column = q.order.column;
-    let total = if q.after.is_none() {
-        let filter = where_clause(&q.conditions);
-        let rows = db
-            .query(&format!("SELECT COUNT(*) FROM content {filter}"), &q.params)
-            .map_err(db_error)?;
-        Some(rows.rows.first().map(|r| integer(&r[0])).unwrap_or(0))
-    } else {
-        None
+    let total = match q.totals {
+        Totals::Skip => None,
+        Totals::Cheap => Some(cheap_total(db, &q)?),
+        Totals::Exact => {
+            let filter = where_clause(&q.conditions);
+            let sql = format!("SELECT COUNT(*) FROM content {filter}");
+            Some((single_integer(db, &sql, &q.params)?, true))
+        }
     };
-    let direction = if q.order.descending { "DESC" } else { "ASC" };
-    if let Some((value, id)) = q.after.take() {
-        let op = if q.order.descending { "<" } else { ">" };
+    // A page before a position walks the order backwards, then turns round.
+    let backwards = q.position.as_ref().is_some_and(|p| p.before);
+    let descending = q.order.descending != backwards;
+    let direction = if descending { "DESC" } else { "ASC" };
+    if let Some(Position { value, id, .. }) = q.position.take() {
+        let op = if descending { "<" } else { ">" };
         let value = if q.order.timestamp {
             Value::Timestamp(value)
         } else {
@@ -346,10 +446,10 @@ pub fn list(db: &Connection, mut q: ListQuery) -> Result<Page, Problem> {
             .push(format!("({column}, id) {op} (${a}, ${b})"));
     }
     let filter = where_clause(&q.conditions);
-    let offset = if total.is_some() {
-        i64::from(q.page.saturating_sub(1)) * i64::from(q.limit)
-    } else {
+    let offset = if q.totals == Totals::Skip {
         0
+    } else {
+        i64::from(q.page.saturating_sub(1)) * i64::from(q.limit)
     };
     let rows = db
         .query(
@@ -364,11 +464,46 @@ pub fn list(db: &Connection, mut q: ListQuery) -> Result<Page, Problem> {
     let mut items: Vec<Content> = rows.rows.iter().map(|r| from_row(r)).collect();
     let has_more = items.len() > q.limit as usize;
     items.truncate(q.limit as usize);
+    if backwards {
+        items.reverse();
+    }
     Ok(Page {
         items,
         total,
         has_more,
     })
+}
+
+/// From `content_counts` when only statuses and types filter the list;
+/// else the matches counted, stopping past `COUNT_CAP`.
+fn cheap_total(db: &Connection, q: &ListQuery) -> Result<(i64, bool), Problem> {
+    if let Some((statuses, kinds)) = &q.counted_by {
+        let mut conditions = Vec::new();
+        let mut params = Vec::new();
+        for (column, values) in [("status", statuses), ("kind", kinds)] {
+            for value in values {
+                params.push(Value::Text(value.clone()));
+                conditions.push(format!("{column} = ${}", params.len()));
+            }
+        }
+        let sql = format!(
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM content_counts {}",
+            where_clause(&conditions)
+        );
+        return Ok((single_integer(db, &sql, &params)?, true));
+    }
+    let filter = where_clause(&q.conditions);
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM content {filter} LIMIT {}) AS capped",
+        COUNT_CAP + 1
+    );
+    let n = single_integer(db, &sql, &q.params)?;
+    Ok((n.min(COUNT_CAP), n <= COUNT_CAP))
+}
+
+fn single_integer(db: &Connection, sql: &str, params: &[Value]) -> Result<i64, Problem> {
+    let rows = db.query(sql, params).map_err(db_error)?;
+    Ok(rows.rows.first().map(|r| integer(&r[0])).unwrap_or(0))
 }
 
 fn where_clause(conditions: &[String]) -> String {

@@ -310,6 +310,11 @@ impl JsonBody {
         }
     }
 
+    /// A body already parsed (a line of an NDJSON upload, say).
+    pub fn from_object(object: Map<String, Value>) -> JsonBody {
+        JsonBody(object)
+    }
+
     pub fn has(&self, field: &str) -> bool {
         self.0.contains_key(field)
     }

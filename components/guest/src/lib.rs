@@ -14,6 +14,7 @@ pub mod http;
 pub mod openapi;
 pub mod passwords;
 pub mod search;
+mod single_flight;
 pub mod streams;
 pub mod util;
 
@@ -108,6 +109,7 @@ pub mod kv {
     pub use crate::bindings::folio::platform::kv_expiry::set_with_ttl;
     pub use crate::bindings::wasi::keyvalue::atomics::{Cas, CasError, increment, swap};
     pub use crate::bindings::wasi::keyvalue::store::{Bucket, Error, open};
+    pub use crate::single_flight::fill_once;
 }
 
 /// Object storage (`folio:platform/blobs`): buckets granted by `blob_buckets`.

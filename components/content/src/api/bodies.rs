@@ -181,7 +181,8 @@ pub struct ContentListItem {
     pub links: ItemLinks,
 }
 
-/// Page-number paging answers `page` and `total`; cursor paging does not count.
+/// A list's first page and page-number pages answer `page` and `total`;
+/// pages reached by a cursor do not count.
 #[derive(ToSchema)]
 #[schema(rename_all = "camelCase")]
 pub struct ContentPagination {
@@ -189,11 +190,18 @@ pub struct ContentPagination {
     pub page: Option<u32>,
     #[schema(minimum = 1, maximum = 100)]
     pub limit: u32,
+    /// Exact when `totalExact`; otherwise the count stopped at 10000
+    /// (ask for `total=exact` to count every match).
     #[schema(nullable = false)]
     pub total: Option<i64>,
+    #[schema(nullable = false)]
+    pub total_exact: Option<bool>,
     /// Pass as `cursor` for the next page; null on the last one.
     #[schema(required = true)]
     pub next_cursor: Option<String>,
+    /// Pass as `cursor` for the page before; absent on the first.
+    #[schema(nullable = false)]
+    pub prev_cursor: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -204,6 +212,25 @@ pub struct ListLinks {
     pub next: Option<Link>,
     #[schema(nullable = false)]
     pub prev: Option<Link>,
+}
+
+/// A bulk import: lines checked, and items created or skipped (already
+/// there) so far.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct ImportJob {
+    pub id: String,
+    #[schema(nullable = false)]
+    pub created_by: Option<String>,
+    pub lines: i64,
+    pub created: i64,
+    pub skipped: i64,
+    /// `running` or `done`.
+    pub state: String,
+    #[schema(nullable = false)]
+    pub created_at: Option<String>,
+    #[schema(nullable = false)]
+    pub updated_at: Option<String>,
 }
 
 #[derive(ToSchema)]

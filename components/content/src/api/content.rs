@@ -5,7 +5,7 @@ use folio_guest::auth::authenticate;
 use folio_guest::cdn;
 use folio_guest::http::{JsonBody, Problem, header, json, no_content, query_pairs};
 use folio_guest::util::{
-    b64url, b64url_decode, new_id, now_ms, now_rfc3339, parse_rfc3339_ms, sha256_hex,
+    b64url, b64url_decode, is_uuid, new_id, now_ms, now_rfc3339, parse_rfc3339_ms, sha256_hex,
 };
 use folio_guest::{Connection, Value};
 use serde_json::{Map, Value as Json, json};
@@ -13,7 +13,7 @@ use spin_sdk::http::{Request, Response};
 
 use crate::events::{self, summary};
 use crate::model::{Caller, Content, Draft, KINDS, STATUSES, may_transition, next_statuses};
-use crate::store::{self, ListQuery, Order, db_error};
+use crate::store::{self, ListQuery, Order, Totals, db_error};
 use crate::{cache, categories, input};
 
 const BASE: &str = "/api/v1/content";
@@ -345,7 +345,7 @@ fn save(
     events: &[(&str, Json)],
 ) -> Result<(), Problem> {
     let tx = db.begin().map_err(db_error)?;
-    if !store::replace(&tx, next, old.version, editor)? {
+    if !store::replace(&tx, old, next, editor)? {
         return Err(Problem::new(
             412,
             "Precondition failed",
@@ -447,7 +447,7 @@ pub fn delete(request: &Request, id: &str) -> Result<Response, Problem> {
         }
         let content = store::get(&db, id)?.ok_or_else(|| Problem::not_found("no such content"))?;
         let tx = db.begin().map_err(db_error)?;
-        store::purge(&tx, &content.id)?;
+        store::purge(&tx, &content)?;
         events::publish(
             &tx,
             "ContentDeleted",
@@ -726,7 +726,8 @@ const SORTS: [(&str, &str, bool); 4] = [
     ("title", "title_key", false),
 ];
 
-/// `GET /content`: filters, sorting, page or cursor paging, field selection.
+/// `GET /content`: filters, sorting, keyset (default) or page-number paging,
+/// cheap totals, field selection.
 #[utoipa::path(
     get,
     path = "/api/v1/content",
@@ -742,9 +743,10 @@ const SORTS: [(&str, &str, bool); 4] = [
         ("q" = Option<String>, Query, nullable = false, description = "Title prefix, case-insensitive"),
         ("publishedFrom" = Option<String>, Query, nullable = false, format = DateTime, description = "RFC 3339 UTC (`Z`), inclusive"),
         ("publishedTo" = Option<String>, Query, nullable = false, format = DateTime, description = "RFC 3339 UTC (`Z`), exclusive"),
-        ("page" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 10000, description = "Page-number paging (default 1)"),
+        ("page" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 10000, description = "Page-number paging (`_links` then page by number); without it, and without `cursor`, the first page of keyset paging"),
         ("limit" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 100, description = "Default 20"),
-        ("cursor" = Option<String>, Query, nullable = false, description = "Keyset paging: `pagination.nextCursor` of the page before, with the same sort"),
+        ("cursor" = Option<String>, Query, nullable = false, description = "Keyset paging (the default): `pagination.nextCursor` or `prevCursor` of a page of this list, with the same sort; not with `page`"),
+        ("total" = Option<String>, Query, nullable = false, description = "`exact`: count every match (otherwise a list filtered by more than status and type stops counting past 10000, `totalExact: false`)"),
         ("sort" = Option<super::bodies::ContentSort>, Query, nullable = false, description = "Default -createdAt"),
         ("fields" = Option<String>, Query, nullable = false, description = "Comma-separated content fields to return (`_links` always comes)"),
     ),
@@ -757,20 +759,14 @@ const SORTS: [(&str, &str, bool); 4] = [
 pub fn list(request: &Request) -> Result<Response, Problem> {
     let caller = caller(request)?;
     let pairs = query_pairs(request);
-    let mut q = ListQuery {
-        conditions: vec!["deleted_at IS NULL".into()],
-        params: Vec::new(),
-        order: Order {
-            column: "created_at",
-            timestamp: true,
-            descending: true,
-        },
-        limit: 20,
-        page: 1,
-        after: None,
-    };
+    let mut q = ListQuery::new(Order {
+        column: "created_at",
+        timestamp: true,
+        descending: true,
+    });
     let mut sort_name = "-createdAt".to_string();
     let mut cursor: Option<String> = None;
+    let mut page_given = false;
     let mut fields: Option<Vec<String>> = None;
     let mut kind: Option<String> = None;
     for (name, value) in &pairs {
@@ -782,7 +778,7 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
                         format!("must be one of {}", STATUSES.join(", ")),
                     ));
                 }
-                q.condition("status = $?", Value::Text(value.clone()));
+                q.status(value);
             }
             "type" => {
                 if !KINDS.contains(&value.as_str()) {
@@ -791,7 +787,7 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
                         format!("must be one of {}", KINDS.join(", ")),
                     ));
                 }
-                q.condition("kind = $?", Value::Text(value.clone()));
+                q.kind(value);
                 kind = Some(value.clone());
             }
             "category" => q.condition(
@@ -823,6 +819,7 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
                 Value::Timestamp(input::time("publishedTo", value)?),
             ),
             "page" => {
+                page_given = true;
                 q.page = value
                     .parse()
                     .ok()
@@ -839,6 +836,8 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
                     .ok_or_else(|| Problem::invalid_field("limit", "must be from 1 to 100"))?
             }
             "sort" => sort_name = value.clone(),
+            "total" if value == "exact" => q.totals = Totals::Exact,
+            "total" => return Err(Problem::invalid_field("total", "can only be `exact`")),
             "cursor" => cursor = Some(value.clone()),
             "fields" => {
                 fields = Some(
@@ -873,7 +872,7 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
         descending,
     };
     if *column == "published_at" {
-        q.conditions.push("published_at IS NOT NULL".into());
+        q.plain_condition("published_at IS NOT NULL");
     }
     match &caller {
         Caller::User {
@@ -886,10 +885,17 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
             "(status = 'published' OR author_id = $?)",
             Value::Text(id.clone()),
         ),
-        _ => q.conditions.push("status = 'published'".into()),
+        _ => q.status("published"),
     }
     if let Some(cursor) = &cursor {
-        q.after = Some(decode_cursor(cursor, &sort_name)?);
+        if page_given {
+            return Err(Problem::invalid_field(
+                "page",
+                "pages by number or by `cursor`, not both",
+            ));
+        }
+        q.position = Some(decode_cursor(cursor, &sort_name, q.order.timestamp)?);
+        q.totals = Totals::Skip;
     }
     if let Some(fields) = &fields {
         let known = [
@@ -927,87 +933,99 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
     );
     // A public list may sit in a shared cache; the others are the caller's own.
     let shared = public.then(|| cdn::content_list_keys(kind.as_deref()));
-    let cache_key = if public {
-        let (cached, key) = cache::list(request.query());
-        if let Some(body) = cached {
-            return Ok(list_response(body, shared.as_deref()));
-        }
-        key
-    } else {
-        None
-    };
-    let order = q.order;
-    let (page, limit) = (q.page, q.limit);
-    let result = store::list(&store::open()?, q)?;
-    let next_cursor = if result.has_more {
-        result
+    let page_body = move || -> Result<Vec<u8>, Problem> {
+        let order = q.order;
+        let (page, limit) = (q.page, q.limit);
+        let came_before = q.position.as_ref().map(|p| p.before);
+        let result = store::list(&store::open()?, q)?;
+        // Which neighbours the page has: a page before a position has the
+        // position after it, one after a position has it before.
+        let (more_after, more_before) = match came_before {
+            None => (result.has_more, false),
+            Some(false) => (result.has_more, true),
+            Some(true) => (true, result.has_more),
+        };
+        let position = |c: &Content, before: bool| {
+            encode_cursor(&sort_name, &store::order_value(&order, c), &c.id, before)
+        };
+        let next_cursor = more_after
+            .then(|| result.items.last().map(|c| position(c, false)))
+            .flatten();
+        let prev_cursor = more_before
+            .then(|| result.items.first().map(|c| position(c, true)))
+            .flatten();
+        let items: Vec<Json> = result
             .items
-            .last()
-            .map(|c| encode_cursor(&sort_name, &store::order_value(&order, c), &c.id))
-    } else {
-        None
-    };
-    let items: Vec<Json> = result
-        .items
-        .iter()
-        .map(|c| {
-            // Lists are summaries (and shared between readers): a gated
-            // item is its preview in them; the item itself is whole for
-            // whoever holds its tier.
-            if c.is_gated_for(&caller) {
-                project(previewed(&c.preview()), fields.as_deref())
-            } else {
-                project(with_links(c), fields.as_deref())
-            }
-        })
-        .collect();
-    let query_without = |drop: &[&str], extra: &[(&str, String)]| {
-        let mut parts: Vec<String> = pairs
             .iter()
-            .filter(|(k, _)| !drop.contains(&k.as_str()))
-            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .map(|c| {
+                // Lists are summaries (and shared between readers): a gated
+                // item is its preview in them; the item itself is whole for
+                // whoever holds its tier.
+                if c.is_gated_for(&caller) {
+                    project(previewed(&c.preview()), fields.as_deref())
+                } else {
+                    project(with_links(c), fields.as_deref())
+                }
+            })
             .collect();
-        parts.extend(extra.iter().map(|(k, v)| format!("{k}={}", encode(v))));
-        if parts.is_empty() {
-            BASE.to_string()
-        } else {
-            format!("{BASE}?{}", parts.join("&"))
-        }
-    };
-    let mut links = Map::new();
-    links.insert("self".into(), json!({ "href": query_without(&[], &[]) }));
-    if cursor.is_some() {
-        if let Some(next) = &next_cursor {
-            links.insert(
-                "next".into(),
-                json!({ "href": query_without(&["cursor"], &[("cursor", next.clone())]) }),
-            );
-        }
-    } else {
-        if result.has_more {
-            links.insert(
+        let query_without = |drop: &[&str], extra: &[(&str, String)]| {
+            let mut parts: Vec<String> = pairs
+                .iter()
+                .filter(|(k, _)| !drop.contains(&k.as_str()))
+                .map(|(k, v)| format!("{k}={}", encode(v)))
+                .collect();
+            parts.extend(extra.iter().map(|(k, v)| format!("{k}={}", encode(v))));
+            if parts.is_empty() {
+                BASE.to_string()
+            } else {
+                format!("{BASE}?{}", parts.join("&"))
+            }
+        };
+        let mut links = Map::new();
+        links.insert("self".into(), json!({ "href": query_without(&[], &[]) }));
+        if page_given {
+            if result.has_more {
+                links.insert(
                 "next".into(),
                 json!({ "href": query_without(&["page"], &[("page", (page + 1).to_string())]) }),
             );
-        }
-        if page > 1 {
-            links.insert(
+            }
+            if page > 1 {
+                links.insert(
                 "prev".into(),
                 json!({ "href": query_without(&["page"], &[("page", (page - 1).to_string())]) }),
             );
+            }
+        } else {
+            for (rel, cursor) in [("next", &next_cursor), ("prev", &prev_cursor)] {
+                if let Some(cursor) = cursor {
+                    links.insert(
+                    rel.into(),
+                    json!({ "href": query_without(&["cursor"], &[("cursor", cursor.clone())]) }),
+                );
+                }
+            }
         }
-    }
-    let mut pagination = json!({ "limit": limit, "nextCursor": next_cursor });
-    if let Some(total) = result.total {
-        pagination["page"] = json!(page);
-        pagination["total"] = json!(total);
-    }
-    let body =
-        serde_json::to_vec(&json!({ "items": items, "pagination": pagination, "_links": links }))
-            .expect("lists serialize");
-    if let Some(key) = cache_key {
-        cache::store_list(&key, &body);
-    }
+        let mut pagination = json!({ "limit": limit, "nextCursor": next_cursor });
+        if let Some(cursor) = &prev_cursor {
+            pagination["prevCursor"] = json!(cursor);
+        }
+        if let Some((total, exact)) = result.total {
+            pagination["page"] = json!(page);
+            pagination["total"] = json!(total);
+            pagination["totalExact"] = json!(exact);
+        }
+        Ok(serde_json::to_vec(
+            &json!({ "items": items, "pagination": pagination, "_links": links }),
+        )
+        .expect("lists serialize"))
+    };
+    // Requests that miss the same public page together compute it once.
+    let body = if public {
+        cache::list_or_fill(request.query(), page_body)?
+    } else {
+        page_body()?
+    };
     Ok(list_response(body, shared.as_deref()))
 }
 
@@ -1052,23 +1070,45 @@ fn encode(v: &str) -> String {
         .collect()
 }
 
-fn encode_cursor(sort: &str, value: &str, id: &str) -> String {
-    b64url(json!([sort, value, id]).to_string().as_bytes())
+/// A keyset position: `[sort, value, id, "a" | "b"]` (after or before it),
+/// base64url. Cursors from before `"b"` existed lack the fourth part.
+fn encode_cursor(sort: &str, value: &str, id: &str, before: bool) -> String {
+    let side = if before { "b" } else { "a" };
+    b64url(json!([sort, value, id, side]).to_string().as_bytes())
 }
 
-fn decode_cursor(cursor: &str, sort: &str) -> Result<(String, String), Problem> {
+/// The longest cursor this list gives out is far shorter.
+const MAX_CURSOR_BYTES: usize = 2048;
+
+fn decode_cursor(cursor: &str, sort: &str, timestamp: bool) -> Result<store::Position, Problem> {
     let invalid = || {
         Problem::invalid_field(
             "cursor",
             "is not a cursor this list gave out (for this sort)",
         )
     };
+    if cursor.len() > MAX_CURSOR_BYTES {
+        return Err(invalid());
+    }
     let bytes = b64url_decode(cursor).ok_or_else(invalid)?;
     let parts: Vec<String> = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    match parts.as_slice() {
-        [s, value, id] if s == sort => Ok((value.clone(), id.clone())),
-        _ => Err(invalid()),
+    let (value, id, before) = match parts.as_slice() {
+        [s, value, id] if s == sort => (value, id, false),
+        [s, value, id, side] if s == sort && (side == "a" || side == "b") => {
+            (value, id, side == "b")
+        }
+        _ => return Err(invalid()),
+    };
+    // What the database would refuse as a parameter is refused here, as
+    // the client's mistake.
+    if !is_uuid(id) || (timestamp && parse_rfc3339_ms(value).is_none()) {
+        return Err(invalid());
     }
+    Ok(store::Position {
+        value: value.clone(),
+        id: id.clone(),
+        before,
+    })
 }
 
 #[utoipa::path(

@@ -3,6 +3,7 @@
 pub mod bodies;
 pub mod categories;
 pub mod content;
+pub mod imports;
 pub mod index_feed;
 pub mod relations;
 
@@ -20,6 +21,10 @@ pub fn route(request: Request) -> Response {
             (["content"], Post) => content::create(r),
             (["content"], _) => Err(Problem::method_not_allowed("GET, POST")),
             (["content", "index-feed"], Get) => index_feed::get(r),
+            (["content", "import"], Post) => imports::import(r),
+            (["content", "import"], _) => Err(Problem::method_not_allowed("POST")),
+            (["content", "imports", id], Get) => imports::job(r, id),
+            (["content", "imports", _], _) => Err(Problem::method_not_allowed("GET")),
             (["content", id], Get) => content::get(r, id),
             (["content", id], Put) => content::update(r, id, true),
             (["content", id], Patch) => content::update(r, id, false),
