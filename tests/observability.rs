@@ -323,3 +323,84 @@ async fn otlp_traces_link_a_request_its_event_and_a_chained_call() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Requests that miss the same public list page together compute it once:
+/// two dozen concurrent anonymous requests for a page nobody asked for yet
+/// make one list query between them (the others wait for its answer in the
+/// key-value store), as the database spans over OTLP show, and all of them
+/// get the same page.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_misses_of_a_public_list_fill_it_once() {
+    use folio_tests::notifications::Helper;
+    use folio_tests::search::{fresh_group, start_search_with};
+    use folio_tests::services::unique;
+    use serde_json::Value;
+    use std::time::{Duration, Instant};
+
+    let collector = Helper::start("otlp_receiver.py", &[]);
+    let port = collector.ready["port"].as_u64().unwrap();
+    let config = format!(
+        "[rate_limits]\nexempt = [\"127.0.0.1\"]\n\n[telemetry]\n\
+         otlp_endpoint = \"http://127.0.0.1:{port}\"\ntraces_interval_ms = 200\n"
+    );
+    let run = unique();
+    let id = format!("sf{}", &run[run.len() - 6..]);
+    let (host, _dir) = start_search_with(&id, &fresh_group(&id), None, &[], true, &config).await;
+    let trace_prefix = format!("{:0>16}", &run[run.len() - 8..]);
+    let path = format!("/api/v1/content?limit=7&q=single-flight-{run}");
+    let requests = (0..24).map(|i| {
+        let (url, trace) = (host.url(&path), format!("{trace_prefix}{i:016x}"));
+        async move {
+            let response = client()
+                .get(url)
+                .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    });
+    let bodies = futures_util::future::join_all(requests).await;
+    assert!(bodies.iter().all(|b| *b == bodies[0]), "different pages");
+
+    let list_queries = || async {
+        let spans: Vec<Value> = client()
+            .get(format!("http://127.0.0.1:{port}/spans"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ours = |s: &&Value| {
+            s["traceId"]
+                .as_str()
+                .is_some_and(|t| t.starts_with(&trace_prefix))
+        };
+        let requests = spans.iter().filter(ours).filter(|s| s["kind"] == 2).count();
+        let queries = spans
+            .iter()
+            .filter(ours)
+            .filter(|s| {
+                s["attributes"]["db.query.text"]
+                    .as_str()
+                    .is_some_and(|q| q.contains("FROM content WHERE") && q.contains("ORDER BY"))
+            })
+            .count();
+        (requests, queries)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (requests, queries) = loop {
+        let (requests, queries) = list_queries().await;
+        if requests == 24 {
+            break (requests, queries);
+        }
+        assert!(Instant::now() < deadline, "{requests} request spans of 24");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        queries, 1,
+        "{requests} concurrent misses made {queries} list queries"
+    );
+}

@@ -1,6 +1,8 @@
 //! The content service's read benchmark: with N published items seeded
-//! through the public API, `GET /api/v1/content/{id}` and
-//! `GET /api/v1/content?status=published&limit=20` at a fixed rate, on
+//! through the bulk import (or, with `--seed api`, one create, review and
+//! publish at a time), `GET /api/v1/content/{id}`,
+//! `GET /api/v1/content?status=published&limit=20` and its pages (by
+//! number and by cursor) at a fixed rate, on
 //! embedded SQLite or on Postgres + Redis (+ Kafka), with latency counted
 //! from each request's scheduled send time (`folio_tests::load`).
 //!
@@ -9,6 +11,7 @@
 //!         [--items 100000] [--rate 1000] [--seconds 20] [--warmup 5]
 //!         [--connections 64] [--data-dir PATH] [--seed-concurrency 16]
 //!         [--seed-seconds 900] [--body-bytes 2000] [--wasm-dir DIR] [--kafka]
+//!         [--seed import|api]
 //!
 //! `--backend postgres` needs FOLIO_TEST_POSTGRES_URL and FOLIO_TEST_REDIS_URL
 //! (`infra/postgres.sh`, `infra/redis.sh`). The event log stays embedded (in
@@ -48,6 +51,7 @@ struct Args {
     body_bytes: usize,
     wasm_dir: Option<PathBuf>,
     kafka: bool,
+    seed_by_import: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -64,6 +68,7 @@ fn parse_args() -> anyhow::Result<Args> {
         body_bytes: 2000,
         wasm_dir: None,
         kafka: false,
+        seed_by_import: true,
     };
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let mut it = raw.iter();
@@ -86,6 +91,13 @@ fn parse_args() -> anyhow::Result<Args> {
             "--body-bytes" => args.body_bytes = value()?.parse()?,
             "--wasm-dir" => args.wasm_dir = Some(value()?.into()),
             "--kafka" => args.kafka = true,
+            "--seed" => {
+                args.seed_by_import = match value()?.as_str() {
+                    "import" => true,
+                    "api" => false,
+                    other => anyhow::bail!("--seed is import or api, not {other}"),
+                }
+            }
             other => {
                 anyhow::bail!("unknown argument {other} (see the top of tests/bench/content.rs)")
             }
@@ -203,7 +215,11 @@ async fn main() -> anyhow::Result<()> {
     };
     if ids.len() < args.items {
         let wanted = args.items - ids.len();
-        let seeded = seed(&host, &args, ids.len(), wanted).await?;
+        let seeded = if args.seed_by_import {
+            seed_by_import(&host, &args, ids.len(), wanted).await?
+        } else {
+            seed(&host, &args, ids.len(), wanted).await?
+        };
         ids.extend(seeded);
     }
     let total = published_total(&client, &host).await?;
@@ -274,6 +290,33 @@ async fn main() -> anyhow::Result<()> {
         20.0,
         report,
     ));
+
+    // The same 50 pages reached by keyset cursors, as clients walk them.
+    let mut cursors = Vec::new();
+    let mut url = "/api/v1/content?status=published&limit=20".to_string();
+    while cursors.len() < 50 {
+        let page: Value = client.get(host.url(&url)).send().await?.json().await?;
+        let Some(next) = page["pagination"]["nextCursor"].as_str() else {
+            break;
+        };
+        cursors.push(next.to_string());
+        url = format!("/api/v1/content?status=published&limit=20&cursor={next}");
+    }
+    if !cursors.is_empty() {
+        let (b, cursors) = (base.clone(), Arc::new(cursors));
+        let report = load::run(&plan, move |c, i| {
+            let cursor = &cursors[(mix(i) % cursors.len() as u64) as usize];
+            c.get(format!(
+                "{b}/api/v1/content?status=published&limit=20&cursor={cursor}"
+            ))
+        })
+        .await?;
+        rows.push((
+            "GET /api/v1/content?status=published&limit=20&cursor={page 2..51}",
+            20.0,
+            report,
+        ));
+    }
 
     println!(
         "\n{} published items, {} s at each rate after {} s of warm-up, {} connections at most\n",
@@ -547,6 +590,69 @@ async fn seed(
         } else {
             ""
         }
+    );
+    Ok(ids)
+}
+
+/// The id of benchmark item `n`: fixed, so a rerun's import skips it.
+fn bench_id(n: usize) -> String {
+    format!("00000000-0000-4000-8000-{n:012}")
+}
+
+/// Seeds `count` published items from item `first` on through
+/// `POST /api/v1/content/import`, `IMPORT_LINES` to a request.
+async fn seed_by_import(
+    host: &Arc<Host>,
+    args: &Args,
+    first: usize,
+    count: usize,
+) -> anyhow::Result<Vec<String>> {
+    const IMPORT_LINES: usize = 4000;
+    let token = Admin::login(host).await?;
+    let client = folio_tests::client();
+    let body = body_text(args.body_bytes);
+    let started = Instant::now();
+    println!("importing {count} items, {IMPORT_LINES} to a request...");
+    let mut ids = Vec::with_capacity(count);
+    for chunk_start in (first..first + count).step_by(IMPORT_LINES) {
+        let chunk_end = (chunk_start + IMPORT_LINES).min(first + count);
+        let mut upload = String::new();
+        for n in chunk_start..chunk_end {
+            let item = json!({
+                "id": bench_id(n),
+                "title": format!("Benchmark item {n}"),
+                "description": format!("Item {n} of the content read benchmark, imported."),
+                "body": body,
+                "type": KINDS[n % KINDS.len()],
+                "tags": ["bench", format!("t{}", n % 100)],
+                "metadata": {"n": n},
+                "status": "published",
+            });
+            upload.push_str(&item.to_string());
+            upload.push('\n');
+            ids.push(bench_id(n));
+        }
+        let response = client
+            .post(host.url("/api/v1/content/import"))
+            .bearer_auth(&token)
+            .header("content-type", "application/x-ndjson")
+            .body(upload)
+            .send()
+            .await?;
+        let status = response.status();
+        let outcome: Value = response.json().await?;
+        anyhow::ensure!(status == 200, "import: {status} {outcome}");
+        println!(
+            "  {} items after {:.1} s",
+            chunk_end - first,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "imported {} items in {elapsed:.1} s: {:.0} items/s",
+        ids.len(),
+        ids.len() as f64 / elapsed
     );
     Ok(ids)
 }

@@ -32,7 +32,13 @@ pub fn fill_once<E>(
         return Ok(cached);
     }
     let lease = format!("{key}:filling");
-    if !claim(bucket, &lease) {
+    if claim(bucket, &lease) {
+        // Another filler may have finished between the miss and the claim.
+        if let Ok(Some(cached)) = bucket.get(key) {
+            let _ = bucket.delete(&lease);
+            return Ok(cached);
+        }
+    } else {
         let waited_until = std::time::Instant::now() + WAIT;
         while std::time::Instant::now() < waited_until {
             std::thread::sleep(POLL);
