@@ -316,10 +316,28 @@ async fn otlp_traces_link_a_request_its_event_and_a_chained_call() {
                 && p["attributes"]["http.response.status_code"] == "201"
                 && p["value"].as_i64() >= Some(1)
         });
-        if created {
+        // Durations arrive as cumulative histograms: a count per bucket
+        // and one for values above the last bound.
+        let timed = points.iter().any(|p| {
+            let counts: Vec<u64> = p["bucketCounts"]
+                .as_array()
+                .map(|c| c.iter().filter_map(Value::as_u64).collect())
+                .unwrap_or_default();
+            p["name"] == "folio_http_request_duration_seconds"
+                && p["kind"] == "histogram"
+                && p["cumulative"] == true
+                && p["attributes"]["folio.component"] == content.as_str()
+                && p["count"].as_u64() >= Some(1)
+                && counts.iter().sum::<u64>() == p["count"].as_u64().unwrap_or(0)
+                && counts.len() == p["bounds"].as_array().map_or(0, Vec::len) + 1
+        });
+        if created && timed {
             break;
         }
-        assert!(Instant::now() < deadline, "no request counter: {points:#?}");
+        assert!(
+            Instant::now() < deadline,
+            "no request counter or duration histogram: {points:#?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -11,8 +11,9 @@ received so far and GET /metrics every data point, as JSON lists:
     spans:   {"traceId", "spanId", "parentSpanId" (hex, "" for a root),
               "name", "kind", "attributes": {key: value}, "status": code,
               "resource": {key: value}}
-    metrics: {"name", "kind" ("sum" or "gauge"), "monotonic",
-              "attributes": {key: value}, "value"}
+    metrics: {"name", "kind" ("sum", "gauge" or "histogram"), "monotonic",
+              "attributes": {key: value}, "value"; for histograms "count",
+              "sum", "bucketCounts", "bounds", "cumulative" instead of "value"}
 Stops cleanly on SIGTERM/SIGINT.
 
 The interpreter with opentelemetry-proto: `bash infra/pytools.sh`.
@@ -95,13 +96,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
                             kind = m.WhichOneof("data")
                             data = getattr(m, kind)
                             for p in data.data_points:
-                                received.append({
+                                point = {
                                     "name": m.name,
                                     "kind": kind,
                                     "monotonic": getattr(data, "is_monotonic", False),
                                     "attributes": attributes(p.attributes),
-                                    "value": getattr(p, p.WhichOneof("value")),
-                                })
+                                }
+                                if kind == "histogram":
+                                    point.update({
+                                        "count": p.count,
+                                        "sum": p.sum,
+                                        "bucketCounts": list(p.bucket_counts),
+                                        "bounds": list(p.explicit_bounds),
+                                        "cumulative": data.aggregation_temporality == 2,
+                                    })
+                                else:
+                                    point["value"] = getattr(p, p.WhichOneof("value"))
+                                received.append(point)
                 with LOCK:
                     POINTS.extend(received)
                 reply = ExportMetricsServiceResponse().SerializeToString()

@@ -74,22 +74,34 @@ struct Inner {
     circuits: Mutex<BTreeMap<String, (&'static str, u64)>>,
 }
 
-/// One counter or gauge value with its labels, for OTLP export.
+/// One counter, gauge or histogram with its labels, for OTLP export.
 #[derive(Debug, Clone)]
 pub struct Point {
     pub name: &'static str,
     pub description: &'static str,
     pub unit: &'static str,
-    /// A cumulative, monotonic sum (a counter); else a gauge.
+    /// A cumulative, monotonic sum (a counter); else a gauge (histograms
+    /// are cumulative).
     pub monotonic: bool,
     pub attributes: Vec<(&'static str, String)>,
     pub value: PointValue,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum PointValue {
     Int(i64),
     Double(f64),
+    Histogram(Buckets),
+}
+
+/// A histogram as OTLP carries it: `counts[i]` values at most `bounds[i]`
+/// (and above the bound before), one count more for values above the last.
+#[derive(Debug, Clone)]
+pub struct Buckets {
+    pub bounds: &'static [f64],
+    pub counts: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -123,6 +135,17 @@ impl Histogram {
         }
         self.sum += value;
         self.count += 1;
+    }
+
+    fn buckets(&self) -> Buckets {
+        let mut counts = self.counts.clone();
+        counts.push(self.count - self.counts.iter().sum::<u64>());
+        Buckets {
+            bounds: self.bounds,
+            counts,
+            sum: self.sum,
+            count: self.count,
+        }
     }
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
@@ -247,6 +270,60 @@ impl Metrics {
                     ("outcome", outcome.to_string()),
                 ],
                 *v,
+            ));
+        }
+        let histogram = |name, description, attributes, h: &Histogram| Point {
+            name,
+            description,
+            unit: "s",
+            monotonic: false,
+            attributes,
+            value: PointValue::Histogram(h.buckets()),
+        };
+        for ((route, component), h) in self.inner.durations.lock().unwrap().iter() {
+            out.push(histogram(
+                "folio_http_request_duration_seconds",
+                "Time from request received to response headers sent",
+                vec![
+                    ("http.route", route.clone()),
+                    ("folio.component", component.clone()),
+                ],
+                h,
+            ));
+        }
+        for (component, h) in self.inner.instantiations.lock().unwrap().iter() {
+            out.push(histogram(
+                "folio_instantiation_duration_seconds",
+                "Time to create a fresh component instance",
+                vec![("folio.component", component.clone())],
+                h,
+            ));
+        }
+        for ((component, topic), h) in self.inner.deliveries.lock().unwrap().iter() {
+            out.push(histogram(
+                "folio_event_delivery_seconds",
+                "Time from an event's publish to its worker handling it",
+                vec![
+                    ("folio.component", component.clone()),
+                    ("messaging.destination.name", topic.clone()),
+                ],
+                h,
+            ));
+        }
+        for (component, h) in self.inner.cron_durations.lock().unwrap().iter() {
+            out.push(histogram(
+                "folio_cron_run_duration_seconds",
+                "Time of one cron run",
+                vec![("folio.component", component.clone())],
+                h,
+            ));
+        }
+        for (component, h) in self.inner.transcode_durations.lock().unwrap().iter() {
+            out.push(histogram(
+                "folio_transcode_job_duration_seconds",
+                "Time of one transcode job",
+                vec![("folio.component", component.clone())],
+                h,
             ));
         }
         out.push(counter(

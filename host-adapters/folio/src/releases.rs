@@ -33,6 +33,7 @@ pub struct Release {
     pub(crate) rate_limits: RateLimiter,
 }
 
+#[derive(Clone)]
 struct Traffic {
     live: Arc<Release>,
     candidate: Option<Arc<Release>>,
@@ -141,10 +142,9 @@ impl Releases {
         let _change = self.changing.try_lock().map_err(|_| ReleaseError::Busy)?;
         let release = self.load(manifest).await?;
         self.update(|t| Traffic {
-            live: t.live.clone(),
             candidate: Some(release.clone()),
             weight: 0,
-            previous: t.previous.clone(),
+            ..t.clone()
         });
         tracing::info!(
             release = release.id,
@@ -156,33 +156,36 @@ impl Releases {
 
     /// Gives the candidate `percent` of requests.
     pub async fn set_weight(&self, percent: u8) -> Result<(), ReleaseError> {
-        let _change = self.changing.try_lock().map_err(|_| ReleaseError::Busy)?;
-        if self.traffic.load().candidate.is_none() {
-            return Err(ReleaseError::NoCandidate);
-        }
-        self.update(|t| Traffic {
-            live: t.live.clone(),
-            candidate: t.candidate.clone(),
+        self.change_candidate(|t| Traffic {
             weight: percent.min(100),
-            previous: t.previous.clone(),
-        });
+            ..t.clone()
+        })
+        .await?;
         tracing::info!(weight = percent, "candidate's share of requests set");
         Ok(())
     }
 
     /// Drops the candidate: every request goes to the live release again.
     pub async fn drop_candidate(&self) -> Result<(), ReleaseError> {
+        self.change_candidate(|t| Traffic {
+            candidate: None,
+            weight: 0,
+            ..t.clone()
+        })
+        .await?;
+        tracing::info!("candidate dropped");
+        Ok(())
+    }
+
+    async fn change_candidate(
+        &self,
+        change: impl Fn(&Traffic) -> Traffic,
+    ) -> Result<(), ReleaseError> {
         let _change = self.changing.try_lock().map_err(|_| ReleaseError::Busy)?;
         if self.traffic.load().candidate.is_none() {
             return Err(ReleaseError::NoCandidate);
         }
-        self.update(|t| Traffic {
-            live: t.live.clone(),
-            candidate: None,
-            weight: 0,
-            previous: t.previous.clone(),
-        });
-        tracing::info!("candidate dropped");
+        self.update(change);
         Ok(())
     }
 

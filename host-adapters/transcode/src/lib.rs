@@ -51,6 +51,24 @@ pub struct TranscodeView<'a> {
     pub buckets: &'a ComponentBuckets,
     pub transcoder: &'a Transcoder,
     pub component: &'a str,
+    /// The calling instance's W3C trace context, for the calls' spans.
+    pub traceparent: &'a str,
+}
+
+/// Where a call into ffmpeg's adapter is made, for the host's tracing.
+fn site<'a>(
+    traceparent: &'a str,
+    operation: &'static str,
+    bucket: &'a str,
+) -> folio_observe::Site<'a> {
+    folio_observe::Site {
+        traceparent,
+        capability: "transcode",
+        system: "ffmpeg",
+        operation,
+        target: Some(bucket),
+        statement: None,
+    }
 }
 
 struct TranscodeData;
@@ -159,15 +177,16 @@ impl transcode::Host for TranscodeView<'_> {
         if !self.granted {
             return Ok(Err(not_granted()));
         }
-        let Some(bucket) = self.buckets.get(&bucket) else {
+        let Some(opened) = self.buckets.get(&bucket) else {
             return Ok(Err(transcode::Error::NoSuchBucket(bucket)));
         };
-        Ok(self
-            .transcoder
-            .probe(bucket, &key)
-            .await
-            .map(media_info)
-            .map_err(Into::into))
+        let probe = self.transcoder.probe(opened, &key);
+        Ok(
+            folio_observe::observed(site(self.traceparent, "probe", &bucket), probe)
+                .await
+                .map(media_info)
+                .map_err(Into::into),
+        )
     }
 }
 
@@ -176,14 +195,12 @@ impl transcode::HostJob for TranscodeView<'_> {
         if !self.granted {
             return Ok(Err(not_granted()));
         }
-        let Some(bucket) = self.buckets.get(&r.bucket) else {
+        let Some(opened) = self.buckets.get(&r.bucket) else {
             return Ok(Err(transcode::Error::NoSuchBucket(r.bucket)));
         };
-        match self
-            .transcoder
-            .start(self.component, bucket, request(r))
-            .await
-        {
+        let name = r.bucket.clone();
+        let start = self.transcoder.start(self.component, opened, request(r));
+        match folio_observe::observed(site(self.traceparent, "start", &name), start).await {
             Ok(job) => Ok(Ok(self.table.push(job)?)),
             Err(e) => Ok(Err(e.into())),
         }

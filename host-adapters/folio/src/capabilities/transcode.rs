@@ -47,7 +47,7 @@ impl TranscodeCapability {
 }
 
 fn view(state: &mut HostState) -> TranscodeView<'_> {
-    let (table, component, _) = state.capability_parts();
+    let (table, component, traceparent) = state.capability_parts();
     let transcoding = component
         .get::<ComponentTranscoding>()
         .expect("every component opens the transcode capability");
@@ -57,6 +57,7 @@ fn view(state: &mut HostState) -> TranscodeView<'_> {
         buckets: &transcoding.buckets,
         transcoder: &transcoding.transcoder,
         component: &transcoding.component,
+        traceparent,
     }
 }
 

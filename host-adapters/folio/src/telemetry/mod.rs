@@ -21,7 +21,7 @@ use http_body_util::{BodyExt, Full};
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
-use crate::metrics::{Metrics, Point, PointValue};
+use crate::metrics::{Buckets, Metrics, Point, PointValue};
 use crate::trace::TraceContext;
 use proto::Writer;
 
@@ -431,6 +431,23 @@ fn encode_span(w: &mut Writer, span: &Span) {
     });
 }
 
+/// HistogramDataPoint { start_time_unix_nano = 2; time_unix_nano = 3;
+/// count = 4; sum = 5; bucket_counts = 6 (packed fixed64); explicit_bounds
+/// = 7 (packed double); attributes = 9 }
+fn histogram_point(w: &mut Writer, p: &Point, b: &Buckets, start: u64, now: u64) {
+    w.fixed64(2, start);
+    w.fixed64(3, now);
+    w.fixed64(4, b.count);
+    w.double(5, b.sum);
+    let counts: Vec<u8> = b.counts.iter().flat_map(|c| c.to_le_bytes()).collect();
+    w.bytes(6, &counts);
+    let bounds: Vec<u8> = b.bounds.iter().flat_map(|x| x.to_le_bytes()).collect();
+    w.bytes(7, &bounds);
+    for (key, value) in &p.attributes {
+        key_value(w, 9, key, &Attribute::Text(value.clone()));
+    }
+}
+
 /// ExportMetricsServiceRequest { resource_metrics = 1 }: ResourceMetrics
 /// { resource = 1; scope_metrics = 2 }, ScopeMetrics { scope = 1; metrics = 2 }.
 fn encode_metrics(res: &Resource, points: &[Point], started: SystemTime) -> Vec<u8> {
@@ -459,9 +476,10 @@ fn encode_metrics(res: &Resource, points: &[Point], started: SystemTime) -> Vec<
                             d.message(1, |dp| {
                                 dp.fixed64(2, start);
                                 dp.fixed64(3, now);
-                                match p.value {
-                                    PointValue::Double(v) => dp.double(4, v),
-                                    PointValue::Int(v) => dp.fixed64(6, v as u64),
+                                match &p.value {
+                                    PointValue::Double(v) => dp.double(4, *v),
+                                    PointValue::Int(v) => dp.fixed64(6, *v as u64),
+                                    PointValue::Histogram(_) => {}
                                 }
                                 for (key, value) in &p.attributes {
                                     key_value(dp, 7, key, &Attribute::Text(value.clone()));
@@ -469,7 +487,17 @@ fn encode_metrics(res: &Resource, points: &[Point], started: SystemTime) -> Vec<
                             });
                         }
                     };
-                    if first.monotonic {
+                    if matches!(first.value, PointValue::Histogram(_)) {
+                        // Histogram { data_points = 1; aggregation_temporality = 2 (cumulative) }
+                        m.message(9, |h| {
+                            for p in points {
+                                if let PointValue::Histogram(b) = &p.value {
+                                    h.message(1, |dp| histogram_point(dp, p, b, start, now));
+                                }
+                            }
+                            h.uint(2, 2);
+                        });
+                    } else if first.monotonic {
                         // Sum { data_points = 1; aggregation_temporality = 2 (cumulative); is_monotonic = 3 }
                         m.message(7, |s| {
                             data_points(s);
