@@ -84,10 +84,7 @@ pub fn run(db: &Connection, upload: &[u8], admin: &str) -> Result<Outcome, Probl
     let (mut created, mut skipped) = (0, 0);
     for batch in items.chunks(BATCH) {
         let ids: Vec<String> = batch.iter().map(|c| c.id.clone()).collect();
-        let present: std::collections::HashSet<String> = store::get_many(db, &ids)?
-            .into_iter()
-            .map(|c| c.id)
-            .collect();
+        let present = store::existing_ids(db, &ids)?;
         let tx = db.begin().map_err(db_error)?;
         for item in batch.iter().filter(|c| !present.contains(&c.id)) {
             store::insert(&tx, item, &item.author_id)?;

@@ -104,18 +104,31 @@ fn row_values(c: &Content) -> Vec<Value> {
 
 /// Items by id (purged ones are absent), deleted ones included.
 pub fn get_many(db: &Connection, ids: &[String]) -> Result<Vec<Content>, Problem> {
+    let rows = by_ids(db, COLUMNS, ids)?;
+    Ok(rows.iter().map(|r| from_row(r)).collect())
+}
+
+/// Which of `ids` name an item (deleted ones included), reading ids only.
+pub fn existing_ids(
+    db: &Connection,
+    ids: &[String],
+) -> Result<std::collections::HashSet<String>, Problem> {
+    Ok(by_ids(db, "id", ids)?.iter().map(|r| text(&r[0])).collect())
+}
+
+fn by_ids(db: &Connection, columns: &str, ids: &[String]) -> Result<Vec<Vec<Value>>, Problem> {
     let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
     let params: Vec<Value> = ids.iter().map(|id| Value::Text(id.clone())).collect();
     let rows = db
         .query(
             &format!(
-                "SELECT {COLUMNS} FROM content WHERE id IN ({})",
+                "SELECT {columns} FROM content WHERE id IN ({})",
                 placeholders.join(", ")
             ),
             &params,
         )
         .map_err(db_error)?;
-    Ok(rows.rows.iter().map(|r| from_row(r)).collect())
+    Ok(rows.rows)
 }
 
 /// Every item after id `after`, in id order, and how many there are in all.
@@ -335,8 +348,8 @@ pub enum Totals {
 pub const COUNT_CAP: i64 = 10_000;
 
 pub struct ListQuery {
-    pub conditions: Vec<String>,
-    pub params: Vec<Value>,
+    conditions: Vec<String>,
+    params: Vec<Value>,
     pub order: Order,
     pub limit: u32,
     pub page: u32,
@@ -428,6 +441,11 @@ pub fn list(db: &Connection, mut q: ListQuery) -> Result<Page, Problem> {
             Some((single_integer(db, &sql, &q.params)?, true))
         }
     };
+    // A keyset page seeks to its position; a numbered page skips rows.
+    let offset = match q.position {
+        Some(_) => 0,
+        None => i64::from(q.page.saturating_sub(1)) * i64::from(q.limit),
+    };
     // A page before a position walks the order backwards, then turns round.
     let backwards = q.position.as_ref().is_some_and(|p| p.before);
     let descending = q.order.descending != backwards;
@@ -446,11 +464,6 @@ pub fn list(db: &Connection, mut q: ListQuery) -> Result<Page, Problem> {
             .push(format!("({column}, id) {op} (${a}, ${b})"));
     }
     let filter = where_clause(&q.conditions);
-    let offset = if q.totals == Totals::Skip {
-        0
-    } else {
-        i64::from(q.page.saturating_sub(1)) * i64::from(q.limit)
-    };
     let rows = db
         .query(
             &format!(
