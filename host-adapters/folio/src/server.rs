@@ -165,8 +165,9 @@ impl Server {
         {
             return response;
         }
-        if path == crate::release_api::ROUTE
-            || path.starts_with(&format!("{}/", crate::release_api::ROUTE))
+        if path
+            .strip_prefix(crate::release_api::ROUTE)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         {
             return crate::release_api::serve(
                 &self.releases,
