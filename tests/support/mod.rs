@@ -741,14 +741,33 @@ pub async fn ticks_run_once(host: &Host) -> Vec<i64> {
 }
 
 /// The rows a fixture component lists at `path` (`/ev/received`, ...).
+/// `/ev/writes` and `/ev/received` are read page by page, in key order, since
+/// a loaded test can leave more rows than one SQL answer may hold.
 pub async fn fixture_rows(host: &Host, path: &str) -> Vec<Vec<serde_json::Value>> {
-    let body = get_json(host, path).await;
-    body["rows"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no rows at {path}: {body}"))
-        .iter()
-        .map(|r| r.as_array().unwrap().clone())
-        .collect()
+    let paged = path.ends_with("/writes") || path.ends_with("/received");
+    let mut rows = Vec::new();
+    let mut after = Some(String::new());
+    while let Some(key) = after.take() {
+        let url = if paged {
+            reqwest::Url::parse_with_params(&host.url(path), [("after", &key)]).unwrap()
+        } else {
+            reqwest::Url::parse(&host.url(path)).unwrap()
+        };
+        let body: serde_json::Value = client()
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{path} did not answer JSON: {e}"));
+        let page = body["rows"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no rows at {path}: {body}"));
+        rows.extend(page.iter().map(|r| r.as_array().unwrap().clone()));
+        after = body["next"].as_str().map(str::to_string);
+    }
+    rows
 }
 
 /// POSTs `body` as JSON; returns the status and the answer (JSON when it parses).

@@ -6,6 +6,7 @@
 //! - `POST /emit` `{"topic", "type"?, "key", "data"?}`: `events.publish`, outside a
 //!   transaction (data defaults to the key).
 //! - `GET /writes`, `GET /received`, `GET /tries`, `GET /ticks`, `GET /spans`: what is stored.
+//!   `writes` and `received` page by primary key with `?after=KEY` (`after=` starts).
 //!
 //! As a worker it records each event it accepts in `received`, once per id.
 //! The event type picks its behaviour: `fixture.fail-twice` asks for a retry on
@@ -225,6 +226,12 @@ fn handle(request: Request) -> Response {
         .unwrap_or("")
         .trim_start_matches('/')
         .to_string();
+    // `?after=KEY` pages `writes` and `received` by their primary key.
+    let after = request
+        .query()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("after="))
+        .map(percent_decoded);
     let result = match action.as_str() {
         "write" => parse::<WriteRequest>(&request).and_then(write),
         "emit" => parse::<EmitRequest>(&request).and_then(|r| {
@@ -237,10 +244,18 @@ fn handle(request: Request) -> Response {
                 Err(e) => Err(Failure::Event(format!("{e:?}"))),
             }
         }),
-        "writes" => list("SELECT key, event FROM writes ORDER BY key"),
-        "received" => list(
-            "SELECT id, topic, type, data, attempt, extensions, deliveries FROM received ORDER BY data",
-        ),
+        "writes" => match &after {
+            Some(after) => list_after("SELECT key, event FROM writes", "key", after),
+            None => list("SELECT key, event FROM writes ORDER BY key"),
+        },
+        "received" => {
+            let select =
+                "SELECT id, topic, type, data, attempt, extensions, deliveries FROM received";
+            match &after {
+                Some(after) => list_after(select, "id", after),
+                None => list(&format!("{select} ORDER BY data")),
+            }
+        }
         "tries" => list("SELECT id, attempt FROM tries ORDER BY id, attempt"),
         "ticks" => list("SELECT timestamp, at_ms FROM ticks ORDER BY at_ms"),
         "spans" => list("SELECT data, started_ms, finished_ms FROM spans ORDER BY started_ms"),
@@ -293,9 +308,54 @@ fn write(request: WriteRequest) -> Result<Json, Failure> {
 fn list(statement: &str) -> Result<Json, Failure> {
     let db = Connection::open("default")?;
     let rows = db.query(statement, &[])?;
-    let rows: Vec<Json> = rows
-        .rows
-        .into_iter()
+    Ok(json!({ "rows": rows_as_json(rows.rows) }))
+}
+
+/// One page of a listing ordered by a unique first column, starting after
+/// `after`; `next` names the key to continue from. Pages stay below the SQL
+/// capability's cap on rows per answer, and rows that arrive while a caller
+/// pages can neither repeat nor shift a row into the next page.
+fn list_after(select: &str, key: &str, after: &str) -> Result<Json, Failure> {
+    const PAGE: usize = 5_000;
+    let db = Connection::open("default")?;
+    let rows = db.query(
+        &format!("{select} WHERE {key} > $1 ORDER BY {key} LIMIT {PAGE}"),
+        &[Value::Text(after.to_string())],
+    )?;
+    let rows = rows_as_json(rows.rows);
+    let next = (rows.len() == PAGE).then(|| rows[PAGE - 1][0].clone());
+    Ok(json!({ "rows": rows, "next": next }))
+}
+
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn rows_as_json(rows: Vec<Vec<Value>>) -> Vec<Json> {
+    rows.into_iter()
         .map(|row| {
             Json::Array(
                 row.into_iter()
@@ -307,8 +367,7 @@ fn list(statement: &str) -> Result<Json, Failure> {
                     .collect(),
             )
         })
-        .collect();
-    Ok(json!({ "rows": rows }))
+        .collect()
 }
 
 enum Failure {
