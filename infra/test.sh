@@ -43,9 +43,12 @@ export FOLIO_TEST_PYTHON
 
 step "format and lints"
 cargo fmt --all -- --check
+# The admin web app: types, lint and format checks, then the build the admin
+# component embeds (its clippy below needs it) with the JavaScript size budget.
+bash infra/admin-web.sh check
 cargo clippy --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-passwords -p folio-search-index -p folio-mail -p folio-observe -p folio-events -p folio-auth -p folio-imaging -p folio-tests --all-targets -- -D warnings
 cargo clippy --release --locked --target wasm32-wasip2 --target-dir target \
-  -p folio-meta -p folio-hello -p folio-guest -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-auth -p folio-users -p folio-content -p folio-imaging -p folio-media -p folio-graphql -p folio-search -p folio-notifications -p folio-publishing -p folio-flags -p folio-analytics -p folio-billing -- -D warnings
+  -p folio-meta -p folio-admin -p folio-hello -p folio-guest -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-auth -p folio-users -p folio-content -p folio-imaging -p folio-media -p folio-graphql -p folio-search -p folio-notifications -p folio-publishing -p folio-flags -p folio-analytics -p folio-billing -- -D warnings
 
 # The build takes exactly the native packages the native tests take, so
 # features unify alike and `cargo test` reuses the build instead of compiling

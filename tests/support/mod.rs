@@ -58,12 +58,27 @@ pub fn wasm(name: &str) -> PathBuf {
 pub fn build_fixtures() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        // The admin component embeds the built web app.
+        if !repo_root()
+            .join("components/admin/web/dist/admin/index.html")
+            .is_file()
+        {
+            let status = Command::new("bash")
+                .arg("infra/admin-web.sh")
+                .current_dir(repo_root())
+                .stdout(std::process::Stdio::null())
+                .status()
+                .expect("bash runs");
+            assert!(status.success(), "building the admin web app failed");
+        }
         let status = Command::new("cargo")
             .args([
                 "build",
                 "--target",
                 "wasm32-wasip2",
                 "--release",
+                "-p",
+                "folio-admin",
                 "-p",
                 "folio-fixtures",
                 "-p",

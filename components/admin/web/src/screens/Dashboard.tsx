@@ -1,0 +1,141 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import { api, message } from "../api";
+
+interface Overview {
+  totals: { visitors: number; pageviews: number; reads: number; bounceRate: number | null };
+  series: { at: string; visitors: number; pageviews: number }[];
+}
+
+interface Breakdown {
+  items?: { value: string; title?: string; pageviews: number }[];
+}
+
+/** Visitors and pageviews of the last 30 days, with the top content and referrers. */
+export function Dashboard() {
+  const [overview, setOverview] = useState<Overview | null>(null);
+  const [top, setTop] = useState<Breakdown | null>(null);
+  const [referrers, setReferrers] = useState<Breakdown | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    const day = 86_400_000;
+    const to = new Date(Math.floor(Date.now() / day) * day + day);
+    const from = new Date(to.getTime() - 30 * day);
+    const range = `from=${from.toISOString().slice(0, 10)}&to=${to.toISOString().slice(0, 10)}`;
+    const fail = (e: unknown) => {
+      setError(message(e));
+    };
+    api<Overview>("GET", `/api/v1/analytics/reports/overview?${range}`).then(setOverview, fail);
+    api<Breakdown>("GET", `/api/v1/analytics/reports/top-content?${range}&limit=10`).then(
+      setTop,
+      fail,
+    );
+    api<Breakdown>("GET", `/api/v1/analytics/reports/referrers?${range}&limit=10`).then(
+      setReferrers,
+      fail,
+    );
+  }, []);
+
+  return (
+    <section class="dashboard">
+      <h1>Dashboard</h1>
+      {error && (
+        <p role="alert" class="error">
+          {error}
+        </p>
+      )}
+      {overview && (
+        <>
+          <dl class="totals">
+            <div>
+              <dt>Visitors</dt>
+              <dd>{overview.totals.visitors.toLocaleString()}</dd>
+            </div>
+            <div>
+              <dt>Pageviews</dt>
+              <dd>{overview.totals.pageviews.toLocaleString()}</dd>
+            </div>
+            <div>
+              <dt>Reads</dt>
+              <dd>{overview.totals.reads.toLocaleString()}</dd>
+            </div>
+          </dl>
+          <VisitorsChart series={overview.series} />
+        </>
+      )}
+      <div class="columns">
+        <Ranking title="Top content" report={top} />
+        <Ranking title="Referrers" report={referrers} />
+      </div>
+    </section>
+  );
+}
+
+function VisitorsChart({ series }: { series: Overview["series"] }) {
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const element = box.current;
+    if (!element) return;
+    const data: uPlot.AlignedData = [
+      series.map((p) => Date.parse(p.at) / 1000),
+      series.map((p) => p.visitors),
+      series.map((p) => p.pageviews),
+    ];
+    const chart = new uPlot(
+      {
+        width: Math.max(element.clientWidth, 320),
+        height: 260,
+        series: [
+          {},
+          { label: "Visitors", stroke: "#0b57d0", width: 2 },
+          { label: "Pageviews", stroke: "#b3261e", width: 2 },
+        ],
+        axes: [{}, { label: "per day" }],
+      },
+      data,
+      element,
+    );
+    return () => {
+      chart.destroy();
+    };
+  }, [series]);
+  return (
+    <figure>
+      <div ref={box} class="chart" role="img" aria-label="Visitors and pageviews per day" />
+      <figcaption>Visitors and pageviews per day, last 30 days</figcaption>
+    </figure>
+  );
+}
+
+function Ranking({ title, report }: { title: string; report: Breakdown | null }) {
+  const items = report?.items ?? [];
+  return (
+    <section>
+      <h2>{title}</h2>
+      {report === null ? (
+        <p aria-busy="true">Loading…</p>
+      ) : items.length === 0 ? (
+        <p>Nothing yet.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">{title === "Referrers" ? "Referrer" : "Item"}</th>
+              <th scope="col">Pageviews</th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((row) => (
+              <tr key={row.value}>
+                <td>{row.title ?? (row.value || "(direct)")}</td>
+                <td>{row.pageviews}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
