@@ -6,7 +6,7 @@
 # drives both with wrk and prints requests/s and p99.
 #   bash infra/spin-check.sh [--bench] [path/to/folio]
 # Today only components that import nothing but WASI and Spin's own
-# interfaces run under Spin (meta); the services import folio:platform/*,
+# interfaces run under Spin (meta, admin); the services import folio:platform/*,
 # which Spin does not provide (see the note at the end of the output).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +39,17 @@ component = "meta"
 [component.meta]
 source = "$PWD/target/wasm32-wasip2/release/folio_meta.wasm"
 variables = { platform_name = "{{ platform_name }}", services = "{{ services }}", openapi_sources = "{{ openapi_sources }}" }
+[[trigger.http]]
+route = "/"
+component = "admin"
+[[trigger.http]]
+route = "/admin/..."
+component = "admin"
+[[trigger.http]]
+route = "/docs/..."
+component = "admin"
+[component.admin]
+source = "$PWD/target/wasm32-wasip2/release/folio_admin.wasm"
 TOML
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_for() {
@@ -64,6 +75,22 @@ if [ "$under_spin" != "$under_folio" ]; then
   exit 1
 fi
 echo "spin-check: folio_meta.wasm answers alike under Spin and folio: $under_spin"
+# The admin component: the same pages, encodings and validators under both.
+for path in / /admin/ /admin/content/42 /docs/ /admin/assets/missing.js; do
+  answer() {
+    curl -s -H 'accept-encoding: br, gzip' -D - -o "$work/body-$1" "http://127.0.0.1:$2$path" \
+      | grep -iE '^(HTTP/|content-type|content-encoding|etag|cache-control|content-security-policy)' \
+      | sed 's/HTTP\/[0-9.]* /HTTP /' | tr -d '\r' | sort
+  }
+  spin_headers="$(answer spin "$spin_port")"
+  folio_headers="$(answer folio "$folio_port")"
+  if [ "$spin_headers" != "$folio_headers" ] || ! cmp -s "$work/body-spin" "$work/body-folio"; then
+    echo "spin-check: folio_admin.wasm answers $path differently:" >&2
+    diff <(echo "$spin_headers") <(echo "$folio_headers") >&2 || true
+    exit 1
+  fi
+done
+echo "spin-check: folio_admin.wasm serves the landing page, the app (brotli, ETags, its CSP) and the API reference alike under Spin and folio"
 if [ "$BENCH" = 1 ]; then
   for target in "spin $spin_port" "folio $folio_port"; do
     set -- $target
