@@ -929,6 +929,54 @@ async fn resumable(mh: &MediaHost) {
         "parts are gone"
     );
 
+    // The connection drops just after the last byte: the file is taken in
+    // even so, and a client that resumes (HEAD) learns the item; had the
+    // request ended before that, the HEAD takes the file in itself.
+    let created = send(
+        tus(client().post(mh.host.url("/api/v1/media/uploads")), &rita)
+            .header("upload-length", total.to_string()),
+    )
+    .await;
+    let location = created.header("location").to_string();
+    let all = png.clone();
+    let stream = futures_util::stream::unfold(0, move |step| {
+        let all = all.clone();
+        async move {
+            match step {
+                0 => Some((Ok(bytes::Bytes::from(all)), 1)),
+                1 => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    Some((Err(std::io::Error::other("connection lost")), 2))
+                }
+                _ => None,
+            }
+        }
+    });
+    let _ = tus(client().patch(mh.host.url(&location)), &rita)
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", "0")
+        .header("content-length", total.to_string())
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await;
+    let mut head = send(tus(client().head(mh.host.url(&location)), &rita)).await;
+    for _ in 0..50 {
+        if head.header("upload-offset") == total.to_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        head = send(tus(client().head(mh.host.url(&location)), &rita)).await;
+    }
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("upload-offset"), total.to_string());
+    let state = send(tus(client().get(mh.host.url(&location)), &rita)).await;
+    let media_id = state.json()["mediaId"]
+        .as_str()
+        .expect("a complete upload names its item")
+        .to_string();
+    let ready = mh.wait_ready(&media_id, &rita, IMAGE_WAIT).await;
+    assert_eq!(ready["size"].as_u64(), Some(total as u64));
+
     // An upload that turns out not to be media ends, and leaves nothing.
     let created = send(
         tus(client().post(mh.host.url("/api/v1/media/uploads")), &rita)

@@ -38,7 +38,9 @@ pub fn handle(request: IncomingRequest, out: ResponseOutparam) {
         })),
         (["api", "v1", "media", "uploads"], _) => Err(Problem::method_not_allowed("OPTIONS, POST")),
         (["api", "v1", "media", "uploads", id], HeadMethod) => {
-            whole(with_caller(&head, |c| resumable::offset(&head, id, c)))
+            whole(with_caller(&head, |c| {
+                resumable::offset(&head, id, c, &Settings::load()?)
+            }))
         }
         (["api", "v1", "media", "uploads", id], Get) => {
             whole(with_caller(&head, |c| resumable::state(id, c)))

@@ -153,21 +153,41 @@ fn owned(id: &str, claims: &Claims) -> Result<PendingUpload, Problem> {
         ("Tus-Resumable" = String, Header, description = "1.0.0"),
     ),
     responses(
-        (status = 200, description = "Upload-Offset: where to resume", headers(("upload-offset" = u64), ("upload-length" = u64))),
+        (status = 200, description = "Upload-Offset: where to resume. A complete upload whose last request ended before the file was taken in is taken in now, and Folio-Media-Id names the item", headers(("upload-offset" = u64), ("upload-length" = u64), ("folio-media-id" = String))),
         (status = 401, description = "No valid bearer token"),
         (status = 404, description = "No such upload of the caller's"),
         (status = 410, description = "Expired"),
         (status = 412, description = "Not Tus-Resumable 1.0.0"),
     )
 )]
-pub fn offset(head: &Head, id: &str, claims: &Claims) -> Result<Response, Problem> {
+pub fn offset(
+    head: &Head,
+    id: &str,
+    claims: &Claims,
+    settings: &Settings,
+) -> Result<Response, Problem> {
     check_version(head)?;
     let upload = owned(id, claims)?;
-    Ok(tus_response(200)
+    let mut response = tus_response(200);
+    response
         .header("upload-offset", upload.received.to_string())
-        .header("upload-length", upload.length.to_string())
-        .body(Vec::new())
-        .build())
+        .header("upload-length", upload.length.to_string());
+    // Every byte arrived but the request that brought the last ones ended
+    // before the file was taken in (the client went away, the host was
+    // stopped): a client that resumes sees a finished upload and sends no
+    // more PATCHes, so this is where it gets finished.
+    if upload.received == upload.length && upload.media_id.is_none() {
+        let media = assemble(&upload, upload.part_keys.clone(), settings)?;
+        with_media_headers(&mut response, &media);
+    }
+    Ok(response.body(Vec::new()).build())
+}
+
+fn with_media_headers(response: &mut spin_sdk::http::ResponseBuilder, media: &Media) {
+    response.header("folio-media-id", media.id.clone()).header(
+        "folio-media-location",
+        format!("/api/v1/media/{}", media.id),
+    );
 }
 
 #[utoipa::path(
@@ -312,7 +332,7 @@ pub fn append(
             "another request appended to upload {id} at the same time"
         )));
     }
-    if let Some(why) = interrupted {
+    if let Some(why) = interrupted.filter(|_| received < upload.length) {
         // The client is gone; the bytes that arrived are kept for its retry.
         return Err(Problem::bad_request(format!(
             "the upload was interrupted: {why}"
@@ -326,10 +346,7 @@ pub fn append(
             parts.push(part_key);
         }
         let media = assemble(&upload, parts, settings)?;
-        response.header("folio-media-id", media.id.clone()).header(
-            "folio-media-location",
-            format!("/api/v1/media/{}", media.id),
-        );
+        with_media_headers(&mut response, &media);
     }
     Ok(response.body(Vec::new()).build())
 }

@@ -5,8 +5,9 @@
 // the script turns MFA on through the API, then signs in through the app.
 // Exits non-zero at the first failed step; prints one JSON line of timings.
 import { AxeBuilder } from "@axe-core/playwright";
-import { createHmac } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32, deflateSync } from "node:zlib";
 import { chromium } from "playwright-core";
@@ -66,8 +67,9 @@ function totp(secret, unixSeconds) {
   return code.toString().padStart(6, "0");
 }
 
-// A small real PNG (a colour gradient), so the media service processes it.
-function png(width, height) {
+// A real PNG (a colour gradient, or noise that does not compress), so the
+// media service processes it.
+function png(width, height, noise = false) {
   const chunk = (type, data) => {
     const length = Buffer.alloc(4);
     length.writeUInt32BE(data.length);
@@ -83,6 +85,10 @@ function png(width, height) {
   header[9] = 2;
   const rows = [];
   for (let y = 0; y < height; y++) {
+    if (noise) {
+      rows.push(Buffer.concat([Buffer.alloc(1), randomBytes(width * 3)]));
+      continue;
+    }
     const row = Buffer.alloc(1 + width * 3);
     for (let x = 0; x < width; x++) {
       row[1 + x * 3] = (x * 255) / width;
@@ -293,6 +299,47 @@ try {
   await tile.locator("img").waitFor();
   await scan("media");
   await shot("media");
+
+  step("an upload resumes after a page reload");
+  // ~8.6 MB: two tus chunks of 8 MiB. The second is held as if the network
+  // dropped; the page reloads; choosing the file again goes on from 8 MiB.
+  const big = `noise-${run}.png`;
+  const bigPath = join(tmpdir(), big);
+  writeFileSync(bigPath, png(1800, 1600, true));
+  const uploads = "**/api/v1/media/uploads/*";
+  const firstChunk = new Promise((resolve) => {
+    page.on("response", (r) => {
+      if (r.request().method() === "PATCH" && r.url().includes("/api/v1/media/uploads/")) {
+        resolve(r.headers()["upload-offset"]);
+      }
+    });
+  });
+  await page.route(uploads, async (route) => {
+    const request = route.request();
+    if (request.method() === "PATCH" && request.headers()["upload-offset"] !== "0") return;
+    await route.continue();
+  });
+  await page.locator('input[type="file"]').setInputFiles(bigPath);
+  const resumeAt = await firstChunk;
+  expect(Number(resumeAt) === 8 * 1024 * 1024, `a first chunk of 8 MiB (${resumeAt})`);
+  // Reloading drops the held request; only then may requests pass again
+  // (unrouting first would let the held one through).
+  await page.reload();
+  await page.unrouteAll({ behavior: "ignoreErrors" });
+  await page.getByRole("heading", { name: "Media" }).waitFor();
+  const offsets = [];
+  page.on("request", (r) => {
+    if (r.method() === "PATCH" && r.url().includes("/api/v1/media/uploads/")) {
+      offsets.push(r.headers()["upload-offset"]);
+    }
+  });
+  await page.locator('input[type="file"]').setInputFiles(bigPath);
+  await page
+    .locator(".tile", { hasText: big })
+    .locator(".badge.ready")
+    .waitFor({ timeout: 60_000 });
+  expect(offsets.length === 1 && offsets[0] === resumeAt, `one PATCH from ${resumeAt}: ${offsets}`);
+
   await page.goto(`${base}/admin/content/${id}`);
   await page.getByRole("button", { name: `Add ${filename}` }).click();
   await page.getByText(/^Saved at/).waitFor();
@@ -344,6 +391,7 @@ try {
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("heading", { name: "Sign in to Folio" }).waitFor();
 } catch (error) {
+  console.error("browser console errors:", problems);
   await shot("failure").catch(() => {});
   throw error;
 } finally {

@@ -14,6 +14,7 @@ import {
 } from "../content";
 import { href, navigate } from "../router";
 
+/** Drafts, items in review and archived items save this long after typing stops. */
 const AUTOSAVE_MS = 1500;
 
 /** What the form edits: the writable fields of an item. */
@@ -69,9 +70,9 @@ type SaveState =
 
 /**
  * Creates or edits one item. Edits save themselves a moment after typing
- * stops, each with `If-Match`, so a change made elsewhere in between is never
- * overwritten unseen: the service answers 412 and the conflict view shows
- * both versions.
+ * stops (except on a published item, where saving puts them live), each with
+ * `If-Match`, so a change made elsewhere in between is never overwritten
+ * unseen: the service answers 412 and the conflict view shows both versions.
  */
 export function ContentEditor({ me, id }: { me: Me; id: string | null }) {
   const [item, setItem] = useState<ContentItem | null>(null);
@@ -111,7 +112,8 @@ export function ContentEditor({ me, id }: { me: Me; id: string | null }) {
     if (!item) return;
     setState({ kind: "dirty" });
     clearTimeout(timer.current);
-    timer.current = setTimeout(() => void save(), AUTOSAVE_MS);
+    // An edit to a published item is live once saved: that takes a click.
+    if (item.status !== "published") timer.current = setTimeout(() => void save(), AUTOSAVE_MS);
   }
 
   function failed(e: unknown) {
@@ -207,7 +209,7 @@ export function ContentEditor({ me, id }: { me: Me; id: string | null }) {
       <div class="heading">
         <h1>{item ? "Edit content" : "New content"}</h1>
         {item && <span class={`badge ${item.status}`}>{item.status}</span>}
-        <SaveStatus state={state} />
+        <SaveStatus state={state} live={item?.status === "published"} />
       </div>
       {notice && (
         <p role="status" class="notice">
@@ -364,14 +366,16 @@ function localInput(iso: string): string {
   return local.toISOString().slice(0, 16);
 }
 
-function SaveStatus({ state }: { state: SaveState }) {
+function SaveStatus({ state, live }: { state: SaveState; live: boolean }) {
+  const kind = state.kind === "dirty" && live ? "dirtyLive" : state.kind;
   const text = {
     saved: state.kind === "saved" && state.at ? `Saved at ${state.at.toLocaleTimeString()}` : "",
     dirty: "Unsaved changes",
+    dirtyLive: "Unsaved changes: Save now puts them live",
     saving: "Saving…",
     failed: state.kind === "failed" ? `Not saved: ${state.error}` : "",
     conflict: "Not saved: someone else changed this item",
-  }[state.kind];
+  }[kind];
   return (
     <span class={`save-status state-${state.kind}`} role="status" aria-live="polite">
       {text}
