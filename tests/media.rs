@@ -955,7 +955,8 @@ async fn resumable(mh: &MediaHost) {
     let _ = tus(client().patch(mh.host.url(&location)), &rita)
         .header("content-type", "application/offset+octet-stream")
         .header("upload-offset", "0")
-        .header("content-length", total.to_string())
+        // Chunked: with a Content-Length the client would stop at the last
+        // byte and never send the break.
         .body(reqwest::Body::wrap_stream(stream))
         .send()
         .await;
