@@ -151,6 +151,22 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                     updated_at {ts} NOT NULL
                 )"
             ),
+        },
+        // Editors' lists span every status: each order gets an index of
+        // live items that does not start with the status, so a page (and a
+        // deep numbered page) walks the index instead of sorting every item.
+        Migration {
+            version: 6,
+            name: "keyset-indexes-across-statuses".into(),
+            statements: "CREATE INDEX content_live_updated ON content (updated_at, id)
+                    WHERE deleted_at IS NULL;
+                CREATE INDEX content_live_created ON content (created_at, id)
+                    WHERE deleted_at IS NULL;
+                CREATE INDEX content_live_title ON content (title_key, id)
+                    WHERE deleted_at IS NULL;
+                CREATE INDEX content_live_published ON content (published_at, id)
+                    WHERE deleted_at IS NULL AND published_at IS NOT NULL"
+                .into(),
         }]
     }
 }

@@ -47,7 +47,12 @@ export function ContentList({ me }: { me: Me }) {
   const loading = useRef(new Set<number>());
 
   const listUrl = (extra: Record<string, string>) => {
-    const url = new URLSearchParams({ limit: String(BLOCK), sort: filters.sort, ...extra });
+    const url = new URLSearchParams({
+      limit: String(BLOCK),
+      sort: filters.sort,
+      fields: "id,title,type,status,updatedAt",
+      ...extra,
+    });
     if (filters.status) url.set("status", filters.status);
     if (filters.type) url.set("type", filters.type);
     if (filters.q) url.set("q", filters.q);
