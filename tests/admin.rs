@@ -213,9 +213,11 @@ fn brotli_decompress(input: &[u8], output: &mut Vec<u8>) {
 }
 
 /// Sign-in with MFA, a draft made with the keyboard alone, autosave and a
-/// provoked conflict, an image uploaded and picked, review and publication,
-/// revisions, search, a chart with data, users, sign-out; an axe-core scan of
-/// each screen (no serious or critical violations) and no CSP violation.
+/// provoked conflict, an image uploaded and picked, an upload resumed after a
+/// reload, review and publication, distribution, revisions, search, a chart
+/// with data, users, channels and the delivery log, a flag's rollout, a
+/// template's live preview, a plan, sign-out; an axe-core scan of each screen
+/// (no serious or critical violations) and no unexpected console error.
 /// Screenshots land in `target/admin-screenshots/`.
 #[tokio::test]
 async fn main_flows_in_a_real_browser() {
@@ -266,6 +268,10 @@ async fn main_flows_in_a_real_browser() {
         "search",
         "content-list",
         "users",
+        "publishing",
+        "flags",
+        "templates",
+        "billing",
     ] {
         assert!(
             screenshots.join(format!("{screen}.png")).is_file(),

@@ -37,11 +37,9 @@ pub fn handle(request: IncomingRequest, out: ResponseOutparam) {
             resumable::create(&head, c, &Settings::load()?)
         })),
         (["api", "v1", "media", "uploads"], _) => Err(Problem::method_not_allowed("OPTIONS, POST")),
-        (["api", "v1", "media", "uploads", id], HeadMethod) => {
-            whole(with_caller(&head, |c| {
-                resumable::offset(&head, id, c, &Settings::load()?)
-            }))
-        }
+        (["api", "v1", "media", "uploads", id], HeadMethod) => whole(with_caller(&head, |c| {
+            resumable::offset(&head, id, c, &Settings::load()?)
+        })),
         (["api", "v1", "media", "uploads", id], Get) => {
             whole(with_caller(&head, |c| resumable::state(id, c)))
         }

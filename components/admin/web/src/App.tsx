@@ -9,6 +9,10 @@ const ContentEditor = lazy(() => import("./screens/ContentEditor").then((m) => m
 const MediaLibrary = lazy(() => import("./screens/MediaLibrary").then((m) => m.MediaLibrary));
 const Dashboard = lazy(() => import("./screens/Dashboard").then((m) => m.Dashboard));
 const Users = lazy(() => import("./screens/Users").then((m) => m.Users));
+const Publishing = lazy(() => import("./screens/Publishing").then((m) => m.Publishing));
+const Flags = lazy(() => import("./screens/Flags").then((m) => m.Flags));
+const Templates = lazy(() => import("./screens/Templates").then((m) => m.Templates));
+const Billing = lazy(() => import("./screens/Billing").then((m) => m.Billing));
 
 export interface Me {
   id: string;
@@ -22,7 +26,11 @@ const SCREENS = [
   { to: "/", label: "Dashboard", roles: ["admin"] },
   { to: "/content", label: "Content", roles: ["admin", "creator"] },
   { to: "/media", label: "Media", roles: ["admin", "creator"] },
+  { to: "/publishing", label: "Publishing", roles: ["admin"] },
   { to: "/users", label: "Users", roles: ["admin"] },
+  { to: "/templates", label: "Notifications", roles: ["admin"] },
+  { to: "/flags", label: "Flags", roles: ["admin"] },
+  { to: "/billing", label: "Billing", roles: ["admin"] },
 ] as const;
 
 export function App() {
@@ -111,7 +119,13 @@ function Screen({ path, me }: { path: string; me: Me }) {
   const item = /^\/content\/([0-9a-f-]{36})$/.exec(path);
   if (item?.[1]) return <ContentEditor me={me} id={item[1]} />;
   if (path === "/media") return <MediaLibrary />;
-  if (path === "/users" && me.role === "admin") return <Users me={me} />;
+  if (me.role === "admin") {
+    if (path === "/users") return <Users me={me} />;
+    if (path === "/publishing") return <Publishing />;
+    if (path === "/templates") return <Templates />;
+    if (path === "/flags") return <Flags />;
+    if (path === "/billing") return <Billing />;
+  }
   return (
     <section>
       <h1>Not found</h1>

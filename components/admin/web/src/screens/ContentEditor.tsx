@@ -344,6 +344,7 @@ export function ContentEditor({ me, id }: { me: Me; id: string | null }) {
           <a href={href("/content")}>Back to the list</a>
         </div>
       </form>
+      {item && item.status !== "draft" && <Distributions item={item} me={me} />}
       {item && (
         <Revisions
           item={item}
@@ -573,6 +574,70 @@ function Revisions({
             Restore revision {chosen.revision}
           </button>
         </div>
+      )}
+    </section>
+  );
+}
+
+interface DistributionRow {
+  id: string;
+  channelId: string;
+  version: number;
+  action: string;
+  status: string;
+  attempts: number;
+  lastError: string | null;
+  createdAt: string;
+}
+
+/** Where the item went: the newest distribution per channel. */
+function Distributions({ item, me }: { item: ContentItem; me: Me }) {
+  const [rows, setRows] = useState<DistributionRow[] | null>(null);
+  const [names, setNames] = useState<Map<string, string>>(new Map());
+  useEffect(() => {
+    api<{ items: DistributionRow[] }>(
+      "GET",
+      `/api/v1/content/${item.id}/distributions?limit=200`,
+    ).then(
+      (answer) => {
+        const newest = new Map<string, DistributionRow>();
+        for (const row of answer.items) {
+          if (!newest.has(row.channelId)) newest.set(row.channelId, row);
+        }
+        setRows([...newest.values()]);
+      },
+      // 404 until the publishing service has seen the item.
+      () => {
+        setRows([]);
+      },
+    );
+    if (me.role === "admin") {
+      api<{ items: { id: string; name: string }[] }>("GET", "/api/v1/channels").then(
+        (answer) => {
+          setNames(new Map(answer.items.map((c) => [c.id, c.name])));
+        },
+        () => {
+          setNames(new Map());
+        },
+      );
+    }
+  }, [item.id, item.version, item.status]);
+  if (!rows) return null;
+  return (
+    <section aria-labelledby="distribution-title">
+      <h2 id="distribution-title">Distribution</h2>
+      {rows.length === 0 ? (
+        <p>Not sent to any channel yet.</p>
+      ) : (
+        <ul>
+          {rows.map((row) => (
+            <li key={row.channelId}>
+              {names.get(row.channelId) ?? row.channelId.slice(0, 8)}: {row.action} of version{" "}
+              {row.version} <span class={`badge ${row.status}`}>{row.status}</span>
+              {row.lastError && <span class="muted"> ({row.lastError})</span>}
+            </li>
+          ))}
+        </ul>
       )}
     </section>
   );

@@ -1,4 +1,5 @@
 import { useState } from "preact/hooks";
+import { formText } from "../forms";
 import { api, message, startSession, type TokenAnswer } from "../api";
 
 interface MfaChallenge {
@@ -17,10 +18,7 @@ export function SignIn() {
   async function submit(event: SubmitEvent) {
     event.preventDefault();
     const form = new FormData(event.currentTarget as HTMLFormElement);
-    const text = (name: string) => {
-      const value = form.get(name);
-      return typeof value === "string" ? value.trim() : "";
-    };
+    const text = (name: string) => formText(form, name);
     setBusy(true);
     setError(null);
     try {
