@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { formText } from "../forms";
 import { api, message, session } from "../api";
+import { ErrorMessage, Notice } from "../components/Messages";
 
 interface Plan {
   id: string;
@@ -86,16 +87,8 @@ export function Billing() {
   return (
     <section class="billing">
       <h1>Billing</h1>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
-      {notice && (
-        <p role="status" class="notice">
-          {notice}
-        </p>
-      )}
+      <ErrorMessage text={error} />
+      <Notice text={notice} />
       <h2>Plans</h2>
       {plans?.length === 0 && <p>No plans yet.</p>}
       {plans && plans.length > 0 && (
@@ -236,11 +229,7 @@ function Invoices() {
         </label>
         <button type="submit">Show invoices</button>
       </form>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorMessage text={error} />
       {account && invoices?.length === 0 && <p>{account.email} has no invoices.</p>}
       {account && invoices && invoices.length > 0 && (
         <table class="list">

@@ -13,6 +13,7 @@ import {
   type Status,
 } from "../content";
 import { href, navigate } from "../router";
+import { ErrorMessage, Notice } from "../components/Messages";
 
 /** Drafts, items in review and archived items save this long after typing stops. */
 const AUTOSAVE_MS = 1500;
@@ -211,11 +212,7 @@ export function ContentEditor({ me, id }: { me: Me; id: string | null }) {
         {item && <span class={`badge ${item.status}`}>{item.status}</span>}
         <SaveStatus state={state} live={item?.status === "published"} />
       </div>
-      {notice && (
-        <p role="status" class="notice">
-          {notice}
-        </p>
-      )}
+      <Notice text={notice} />
       {state.kind === "conflict" && (
         <Conflict
           mine={draft}
@@ -539,11 +536,7 @@ function Revisions({
   return (
     <section class="revisions" aria-labelledby="revisions-title">
       <h2 id="revisions-title">Revisions</h2>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorMessage text={error} />
       <ul>
         {revisions.map((r) => (
           <li key={r.revision}>

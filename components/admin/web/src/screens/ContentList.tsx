@@ -3,6 +3,7 @@ import type { Me } from "../App";
 import { api, message } from "../api";
 import { STATUSES, TYPES, when, type ContentItem, type ContentPage } from "../content";
 import { href, navigate, query } from "../router";
+import { ErrorMessage } from "../components/Messages";
 
 const ROW_HEIGHT = 40;
 const BLOCK = 100;
@@ -225,11 +226,7 @@ export function ContentList({ me }: { me: Me }) {
               ? "Loading…"
               : `${total.count.toLocaleString()}${total.exact ? "" : "+"} items`}
           </p>
-          {error && (
-            <p role="alert" class="error">
-              {error}
-            </p>
-          )}
+          <ErrorMessage text={error} />
           <div class="table" role="table" aria-label="Content items" aria-rowcount={rowCount + 1}>
             <div class="row head" role="row" aria-rowindex={1}>
               <span role="columnheader">Title</span>

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { api, message } from "../api";
+import { ErrorMessage } from "../components/Messages";
 
 interface Overview {
   totals: { visitors: number; pageviews: number; reads: number; bounceRate: number | null };
@@ -41,11 +42,7 @@ export function Dashboard() {
   return (
     <section class="dashboard">
       <h1>Dashboard</h1>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorMessage text={error} />
       {overview && (
         <>
           <dl class="totals">

@@ -1,5 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, api, call, message } from "../api";
+import { ErrorMessage, Notice } from "../components/Messages";
 
 interface FlagDefinition {
   state: "ENABLED" | "DISABLED";
@@ -111,16 +112,8 @@ export function Flags() {
           />
         </label>
       </div>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
-      {notice && (
-        <p role="status" class="notice">
-          {notice}
-        </p>
-      )}
+      <ErrorMessage text={error} />
+      <Notice text={notice} />
       {flags && Object.keys(flags.flags).length === 0 && <p>No flags in {environment}.</p>}
       <ul class="flag-list">
         {flags &&

@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { Upload } from "tus-js-client";
 import { api, message, refresh, session } from "../api";
 import { rendition, type Media, type MediaPage } from "../media";
+import { ErrorMessage } from "../components/Messages";
 
 interface Progress {
   name: string;
@@ -140,11 +141,7 @@ export function MediaLibrary() {
           ))}
         </ul>
       )}
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorMessage text={error} />
       {media === null ? (
         <p aria-busy="true">Loading…</p>
       ) : media.length === 0 ? (

@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { formText } from "../forms";
 import { api, message } from "../api";
 import { when } from "../content";
+import { ErrorMessage, Notice } from "../components/Messages";
 
 interface Channel {
   id: string;
@@ -114,11 +115,7 @@ export function Publishing() {
   return (
     <section class="publishing">
       <h1>Publishing</h1>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorMessage text={error} />
       <h2>Channels</h2>
       {channels && (
         <table class="list">
@@ -253,11 +250,7 @@ function Approvals() {
   return (
     <section aria-labelledby="approvals-title">
       <h2 id="approvals-title">Waiting for approval</h2>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorMessage text={error} />
       {pending?.length === 0 && <p>Nothing is waiting.</p>}
       <ul class="approvals">
         {pending?.map((item) => (
@@ -341,11 +334,7 @@ function DeliveryLog({ channel, close }: { channel: Channel; close: () => void }
           Close
         </button>
       </div>
-      {notice && (
-        <p role="status" class="notice">
-          {notice}
-        </p>
-      )}
+      <Notice text={notice} />
       {items?.length === 0 && <p>Nothing sent yet.</p>}
       {items && items.length > 0 && (
         <table class="list">

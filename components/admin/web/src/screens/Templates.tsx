@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, message } from "../api";
+import { ErrorMessage, Notice } from "../components/Messages";
 
 interface TemplateSummary {
   key: string;
@@ -45,11 +46,7 @@ export function Templates() {
   return (
     <section class="templates">
       <h1>Notification templates</h1>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorMessage text={error} />
       <div class="split">
         <nav aria-label="Templates">
           <ul>
@@ -180,16 +177,8 @@ function TemplateEditor({ name }: { name: string }) {
           }}
         />
       </label>
-      {problem && (
-        <p role="alert" class="error">
-          {problem}
-        </p>
-      )}
-      {notice && (
-        <p role="status" class="notice">
-          {notice}
-        </p>
-      )}
+      <ErrorMessage text={problem} />
+      <Notice text={notice} />
       <button type="button" onClick={() => void save()}>
         Save
       </button>

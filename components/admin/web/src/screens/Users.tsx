@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import type { Me } from "../App";
 import { api, message } from "../api";
+import { ErrorMessage } from "../components/Messages";
 
 interface User {
   id: string;
@@ -44,11 +45,7 @@ export function Users({ me }: { me: Me }) {
   return (
     <section>
       <h1>Users</h1>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorMessage text={error} />
       {users && (
         <>
           <table class="users">
