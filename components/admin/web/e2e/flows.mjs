@@ -5,6 +5,7 @@
 // the script turns MFA on through the API, then signs in through the app.
 // Exits non-zero at the first failed step; prints one JSON line of timings.
 import { AxeBuilder } from "@axe-core/playwright";
+import { execFileSync } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -147,6 +148,36 @@ const visits = await http(
   { "content-type": "text/plain", "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156" },
 );
 expect(visits.status === 202 || visits.status === 200, `analytics: ${visits.status}`);
+const experiment = await http("POST", "/api/v1/experiments", admin, {
+  key: `headline-${run}`,
+  name: "Longer headlines",
+  variants: [
+    { key: "control", weight: 50 },
+    { key: "long", weight: 50 },
+  ],
+  goal: "signup",
+});
+expect(experiment.status === 201, `experiment: ${JSON.stringify(experiment.json)}`);
+const conversions = [];
+for (let i = 0; i < 60; i++) {
+  const subject = `reader-${run}-${i}`;
+  const assigned = await http(
+    "GET",
+    `/api/v1/experiments/headline-${run}/assignment?subject=${subject}`,
+  );
+  expect(assigned.status === 200, `assignment: ${JSON.stringify(assigned.json)}`);
+  if (i % (assigned.json.variant === "long" ? 2 : 4) === 0) {
+    conversions.push({ name: "signup", url: "https://news.folio.test/join", subject });
+  }
+}
+const converted = await http(
+  "POST",
+  "/api/v1/analytics/events",
+  null,
+  JSON.stringify({ events: conversions }),
+  { "content-type": "text/plain", "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156" },
+);
+expect(converted.status === 202, `conversions: ${converted.status}`);
 const feed = await http("POST", "/api/v1/channels", admin, {
   name: `Front page ${run}`,
   slug: `front-${run}`,
@@ -238,6 +269,16 @@ try {
     await pageviews.waitFor();
     return (await pageviews.textContent()) !== "0";
   });
+  await eventually("the experiment's conversions on the dashboard", async () => {
+    await page.reload();
+    const control = page.getByRole("row", { name: /^control \(control\)/ });
+    await control.waitFor();
+    return (await control.getByRole("cell").nth(1).textContent()) !== "0";
+  });
+  await page
+    .getByRole("row", { name: /^long / })
+    .getByText(/to/)
+    .waitFor();
   await page.locator(".chart canvas").first().waitFor();
   const plotted = await page.locator(".chart .u-series").count();
   expect(plotted >= 3, "the chart plots visitors and pageviews");
@@ -355,6 +396,37 @@ try {
     .waitFor({ timeout: 60_000 });
   expect(offsets.length === 1 && offsets[0] === resumeAt, `one PATCH from ${resumeAt}: ${offsets}`);
 
+  step("a video plays its HLS rendition");
+  const clip = `clip-${run}.mp4`;
+  const clipPath = join(tmpdir(), clip);
+  execFileSync("ffmpeg", [
+    "-loglevel",
+    "error",
+    "-y",
+    "-f",
+    "lavfi",
+    "-i",
+    "testsrc=duration=3:size=320x240:rate=15",
+    "-pix_fmt",
+    "yuv420p",
+    clipPath,
+  ]);
+  await page.locator('input[type="file"]').setInputFiles(clipPath);
+  const clipTile = page.locator(".tile", { hasText: clip });
+  await clipTile.locator(".badge.ready").waitFor({ timeout: 180_000 });
+  const playlist = page.waitForRequest((r) => r.url().includes("master.m3u8"));
+  await clipTile.getByRole("button", { name: `Play ${clip}` }).click();
+  await playlist;
+  await page.waitForFunction(
+    (name) => {
+      const video = document.querySelector(`video[aria-label="Video ${name}"]`);
+      return video !== null && video.currentTime > 0.2;
+    },
+    clip,
+    { timeout: 30_000 },
+  );
+  await shot("video");
+
   await page.goto(`${base}/admin/content/${id}`);
   await page.getByRole("button", { name: `Add ${filename}` }).click();
   await page.getByText(/^Saved at/).waitFor();
@@ -468,6 +540,13 @@ try {
   await page.getByRole("cell", { name: `Pro ${run}` }).waitFor();
   await scan("billing");
   await shot("billing");
+
+  step("own account");
+  await page.getByRole("link", { name: "Admin Admin (admin)" }).click();
+  await page.getByRole("heading", { name: "Two-step sign-in" }).waitFor();
+  await page.getByText("On: signing in asks for a code").waitFor();
+  await scan("account");
+  await shot("account");
 
   step("sign out");
   await page.getByRole("button", { name: "Sign out" }).click();

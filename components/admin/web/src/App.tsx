@@ -12,6 +12,7 @@ const Users = lazy(() => import("./screens/Users").then((m) => m.Users));
 const Publishing = lazy(() => import("./screens/Publishing").then((m) => m.Publishing));
 const Flags = lazy(() => import("./screens/Flags").then((m) => m.Flags));
 const Templates = lazy(() => import("./screens/Templates").then((m) => m.Templates));
+const Account = lazy(() => import("./screens/Account").then((m) => m.Account));
 const Billing = lazy(() => import("./screens/Billing").then((m) => m.Billing));
 
 export interface Me {
@@ -98,9 +99,13 @@ export function App() {
             ))}
           </ul>
         </nav>
-        <span class="who">
+        <a
+          class="who"
+          href={href("/account")}
+          aria-current={current === "/account" ? "page" : undefined}
+        >
           {me.firstName} {me.lastName} ({me.role})
-        </span>
+        </a>
         <button type="button" onClick={() => void signOut()}>
           Sign out
         </button>
@@ -119,6 +124,7 @@ function Screen({ path, me }: { path: string; me: Me }) {
   const item = /^\/content\/([0-9a-f-]{36})$/.exec(path);
   if (item?.[1]) return <ContentEditor me={me} id={item[1]} />;
   if (path === "/media") return <MediaLibrary />;
+  if (path === "/account") return <Account me={me} />;
   if (me.role === "admin") {
     if (path === "/users") return <Users me={me} />;
     if (path === "/publishing") return <Publishing />;

@@ -66,6 +66,110 @@ export function Dashboard() {
         <Ranking title="Top content" report={top} />
         <Ranking title="Referrers" report={referrers} />
       </div>
+      <Experiments />
+    </section>
+  );
+}
+
+interface Experiment {
+  key: string;
+  name?: string;
+  status: string;
+  goal: unknown;
+}
+
+interface Interval {
+  low: number;
+  high: number;
+}
+
+interface Results {
+  variants: {
+    key: string;
+    control: boolean;
+    exposures: number;
+    conversions: number;
+    conversionRate: number | null;
+    relativeUplift?: number;
+    relativeUpliftInterval?: Interval;
+    pValue?: number;
+    significant?: boolean;
+  }[];
+  warnings: { code: string; detail: string }[];
+}
+
+const percent = (x: number | null | undefined) =>
+  x === null || x === undefined ? "—" : `${(x * 100).toFixed(1)}%`;
+
+/** Each A/B experiment's variants against the control, with 95% intervals. */
+function Experiments() {
+  const [experiments, setExperiments] = useState<{ experiment: Experiment; results: Results }[]>(
+    [],
+  );
+  useEffect(() => {
+    void (async () => {
+      const list = await api<{ items: Experiment[] }>("GET", "/api/v1/experiments");
+      const withResults = await Promise.all(
+        list.items.map(async (experiment) => ({
+          experiment,
+          results: await api<Results>(
+            "GET",
+            `/api/v1/experiments/${encodeURIComponent(experiment.key)}/results`,
+          ),
+        })),
+      );
+      setExperiments(withResults);
+    })().catch(() => {
+      setExperiments([]);
+    });
+  }, []);
+  if (experiments.length === 0) return null;
+  return (
+    <section aria-labelledby="experiments-title">
+      <h2 id="experiments-title">Experiments</h2>
+      {experiments.map(({ experiment, results }) => (
+        <table class="list" key={experiment.key}>
+          <caption>
+            {experiment.name ?? experiment.key} ({experiment.status})
+            {results.warnings.map((w) => (
+              <span key={w.code} class="error">
+                {" "}
+                {w.detail}
+              </span>
+            ))}
+          </caption>
+          <thead>
+            <tr>
+              <th scope="col">Variant</th>
+              <th scope="col">Exposures</th>
+              <th scope="col">Conversions</th>
+              <th scope="col">Rate</th>
+              <th scope="col">Uplift (95% interval)</th>
+              <th scope="col">p</th>
+            </tr>
+          </thead>
+          <tbody>
+            {results.variants.map((v) => (
+              <tr key={v.key}>
+                <th scope="row">
+                  {v.key}
+                  {v.control ? " (control)" : ""}
+                </th>
+                <td>{v.exposures}</td>
+                <td>{v.conversions}</td>
+                <td>{percent(v.conversionRate)}</td>
+                <td>
+                  {v.relativeUplift === undefined
+                    ? "—"
+                    : `${percent(v.relativeUplift)} (${percent(v.relativeUpliftInterval?.low)} to ${percent(v.relativeUpliftInterval?.high)})`}
+                  {v.significant && <strong> significant</strong>}
+                </td>
+                <td>{v.pValue === undefined ? "—" : v.pValue.toPrecision(2)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ))}
     </section>
   );
 }

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { Upload } from "tus-js-client";
 import { api, message, refresh, session } from "../api";
 import { rendition, type Media, type MediaPage } from "../media";
@@ -181,14 +181,71 @@ function Preview({ media }: { media: Media }) {
       />
     );
   }
-  if (media.kind === "video") {
-    const poster = rendition(media, "poster.jpg");
-    const video = rendition(media, "360p.mp4");
-    return (
-      <video class="thumb" controls preload="none" {...(poster ? { poster } : {})} src={video}>
+  if (media.kind === "video") return <VideoPlayer media={media} />;
+  return <audio controls preload="none" src={rendition(media, "audio.m4a")} />;
+}
+
+/**
+ * Plays the HLS rendition (adaptive: 360p and 720p) through hls.js, loaded
+ * only when a video is played; browsers that play HLS themselves get the
+ * playlist directly, and the MP4 rendition is the fallback.
+ */
+function VideoPlayer({ media }: { media: Media }) {
+  const video = useRef<HTMLVideoElement>(null);
+  const [playing, setPlaying] = useState(false);
+  const poster = rendition(media, "poster.jpg");
+  const hls = rendition(media, "hls/master.m3u8");
+  const mp4 = rendition(media, "360p.mp4");
+
+  useEffect(() => {
+    const element = video.current;
+    if (!playing || !element) return;
+    if (!hls || element.canPlayType("application/vnd.apple.mpegurl")) {
+      element.src = hls ?? mp4 ?? "";
+      void element.play();
+      return;
+    }
+    let destroy = () => {};
+    void import("hls.js").then(({ default: Hls }) => {
+      if (!Hls.isSupported()) {
+        element.src = mp4 ?? "";
+        return;
+      }
+      const player = new Hls();
+      player.loadSource(hls);
+      player.attachMedia(element);
+      player.on(Hls.Events.MANIFEST_PARSED, () => void element.play());
+      destroy = () => {
+        player.destroy();
+      };
+    });
+    return () => {
+      destroy();
+    };
+  }, [playing]);
+
+  return (
+    <div class="player">
+      <video
+        ref={video}
+        class="thumb"
+        controls={playing}
+        preload="none"
+        aria-label={`Video ${media.filename ?? media.id}`}
+        {...(poster ? { poster } : {})}
+      >
         <track kind="captions" />
       </video>
-    );
-  }
-  return <audio controls preload="none" src={rendition(media, "audio.m4a")} />;
+      {!playing && (
+        <button
+          type="button"
+          onClick={() => {
+            setPlaying(true);
+          }}
+        >
+          Play {media.filename ?? "video"}
+        </button>
+      )}
+    </div>
+  );
 }
