@@ -215,7 +215,7 @@ fn brotli_decompress(input: &[u8], output: &mut Vec<u8>) {
 /// Sign-in with MFA, a draft made with the keyboard alone, autosave and a
 /// provoked conflict, an image uploaded and picked, an upload resumed after a
 /// reload, a video played from its HLS rendition, review and publication,
-/// distribution, revisions, search, a chart with data and an experiment's
+/// distribution, the calendar (published and scheduled), revisions, search, a chart with data and an experiment's
 /// intervals, users, channels and the delivery log, a flag's rollout, a
 /// template's live preview, a plan, the own account, sign-out; an axe-core scan of each screen
 /// (no serious or critical violations) and no unexpected console error.
@@ -275,6 +275,7 @@ async fn main_flows_in_a_real_browser() {
         "billing",
         "video",
         "account",
+        "calendar",
     ] {
         assert!(
             screenshots.join(format!("{screen}.png")).is_file(),

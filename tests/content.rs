@@ -713,6 +713,35 @@ async fn scheduled_publication_survives_a_restart() {
         )
         .await;
     assert_eq!(cancel.status, 204);
+    // The calendar's question: what is scheduled in a window (the cancelled
+    // one no longer is).
+    let window = |from: i64, to: i64| {
+        format!(
+            "/api/v1/content?scheduledFrom={}&scheduledTo={}",
+            folio_guest::util::rfc3339(from),
+            folio_guest::util::rfc3339(to)
+        )
+    };
+    let scheduled = api
+        .get(&window(now_ms - 60_000, now_ms + 60_000), Some(&admin))
+        .await;
+    assert_eq!(scheduled.status, 200, "{:?}", scheduled.body);
+    let listed: Vec<&str> = scheduled.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, vec![ids[0].as_str()]);
+    let later = api
+        .get(&window(now_ms + 60_000, now_ms + 120_000), Some(&admin))
+        .await;
+    assert_eq!(later.body["items"], json!([]));
+    let bad = api
+        .get("/api/v1/content?scheduledFrom=tomorrow", Some(&admin))
+        .await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(bad.body["errors"][0]["field"], "scheduledFrom");
     assert_eq!(
         api.get(&format!("/api/v1/content/{}", ids[0]), None)
             .await

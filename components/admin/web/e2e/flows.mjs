@@ -450,6 +450,30 @@ try {
     return (await page.getByText(`Front page ${run}: publish of version`).count()) > 0;
   });
 
+  step("the calendar: published today, another scheduled");
+  const soon = new Date(Date.now() + 3600_000);
+  soon.setUTCSeconds(0, 0);
+  const later = await http("POST", "/api/v1/content", admin, {
+    title: `Evening edition ${run}`,
+    type: "article",
+    scheduledAt: soon.toISOString().replace(/\.\d+Z$/, "Z"),
+  });
+  expect(later.status === 201, `scheduled item: ${JSON.stringify(later.json)}`);
+  await http("POST", `/api/v1/content/${later.json.id}/transitions`, admin, { to: "review" });
+  const scheduled = await http("POST", `/api/v1/content/${later.json.id}/transitions`, admin, {
+    to: "published",
+  });
+  expect(scheduled.status === 202, `scheduled publication: ${scheduled.status}`);
+  await page.goto(`${base}/admin/calendar`);
+  await page.locator(".month li.published", { hasText: title }).waitFor();
+  const month = `${soon.getFullYear()}-${String(soon.getMonth() + 1).padStart(2, "0")}`;
+  await page.goto(`${base}/admin/calendar?month=${month}`);
+  await page.locator(".month li.scheduled", { hasText: `Evening edition ${run}` }).waitFor();
+  await scan("calendar");
+  await shot("calendar");
+  await page.goto(`${base}/admin/content/${id}`);
+  await page.getByRole("heading", { name: "Edit content" }).waitFor();
+
   step("revisions with a diff");
   await page.getByRole("button", { name: /^Revision 1,/ }).click();
   await page.locator(".diff ins, .diff del").first().waitFor();

@@ -12,6 +12,7 @@ const Users = lazy(() => import("./screens/Users").then((m) => m.Users));
 const Publishing = lazy(() => import("./screens/Publishing").then((m) => m.Publishing));
 const Flags = lazy(() => import("./screens/Flags").then((m) => m.Flags));
 const Templates = lazy(() => import("./screens/Templates").then((m) => m.Templates));
+const Calendar = lazy(() => import("./screens/Calendar").then((m) => m.Calendar));
 const Account = lazy(() => import("./screens/Account").then((m) => m.Account));
 const Billing = lazy(() => import("./screens/Billing").then((m) => m.Billing));
 
@@ -26,6 +27,7 @@ export interface Me {
 const SCREENS = [
   { to: "/", label: "Dashboard", roles: ["admin"] },
   { to: "/content", label: "Content", roles: ["admin", "creator"] },
+  { to: "/calendar", label: "Calendar", roles: ["admin", "creator"] },
   { to: "/media", label: "Media", roles: ["admin", "creator"] },
   { to: "/publishing", label: "Publishing", roles: ["admin"] },
   { to: "/users", label: "Users", roles: ["admin"] },
@@ -124,6 +126,7 @@ function Screen({ path, me }: { path: string; me: Me }) {
   const item = /^\/content\/([0-9a-f-]{36})$/.exec(path);
   if (item?.[1]) return <ContentEditor me={me} id={item[1]} />;
   if (path === "/media") return <MediaLibrary />;
+  if (path === "/calendar") return <Calendar />;
   if (path === "/account") return <Account me={me} />;
   if (me.role === "admin") {
     if (path === "/users") return <Users me={me} />;

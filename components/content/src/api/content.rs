@@ -743,6 +743,8 @@ const SORTS: [(&str, &str, bool); 4] = [
         ("q" = Option<String>, Query, nullable = false, description = "Title prefix, case-insensitive"),
         ("publishedFrom" = Option<String>, Query, nullable = false, format = DateTime, description = "RFC 3339 UTC (`Z`), inclusive"),
         ("publishedTo" = Option<String>, Query, nullable = false, format = DateTime, description = "RFC 3339 UTC (`Z`), exclusive"),
+        ("scheduledFrom" = Option<String>, Query, nullable = false, format = DateTime, description = "Items scheduled to publish at or after this RFC 3339 UTC (`Z`) time"),
+        ("scheduledTo" = Option<String>, Query, nullable = false, format = DateTime, description = "Items scheduled to publish before this RFC 3339 UTC (`Z`) time"),
         ("page" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 10000, description = "Page-number paging (`_links` then page by number); without it, and without `cursor`, the first page of keyset paging"),
         ("limit" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 100, description = "Default 20"),
         ("cursor" = Option<String>, Query, nullable = false, description = "Keyset paging (the default): `pagination.nextCursor` or `prevCursor` of a page of this list, with the same sort; not with `page`"),
@@ -817,6 +819,14 @@ pub fn list(request: &Request) -> Result<Response, Problem> {
             "publishedTo" => q.condition(
                 "published_at < $?",
                 Value::Timestamp(input::time("publishedTo", value)?),
+            ),
+            "scheduledFrom" => q.condition(
+                "scheduled_at >= $?",
+                Value::Timestamp(input::time("scheduledFrom", value)?),
+            ),
+            "scheduledTo" => q.condition(
+                "scheduled_at < $?",
+                Value::Timestamp(input::time("scheduledTo", value)?),
             ),
             "page" => {
                 page_given = true;
