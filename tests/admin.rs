@@ -276,6 +276,7 @@ async fn main_flows_in_a_real_browser() {
         "video",
         "account",
         "calendar",
+        "mobile",
     ] {
         assert!(
             screenshots.join(format!("{screen}.png")).is_file(),

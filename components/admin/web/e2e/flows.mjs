@@ -280,6 +280,7 @@ try {
     .getByText(/to/)
     .waitFor();
   await page.locator(".chart canvas").first().waitFor();
+  expect((await page.locator(".funnel li").count()) === 2, "a funnel of two steps");
   const plotted = await page.locator(".chart .u-series").count();
   expect(plotted >= 3, "the chart plots visitors and pageviews");
   await scan("dashboard");
@@ -322,8 +323,14 @@ try {
   expect(item.categories.length === 1, "the category was chosen");
 
   step("autosave, then a provoked conflict");
+  await page.getByLabel("Reading time (minutes)").fill("4");
   await page.getByLabel("Description").fill("First words.");
   await page.getByText(/^Saved at/).waitFor();
+  item = (await http("GET", `/api/v1/content/${id}`, admin)).json;
+  expect(
+    item.metadata?.readingMinutes === 4,
+    `the article's reading time: ${JSON.stringify(item.metadata)}`,
+  );
   const current = await http("GET", `/api/v1/content/${id}`, admin);
   const theirs = await http(
     "PATCH",
@@ -571,6 +578,18 @@ try {
   await page.getByText("On: signing in asks for a code").waitFor();
   await scan("account");
   await shot("account");
+
+  step("a phone-sized screen");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${base}/admin/content`);
+  await page.getByRole("link", { name: title }).waitFor();
+  const overflow = await page.evaluate(
+    () => document.documentElement.scrollWidth - window.innerWidth,
+  );
+  expect(overflow <= 0, `nothing wider than the phone (${overflow} px over)`);
+  await scan("mobile");
+  await shot("mobile");
+  await page.setViewportSize({ width: 1280, height: 900 });
 
   step("sign out");
   await page.getByRole("button", { name: "Sign out" }).click();

@@ -5,6 +5,28 @@ export const TYPES = ["article", "video", "gallery", "podcast"] as const;
 export const STATUSES = ["draft", "review", "published", "archived"] as const;
 export type Status = (typeof STATUSES)[number];
 
+export type ContentType = (typeof TYPES)[number];
+
+/**
+ * What each type keeps in `metadata` beyond the shared fields (the service
+ * stores any JSON object there; these are the keys the app offers).
+ */
+export const TYPE_FIELDS: Record<
+  ContentType,
+  { key: string; label: string; kind: "number" | "text" }[]
+> = {
+  article: [{ key: "readingMinutes", label: "Reading time (minutes)", kind: "number" }],
+  video: [
+    { key: "durationSeconds", label: "Duration (seconds)", kind: "number" },
+    { key: "captionsLanguage", label: "Captions language", kind: "text" },
+  ],
+  gallery: [{ key: "layout", label: "Layout (grid or carousel)", kind: "text" }],
+  podcast: [
+    { key: "season", label: "Season", kind: "number" },
+    { key: "episode", label: "Episode", kind: "number" },
+  ],
+};
+
 export interface ContentItem {
   id: string;
   title: string;

@@ -5,6 +5,7 @@ import { MediaPicker } from "../components/MediaPicker";
 import { RichText } from "../components/RichText";
 import {
   TYPES,
+  TYPE_FIELDS,
   allowedTransitions,
   when,
   type Category,
@@ -28,6 +29,7 @@ interface Draft {
   tags: string[];
   mediaIds: string[];
   scheduledAt: string | null;
+  metadata: Record<string, unknown>;
 }
 
 const EMPTY: Draft = {
@@ -39,6 +41,7 @@ const EMPTY: Draft = {
   tags: [],
   mediaIds: [],
   scheduledAt: null,
+  metadata: {},
 };
 
 function draftOf(item: ContentItem): Draft {
@@ -51,6 +54,7 @@ function draftOf(item: ContentItem): Draft {
     tags: item.tags,
     mediaIds: item.mediaIds,
     scheduledAt: item.scheduledAt,
+    metadata: item.metadata ?? {},
   };
 }
 
@@ -263,6 +267,23 @@ export function ContentEditor({ me, id }: { me: Me; id: string | null }) {
             ))}
           </select>
         </label>
+        {TYPE_FIELDS[draft.type].map((field) => (
+          <label key={field.key}>
+            {field.label}
+            <input
+              type={field.kind}
+              value={metadataText(draft.metadata[field.key])}
+              onChange={(e) => {
+                const raw = e.currentTarget.value;
+                const value = field.kind === "number" && raw !== "" ? Number(raw) : raw;
+                const metadata = Object.fromEntries(
+                  Object.entries(draft.metadata).filter(([key]) => key !== field.key),
+                );
+                edit({ metadata: raw === "" ? metadata : { ...metadata, [field.key]: value } });
+              }}
+            />
+          </label>
+        ))}
         <label>
           Description
           <textarea
@@ -356,6 +377,10 @@ export function ContentEditor({ me, id }: { me: Me; id: string | null }) {
       )}
     </section>
   );
+}
+
+function metadataText(value: unknown): string {
+  return typeof value === "string" || typeof value === "number" ? String(value) : "";
 }
 
 function localInput(iso: string): string {

@@ -3,6 +3,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { api, message } from "../api";
 import { ErrorMessage } from "../components/Messages";
+import { formText } from "../forms";
 
 interface Overview {
   totals: { visitors: number; pageviews: number; reads: number; bounceRate: number | null };
@@ -10,21 +11,33 @@ interface Overview {
 }
 
 interface Breakdown {
-  items?: { value: string; title?: string; pageviews: number }[];
+  items?: {
+    value: string;
+    title?: string;
+    pageviews: number;
+    averageReadDepth?: number | null;
+  }[];
 }
 
-/** Visitors and pageviews of the last 30 days, with the top content and referrers. */
+function lastThirtyDays(): string {
+  const day = 86_400_000;
+  const to = new Date(Math.floor(Date.now() / day) * day + day);
+  const from = new Date(to.getTime() - 30 * day);
+  return `from=${from.toISOString().slice(0, 10)}&to=${to.toISOString().slice(0, 10)}`;
+}
+
+/**
+ * The last 30 days: visitors and pageviews, top content with read depth,
+ * referrers, a funnel of events, and the A/B experiments.
+ */
 export function Dashboard() {
   const [overview, setOverview] = useState<Overview | null>(null);
   const [top, setTop] = useState<Breakdown | null>(null);
   const [referrers, setReferrers] = useState<Breakdown | null>(null);
   const [error, setError] = useState<string | null>(null);
 
+  const range = lastThirtyDays();
   useEffect(() => {
-    const day = 86_400_000;
-    const to = new Date(Math.floor(Date.now() / day) * day + day);
-    const from = new Date(to.getTime() - 30 * day);
-    const range = `from=${from.toISOString().slice(0, 10)}&to=${to.toISOString().slice(0, 10)}`;
     const fail = (e: unknown) => {
       setError(message(e));
     };
@@ -63,10 +76,76 @@ export function Dashboard() {
         </>
       )}
       <div class="columns">
-        <Ranking title="Top content" report={top} />
+        <Ranking title="Top content" report={top} depth />
         <Ranking title="Referrers" report={referrers} />
       </div>
+      <Funnel range={range} />
       <Experiments />
+    </section>
+  );
+}
+
+interface FunnelStep {
+  step: string;
+  sessions: number;
+  fromPrevious: number | null;
+  fromFirst: number | null;
+}
+
+/** How many visits went from each event to the next, in order. */
+function Funnel({ range }: { range: string }) {
+  const [steps, setSteps] = useState("pageview,signup");
+  const [result, setResult] = useState<FunnelStep[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    setError(null);
+    api<{ steps: FunnelStep[] }>(
+      "GET",
+      `/api/v1/analytics/reports/funnel?${range}&steps=${encodeURIComponent(steps)}`,
+    ).then(
+      (answer) => {
+        setResult(answer.steps);
+      },
+      (e: unknown) => {
+        setError(message(e));
+      },
+    );
+  }, [steps, range]);
+  return (
+    <section aria-labelledby="funnel-title">
+      <h2 id="funnel-title">Funnel</h2>
+      <form
+        class="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setSteps(formText(new FormData(e.currentTarget), "steps"));
+        }}
+      >
+        <label>
+          Steps (event names in order, or pageview:/path)
+          <input name="steps" defaultValue={steps} />
+        </label>
+        <button type="submit">Show</button>
+      </form>
+      <ErrorMessage text={error} />
+      {result && (
+        <ol class="funnel">
+          {result.map((s) => (
+            <li key={s.step}>
+              <span class="step">{s.step}</span>
+              <meter
+                min={0}
+                max={1}
+                value={s.fromFirst ?? 0}
+                aria-label={`${s.step} of the first step`}
+              />
+              <span>
+                {s.sessions} visits, {percent(s.fromPrevious)} of the step before
+              </span>
+            </li>
+          ))}
+        </ol>
+      )}
     </section>
   );
 }
@@ -210,7 +289,15 @@ function VisitorsChart({ series }: { series: Overview["series"] }) {
   );
 }
 
-function Ranking({ title, report }: { title: string; report: Breakdown | null }) {
+function Ranking({
+  title,
+  report,
+  depth = false,
+}: {
+  title: string;
+  report: Breakdown | null;
+  depth?: boolean;
+}) {
   const items = report?.items ?? [];
   return (
     <section>
@@ -225,6 +312,7 @@ function Ranking({ title, report }: { title: string; report: Breakdown | null })
             <tr>
               <th scope="col">{title === "Referrers" ? "Referrer" : "Item"}</th>
               <th scope="col">Pageviews</th>
+              {depth && <th scope="col">Read depth</th>}
             </tr>
           </thead>
           <tbody>
@@ -232,6 +320,7 @@ function Ranking({ title, report }: { title: string; report: Breakdown | null })
               <tr key={row.value}>
                 <td>{row.title ?? (row.value || "(direct)")}</td>
                 <td>{row.pageviews}</td>
+                {depth && <td>{percent(row.averageReadDepth)}</td>}
               </tr>
             ))}
           </tbody>
