@@ -46,6 +46,8 @@ export function ContentList({ me }: { me: Me }) {
   const [height, setHeight] = useState(600);
   const viewport = useRef<HTMLDivElement>(null);
   const loading = useRef(new Set<number>());
+  // Answers to an earlier filter's requests must not land in this one's rows.
+  const generation = useRef(0);
 
   const listUrl = (extra: Record<string, string>) => {
     const url = new URLSearchParams({
@@ -65,6 +67,7 @@ export function ContentList({ me }: { me: Me }) {
     const previous = current.get(index - 1);
     if (index > 0 && previous && !previous.nextCursor) return;
     loading.current.add(index);
+    const asked = generation.current;
     const url =
       index === 0
         ? listUrl({})
@@ -73,6 +76,7 @@ export function ContentList({ me }: { me: Me }) {
           : listUrl({ page: String(index + 1) });
     api<ContentPage>("GET", url).then(
       (page) => {
+        if (asked !== generation.current) return;
         loading.current.delete(index);
         if (page.pagination.total !== undefined) {
           setTotal({ count: page.pagination.total, exact: page.pagination.totalExact ?? true });
@@ -86,6 +90,7 @@ export function ContentList({ me }: { me: Me }) {
         if (index === 0) performance.mark("folio:content-list-rendered");
       },
       (e: unknown) => {
+        if (asked !== generation.current) return;
         loading.current.delete(index);
         setError(message(e));
       },
@@ -93,6 +98,7 @@ export function ContentList({ me }: { me: Me }) {
   }
 
   useEffect(() => {
+    generation.current += 1;
     loading.current.clear();
     setBlocks(new Map());
     setTotal(null);
