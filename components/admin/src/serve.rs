@@ -1,5 +1,5 @@
 //! Which asset a request gets, in which encoding, with which caching: plain
-//! code over the embedded table, so it is tested without a host.
+//! code over the embedded table (tested black-box in `tests/admin.rs`).
 
 use crate::assets::{self, Asset};
 
@@ -9,7 +9,6 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
     img-src 'self' data: blob:; media-src 'self' blob:; font-src 'self'; connect-src 'self'; \
     worker-src 'self' blob:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-#[derive(Debug, PartialEq)]
 pub enum Reply {
     Asset {
         asset: &'static Asset,
@@ -37,18 +36,6 @@ impl Encoding {
             Encoding::Gzip => Some("gzip"),
             Encoding::Brotli => Some("br"),
         }
-    }
-}
-
-impl std::fmt::Debug for Asset {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.path)
-    }
-}
-
-impl PartialEq for Asset {
-    fn eq(&self, other: &Self) -> bool {
-        self.path == other.path
     }
 }
 
