@@ -7,19 +7,9 @@ use std::process::Command;
 use folio_tests::{BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, Host, HostOptions, repo_root};
 use reqwest::StatusCode;
 
-fn whole_app() -> String {
-    folio_tests::build_fixtures();
-    std::fs::read_to_string(repo_root().join("spin.toml"))
-        .unwrap()
-        .replace(
-            "source = \"target/",
-            &format!("source = \"{}/target/", repo_root().display()),
-        )
-}
-
 fn start_whole_app() -> Host {
     Host::start_with(
-        &whole_app(),
+        &folio_tests::whole_app_manifest(),
         HostOptions {
             env: vec![
                 (

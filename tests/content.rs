@@ -733,6 +733,12 @@ async fn scheduled_publication_survives_a_restart() {
         .map(|i| i["id"].as_str().unwrap())
         .collect();
     assert_eq!(listed, vec![ids[0].as_str()]);
+    // Items waiting in review stay out of an anonymous caller's window.
+    let anonymous = api
+        .get(&window(now_ms - 60_000, now_ms + 60_000), None)
+        .await;
+    assert_eq!(anonymous.status, 200);
+    assert_eq!(anonymous.body["items"], json!([]));
     let later = api
         .get(&window(now_ms + 60_000, now_ms + 120_000), Some(&admin))
         .await;

@@ -102,14 +102,7 @@ async fn variables_reach_the_guest_through_spin_and_wasi_config() {
 
 #[tokio::test]
 async fn meta_component_serves_the_real_manifest() {
-    folio_tests::build_fixtures();
-    let manifest = std::fs::read_to_string(folio_tests::repo_root().join("spin.toml"))
-        .unwrap()
-        .replace(
-            "source = \"target/",
-            &format!("source = \"{}/target/", folio_tests::repo_root().display()),
-        );
-    let host = Host::start(&manifest);
+    let host = Host::start(&folio_tests::whole_app_manifest());
     let response = client().get(host.url("/api/v1/meta")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let meta: Value = response.json().await.unwrap();

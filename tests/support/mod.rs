@@ -848,6 +848,19 @@ pub async fn drop_schemas(admin_url: &str, schemas: &[&str]) {
     }
 }
 
+/// The shipped application (`spin.toml`) with its components' sources made
+/// absolute, so a test host in a directory of its own serves it; builds
+/// the components first.
+pub fn whole_app_manifest() -> String {
+    build_fixtures();
+    std::fs::read_to_string(repo_root().join("spin.toml"))
+        .unwrap()
+        .replace(
+            "source = \"target/",
+            &format!("source = \"{}/target/", repo_root().display()),
+        )
+}
+
 /// The rate-limit policies spin.toml gives the users service, for component
 /// `id` of a test manifest: the tests exercise the shipped defaults.
 pub fn users_rate_limits(id: &str) -> String {
