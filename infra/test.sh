@@ -9,14 +9,20 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/folio/target}"
 export CARGO_TERM_COLOR=never
 step() { printf '\n==> %s (at %ss)\n' "$*" "$SECONDS"; }
 
-# Test and bench executables are hundreds of MB each (debug info) and a new
-# one is linked whenever their code changes; the old ones stay behind in a
-# long-lived cache and once filled this machine's disk (the linker died with
-# SIGBUS). Executables not touched for two days are dropped; cargo relinks
-# any it still needs.
-if [ -d "$CARGO_TARGET_DIR/release/deps" ]; then
-  find "$CARGO_TARGET_DIR/release/deps" -maxdepth 1 -type f -perm -u+x ! -name '*.*' -mtime +2 -delete
-fi
+# Test and bench executables are hundreds of MB each (debug info), and each
+# clone path and each change of their code links new ones beside the old: in
+# a long-lived cache they once filled this machine's disk twice (the linker
+# died with SIGBUS; a later run had no space for an rlib). Of each name (a
+# package's lib, bin and test targets share one), only executables linked
+# within three hours of the newest are kept; cargo relinks any other it needs.
+for deps in "$CARGO_TARGET_DIR"/{release,debug}/deps; do
+  [ -d "$deps" ] || continue
+  find "$deps" -maxdepth 1 -type f -perm -u+x ! -name '*.*' -printf '%T@ %f\n' |
+    sort -rn | awk '{ name = $2; sub(/-[0-9a-f]+$/, "", name)
+      if (!(name in newest)) newest[name] = $1
+      else if (newest[name] - $1 > 3 * 3600) print $2 }' |
+    (cd "$deps" && xargs -r rm -f --)
+done
 
 step "toolchain"
 bash infra/setup.sh
