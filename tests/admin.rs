@@ -263,6 +263,7 @@ async fn main_flows_in_a_real_browser() {
         "flags",
         "templates",
         "billing",
+        "subscriptions",
         "video",
         "account",
         "calendar",

@@ -457,6 +457,294 @@ async fn plans_subscriptions_invoices_and_the_ledger() {
     let _ = ann_id;
 }
 
+/// `SubscriptionUpdated` entries in `account`'s ledger.
+async fn updates_of(api: &Api<'_>, admin: &str, account: &str) -> usize {
+    let ledger = api
+        .get(
+            &format!("/api/v1/billing/ledger?account={account}"),
+            Some(admin),
+        )
+        .await;
+    kinds(&ledger.body)
+        .iter()
+        .filter(|k| k.as_str() == "SubscriptionUpdated")
+        .count()
+}
+
+/// The admin's view across accounts: every subscription, filtered and
+/// paged by cursor; the totals by status with the monthly revenue; and an
+/// admin cancelling and resuming a customer's subscription. Customers and
+/// anonymous callers get none of it, and a customer cannot reach another's
+/// subscription by its id.
+#[tokio::test(flavor = "multi_thread")]
+async fn admins_list_page_and_act_on_every_accounts_subscription() {
+    let run = unique();
+    let id = format!("bls{run}");
+    let data = tempfile::tempdir().unwrap();
+    let host = start(&id, data.path(), 0, None).await;
+    let api = Api { host: &host };
+    let (admin, _) = api
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
+    let plan = |name: &str, trial: i64, amount: i64| {
+        json!({"name": name, "trialDays": trial, "tiers": [name.to_lowercase()],
+               "prices": [{"interval": "month", "currency": "EUR", "amount": amount},
+                          {"interval": "year", "currency": "EUR", "amount": amount * 10}]})
+    };
+    let trial = api
+        .post("/api/v1/billing/plans", Some(&admin), plan("Pro", 14, 1200))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let paid = api
+        .post("/api/v1/billing/plans", Some(&admin), plan("Basic", 0, 500))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Five accounts: three on the trial (one yearly), two on the paid plan
+    // (one paid by bank transfer, one not yet).
+    let mut accounts = Vec::new();
+    for (i, (plan_id, interval)) in [
+        (&trial, "month"),
+        (&trial, "year"),
+        (&trial, "month"),
+        (&paid, "month"),
+        (&paid, "month"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (token, user) = api
+            .user_with_role(&admin, &format!("sub{i}"), "consumer", &run)
+            .await;
+        let r = api
+            .post(
+                "/api/v1/billing/subscriptions",
+                Some(&token),
+                json!({"planId": plan_id, "interval": interval}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        accounts.push((token, user, r.body));
+    }
+    let invoice = accounts[3].2["invoice"]["id"].as_str().unwrap();
+    let r = api
+        .post(
+            &format!("/api/v1/billing/invoices/{invoice}/mark-paid"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let subscription_of = |i: usize| {
+        accounts[i].2["subscription"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    // All of them, newest first, one page at a time: each once, none skipped.
+    let ids = |r: &Reply| -> Vec<String> {
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let everything = api.get("/api/v1/billing/subscriptions", Some(&admin)).await;
+    assert_eq!(everything.status, 200, "{:?}", everything.body);
+    let expected: Vec<String> = (0..5).rev().map(subscription_of).collect();
+    assert_eq!(ids(&everything), expected, "newest first");
+    assert_eq!(everything.body["nextCursor"], Value::Null);
+    let mut paged = Vec::new();
+    let mut path = "/api/v1/billing/subscriptions?limit=2".to_string();
+    loop {
+        let r = api.get(&path, Some(&admin)).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        paged.extend(ids(&r));
+        match r.body["nextCursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/billing/subscriptions?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, expected, "pages of two");
+
+    // Filters, alone and together.
+    for (query, wanted) in [
+        (format!("planId={paid}"), vec![4, 3]),
+        ("status=trialing".to_string(), vec![2, 1, 0]),
+        ("status=active".to_string(), vec![3]),
+        ("status=incomplete".to_string(), vec![4]),
+        (format!("status=incomplete&planId={trial}"), vec![]),
+        (format!("account={}", accounts[1].1), vec![1]),
+        ("status=canceled".to_string(), vec![]),
+    ] {
+        let r = api
+            .get(
+                &format!("/api/v1/billing/subscriptions?{query}"),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{query}: {:?}", r.body);
+        let wanted: Vec<String> = wanted.into_iter().map(subscription_of).collect();
+        assert_eq!(ids(&r), wanted, "{query}");
+    }
+
+    // Bad parameters name themselves; nobody but an admin sees the list.
+    for (query, name) in [
+        ("status=paused", "status"),
+        ("planId=basic", "planId"),
+        ("account=1%20OR%201=1", "account"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("cursor=abc", "cursor"),
+        ("cursor=1_2", "cursor"),
+        ("sort=amount", "sort"),
+    ] {
+        let r = api
+            .get(
+                &format!("/api/v1/billing/subscriptions?{query}"),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(
+            (r.status, field(&r)),
+            (422, json!(name)),
+            "{query}: {:?}",
+            r.body
+        );
+    }
+    let customer = &accounts[0].0;
+    for path in [
+        "/api/v1/billing/subscriptions",
+        "/api/v1/billing/subscriptions/summary",
+    ] {
+        assert_eq!(api.get(path, Some(customer)).await.status, 403, "{path}");
+        assert_eq!(api.get(path, None).await.status, 401, "{path}");
+    }
+
+    // The totals: the paying one counts in the monthly revenue, trials do not.
+    let summary = api
+        .get("/api/v1/billing/subscriptions/summary", Some(&admin))
+        .await;
+    assert_eq!(summary.status, 200, "{:?}", summary.body);
+    assert_eq!(
+        summary.body,
+        json!({"byStatus": {"active": 1, "canceled": 0, "incomplete": 1, "past_due": 0, "trialing": 3},
+               "monthlyRecurring": {"EUR": 500}})
+    );
+
+    // The account ids resolve to emails through the users API, in one call.
+    let wanted: Vec<&str> = accounts.iter().map(|a| a.1.as_str()).collect();
+    let r = api
+        .get(
+            &format!("/api/v1/users?ids={}&limit=100", wanted.join(",")),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let mut emails: Vec<&str> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    emails.sort();
+    let mut expected_emails: Vec<String> = (0..5)
+        .map(|i| format!("sub{i}.{run}@example.com"))
+        .collect();
+    expected_emails.sort();
+    assert_eq!(emails, expected_emails);
+    let r = api.get("/api/v1/users?ids=abc", Some(&admin)).await;
+    assert_eq!((r.status, field(&r)), (422, json!("ids")), "{:?}", r.body);
+
+    // An admin ends a customer's subscription at its period's end, and
+    // undoes it; the customer sees each, and the ledger records each.
+    let active = subscription_of(3);
+    let cancel = format!("/api/v1/billing/subscriptions/{active}/cancel");
+    let resume = format!("/api/v1/billing/subscriptions/{active}/resume");
+    let owner = &accounts[3].0;
+    let updates_before = updates_of(&api, &admin, &accounts[3].1).await;
+    // A customer cannot act on another's subscription by its id, nor on their own.
+    for token in [customer, owner] {
+        assert_eq!(api.post(&cancel, Some(token), json!({})).await.status, 403);
+    }
+    assert_eq!(api.post(&cancel, None, json!({})).await.status, 401);
+    let r = api.post(&cancel, Some(&admin), json!({})).await;
+    assert_eq!(
+        (r.status, &r.body["cancelAtPeriodEnd"]),
+        (200, &json!(true)),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(api.post(&cancel, Some(&admin), json!({})).await.status, 409);
+    let mine = api
+        .get("/api/v1/billing/subscriptions/me", Some(owner))
+        .await;
+    assert_eq!(mine.body["cancelAtPeriodEnd"], true, "{:?}", mine.body);
+    let r = api.post(&resume, Some(&admin), json!({})).await;
+    assert_eq!(
+        (r.status, &r.body["cancelAtPeriodEnd"]),
+        (200, &json!(false)),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(api.post(&resume, Some(&admin), json!({})).await.status, 409);
+    assert_eq!(
+        updates_of(&api, &admin, &accounts[3].1).await,
+        updates_before + 2,
+        "a ledger entry for each"
+    );
+
+    // The unpaid one ends at once; then it has ended, and says so.
+    let unpaid = subscription_of(4);
+    let r = api
+        .post(
+            &format!("/api/v1/billing/subscriptions/{unpaid}/cancel"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body["status"]),
+        (200, &json!("canceled")),
+        "{:?}",
+        r.body
+    );
+    for verb in ["cancel", "resume"] {
+        let r = api
+            .post(
+                &format!("/api/v1/billing/subscriptions/{unpaid}/{verb}"),
+                Some(&admin),
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, 409, "{verb}: {:?}", r.body);
+    }
+    let r = api
+        .get(
+            "/api/v1/billing/subscriptions?status=canceled",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(ids(&r), vec![unpaid.clone()]);
+    for missing in ["0192f0c4-0000-7000-8000-000000000000", "not-an-id"] {
+        let r = api
+            .post(
+                &format!("/api/v1/billing/subscriptions/{missing}/cancel"),
+                Some(&admin),
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, 404, "{missing}: {:?}", r.body);
+    }
+}
+
 /// Fifty accounts subscribe at once, each issuing an invoice: the numbers
 /// are 1 to 50 of the year, none missing, none twice (Postgres, where the
 /// writes really are concurrent).

@@ -10,6 +10,8 @@ use folio_guest::util::{is_uuid, now_ms};
 use serde_json::json;
 use spin_sdk::http::{Method, Request, Response};
 
+use crate::subscription_list::{self, Filter, MAX_PAGE, STATUSES};
+use crate::subscriptions::Target;
 use crate::{invoices, ledger, plans, store, subscriptions, usage, webhooks};
 
 pub fn route(request: Request) -> Response {
@@ -23,11 +25,22 @@ pub fn route(request: Request) -> Response {
         (["api", "v1", "billing", "plans"], Post) => create_plan(r),
         (["api", "v1", "billing", "plans"], _) => Err(Problem::method_not_allowed("GET, POST")),
         (["api", "v1", "billing", "plans", id], Get) => get_plan(r, id),
+        (["api", "v1", "billing", "subscriptions"], Get) => list_subscriptions(r),
         (["api", "v1", "billing", "subscriptions"], Post) => subscribe(r),
+        (["api", "v1", "billing", "subscriptions"], _) => {
+            Err(Problem::method_not_allowed("GET, POST"))
+        }
+        (["api", "v1", "billing", "subscriptions", "summary"], Get) => subscription_summary(r),
         (["api", "v1", "billing", "subscriptions", "me"], Get) => my_subscription(r),
         (["api", "v1", "billing", "subscriptions", "me", "cancel"], Post) => cancel(r),
         (["api", "v1", "billing", "subscriptions", "me", "resume"], Post) => resume(r),
         (["api", "v1", "billing", "subscriptions", "me", "change"], Post) => change(r),
+        (["api", "v1", "billing", "subscriptions", id, "cancel"], Post) => {
+            cancel_subscription(r, id)
+        }
+        (["api", "v1", "billing", "subscriptions", id, "resume"], Post) => {
+            resume_subscription(r, id)
+        }
         (["api", "v1", "billing", "webhooks", "stripe"], Post) => stripe_webhook(r),
         (["api", "v1", "billing", "usage"], Post) => report_usage(r),
         (["api", "v1", "billing", "usage", "me"], Get) => my_usage(r),
@@ -222,7 +235,7 @@ pub fn my_subscription(request: &Request) -> Result<Response, Problem> {
 )]
 pub fn cancel(request: &Request) -> Result<Response, Problem> {
     let claims = authenticate(request)?;
-    let s = subscriptions::cancel(&store::db()?, &claims.sub, now_ms())?;
+    let s = subscriptions::cancel(&store::db()?, Target::LiveOf(&claims.sub), now_ms())?;
     Ok(json(200, &s))
 }
 
@@ -238,7 +251,124 @@ pub fn cancel(request: &Request) -> Result<Response, Problem> {
 )]
 pub fn resume(request: &Request) -> Result<Response, Problem> {
     let claims = authenticate(request)?;
-    let s = subscriptions::resume(&store::db()?, &claims.sub, now_ms())?;
+    let s = subscriptions::resume(&store::db()?, Target::LiveOf(&claims.sub), now_ms())?;
+    Ok(json(200, &s))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/billing/subscriptions", operation_id = "listSubscriptions", tag = "billing",
+    params(
+        ("status" = Option<String>, Query, description = "incomplete, trialing, active, past_due or canceled"),
+        ("planId" = Option<String>, Query, description = "Plan id"),
+        ("account" = Option<String>, Query, description = "User id"),
+        ("limit" = Option<u32>, Query, description = "1-100, default 50"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the page before")
+    ),
+    responses(
+        (status = 200, description = "`{items: [subscription], nextCursor}`: every account's, newest first"),
+        (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "A bad parameter (named in `errors`)", body = ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn list_subscriptions(request: &Request) -> Result<Response, Problem> {
+    admin(request)?;
+    let mut filter = Filter {
+        limit: 50,
+        ..Filter::default()
+    };
+    let id = |name: &str, value: &str| match is_uuid(value) {
+        true => Ok(Some(value.to_ascii_lowercase())),
+        false => Err(Problem::invalid_field(name, "must be an id")),
+    };
+    for (name, value) in query_pairs(request) {
+        match name.as_str() {
+            "status" if STATUSES.contains(&value.as_str()) => filter.status = Some(value),
+            "status" => {
+                return Err(Problem::invalid_field(
+                    "status",
+                    format!("must be one of {}", STATUSES.join(", ")),
+                ));
+            }
+            "planId" => filter.plan_id = id("planId", &value)?,
+            "account" => filter.account = id("account", &value)?,
+            "limit" => {
+                filter.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| {
+                        Problem::invalid_field("limit", format!("must be 1 to {MAX_PAGE}"))
+                    })?
+            }
+            "cursor" => {
+                filter.after = Some(subscription_list::decode_cursor(&value).ok_or_else(|| {
+                    Problem::invalid_field("cursor", "is not a cursor this service gave")
+                })?)
+            }
+            other => return Err(Problem::invalid_field(other, "is not a known parameter")),
+        }
+    }
+    Ok(json(200, &subscription_list::list(&store::db()?, &filter)?))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/billing/subscriptions/summary", operation_id = "subscriptionSummary", tag = "billing",
+    responses(
+        (status = 200, description = "`{byStatus: {status: count}, monthlyRecurring: {currency: minor units}}`: the monthly revenue of active and past-due subscriptions (a yearly price counts a twelfth)"),
+        (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn subscription_summary(request: &Request) -> Result<Response, Problem> {
+    admin(request)?;
+    Ok(json(200, &subscription_list::summary(&store::db()?)?))
+}
+
+/// Subscription `id` from the path, for an admin's action.
+fn admin_subscription_id(request: &Request, id: &str) -> Result<String, Problem> {
+    admin(request)?;
+    match is_uuid(id) {
+        true => Ok(id.to_ascii_lowercase()),
+        false => Err(Problem::not_found("no such subscription")),
+    }
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/billing/subscriptions/{id}/cancel", operation_id = "cancelAnySubscription", tag = "billing",
+    params(("id" = String, Path, description = "Subscription id")),
+    responses(
+        (status = 200, description = "An admin ends a customer's subscription at its period's end (an unpaid first period ends now)"),
+        (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such subscription", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "It has ended, or already ends at its period's end", body = ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn cancel_subscription(request: &Request, id: &str) -> Result<Response, Problem> {
+    let id = admin_subscription_id(request, id)?;
+    let s = subscriptions::cancel(&store::db()?, Target::Id(&id), now_ms())?;
+    Ok(json(200, &s))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/billing/subscriptions/{id}/resume", operation_id = "resumeAnySubscription", tag = "billing",
+    params(("id" = String, Path, description = "Subscription id")),
+    responses(
+        (status = 200, description = "An admin undoes a customer's scheduled end"),
+        (status = 401, description = "No valid bearer token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such subscription", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "It has ended, or is not set to end", body = ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn resume_subscription(request: &Request, id: &str) -> Result<Response, Problem> {
+    let id = admin_subscription_id(request, id)?;
+    let s = subscriptions::resume(&store::db()?, Target::Id(&id), now_ms())?;
     Ok(json(200, &s))
 }
 

@@ -1,5 +1,6 @@
 //! The billing service. The catalog (`plans.rs`); subscriptions and their
-//! life (`subscriptions.rs`, renewed by a cron); invoices with gapless
+//! life (`subscriptions.rs`, renewed by a cron; admins list them across
+//! accounts in `subscription_list.rs`); invoices with gapless
 //! numbers per year (`invoices.rs`, as PDFs in `pdf.rs`); the event store, an append-only
 //! hash-chained ledger per account whose entries are published on
 //! `folio.billing` (`ledger.rs`); payments collected and dunned
@@ -21,6 +22,7 @@ mod plans;
 mod schema;
 mod store;
 mod stripe;
+mod subscription_list;
 mod subscriptions;
 mod usage;
 mod webhooks;

@@ -15,7 +15,7 @@ use crate::api;
     ),
     paths(
         api::list_plans, api::create_plan, api::get_plan, api::subscribe, api::my_subscription,
-        api::cancel, api::resume, api::change, api::stripe_webhook, api::report_usage, api::my_usage, api::list_invoices, api::get_invoice, api::invoice_pdf, api::mark_paid,
+        api::cancel, api::resume, api::list_subscriptions, api::subscription_summary, api::cancel_subscription, api::resume_subscription, api::change, api::stripe_webhook, api::report_usage, api::my_usage, api::list_invoices, api::get_invoice, api::invoice_pdf, api::mark_paid,
         api::my_entitlements, api::list_ledger, api::verify_ledger
     ),
     modifiers(&BearerAuth)

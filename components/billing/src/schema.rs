@@ -166,6 +166,16 @@ impl folio_guest::bindings::exports::folio::platform::schema::Guest for Schema {
                 CREATE INDEX usage_by_meter ON usage_events (account, meter, at)"
                     .into(),
             },
+            Migration {
+                version: 4,
+                name: "subscriptions listed across accounts".into(),
+                statements: "
+                -- Admins page every subscription newest first, or those in
+                -- one status.
+                CREATE INDEX subscriptions_newest ON subscriptions (created_at, id);
+                CREATE INDEX subscriptions_by_status ON subscriptions (status, created_at, id)"
+                    .into(),
+            },
         ]
     }
 }

@@ -55,12 +55,13 @@ pub struct Subscription {
     pub ended_at_ms: Option<i64>,
     /// Unused time credited by a downgrade, taken off the next invoices.
     pub credit: i64,
+    pub created_at_ms: i64,
 }
 
-const COLUMNS: &str = "id, account, plan_id, billing_interval, currency, amount, provider, status, \
-                       period_start, period_end, trial_end, cancel_at_period_end, ended_at, credit";
+pub(crate) const COLUMNS: &str = "id, account, plan_id, billing_interval, currency, amount, provider, status, \
+                       period_start, period_end, trial_end, cancel_at_period_end, ended_at, credit, created_at";
 
-fn from_row(r: &[Value]) -> Subscription {
+pub(crate) fn from_row(r: &[Value]) -> Subscription {
     Subscription {
         id: text(&r[0]),
         account: text(&r[1]),
@@ -76,6 +77,7 @@ fn from_row(r: &[Value]) -> Subscription {
         cancel_at_period_end: integer(&r[11]) != 0,
         ended_at_ms: optional_integer(&r[12]),
         credit: integer(&r[13]),
+        created_at_ms: integer(&r[14]),
     }
 }
 
@@ -337,6 +339,7 @@ pub fn subscribe(
         cancel_at_period_end: false,
         ended_at_ms: None,
         credit: 0,
+        created_at_ms: now_ms,
     };
     let line = plan_line(&order.plan, &subscription);
     let invoice_id = new_id();
@@ -398,12 +401,38 @@ pub fn subscribe(
     })
 }
 
+/// Which subscription an action is on.
+#[derive(Clone, Copy)]
+pub enum Target<'a> {
+    /// The account's live one: its owner acting.
+    LiveOf(&'a str),
+    /// One by id: an admin acting for the customer. It must still be live.
+    Id(&'a str),
+}
+
+/// The live subscription `target` names, read under its account's lock.
+fn locked_live(tx: &Transaction, target: Target, now_ms: i64) -> Result<Subscription, Problem> {
+    let account = match target {
+        Target::LiveOf(account) => account.to_string(),
+        Target::Id(id) => {
+            by_id(tx, id)?
+                .ok_or_else(|| Problem::not_found("no such subscription"))?
+                .account
+        }
+    };
+    ledger::lock_account(tx, &account, now_ms)?;
+    match (target, live(tx, &account)?) {
+        (Target::LiveOf(_), Some(s)) => Ok(s),
+        (Target::LiveOf(_), None) => Err(Problem::not_found("the account has no subscription")),
+        (Target::Id(id), Some(s)) if s.id == id => Ok(s),
+        (Target::Id(_), _) => Err(Problem::conflict("the subscription has ended")),
+    }
+}
+
 /// Schedules the end at the period's end (an unpaid first period ends now).
-pub fn cancel(db: &Connection, account: &str, now_ms: i64) -> Result<Subscription, Problem> {
+pub fn cancel(db: &Connection, target: Target, now_ms: i64) -> Result<Subscription, Problem> {
     let tx = db.begin().map_err(db_error)?;
-    ledger::lock_account(&tx, account, now_ms)?;
-    let mut s =
-        live(&tx, account)?.ok_or_else(|| Problem::not_found("the account has no subscription"))?;
+    let mut s = locked_live(&tx, target, now_ms)?;
     if s.status == "incomplete" {
         s.status = "canceled".into();
         s.ended_at_ms = Some(now_ms);
@@ -571,11 +600,9 @@ pub fn change(
 }
 
 /// Undoes a scheduled cancel.
-pub fn resume(db: &Connection, account: &str, now_ms: i64) -> Result<Subscription, Problem> {
+pub fn resume(db: &Connection, target: Target, now_ms: i64) -> Result<Subscription, Problem> {
     let tx = db.begin().map_err(db_error)?;
-    ledger::lock_account(&tx, account, now_ms)?;
-    let mut s =
-        live(&tx, account)?.ok_or_else(|| Problem::not_found("the account has no subscription"))?;
+    let mut s = locked_live(&tx, target, now_ms)?;
     if !s.cancel_at_period_end {
         return Err(Problem::conflict("the subscription is not set to end"));
     }

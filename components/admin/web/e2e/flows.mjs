@@ -572,6 +572,47 @@ try {
   await scan("billing");
   await shot("billing");
 
+  step("subscriptions: a customer's, paid and then cancelled by an admin");
+  const reader = { email: `reader.${run}@example.test`, password: "quiet harbour lantern 42" };
+  const registered = await http("POST", "/api/v1/auth/register", null, {
+    ...reader,
+    firstName: "Ida",
+    lastName: "Lind",
+  });
+  expect(registered.status === 202, `a reader registers: ${JSON.stringify(registered.json)}`);
+  const readerToken = (await http("POST", "/api/v1/auth/login", null, reader)).json.accessToken;
+  const plans = (await http("GET", "/api/v1/billing/plans")).json.items;
+  const pro = plans.find((p) => p.name === `Pro ${run}`);
+  const ordered = await http("POST", "/api/v1/billing/subscriptions", readerToken, {
+    planId: pro.id,
+  });
+  expect(ordered.status === 201, `the reader subscribes: ${JSON.stringify(ordered.json)}`);
+  await page.getByRole("link", { name: "Subscriptions" }).click();
+  await page.getByLabel("Plan").selectOption({ label: `Pro ${run}` });
+  const readerRow = page.getByRole("row", { name: new RegExp(reader.email) });
+  await readerRow.getByText("First invoice unpaid").waitFor();
+  // Its invoices, one click away; the bank transfer arrived.
+  await readerRow.getByRole("link", { name: `${reader.email} (invoices)` }).click();
+  await page.getByRole("heading", { name: "Invoices of an account" }).waitFor();
+  page.once("dialog", (d) => void d.accept());
+  await page.getByRole("button", { name: "Mark paid" }).click();
+  await page.getByRole("cell", { name: "paid" }).waitFor();
+  await page.getByRole("link", { name: "Subscriptions" }).click();
+  await page.getByLabel("Plan").selectOption({ label: `Pro ${run}` });
+  await readerRow.getByText("Active").waitFor();
+  page.once("dialog", (d) => void d.accept());
+  await readerRow.getByRole("button", { name: `Cancel ${reader.email}'s subscription` }).click();
+  await readerRow.getByRole("button", { name: `Resume ${reader.email}'s subscription` }).waitFor();
+  await readerRow.getByText(/ends /).waitFor();
+  const mine = await http("GET", "/api/v1/billing/subscriptions/me", readerToken);
+  expect(
+    mine.json.status === "active" && mine.json.cancelAtPeriodEnd === true,
+    `the reader's subscription ends at its period's end: ${JSON.stringify(mine.json)}`,
+  );
+  await page.getByText("Monthly recurring revenue").waitFor();
+  await scan("subscriptions");
+  await shot("subscriptions");
+
   step("own account");
   await page.getByRole("link", { name: "Admin Admin (admin)" }).click();
   await page.getByRole("heading", { name: "Two-step sign-in" }).waitFor();

@@ -15,6 +15,7 @@ const Templates = lazy(() => import("./screens/Templates").then((m) => m.Templat
 const Calendar = lazy(() => import("./screens/Calendar").then((m) => m.Calendar));
 const Account = lazy(() => import("./screens/Account").then((m) => m.Account));
 const Billing = lazy(() => import("./screens/Billing").then((m) => m.Billing));
+const Subscriptions = lazy(() => import("./screens/Subscriptions").then((m) => m.Subscriptions));
 
 export interface Me {
   id: string;
@@ -34,6 +35,7 @@ const SCREENS = [
   { to: "/templates", label: "Notifications", roles: ["admin"] },
   { to: "/flags", label: "Flags", roles: ["admin"] },
   { to: "/billing", label: "Billing", roles: ["admin"] },
+  { to: "/subscriptions", label: "Subscriptions", roles: ["admin"] },
 ] as const;
 
 export function App() {
@@ -134,6 +136,7 @@ function Screen({ path, me }: { path: string; me: Me }) {
     if (path === "/templates") return <Templates />;
     if (path === "/flags") return <Flags />;
     if (path === "/billing") return <Billing />;
+    if (path === "/subscriptions") return <Subscriptions />;
   }
   return (
     <section>

@@ -2,7 +2,7 @@
 
 use folio_auth::jwt::{Claims, Role};
 use folio_guest::auth::{authenticate, require_role};
-use folio_guest::http::{JsonBody, Problem, json, no_content, query_pairs};
+use folio_guest::http::{JsonBody, Problem, batch_ids, json, no_content, query_pairs};
 use spin_sdk::http::{Request, Response};
 
 use super::bodies::*;
@@ -16,7 +16,7 @@ fn admin(request: &Request) -> Result<Claims, Problem> {
     Ok(claims)
 }
 
-/// `GET /users?role=&status=&email=&page=&limit=&sort=`; `sort` is a field,
+/// `GET /users?role=&status=&email=&ids=&page=&limit=&sort=`; `sort` is a field,
 /// `-` first for descending (default `-createdAt`).
 #[utoipa::path(
     get,
@@ -27,6 +27,7 @@ fn admin(request: &Request) -> Result<Claims, Problem> {
         ("role" = Option<String>, Query, description = "admin, creator or consumer"),
         ("status" = Option<String>, Query, description = "active, inactive or suspended"),
         ("email" = Option<String>, Query, description = "Email prefix"),
+        ("ids" = Option<String>, Query, description = "Only these accounts: comma-separated user ids, 1-100"),
         ("page" = Option<u32>, Query, description = "From 1"),
         ("limit" = Option<u32>, Query, description = "1-100, default 20"),
         ("sort" = Option<String>, Query, description = "createdAt, updatedAt, email or lastName; `-` first for descending (default -createdAt)"),
@@ -44,6 +45,7 @@ pub fn list_users(request: &Request) -> Result<Response, Problem> {
         role: None,
         status: None,
         email_prefix: None,
+        ids: None,
         page: 1,
         limit: 20,
         order_by: "created_at",
@@ -54,6 +56,7 @@ pub fn list_users(request: &Request) -> Result<Response, Problem> {
             "role" => query.role = Some(validate::one_of("role", &value, &ROLES)?),
             "status" => query.status = Some(validate::one_of("status", &value, &STATUSES)?),
             "email" => query.email_prefix = Some(value.trim().to_lowercase()),
+            "ids" => query.ids = Some(batch_ids(&[(name.clone(), value)], "user", 100)?),
             "page" => {
                 query.page = value
                     .parse()

@@ -2,6 +2,8 @@ import { useEffect, useState } from "preact/hooks";
 import { formText } from "../forms";
 import { api, message, session } from "../api";
 import { ErrorMessage, Notice } from "../components/Messages";
+import { money } from "../money";
+import { query } from "../router";
 
 interface Plan {
   id: string;
@@ -24,15 +26,6 @@ interface Invoice {
 interface User {
   id: string;
   email: string;
-}
-
-function money(amount: number, currency: string): string {
-  // Minor units: most currencies have two decimals; Intl knows the others.
-  const digits = new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions()
-    .maximumFractionDigits;
-  return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(
-    amount / 10 ** (digits ?? 2),
-  );
 }
 
 /** The plan catalog, and one account's invoices (admins). */
@@ -152,14 +145,20 @@ export function Billing() {
   );
 }
 
+/** One account's invoices; `/billing?email=` opens with that account's. */
 function Invoices() {
-  const [email, setEmail] = useState("");
+  const [email, setEmail] = useState(() => query().get("email") ?? "");
   const [invoices, setInvoices] = useState<Invoice[] | null>(null);
   const [account, setAccount] = useState<User | null>(null);
   const [error, setError] = useState<string | null>(null);
 
-  async function find(event: SubmitEvent) {
-    event.preventDefault();
+  useEffect(() => {
+    if (email) void find();
+    // Only the address the screen opened with is looked up by itself.
+  }, []);
+
+  async function find(event?: SubmitEvent) {
+    event?.preventDefault();
     setError(null);
     try {
       const users = await api<{ items: User[] }>(
