@@ -109,6 +109,8 @@ pub fn build_fixtures() {
                 "folio-analytics",
                 "-p",
                 "folio-billing",
+                "-p",
+                "folio-spin-shim",
                 "--target-dir",
                 "target",
             ])
@@ -643,6 +645,20 @@ impl Host {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("folio did not exit within {timeout:?}");
+    }
+}
+
+impl Host {
+    /// A process started some other way (a real Spin, say) that answers at
+    /// `addr`; it is killed with the `Host`.
+    pub fn adopt(child: Child, addr: String) -> Host {
+        Host {
+            child,
+            addr,
+            logs: Arc::default(),
+            stderr: Arc::default(),
+            _dir: tempfile::tempdir().unwrap(),
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use wasmtime::component::{HasData, Linker};
 pub use event::{CloudEvent, now_rfc3339};
 pub use runtime_config::EventLogConfig;
 
-mod bindings {
+pub mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "folio:platform/event-log",

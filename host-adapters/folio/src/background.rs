@@ -31,6 +31,20 @@ impl AppRuntime {
     /// Starts a relay per component database and every background trigger.
     /// Started again after a stop when a rollback makes this release live.
     pub fn start_background(self: &Arc<Self>) {
+        self.start_relays();
+        let mut tasks = self.background.tasks.lock().unwrap();
+        for trigger in &self.triggers {
+            tasks.push(tokio::spawn(
+                trigger
+                    .clone()
+                    .run(self.clone(), self.background.stop.subscribe()),
+            ));
+        }
+    }
+
+    /// Starts a relay per component database, and nothing else (`folio
+    /// adapters`, where Spin serves the components).
+    pub fn start_relays(self: &Arc<Self>) {
         let mut tasks = self.background.tasks.lock().unwrap();
         self.background.stop.send_replace(false);
         if let Some(events) = self.capabilities.get::<EventsCapability>() {
@@ -51,13 +65,6 @@ impl AppRuntime {
                     )));
                 }
             }
-        }
-        for trigger in &self.triggers {
-            tasks.push(tokio::spawn(
-                trigger
-                    .clone()
-                    .run(self.clone(), self.background.stop.subscribe()),
-            ));
         }
     }
 

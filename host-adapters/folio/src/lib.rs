@@ -2,6 +2,7 @@
 //! Spin manifest. `main.rs` is the `folio` command line over this library.
 
 pub mod access_tokens;
+pub mod adapter_service;
 pub mod auth_keys;
 pub mod background;
 pub mod blob_urls;
@@ -29,6 +30,7 @@ pub mod routing;
 pub mod runtime;
 pub mod schema;
 pub mod server;
+pub mod spin_export;
 pub mod telemetry;
 pub mod trace;
 pub mod trigger;

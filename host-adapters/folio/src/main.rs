@@ -57,10 +57,58 @@ enum Command {
         #[arg(long, alias = "runtime-config-file")]
         runtime_config: Option<PathBuf>,
     },
+    /// Serve the host's adapters (SQL with its outbox, events, key-value) to
+    /// components that run under Spin with the platform shim.
+    Adapters(AdaptersArgs),
+    /// Write the app for a real Spin: components composed with the platform
+    /// shim, a manifest and the variables Spin needs (see `folio adapters`).
+    Export {
+        #[command(subcommand)]
+        target: ExportTarget,
+    },
     /// Print a new access-token signing key and its JWKS, as the environment
     /// variables a production deployment sets (`auth_signing_key` on the
     /// users service, `auth_public_keys` on every component).
     AuthKeys,
+}
+
+#[derive(Subcommand)]
+enum ExportTarget {
+    Spin(SpinExportArgs),
+}
+
+#[derive(Args)]
+struct SpinExportArgs {
+    #[arg(long, short = 'f', default_value = "spin.toml")]
+    manifest: PathBuf,
+    /// Directory to write `spin.toml`, the composed components and `spin.env` to.
+    #[arg(long)]
+    out: PathBuf,
+    /// The adapter service's URL, as the Spin host reaches it.
+    #[arg(long)]
+    adapters_url: String,
+    /// The shim component (default: where `folio build` puts it).
+    #[arg(long)]
+    shim: Option<PathBuf>,
+    /// Only these components (repeatable; default: every one Spin can run).
+    #[arg(long = "component-id")]
+    component_ids: Vec<String>,
+    /// The data directory `folio adapters` uses: access-token keys generated
+    /// there are handed to Spin as variables.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct AdaptersArgs {
+    #[arg(long, short = 'f', default_value = "spin.toml")]
+    manifest: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:3901")]
+    listen: SocketAddr,
+    #[arg(long, alias = "runtime-config-file")]
+    runtime_config: Option<PathBuf>,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -116,6 +164,10 @@ fn main() -> ExitCode {
             manifest,
             runtime_config,
         } => check(&manifest, runtime_config.as_deref()),
+        Command::Adapters(args) => adapters(args),
+        Command::Export {
+            target: ExportTarget::Spin(args),
+        } => export_spin(args),
         Command::AuthKeys => {
             print!("{}", folio::auth_keys::new_key_env());
             Ok(())
@@ -275,6 +327,96 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         }
         served
     })
+}
+
+/// The adapter service's secret, from `FOLIO_ADAPTERS_SECRET`.
+fn adapters_secret() -> anyhow::Result<Vec<u8>> {
+    std::env::var("FOLIO_ADAPTERS_SECRET")
+        .map(String::into_bytes)
+        .map_err(|_| anyhow::anyhow!("set FOLIO_ADAPTERS_SECRET (32 bytes or more)"))
+}
+
+fn adapters(args: AdaptersArgs) -> anyhow::Result<()> {
+    let secret = adapters_secret()?;
+    let app = App::load(&args.manifest)?;
+    let config = match &args.runtime_config {
+        Some(path) => RuntimeConfig::load(path)?,
+        None => RuntimeConfig::default(),
+    };
+    let mut limits = Limits::default();
+    config.limits.apply(&mut limits);
+    limits.outbound = config.outbound.policy()?;
+    let data_dir = args
+        .data_dir
+        .or(config.data_dir)
+        .unwrap_or_else(|| app.root.join(".folio"));
+    builder::build(&app, Which::Missing)?;
+    let cache = CompileCache::new(data_dir.join("compiled"));
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        let storage = Storage {
+            tables: config.capabilities,
+            data_dir,
+        };
+        let runtime =
+            AppRuntime::load(&app, limits, &cache, storage, &|k| std::env::var(k).ok()).await?;
+        let service = folio::adapter_service::AdapterService::new(runtime.clone(), secret)?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+        tracing::info!(address = %listener.local_addr()?, app = %app.name, role = "adapters", "serving");
+        runtime.start_relays();
+        let served = service.serve(listener).await;
+        runtime.stop_background().await;
+        served
+    })
+}
+
+fn export_spin(args: SpinExportArgs) -> anyhow::Result<()> {
+    let secret = adapters_secret()?;
+    let app = App::load(&args.manifest)?;
+    let data_dir = args.data_dir.unwrap_or_else(|| app.root.join(".folio"));
+    let shim = args
+        .shim
+        .unwrap_or_else(|| folio::spin_export::default_shim(&app));
+    // What `folio up` would resolve from the environment, Spin gets as its own variables.
+    let mut variables: std::collections::BTreeMap<String, String> =
+        folio::auth_keys::defaults(&app, &|k| std::env::var(k).ok(), &data_dir)?
+            .into_iter()
+            .filter_map(|(env, value)| {
+                env.strip_prefix("FOLIO_VAR_")
+                    .map(|name| (name.to_ascii_lowercase(), value))
+            })
+            .collect();
+    for (env, value) in std::env::vars() {
+        if let Some(name) = env.strip_prefix("FOLIO_VAR_") {
+            variables.insert(name.to_ascii_lowercase(), value);
+        }
+    }
+    let report = folio::spin_export::export(folio::spin_export::ExportRequest {
+        app: &app,
+        shim: &shim,
+        out: &args.out,
+        adapters_url: &args.adapters_url,
+        secret: &secret,
+        only: &args.component_ids,
+        variables,
+    })?;
+    println!("composed with the shim: {}", report.composed.join(", "));
+    println!("unchanged: {}", report.unchanged.join(", "));
+    for (component, why) in &report.left_out {
+        println!("left out: {component}: {why}");
+    }
+    if !report.triggers_left_out.is_empty() {
+        println!(
+            "triggers Spin does not run: {}",
+            report.triggers_left_out.join(", ")
+        );
+    }
+    println!(
+        "wrote {0}/spin.toml and {0}/spin.env: run `set -a; . {0}/spin.env; spin up -f {0}/spin.toml`",
+        args.out.display()
+    );
+    Ok(())
 }
 
 /// SIGHUP loads the live manifest again, with its components, and switches

@@ -16,7 +16,7 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 pub use backend::{KvError, MAX_KEY_BYTES, MAX_VALUE_BYTES, Store};
 pub use runtime_config::{KvBackendConfig, KvConfig};
 
-mod bindings {
+pub mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "folio:platform/key-value",

@@ -27,7 +27,7 @@ pub use migrations::{Dialect, Migration, check_event, valid_topic};
 pub use runtime_config::{BackendConfig, SqlConfig};
 pub use topics::TopicGrants;
 
-mod bindings {
+pub mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "folio:platform/database",

@@ -12,7 +12,9 @@ use wasmtime::component::Linker;
 use folio_events::{EventLog, EventLogConfig, EventsView};
 use folio_sql::TopicGrants;
 
-use crate::capability::{Capability, ComponentOpening, ComponentState, HostContext};
+use crate::capability::{
+    Capability, ComponentOpening, ComponentState, ComponentStates, HostContext,
+};
 use crate::runtime::HostState;
 
 pub struct EventsCapability {
@@ -41,6 +43,14 @@ impl EventsCapability {
 
 fn view(state: &mut HostState) -> EventsView<'_> {
     let (_, component, traceparent) = state.capability_parts();
+    events_view(component, traceparent)
+}
+
+/// The events bindings' view of one instance.
+pub(crate) fn events_view<'a>(
+    component: &'a ComponentStates,
+    traceparent: &'a str,
+) -> EventsView<'a> {
     let events = component
         .get::<ComponentEvents>()
         .expect("every component opens the events capability");

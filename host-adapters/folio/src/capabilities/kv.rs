@@ -6,12 +6,14 @@ use std::any::Any;
 use std::sync::{Arc, LazyLock};
 
 use futures_util::future::BoxFuture;
-use wasmtime::component::Linker;
+use wasmtime::component::{Linker, ResourceTable};
 
 use folio_kv::{ComponentStores, KvConfig, KvView};
 
 use super::Opened;
-use crate::capability::{Capability, ComponentOpening, ComponentState, HostContext};
+use crate::capability::{
+    Capability, ComponentOpening, ComponentState, ComponentStates, HostContext,
+};
 use crate::runtime::HostState;
 
 pub struct KvCapability {
@@ -35,8 +37,17 @@ impl KvCapability {
 }
 
 fn view(state: &mut HostState) -> KvView<'_> {
-    static NONE: LazyLock<ComponentStores> = LazyLock::new(ComponentStores::default);
     let (table, component, traceparent) = state.capability_parts();
+    kv_view(table, component, traceparent)
+}
+
+/// The key-value bindings' view of one instance.
+pub(crate) fn kv_view<'a>(
+    table: &'a mut ResourceTable,
+    component: &'a ComponentStates,
+    traceparent: &'a str,
+) -> KvView<'a> {
+    static NONE: LazyLock<ComponentStores> = LazyLock::new(ComponentStores::default);
     KvView {
         table,
         stores: component.get::<ComponentStores>().unwrap_or(&NONE),

@@ -20,6 +20,10 @@ pub use search::SearchCapability;
 pub use sql::{ComponentSql, SqlCapability};
 pub use transcode::TranscodeCapability;
 
+pub(crate) use events::events_view;
+pub(crate) use kv::kv_view;
+pub(crate) use sql::sql_view;
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 

@@ -5,12 +5,14 @@ use std::any::Any;
 use std::sync::{Arc, LazyLock};
 
 use futures_util::future::BoxFuture;
-use wasmtime::component::Linker;
+use wasmtime::component::{Linker, ResourceTable};
 
 use folio_sql::{ComponentDatabases, OpenDatabase, SqlConfig, SqlView, TopicGrants, Value};
 
 use super::Opened;
-use crate::capability::{Capability, ComponentOpening, ComponentState, HostContext};
+use crate::capability::{
+    Capability, ComponentOpening, ComponentState, ComponentStates, HostContext,
+};
 use crate::runtime::HostState;
 
 pub struct SqlCapability {
@@ -41,8 +43,18 @@ impl SqlCapability {
 }
 
 fn view(state: &mut HostState) -> SqlView<'_> {
-    static NONE: LazyLock<ComponentSql> = LazyLock::new(ComponentSql::default);
     let (table, component, traceparent) = state.capability_parts();
+    sql_view(table, component, traceparent)
+}
+
+/// The SQL bindings' view of one instance: its resource table, its
+/// component's databases and grants, its trace context.
+pub(crate) fn sql_view<'a>(
+    table: &'a mut ResourceTable,
+    component: &'a ComponentStates,
+    traceparent: &'a str,
+) -> SqlView<'a> {
+    static NONE: LazyLock<ComponentSql> = LazyLock::new(ComponentSql::default);
     let sql = component.get::<ComponentSql>().unwrap_or(&NONE);
     SqlView {
         table,

@@ -1,0 +1,194 @@
+//! `wasi:keyvalue` (store, atomics, batch) and `folio:platform/kv-expiry`,
+//! in the service: the component's stores keep their expiring keys, their
+//! counters and their compare-and-swap there, as on the host.
+
+use folio_adapter_protocol as wire;
+use folio_adapter_protocol::{Call, Handle};
+use serde::de::DeserializeOwned;
+
+use crate::bindings::exports::folio::platform::kv_expiry;
+use crate::bindings::exports::wasi::keyvalue::atomics::{self, Cas, CasError, GuestCas};
+use crate::bindings::exports::wasi::keyvalue::batch;
+use crate::bindings::exports::wasi::keyvalue::store::{
+    self, Bucket, BucketBorrow, Error, GuestBucket, KeyResponse,
+};
+use crate::remote;
+
+pub struct RemoteBucket(Handle);
+pub struct RemoteCas(Handle);
+
+fn call<T: DeserializeOwned>(call: &Call) -> Result<T, Error> {
+    remote::call::<T, wire::KvError>(call)
+        .map_err(Error::Other)?
+        .map_err(from_wire)
+}
+
+fn from_wire(e: wire::KvError) -> Error {
+    match e {
+        wire::KvError::NoSuchStore => Error::NoSuchStore,
+        wire::KvError::AccessDenied => Error::AccessDenied,
+        wire::KvError::Other(m) => Error::Other(m),
+    }
+}
+
+fn handle(bucket: &BucketBorrow<'_>) -> Handle {
+    bucket.get::<RemoteBucket>().0
+}
+
+impl store::Guest for crate::Shim {
+    type Bucket = RemoteBucket;
+
+    fn open(identifier: String) -> Result<Bucket, Error> {
+        let handle = call(&Call::KvOpen { store: identifier })?;
+        Ok(Bucket::new(RemoteBucket(handle)))
+    }
+}
+
+impl GuestBucket for RemoteBucket {
+    fn get(&self, key: String) -> Result<Option<Vec<u8>>, Error> {
+        let value: wire::MaybeBytes = call(&Call::KvGet {
+            bucket: self.0,
+            key,
+        })?;
+        Ok(value.0)
+    }
+
+    fn set(&self, key: String, value: Vec<u8>) -> Result<(), Error> {
+        call(&Call::KvSet {
+            bucket: self.0,
+            key,
+            value,
+        })
+    }
+
+    fn delete(&self, key: String) -> Result<(), Error> {
+        call(&Call::KvDelete {
+            bucket: self.0,
+            key,
+        })
+    }
+
+    fn exists(&self, key: String) -> Result<bool, Error> {
+        call(&Call::KvExists {
+            bucket: self.0,
+            key,
+        })
+    }
+
+    fn list_keys(&self, cursor: Option<String>) -> Result<KeyResponse, Error> {
+        let page: wire::KeyResponse = call(&Call::KvListKeys {
+            bucket: self.0,
+            cursor,
+        })?;
+        Ok(KeyResponse {
+            keys: page.keys,
+            cursor: page.cursor,
+        })
+    }
+}
+
+impl Drop for RemoteBucket {
+    fn drop(&mut self) {
+        remote::close(Call::KvClose { bucket: self.0 });
+    }
+}
+
+impl atomics::Guest for crate::Shim {
+    type Cas = RemoteCas;
+
+    fn increment(bucket: BucketBorrow<'_>, key: String, delta: i64) -> Result<i64, Error> {
+        call(&Call::KvIncrement {
+            bucket: handle(&bucket),
+            key,
+            delta,
+        })
+    }
+
+    fn swap(cas: Cas, value: Vec<u8>) -> Result<(), CasError> {
+        let RemoteCas(handle) = cas.into_inner::<RemoteCas>().taken();
+        match remote::call::<(), wire::CasError>(&Call::KvSwap { cas: handle, value }) {
+            Err(unreachable) => Err(CasError::StoreError(Error::Other(unreachable))),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(wire::CasError::StoreError(e))) => Err(CasError::StoreError(from_wire(e))),
+            Ok(Err(wire::CasError::CasFailed(retry))) => {
+                Err(CasError::CasFailed(Cas::new(RemoteCas(retry))))
+            }
+        }
+    }
+}
+
+impl RemoteCas {
+    /// The handle, which the service has consumed: nothing to close.
+    fn taken(self) -> RemoteCas {
+        let handle = self.0;
+        std::mem::forget(self);
+        RemoteCas(handle)
+    }
+}
+
+impl GuestCas for RemoteCas {
+    fn new(bucket: BucketBorrow<'_>, key: String) -> Result<Cas, Error> {
+        let handle = call(&Call::KvCasNew {
+            bucket: handle(&bucket),
+            key,
+        })?;
+        Ok(Cas::new(RemoteCas(handle)))
+    }
+
+    fn current(&self) -> Result<Option<Vec<u8>>, Error> {
+        let value: wire::MaybeBytes = call(&Call::KvCasCurrent { cas: self.0 })?;
+        Ok(value.0)
+    }
+}
+
+impl Drop for RemoteCas {
+    fn drop(&mut self) {
+        remote::close(Call::KvCasClose { cas: self.0 });
+    }
+}
+
+impl batch::Guest for crate::Shim {
+    fn get_many(
+        bucket: BucketBorrow<'_>,
+        keys: Vec<String>,
+    ) -> Result<Vec<(String, Option<Vec<u8>>)>, Error> {
+        let found: Vec<wire::MaybeEntry> = call(&Call::KvGetMany {
+            bucket: handle(&bucket),
+            keys,
+        })?;
+        Ok(found.into_iter().map(|e| (e.key, e.value)).collect())
+    }
+
+    fn set_many(bucket: BucketBorrow<'_>, key_values: Vec<(String, Vec<u8>)>) -> Result<(), Error> {
+        call(&Call::KvSetMany {
+            bucket: handle(&bucket),
+            entries: key_values
+                .into_iter()
+                .map(|(key, value)| wire::Entry { key, value })
+                .collect(),
+        })
+    }
+
+    fn delete_many(bucket: BucketBorrow<'_>, keys: Vec<String>) -> Result<(), Error> {
+        call(&Call::KvDeleteMany {
+            bucket: handle(&bucket),
+            keys,
+        })
+    }
+}
+
+impl kv_expiry::Guest for crate::Shim {
+    fn set_with_ttl(
+        bucket: BucketBorrow<'_>,
+        key: String,
+        value: Vec<u8>,
+        ttl_ms: u64,
+    ) -> Result<(), Error> {
+        call(&Call::KvSetWithTtl {
+            bucket: handle(&bucket),
+            key,
+            value,
+            ttl_ms,
+        })
+    }
+}

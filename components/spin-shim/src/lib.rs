@@ -1,0 +1,26 @@
+//! The platform shim that runs Folio's components under Spin. `folio export
+//! spin` composes it into each component that imports what Spin lacks:
+//! access tokens and passwords are answered here, from the component's own
+//! variables (`auth_public_keys`, `auth_issuer`, `auth_audience`); SQL,
+//! events and key-value go to the adapter service (`folio adapters`) over
+//! outbound HTTP (`remote.rs`), which runs the host's own adapters on them.
+
+mod bindings {
+    spin_sdk::wit_bindgen::generate!({
+        path: "../../wit",
+        world: "folio:platform/spin-shim",
+        runtime_path: "spin_sdk::wit_bindgen::rt",
+        generate_all,
+    });
+}
+
+mod events;
+mod kv;
+mod passwords;
+mod remote;
+mod sql;
+mod tokens;
+
+struct Shim;
+
+bindings::export!(Shim with_types_in bindings);

@@ -1,0 +1,308 @@
+//! One call from the shim, made on the same bindings a local instance calls:
+//! the same grants, limits, outbox and tracing. Handles are the session
+//! table's numbers; one of the wrong kind, or of another session, is not in
+//! the table and fails as a trap would.
+
+use folio_adapter_protocol::{self as wire, Call, Reply};
+use serde::Serialize;
+use wasmtime::component::{Resource, ResourceTable};
+
+use folio_events::bindings::folio::platform::event_types::OutgoingEvent as EventsOutgoing;
+use folio_events::bindings::folio::platform::events::{self as events_wit, Host as _};
+use folio_kv::bindings::folio::platform::kv_expiry::Host as _;
+use folio_kv::bindings::wasi::keyvalue::atomics::{self, Host as _, HostCas as _};
+use folio_kv::bindings::wasi::keyvalue::batch::Host as _;
+use folio_kv::bindings::wasi::keyvalue::store::{self, Host as _, HostBucket as _};
+use folio_sql::bindings::folio::platform::event_types::OutgoingEvent as SqlOutgoing;
+use folio_sql::bindings::folio::platform::sql::{self as sql_wit, HostConnection, HostTransaction};
+
+use crate::capability::{ComponentStates, events_view, kv_view, sql_view};
+
+/// The JSON reply to `call`; `Err` when it cannot be made (a trap).
+pub async fn dispatch(
+    call: Call,
+    table: &mut ResourceTable,
+    component: &ComponentStates,
+    traceparent: &str,
+) -> wasmtime::Result<serde_json::Value> {
+    macro_rules! sql {
+        () => {
+            sql_view(table, component, traceparent)
+        };
+    }
+    macro_rules! kv {
+        () => {
+            kv_view(table, component, traceparent)
+        };
+    }
+    match call {
+        Call::SqlOpen { database } => {
+            let opened = HostConnection::open(&mut sql!(), database).await?;
+            reply(opened.map(|c| c.rep()).map_err(sql_error))
+        }
+        Call::SqlQuery {
+            connection,
+            statement,
+            params,
+        } => {
+            let rows = HostConnection::query(
+                &mut sql!(),
+                Resource::new_own(connection),
+                statement,
+                values(params),
+            )
+            .await?;
+            reply(rows.map(row_set).map_err(sql_error))
+        }
+        Call::SqlExecute {
+            connection,
+            statement,
+            params,
+        } => {
+            let changed = HostConnection::execute(
+                &mut sql!(),
+                Resource::new_own(connection),
+                statement,
+                values(params),
+            )
+            .await?;
+            reply(changed.map_err(sql_error))
+        }
+        Call::SqlBegin { connection } => {
+            let begun = HostConnection::begin(&mut sql!(), Resource::new_own(connection)).await?;
+            reply(begun.map(|t| t.rep()).map_err(sql_error))
+        }
+        Call::SqlClose { connection } => {
+            HostConnection::drop(&mut sql!(), Resource::new_own(connection)).await?;
+            reply::<(), ()>(Ok(()))
+        }
+        Call::TxQuery {
+            transaction,
+            statement,
+            params,
+        } => {
+            let rows = HostTransaction::query(
+                &mut sql!(),
+                Resource::new_own(transaction),
+                statement,
+                values(params),
+            )
+            .await?;
+            reply(rows.map(row_set).map_err(sql_error))
+        }
+        Call::TxExecute {
+            transaction,
+            statement,
+            params,
+        } => {
+            let changed = HostTransaction::execute(
+                &mut sql!(),
+                Resource::new_own(transaction),
+                statement,
+                values(params),
+            )
+            .await?;
+            reply(changed.map_err(sql_error))
+        }
+        Call::TxPublish { transaction, event } => {
+            let event = SqlOutgoing {
+                topic: event.topic,
+                type_: event.type_,
+                key: event.key,
+                subject: event.subject,
+                datacontenttype: event.datacontenttype,
+                data: event.data,
+            };
+            let id = HostTransaction::publish(&mut sql!(), Resource::new_own(transaction), event)
+                .await?;
+            reply(id.map_err(sql_error))
+        }
+        Call::TxCommit { transaction } => {
+            let done = HostTransaction::commit(&mut sql!(), Resource::new_own(transaction)).await?;
+            reply(done.map_err(sql_error))
+        }
+        Call::TxRollback { transaction } => {
+            let done =
+                HostTransaction::rollback(&mut sql!(), Resource::new_own(transaction)).await?;
+            reply(done.map_err(sql_error))
+        }
+        Call::TxClose { transaction } => {
+            HostTransaction::drop(&mut sql!(), Resource::new_own(transaction)).await?;
+            reply::<(), ()>(Ok(()))
+        }
+        Call::Publish { event } => {
+            let event = EventsOutgoing {
+                topic: event.topic,
+                type_: event.type_,
+                key: event.key,
+                subject: event.subject,
+                datacontenttype: event.datacontenttype,
+                data: event.data,
+            };
+            let id = events_view(component, traceparent).publish(event).await?;
+            reply(id.map_err(events_error))
+        }
+        Call::KvOpen { store: name } => {
+            let opened = kv!().open(name).await?;
+            reply(opened.map(|b| b.rep()).map_err(kv_error))
+        }
+        Call::KvGet { bucket, key } => {
+            let value = kv!().get(Resource::new_own(bucket), key).await?;
+            reply(value.map(wire::MaybeBytes).map_err(kv_error))
+        }
+        Call::KvSet { bucket, key, value } => {
+            let done = kv!().set(Resource::new_own(bucket), key, value).await?;
+            reply(done.map_err(kv_error))
+        }
+        Call::KvSetWithTtl {
+            bucket,
+            key,
+            value,
+            ttl_ms,
+        } => {
+            let done = kv!()
+                .set_with_ttl(Resource::new_own(bucket), key, value, ttl_ms)
+                .await?;
+            reply(done.map_err(kv_error))
+        }
+        Call::KvDelete { bucket, key } => {
+            let done = kv!().delete(Resource::new_own(bucket), key).await?;
+            reply(done.map_err(kv_error))
+        }
+        Call::KvExists { bucket, key } => {
+            let found = kv!().exists(Resource::new_own(bucket), key).await?;
+            reply(found.map_err(kv_error))
+        }
+        Call::KvListKeys { bucket, cursor } => {
+            let page = kv!().list_keys(Resource::new_own(bucket), cursor).await?;
+            reply(
+                page.map(|p| wire::KeyResponse {
+                    keys: p.keys,
+                    cursor: p.cursor,
+                })
+                .map_err(kv_error),
+            )
+        }
+        Call::KvClose { bucket } => {
+            store::HostBucket::drop(&mut kv!(), Resource::new_own(bucket)).await?;
+            reply::<(), ()>(Ok(()))
+        }
+        Call::KvIncrement { bucket, key, delta } => {
+            let value = kv!()
+                .increment(Resource::new_own(bucket), key, delta)
+                .await?;
+            reply(value.map_err(kv_error))
+        }
+        Call::KvCasNew { bucket, key } => {
+            let cas = atomics::HostCas::new(&mut kv!(), Resource::new_own(bucket), key).await?;
+            reply(cas.map(|c| c.rep()).map_err(kv_error))
+        }
+        Call::KvCasCurrent { cas } => {
+            let value = kv!().current(Resource::new_own(cas)).await?;
+            reply(value.map(wire::MaybeBytes).map_err(kv_error))
+        }
+        Call::KvSwap { cas, value } => {
+            let swapped = kv!().swap(Resource::new_own(cas), value).await?;
+            reply(swapped.map_err(|e| match e {
+                atomics::CasError::StoreError(e) => wire::CasError::StoreError(kv_error(e)),
+                atomics::CasError::CasFailed(retry) => wire::CasError::CasFailed(retry.rep()),
+            }))
+        }
+        Call::KvCasClose { cas } => {
+            atomics::HostCas::drop(&mut kv!(), Resource::new_own(cas)).await?;
+            reply::<(), ()>(Ok(()))
+        }
+        Call::KvGetMany { bucket, keys } => {
+            let found = kv!().get_many(Resource::new_own(bucket), keys).await?;
+            reply(
+                found
+                    .map(|entries| {
+                        entries
+                            .into_iter()
+                            .map(|(key, value)| wire::MaybeEntry { key, value })
+                            .collect::<Vec<_>>()
+                    })
+                    .map_err(kv_error),
+            )
+        }
+        Call::KvSetMany { bucket, entries } => {
+            let entries = entries.into_iter().map(|e| (e.key, e.value)).collect();
+            let done = kv!().set_many(Resource::new_own(bucket), entries).await?;
+            reply(done.map_err(kv_error))
+        }
+        Call::KvDeleteMany { bucket, keys } => {
+            let done = kv!().delete_many(Resource::new_own(bucket), keys).await?;
+            reply(done.map_err(kv_error))
+        }
+    }
+}
+
+fn reply<T: Serialize, E: Serialize>(result: Result<T, E>) -> wasmtime::Result<serde_json::Value> {
+    Ok(serde_json::to_value(Reply::from(result))?)
+}
+
+fn values(params: Vec<wire::Value>) -> Vec<sql_wit::Value> {
+    params
+        .into_iter()
+        .map(|v| match v {
+            wire::Value::Null => sql_wit::Value::Null,
+            wire::Value::Integer(v) => sql_wit::Value::Integer(v),
+            wire::Value::Real(v) => sql_wit::Value::Real(v),
+            wire::Value::Text(v) => sql_wit::Value::Text(v),
+            wire::Value::Blob(v) => sql_wit::Value::Blob(v),
+            wire::Value::Boolean(v) => sql_wit::Value::Boolean(v),
+            wire::Value::Json(v) => sql_wit::Value::Json(v),
+            wire::Value::Timestamp(v) => sql_wit::Value::Timestamp(v),
+        })
+        .collect()
+}
+
+fn row_set(rows: sql_wit::RowSet) -> wire::RowSet {
+    let value = |v| match v {
+        sql_wit::Value::Null => wire::Value::Null,
+        sql_wit::Value::Integer(v) => wire::Value::Integer(v),
+        sql_wit::Value::Real(v) => wire::Value::Real(v),
+        sql_wit::Value::Text(v) => wire::Value::Text(v),
+        sql_wit::Value::Blob(v) => wire::Value::Blob(v),
+        sql_wit::Value::Boolean(v) => wire::Value::Boolean(v),
+        sql_wit::Value::Json(v) => wire::Value::Json(v),
+        sql_wit::Value::Timestamp(v) => wire::Value::Timestamp(v),
+    };
+    wire::RowSet {
+        columns: rows.columns,
+        rows: rows
+            .rows
+            .into_iter()
+            .map(|row| row.into_iter().map(value).collect())
+            .collect(),
+    }
+}
+
+fn sql_error(e: sql_wit::Error) -> wire::SqlError {
+    match e {
+        sql_wit::Error::NoSuchDatabase(m) => wire::SqlError::NoSuchDatabase(m),
+        sql_wit::Error::InvalidStatement(m) => wire::SqlError::InvalidStatement(m),
+        sql_wit::Error::ConstraintViolation(m) => wire::SqlError::ConstraintViolation(m),
+        sql_wit::Error::TooLarge(m) => wire::SqlError::TooLarge(m),
+        sql_wit::Error::TransactionClosed => wire::SqlError::TransactionClosed,
+        sql_wit::Error::Unavailable(m) => wire::SqlError::Unavailable(m),
+        sql_wit::Error::NotAllowed(m) => wire::SqlError::NotAllowed(m),
+    }
+}
+
+fn events_error(e: events_wit::Error) -> wire::EventsError {
+    match e {
+        events_wit::Error::InvalidEvent(m) => wire::EventsError::InvalidEvent(m),
+        events_wit::Error::TooLarge(m) => wire::EventsError::TooLarge(m),
+        events_wit::Error::Unavailable(m) => wire::EventsError::Unavailable(m),
+        events_wit::Error::NotAllowed(m) => wire::EventsError::NotAllowed(m),
+    }
+}
+
+fn kv_error(e: store::Error) -> wire::KvError {
+    match e {
+        store::Error::NoSuchStore => wire::KvError::NoSuchStore,
+        store::Error::AccessDenied => wire::KvError::AccessDenied,
+        store::Error::Other(m) => wire::KvError::Other(m),
+    }
+}

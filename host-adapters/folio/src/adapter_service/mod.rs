@@ -1,0 +1,222 @@
+//! `folio adapters`: the host's adapters as a service, for components Spin
+//! runs with the platform shim composed in (`components/spin-shim`,
+//! `folio export spin`). Spin has no outbox, no expiring keys, no event log:
+//! each call the shim cannot answer itself comes here as one JSON
+//! `POST /v1/call` and is made on the very bindings a local instance calls,
+//! against the component's own databases, stores and topics.
+//!
+//! - **Who calls.** The `folio-component` header names the component; its
+//!   bearer token is the HMAC of that name under `FOLIO_ADAPTERS_SECRET`
+//!   (`folio_adapter_protocol::component_token`), compared in constant time.
+//!   A component reaches only what its manifest grants it.
+//! - **Sessions.** Resources live in a table per component instance, keyed
+//!   by the random `folio-session` id the shim draws; an instance can name
+//!   no other's handles. Spin does not say when an instance ends, so a
+//!   session idle for [`SESSION_IDLE`] is dropped, and with it its open
+//!   transactions, which roll back.
+//! - **Outbox.** Committed events are relayed to the event log as `folio
+//!   up` does; event and cron triggers are not served here.
+
+mod dispatch;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use folio_adapter_protocol::{CALL_PATH, COMPONENT_HEADER, Call, SESSION_HEADER, component_token};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use wasmtime::component::ResourceTable;
+
+use crate::runtime::AppRuntime;
+
+/// A session nobody called for this long is dropped (its transactions roll back).
+pub const SESSION_IDLE: Duration = Duration::from_secs(60);
+/// Sessions one component may hold at once; past this, calls are refused 503.
+const MAX_SESSIONS_PER_COMPONENT: usize = 10_000;
+/// The largest call body: a statement and its parameters, or a value.
+const MAX_CALL_BYTES: usize = 32 << 20;
+
+pub struct AdapterService {
+    runtime: Arc<AppRuntime>,
+    secret: Vec<u8>,
+    sessions: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<Session>>>>,
+}
+
+struct Session {
+    table: ResourceTable,
+    last_used: Instant,
+}
+
+impl AdapterService {
+    pub fn new(runtime: Arc<AppRuntime>, secret: Vec<u8>) -> anyhow::Result<Arc<Self>> {
+        if secret.len() < 32 {
+            anyhow::bail!("FOLIO_ADAPTERS_SECRET must be at least 32 bytes");
+        }
+        Ok(Arc::new(AdapterService {
+            runtime,
+            secret,
+            sessions: Mutex::default(),
+        }))
+    }
+
+    /// Serves calls until SIGTERM or SIGINT, dropping idle sessions as it goes.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) -> anyhow::Result<()> {
+        let sweeper = tokio::spawn({
+            let service = self.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(SESSION_IDLE / 4).await;
+                    service.drop_idle_sessions(Instant::now());
+                }
+            }
+        });
+        let mut shutdown = std::pin::pin!(crate::server::shutdown_signal());
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    let _ = stream.set_nodelay(true);
+                    let service = self.clone();
+                    tokio::spawn(async move {
+                        let handler = hyper::service::service_fn(move |req| {
+                            let service = service.clone();
+                            async move { Ok::<_, std::convert::Infallible>(service.handle(req).await) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .keep_alive(true)
+                            .serve_connection(TokioIo::new(stream), handler)
+                            .await;
+                    });
+                }
+                signal = &mut shutdown => {
+                    tracing::info!(signal, "adapter service stopping");
+                    break;
+                }
+            }
+        }
+        sweeper.abort();
+        Ok(())
+    }
+
+    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        match (request.method().as_str(), request.uri().path()) {
+            ("GET", "/_folio/health") => return text(StatusCode::OK, "ok"),
+            ("GET", "/_folio/ready") => {
+                let failing: Vec<String> = self
+                    .runtime
+                    .check_ready()
+                    .await
+                    .into_iter()
+                    .filter_map(|(name, r)| r.err().map(|e| format!("{name}: {e}")))
+                    .collect();
+                return match failing.is_empty() {
+                    true => text(StatusCode::OK, "ready"),
+                    false => text(StatusCode::SERVICE_UNAVAILABLE, &failing.join("; ")),
+                };
+            }
+            ("POST", CALL_PATH) => {}
+            (_, CALL_PATH) => return text(StatusCode::METHOD_NOT_ALLOWED, "POST only"),
+            _ => return text(StatusCode::NOT_FOUND, "no such route"),
+        }
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let Some(component) = header(COMPONENT_HEADER) else {
+            return text(StatusCode::UNAUTHORIZED, "no folio-component header");
+        };
+        let presented = header("authorization").unwrap_or_default();
+        let expected = format!("Bearer {}", component_token(&self.secret, &component));
+        if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+            return text(StatusCode::UNAUTHORIZED, "not that component's token");
+        }
+        let Some(loaded) = self.runtime.components.get(&component).cloned() else {
+            return text(StatusCode::FORBIDDEN, "no such component in this app");
+        };
+        let session_id = header(SESSION_HEADER).unwrap_or_default();
+        if session_id.len() != 32 || !session_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "folio-session must be 32 hex digits",
+            );
+        }
+        let traceparent = header("traceparent").unwrap_or_default();
+        let body = match Limited::new(request.into_body(), MAX_CALL_BYTES)
+            .collect()
+            .await
+        {
+            Ok(body) => body.to_bytes(),
+            Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "call too large"),
+        };
+        let call: Call = match serde_json::from_slice(&body) {
+            Ok(call) => call,
+            Err(e) => return text(StatusCode::BAD_REQUEST, &format!("not a call: {e}")),
+        };
+        let Some(session) = self.session(&component, &session_id) else {
+            return text(StatusCode::SERVICE_UNAVAILABLE, "too many open sessions");
+        };
+        let mut session = session.lock().await;
+        session.last_used = Instant::now();
+        let outcome =
+            dispatch::dispatch(call, &mut session.table, &loaded.states, &traceparent).await;
+        session.last_used = Instant::now();
+        match outcome {
+            Ok(reply) => Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(reply.to_string())))
+                .expect("a valid response"),
+            Err(trap) => text(StatusCode::BAD_REQUEST, &format!("{trap:#}")),
+        }
+    }
+
+    fn session(&self, component: &str, id: &str) -> Option<Arc<tokio::sync::Mutex<Session>>> {
+        let mut sessions = self.sessions.lock().unwrap();
+        let key = (component.to_string(), id.to_string());
+        if let Some(session) = sessions.get(&key) {
+            return Some(session.clone());
+        }
+        let held = sessions.keys().filter(|(c, _)| c == component).count();
+        if held >= MAX_SESSIONS_PER_COMPONENT {
+            return None;
+        }
+        let session = Arc::new(tokio::sync::Mutex::new(Session {
+            table: ResourceTable::new(),
+            last_used: Instant::now(),
+        }));
+        sessions.insert(key, session.clone());
+        Some(session)
+    }
+
+    /// Drops sessions idle since before `now - SESSION_IDLE`; one in a call
+    /// (its lock held) is kept.
+    fn drop_idle_sessions(&self, now: Instant) {
+        self.sessions
+            .lock()
+            .unwrap()
+            .retain(|_, session| match session.try_lock() {
+                Ok(s) => now.duration_since(s.last_used) < SESSION_IDLE,
+                Err(_) => true,
+            });
+    }
+}
+
+fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("a valid response")
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

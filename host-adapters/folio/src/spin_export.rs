@@ -1,0 +1,301 @@
+//! `folio export spin`: the app as a real Spin runs it, beside `folio
+//! adapters`. Each component that imports Folio's host interfaces (or
+//! `wasi:keyvalue`, whose expiring keys Spin lacks) is composed with the
+//! platform shim (`components/spin-shim`): the shim's exports fill those
+//! imports, and the component's own bytes are unchanged inside. The
+//! manifest is the original one with those components' sources replaced,
+//! the adapter service added to their outbound hosts and variables, and
+//! what Spin cannot run (event and cron triggers, components needing
+//! interfaces the shim does not provide yet) left out and reported.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use wac_graph::types::Package;
+use wac_graph::{CompositionGraph, EncodeOptions};
+
+use crate::manifest::App;
+
+/// What `folio export spin` is asked for.
+pub struct ExportRequest<'a> {
+    pub app: &'a App,
+    /// The shim component (`folio_spin_shim.wasm`).
+    pub shim: &'a Path,
+    /// Where the Spin app is written: `spin.toml`, composed components and
+    /// `spin.env` (the variables Spin needs, secrets among them).
+    pub out: &'a Path,
+    /// The adapter service's base URL, as Spin's components reach it.
+    pub adapters_url: &'a str,
+    /// Its `FOLIO_ADAPTERS_SECRET`, from which each component's token derives.
+    pub secret: &'a [u8],
+    /// Only these components (all when empty).
+    pub only: &'a [String],
+    /// Variable values Spin must be given (generated keys, `FOLIO_VAR_*`).
+    pub variables: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default)]
+pub struct ExportReport {
+    pub composed: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// Component, and why Spin cannot run it yet.
+    pub left_out: Vec<(String, String)>,
+    /// Triggers Spin has no equivalent of, as `kind: component`.
+    pub triggers_left_out: Vec<String>,
+}
+
+/// The interfaces the shim answers; a component importing any other
+/// `folio:platform` interface cannot run under Spin yet.
+fn shim_answers(import: &str) -> bool {
+    let name = import.split('@').next().unwrap_or(import);
+    name.starts_with("wasi:keyvalue/")
+        || [
+            "folio:platform/event-types",
+            "folio:platform/sql",
+            "folio:platform/events",
+            "folio:platform/kv-expiry",
+            "folio:platform/access-tokens",
+            "folio:platform/passwords",
+        ]
+        .contains(&name)
+}
+
+fn needs_shim(import: &str) -> bool {
+    import.starts_with("folio:platform/") || import.starts_with("wasi:keyvalue/")
+}
+
+pub fn export(request: ExportRequest<'_>) -> anyhow::Result<ExportReport> {
+    let ExportRequest {
+        app,
+        shim,
+        out,
+        adapters_url,
+        secret,
+        only,
+        mut variables,
+    } = request;
+    for id in only {
+        if !app.components.contains_key(id) {
+            anyhow::bail!("no component `{id}` in {}", app.manifest_path.display());
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let shim_bytes =
+        std::fs::read(shim).with_context(|| format!("cannot read the shim {}", shim.display()))?;
+    let text = std::fs::read_to_string(&app.manifest_path)?;
+    let mut manifest: toml::Table = toml::from_str(&text)?;
+    let adapters_origin = origin(adapters_url)?;
+
+    let mut report = ExportReport::default();
+    let mut kept = Vec::new();
+    let mut token_variables = Vec::new();
+    for decl in app.components.values() {
+        if !only.is_empty() && !only.contains(&decl.id) {
+            continue;
+        }
+        let bytes = std::fs::read(&decl.source)
+            .with_context(|| format!("component `{}`: {}", decl.id, decl.source.display()))?;
+        let imports = imports_of(&decl.id, &bytes)?;
+        let missing: Vec<&String> = imports
+            .iter()
+            .filter(|i| needs_shim(i) && !shim_answers(i))
+            .collect();
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+            report.left_out.push((
+                decl.id.clone(),
+                format!(
+                    "imports {}, which the shim does not provide yet",
+                    names.join(", ")
+                ),
+            ));
+            continue;
+        }
+        let table = component_table(&mut manifest, &decl.id)?;
+        if imports.iter().any(|i| needs_shim(i)) {
+            let composed = compose(&bytes, &shim_bytes)
+                .with_context(|| format!("component `{}`: composing with the shim", decl.id))?;
+            let path = out.join(format!("{}.wasm", decl.id));
+            std::fs::write(&path, composed)?;
+            table.insert("source".into(), path.display().to_string().into());
+            let hosts = table
+                .entry("allowed_outbound_hosts")
+                .or_insert_with(|| toml::Value::Array(Vec::new()));
+            if let toml::Value::Array(hosts) = hosts {
+                hosts.push(adapters_origin.clone().into());
+            }
+            let token_variable = format!("folio_adapters_token_{}", decl.id.replace('-', "_"));
+            let vars = table
+                .entry("variables")
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(vars) = vars {
+                vars.insert(
+                    "folio_adapters_url".into(),
+                    "{{ folio_adapters_url }}".into(),
+                );
+                vars.insert("folio_adapters_component".into(), decl.id.clone().into());
+                vars.insert(
+                    "folio_adapters_token".into(),
+                    format!("{{{{ {token_variable} }}}}").into(),
+                );
+            }
+            variables.insert(token_variable.clone(), component_token(secret, &decl.id));
+            token_variables.push(token_variable);
+            report.composed.push(decl.id.clone());
+        } else {
+            table.insert("source".into(), decl.source.display().to_string().into());
+            report.unchanged.push(decl.id.clone());
+        }
+        // The shim answers these; Spin would otherwise open its own.
+        table.remove("sqlite_databases");
+        table.remove("key_value_stores");
+        table.remove("build");
+        kept.push(decl.id.clone());
+    }
+    for name in token_variables {
+        let mut declared = toml::Table::new();
+        declared.insert("required".into(), true.into());
+        declared.insert("secret".into(), true.into());
+        app_variables(&mut manifest)?.insert(name, declared.into());
+    }
+    let mut declared = toml::Table::new();
+    declared.insert("default".into(), adapters_url.into());
+    app_variables(&mut manifest)?.insert("folio_adapters_url".into(), declared.into());
+
+    if let Some(toml::Value::Table(components)) = manifest.get_mut("component") {
+        components.retain(|id, _| kept.iter().any(|k| k == id));
+    }
+    if let Some(toml::Value::Table(triggers)) = manifest.get_mut("trigger") {
+        for (kind, list) in triggers.iter_mut() {
+            let toml::Value::Array(list) = list else {
+                continue;
+            };
+            list.retain(|trigger| {
+                let component = trigger
+                    .get("component")
+                    .and_then(toml::Value::as_str)
+                    .unwrap_or_default();
+                let keep = kind == "http" && kept.iter().any(|k| k == component);
+                if !keep && kept.iter().any(|k| k == component) {
+                    report
+                        .triggers_left_out
+                        .push(format!("{kind}: {component}"));
+                }
+                keep
+            });
+        }
+        triggers.retain(|kind, _| kind == "http");
+    }
+    std::fs::write(out.join("spin.toml"), toml::to_string(&manifest)?)?;
+    let env: String = variables
+        .iter()
+        .map(|(name, value)| format!("SPIN_VARIABLE_{}={value}\n", name.to_ascii_uppercase()))
+        .collect();
+    write_private(&out.join("spin.env"), &env)?;
+    Ok(report)
+}
+
+fn component_token(secret: &[u8], component: &str) -> String {
+    folio_adapter_protocol::component_token(secret, component)
+}
+
+fn component_table<'m>(
+    manifest: &'m mut toml::Table,
+    id: &str,
+) -> anyhow::Result<&'m mut toml::Table> {
+    manifest
+        .get_mut("component")
+        .and_then(|c| c.get_mut(id))
+        .and_then(toml::Value::as_table_mut)
+        .ok_or_else(|| anyhow::anyhow!("no [component.{id}] table"))
+}
+
+fn app_variables(manifest: &mut toml::Table) -> anyhow::Result<&mut toml::Table> {
+    manifest
+        .entry("variables")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .ok_or_else(|| anyhow::anyhow!("[variables] is not a table"))
+}
+
+/// `scheme://host:port` of `url`, as `allowed_outbound_hosts` wants it.
+fn origin(url: &str) -> anyhow::Result<String> {
+    let uri: http::Uri = url
+        .parse()
+        .with_context(|| format!("adapters URL {url:?}"))?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme @ ("http" | "https")), Some(authority)) => {
+            Ok(format!("{scheme}://{authority}"))
+        }
+        _ => anyhow::bail!("adapters URL {url:?} must be http:// or https:// with a host"),
+    }
+}
+
+/// The names of what `bytes` (a component) imports.
+fn imports_of(id: &str, bytes: &[u8]) -> anyhow::Result<Vec<String>> {
+    let mut graph = CompositionGraph::new();
+    let package = Package::from_bytes(id, None, bytes.to_vec(), graph.types_mut())
+        .with_context(|| format!("component `{id}` is not a Wasm component"))?;
+    Ok(graph.types()[package.ty()]
+        .imports
+        .keys()
+        .cloned()
+        .collect())
+}
+
+/// `service` with each import the shim exports plugged by one shim instance.
+fn compose(service: &[u8], shim: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut graph = CompositionGraph::new();
+    let socket = Package::from_bytes("folio:service", None, service.to_vec(), graph.types_mut())?;
+    let socket = graph.register_package(socket)?;
+    let plug = Package::from_bytes("folio:spin-shim", None, shim.to_vec(), graph.types_mut())?;
+    let plug = graph.register_package(plug)?;
+    wac_graph::plug(&mut graph, vec![plug], socket)?;
+    Ok(graph.encode(EncodeOptions::default())?)
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+/// Where `folio build` puts the shim, beside the other components.
+pub fn default_shim(app: &App) -> PathBuf {
+    app.root
+        .join("target/wasm32-wasip2/release/folio_spin_shim.wasm")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shim_answers_what_it_exports_and_nothing_else() {
+        assert!(shim_answers("folio:platform/sql@0.1.0"));
+        assert!(shim_answers("wasi:keyvalue/atomics@0.2.0-draft2"));
+        assert!(!shim_answers("folio:platform/blobs@0.1.0"));
+        assert!(!shim_answers("folio:platform/sql-admin@0.1.0"));
+        assert!(needs_shim("folio:platform/blobs@0.1.0"));
+        assert!(!needs_shim("wasi:http/outgoing-handler@0.2.0"));
+    }
+
+    #[test]
+    fn the_adapters_origin_is_scheme_host_and_port() {
+        assert_eq!(
+            origin("http://127.0.0.1:3901/").unwrap(),
+            "http://127.0.0.1:3901"
+        );
+        assert!(origin("127.0.0.1:3901").is_err());
+        assert!(origin("ftp://x").is_err());
+    }
+}

@@ -1,0 +1,332 @@
+//! The users service under a real Spin (built from source, see
+//! docs/ARCHITECTURE.md "Running on Spin"): `folio export spin` composes the
+//! same `folio_users.wasm` with the platform shim, `folio adapters` serves
+//! its database, outbox and key-value store, and Spin serves its routes.
+//! Sign-up, sign-in, refresh, the admin's view and sign-out behave as under
+//! `folio up`; the adapter service refuses callers without the component's
+//! token, another component's name, and handles of another session.
+//! Skipped (and says so) where no `spin` binary is present.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use folio_adapter_protocol::{CALL_PATH, COMPONENT_HEADER, SESSION_HEADER, component_token};
+use folio_tests::services::{Api, PASSWORD, tokens, unique};
+use folio_tests::{
+    BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, Host, client, folio_bin, whole_app_manifest,
+};
+use serde_json::{Value, json};
+
+const SECRET: &str = "a test secret for the adapter service, 32 bytes or more";
+
+fn spin_binary() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("spin"))
+            .find(|p| p.is_file())
+    });
+    let cached = std::env::var_os("HOME")
+        .map(|home| PathBuf::from(home).join(".cache/folio/spin/bin/spin"))
+        .filter(|p| p.is_file());
+    on_path.or(cached)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `folio adapters` for the whole app, and Spin serving the users component
+/// composed with the shim.
+struct SpinApp {
+    adapters: Host,
+    spin: Host,
+    _out: tempfile::TempDir,
+}
+
+fn start_spin_app(spin: &std::path::Path) -> SpinApp {
+    let env = vec![
+        ("FOLIO_ADAPTERS_SECRET".to_string(), SECRET.to_string()),
+        (
+            "FOLIO_VAR_BOOTSTRAP_ADMIN_EMAIL".to_string(),
+            BOOTSTRAP_ADMIN_EMAIL.to_string(),
+        ),
+        (
+            "FOLIO_VAR_BOOTSTRAP_ADMIN_PASSWORD".to_string(),
+            BOOTSTRAP_ADMIN_PASSWORD.to_string(),
+        ),
+    ];
+    let line: Vec<String> = [
+        "adapters",
+        "--manifest",
+        "{manifest_dir}/spin.toml",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        "{data_dir}",
+    ]
+    .map(String::from)
+    .to_vec();
+    let adapters = Host::start_command_line(&whole_app_manifest(), &line, env.clone(), None);
+    let manifest = adapters.manifest_path();
+    let data_dir = manifest.parent().unwrap().join(".folio");
+
+    let out = tempfile::tempdir().unwrap();
+    let export = Command::new(folio_bin())
+        .args(["export", "spin", "--manifest"])
+        .arg(&manifest)
+        .arg("--out")
+        .arg(out.path())
+        .args(["--adapters-url", &adapters.url("")])
+        .args(["--component-id", "users", "--data-dir"])
+        .arg(&data_dir)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("folio export runs");
+    let said = String::from_utf8_lossy(&export.stdout).to_string();
+    assert!(
+        export.status.success(),
+        "export failed: {said}{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    assert!(said.contains("composed with the shim: users"), "{said}");
+
+    let port = free_port();
+    let spin_env = std::fs::read_to_string(out.path().join("spin.env")).unwrap();
+    let log = std::fs::File::create(out.path().join("spin.log")).unwrap();
+    let child = Command::new(spin)
+        .args(["up", "--listen", &format!("127.0.0.1:{port}"), "-f"])
+        .arg(out.path().join("spin.toml"))
+        .envs(spin_env.lines().filter_map(|l| l.split_once('=')))
+        .current_dir(out.path())
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("spin starts");
+    let spin = Host::adopt(child, format!("127.0.0.1:{port}"));
+    SpinApp {
+        adapters,
+        spin,
+        _out: out,
+    }
+}
+
+/// Waits until Spin answers (it compiles the composed component first).
+async fn until_serving(app: &SpinApp) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(r) = client().get(app.spin.url("/api/v1/users/me")).send().await
+            && r.status() == 401
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Spin did not serve the users routes; its log:\n{}",
+            std::fs::read_to_string(app._out.path().join("spin.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_users_service_under_a_real_spin() {
+    let Some(spin) = spin_binary() else {
+        eprintln!("no spin binary (PATH or ~/.cache/folio/spin/bin/spin): skipped");
+        return;
+    };
+    let app = start_spin_app(&spin);
+    until_serving(&app).await;
+    let api = Api { host: &app.spin };
+    let run = unique();
+
+    // Sign-up and sign-in: Argon2id in the shim, the account in the
+    // adapter service's database (with its outbox event), the session in
+    // its key-value store.
+    let email = format!("spin.{run}@example.com");
+    let me = api.register(&email, "Spinner").await;
+    assert_eq!(me["email"], json!(email));
+    let r = api
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let (access, refresh) = tokens(&r);
+    let r = api.get("/api/v1/users/me", Some(&access)).await;
+    assert_eq!(
+        (r.status, &r.body["email"]),
+        (200, &json!(email)),
+        "{:?}",
+        r.body
+    );
+
+    // Refresh tokens are single-use: the session's generation lives in the
+    // key-value store behind the shim.
+    let r = api
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refreshToken": refresh}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let (_, rotated) = tokens(&r);
+    let r = api
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refreshToken": refresh}),
+        )
+        .await;
+    assert_eq!(r.status, 401, "a spent refresh token: {:?}", r.body);
+
+    // Wrong passwords and forged tokens are refused as under `folio up`.
+    let r = api
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": email, "password": "not the password at all"}),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{:?}", r.body);
+    let forged = format!("{}x", access);
+    assert_eq!(api.get("/api/v1/users/me", Some(&forged)).await.status, 401);
+
+    // The bootstrap admin, created on first sign-in, sees the new account.
+    let (admin, _) = api
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
+    let r = api
+        .get(
+            &format!("/api/v1/users?email={}", email.replace('@', "%40")),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["items"][0]["email"], json!(email), "{:?}", r.body);
+    let r = api.get("/api/v1/users", Some(&access)).await;
+    assert_eq!(r.status, 403, "a consumer lists no one: {:?}", r.body);
+
+    // Sign-out ends the session: its refresh token no longer works.
+    let r = api
+        .post(
+            "/api/v1/auth/logout",
+            Some(&access),
+            json!({"refreshToken": rotated}),
+        )
+        .await;
+    assert!(r.status == 204 || r.status == 200, "{:?}", r.body);
+    let r = api
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refreshToken": rotated}),
+        )
+        .await;
+    assert_eq!(r.status, 401, "after sign-out: {:?}", r.body);
+
+    attack_the_adapter_service(&app.adapters).await;
+}
+
+/// The adapter service as an attacker on the network sees it.
+async fn attack_the_adapter_service(adapters: &Host) {
+    let session = "0123456789abcdef0123456789abcdef";
+    let call = |component: &str, token: &str, session: &str, body: Value| {
+        client()
+            .post(adapters.url(CALL_PATH))
+            .header(COMPONENT_HEADER, component)
+            .header(SESSION_HEADER, session)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let users = component_token(SECRET.as_bytes(), "users");
+    let open = json!({"call": "sql-open", "database": "default"});
+
+    // No token, a guessed one, another component's name with users' token.
+    for (component, token) in [
+        ("users", "".to_string()),
+        ("users", "0".repeat(64)),
+        (
+            "users",
+            component_token(b"another secret, 32 bytes or longer", "users"),
+        ),
+        ("content", users.clone()),
+    ] {
+        let r = call(component, &token, session, open.clone())
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{component} with {token:?}");
+    }
+    // A component the app does not have, with a token for that name.
+    let ghost = component_token(SECRET.as_bytes(), "ghost");
+    let r = call("ghost", &ghost, session, open.clone()).await.unwrap();
+    assert_eq!(r.status(), 403);
+
+    // Users reaches its own database, and only the ones its manifest grants.
+    let r = call("users", &users, session, open.clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let opened: Value = r.json().await.unwrap();
+    let handle = opened["ok"].as_u64().expect("a connection handle");
+    let r = call(
+        "users",
+        &users,
+        session,
+        json!({"call": "sql-open", "database": "other"}),
+    )
+    .await
+    .unwrap();
+    let refused: Value = r.json().await.unwrap();
+    assert_eq!(refused["err"]["error"], "no-such-database", "{refused}");
+    // Its grants hold here too: no ATTACH of another file.
+    let r = call(
+        "users",
+        &users,
+        session,
+        json!({"call": "sql-execute", "connection": handle,
+               "statement": "ATTACH DATABASE '/tmp/x.db' AS x", "params": []}),
+    )
+    .await
+    .unwrap();
+    let refused: Value = r.json().await.unwrap();
+    assert_eq!(refused["err"]["error"], "not-allowed", "{refused}");
+
+    // Another session cannot use this session's handle, nor can a bucket
+    // call use a connection's.
+    let other = "fedcba9876543210fedcba9876543210";
+    let query = json!({"call": "sql-query", "connection": handle,
+                       "statement": "SELECT 1", "params": []});
+    let r = call("users", &users, other, query.clone()).await.unwrap();
+    assert_eq!(r.status(), 400, "a handle of another session");
+    let r = call(
+        "users",
+        &users,
+        session,
+        json!({"call": "kv-get", "bucket": handle, "key": "x"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400, "a connection used as a bucket");
+    let r = call("users", &users, session, query).await.unwrap();
+    assert_eq!(r.status(), 200, "the session's own handle still works");
+
+    // Malformed sessions and bodies.
+    let r = call("users", &users, "short", open.clone()).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = call(
+        "users",
+        &users,
+        session,
+        json!({"call": "sql-drop-everything"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+}
