@@ -188,10 +188,18 @@ pub fn export(request: ExportRequest<'_>) -> anyhow::Result<ExportReport> {
         triggers.retain(|kind, _| kind == "http");
     }
     std::fs::write(out.join("spin.toml"), toml::to_string(&manifest)?)?;
-    let env: String = variables
-        .iter()
-        .map(|(name, value)| format!("SPIN_VARIABLE_{}={value}\n", name.to_ascii_uppercase()))
-        .collect();
+    let mut env = String::new();
+    for (name, value) in &variables {
+        if value.contains('\n') {
+            anyhow::bail!("variable {name}: a value on several lines cannot go in spin.env");
+        }
+        // Single-quoted, so `. spin.env` keeps JSON and spaces as they are.
+        let quoted = value.replace('\'', r"'\''");
+        env.push_str(&format!(
+            "SPIN_VARIABLE_{}='{quoted}'\n",
+            name.to_ascii_uppercase()
+        ));
+    }
     write_private(&out.join("spin.env"), &env)?;
     Ok(report)
 }

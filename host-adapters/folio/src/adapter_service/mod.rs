@@ -34,8 +34,11 @@ use wasmtime::component::ResourceTable;
 
 use crate::runtime::AppRuntime;
 
-/// A session nobody called for this long is dropped (its transactions roll back).
-pub const SESSION_IDLE: Duration = Duration::from_secs(60);
+/// A session nobody called for this long is dropped, and its transactions
+/// roll back. An instance that trapped never says it is gone, and an open
+/// SQLite transaction holds the database's write lock until then: this is
+/// how long other writers may wait behind it.
+pub const SESSION_IDLE: Duration = Duration::from_secs(15);
 /// Sessions one component may hold at once; past this, calls are refused 503.
 const MAX_SESSIONS_PER_COMPONENT: usize = 10_000;
 /// The largest call body: a statement and its parameters, or a value.
@@ -44,8 +47,12 @@ const MAX_CALL_BYTES: usize = 32 << 20;
 pub struct AdapterService {
     runtime: Arc<AppRuntime>,
     secret: Vec<u8>,
-    sessions: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<Session>>>>,
+    sessions: Mutex<HashMap<SessionKey, SharedSession>>,
 }
+
+/// The component, and the session id its instance drew.
+type SessionKey = (String, String);
+type SharedSession = Arc<tokio::sync::Mutex<Session>>;
 
 struct Session {
     table: ResourceTable,
@@ -70,7 +77,7 @@ impl AdapterService {
             let service = self.clone();
             async move {
                 loop {
-                    tokio::time::sleep(SESSION_IDLE / 4).await;
+                    tokio::time::sleep(SESSION_IDLE / 15).await;
                     service.drop_idle_sessions(Instant::now());
                 }
             }
