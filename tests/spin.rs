@@ -3,7 +3,9 @@
 //! same `folio_users.wasm` with the platform shim, `folio adapters` serves
 //! its database, outbox and key-value store, and Spin serves its routes.
 //! Sign-up, sign-in, refresh, the admin's view and sign-out behave as under
-//! `folio up`; the adapter service refuses callers without the component's
+//! `folio up`, and so does the content service's editorial core (sanitized
+//! bodies, conditional writes, the workflow by role, its events through the
+//! outbox); the adapter service refuses callers without the component's
 //! token, another component's name, and handles of another session.
 //! Skipped (and says so) where no `spin` binary is present.
 
@@ -93,7 +95,8 @@ fn start_spin_app(spin: &std::path::Path) -> SpinApp {
         .arg("--out")
         .arg(out.path())
         .args(["--adapters-url", &adapters.url("")])
-        .args(["--component-id", "users", "--data-dir"])
+        .args(["--component-id", "users", "--component-id", "content"])
+        .arg("--data-dir")
         .arg(&data_dir)
         .arg("--shim")
         .arg(repo_root().join("target/wasm32-wasip2/release/folio_spin_shim.wasm"))
@@ -106,7 +109,10 @@ fn start_spin_app(spin: &std::path::Path) -> SpinApp {
         "export failed: {said}{}",
         String::from_utf8_lossy(&export.stderr)
     );
-    assert!(said.contains("composed with the shim: users"), "{said}");
+    assert!(
+        said.contains("composed with the shim: content, users"),
+        "{said}"
+    );
 
     let port = free_port();
     let spin_env = std::fs::read_to_string(out.path().join("spin.env")).unwrap();
@@ -264,6 +270,129 @@ async fn the_users_service_under_a_real_spin() {
     assert_eq!(r.status, 401, "after sign-out: {:?}", r.body);
 
     attack_the_adapter_service(&app.adapters).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_content_service_under_a_real_spin() {
+    let Some(spin) = spin_binary() else {
+        eprintln!("no spin binary (PATH or ~/.cache/folio/spin/bin/spin): skipped");
+        return;
+    };
+    let app = start_spin_app(&spin);
+    until_serving(&app).await;
+    let api = Api { host: &app.spin };
+    let run = unique();
+    let (admin, _) = api
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
+    let (cora, _) = api.user_with_role(&admin, "cora", "creator", &run).await;
+    let (carl, _) = api.user_with_role(&admin, "carl", "consumer", &run).await;
+
+    let title = format!("Under Spin {run}");
+    let item = json!({
+        "title": title,
+        "body": "<p>Hello</p><script>alert(1)</script>",
+        "type": "article",
+        "tags": ["Spin"],
+    });
+    assert_eq!(
+        api.post("/api/v1/content", Some(&carl), item.clone())
+            .await
+            .status,
+        403
+    );
+    let created = api.post("/api/v1/content", Some(&cora), item).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let body = created.body["body"].as_str().unwrap();
+    assert!(
+        body.contains("<p>Hello</p>") && !body.contains("script"),
+        "{body}"
+    );
+    let path = format!("/api/v1/content/{id}");
+    assert_eq!(api.get(&path, None).await.status, 404, "a draft is private");
+
+    // Conditional writes: a stale ETag loses.
+    let read = api.get(&path, Some(&cora)).await;
+    assert_eq!(read.status, 200, "{:?}", read.body);
+    let etag = read.headers["etag"].to_str().unwrap().to_string();
+    let patch = |etag: Option<String>, title: String| {
+        let mut request = client()
+            .patch(app.spin.url(&path))
+            .bearer_auth(&cora)
+            .json(&json!({"title": title}));
+        if let Some(etag) = etag {
+            request = request.header("if-match", etag);
+        }
+        request.send()
+    };
+    let r = patch(None, format!("{title} again")).await.unwrap();
+    assert_eq!(r.status(), 428);
+    let r = patch(Some(etag.clone()), format!("{title}, edited"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = patch(Some(etag), format!("{title}, lost")).await.unwrap();
+    assert_eq!(r.status(), 412);
+
+    // The workflow by role, then the public read.
+    let transition = |token: String, to: &'static str| {
+        let api = &api;
+        let path = path.clone();
+        async move {
+            api.post(
+                &format!("{path}/transitions"),
+                Some(&token),
+                json!({"to": to}),
+            )
+            .await
+        }
+    };
+    assert_eq!(transition(cora.clone(), "review").await.status, 200);
+    assert_eq!(transition(cora.clone(), "published").await.status, 403);
+    let r = transition(admin.clone(), "published").await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let public = api.get(&path, None).await;
+    assert_eq!(
+        (public.status, public.body["title"].clone()),
+        (200, json!(format!("{title}, edited")))
+    );
+
+    // Its events went through the outbox in content's database (written in
+    // the same transactions as the item, through the shim), and the adapter
+    // service's relay appended them to the event log.
+    let log = app
+        .adapters
+        .manifest_path()
+        .parent()
+        .unwrap()
+        .join(".folio/events/log.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", log.display()))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let types: Vec<String> = sqlx::query_scalar(
+            "SELECT type FROM events WHERE topic = 'folio.content' AND subject = ? ORDER BY pos",
+        )
+        .bind(&id)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        if types.contains(&"folio.content.ContentPublished".to_string()) {
+            assert_eq!(
+                types.first().map(String::as_str),
+                Some("folio.content.ContentCreated"),
+                "{types:?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "events of {id} in the log: {types:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The adapter service as an attacker on the network sees it.

@@ -105,7 +105,10 @@ impl atomics::Guest for crate::Shim {
     }
 
     fn swap(cas: Cas, value: Vec<u8>) -> Result<(), CasError> {
-        let RemoteCas(handle) = cas.into_inner::<RemoteCas>().taken();
+        // The service takes the handle: no close to send for it.
+        let remote = cas.into_inner::<RemoteCas>();
+        let handle = remote.0;
+        std::mem::forget(remote);
         match remote::call::<(), wire::CasError>(&Call::KvSwap { cas: handle, value }) {
             Err(unreachable) => Err(CasError::StoreError(Error::Other(unreachable))),
             Ok(Ok(())) => Ok(()),
@@ -114,15 +117,6 @@ impl atomics::Guest for crate::Shim {
                 Err(CasError::CasFailed(Cas::new(RemoteCas(retry))))
             }
         }
-    }
-}
-
-impl RemoteCas {
-    /// The handle, which the service has consumed: nothing to close.
-    fn taken(self) -> RemoteCas {
-        let handle = self.0;
-        std::mem::forget(self);
-        RemoteCas(handle)
     }
 }
 
