@@ -477,6 +477,80 @@ async fn attack_the_adapter_service(adapters: &Host) {
     let r = call("users", &users, session, query).await.unwrap();
     assert_eq!(r.status(), 200, "the session's own handle still works");
 
+    // An instance that trapped never closes its transaction: when its
+    // session goes idle the service rolls it back, and SQLite's write lock
+    // is free again.
+    let abandoned = "11111111111111111111111111111111";
+    let ok = |reply: Value| reply["ok"].clone();
+    let reply = |r: reqwest::Response| async move { r.json::<Value>().await.unwrap() };
+    let connection = ok(reply(
+        call("users", &users, abandoned, open.clone())
+            .await
+            .unwrap(),
+    )
+    .await);
+    let transaction = ok(reply(
+        call(
+            "users",
+            &users,
+            abandoned,
+            json!({"call": "sql-begin", "connection": connection}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await);
+    let write = json!({"call": "tx-execute", "transaction": transaction,
+                       "statement": "CREATE TABLE abandoned_write (x INTEGER)", "params": []});
+    let r = reply(
+        call("users", &users, abandoned, write.clone())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(r["ok"].is_u64(), "{r}");
+    tokio::time::sleep(Duration::from_secs(18)).await;
+    let r = call("users", &users, abandoned, write).await.unwrap();
+    assert_eq!(r.status(), 400, "the abandoned session's handles are gone");
+    let later = "22222222222222222222222222222222";
+    let connection = ok(reply(call("users", &users, later, open.clone()).await.unwrap()).await);
+    let transaction = ok(reply(
+        call(
+            "users",
+            &users,
+            later,
+            json!({"call": "sql-begin", "connection": connection}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await);
+    let r = reply(
+        call(
+            "users",
+            &users,
+            later,
+            json!({"call": "tx-execute", "transaction": transaction,
+                   "statement": "CREATE TABLE abandoned_write (x INTEGER)", "params": []}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert!(r["ok"].is_u64(), "rolled back, and the lock released: {r}");
+    let r = reply(
+        call(
+            "users",
+            &users,
+            later,
+            json!({"call": "tx-rollback", "transaction": transaction}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(r, json!({"ok": null}));
+
     // Malformed sessions and bodies.
     let r = call("users", &users, "short", open.clone()).await.unwrap();
     assert_eq!(r.status(), 400);
