@@ -408,6 +408,16 @@ async fn attack_the_adapter_service(adapters: &Host) {
             .send()
     };
     let users = component_token(SECRET.as_bytes(), "users");
+    // Calls as the users component, answered 200 with the WIT result.
+    let as_users = |session: &'static str, body: Value| {
+        let users = users.clone();
+        let call = &call;
+        async move {
+            let r = call("users", &users, session, body.clone()).await.unwrap();
+            assert_eq!(r.status(), 200, "{body}");
+            r.json::<Value>().await.unwrap()
+        }
+    };
     let open = json!({"call": "sql-open", "database": "default"});
 
     // No token, a guessed one, another component's name with users' token.
@@ -430,123 +440,93 @@ async fn attack_the_adapter_service(adapters: &Host) {
     let r = call("ghost", &ghost, session, open.clone()).await.unwrap();
     assert_eq!(r.status(), 403);
 
-    // Users reaches its own database, and only the ones its manifest grants.
-    let r = call("users", &users, session, open.clone()).await.unwrap();
-    assert_eq!(r.status(), 200);
-    let opened: Value = r.json().await.unwrap();
-    let handle = opened["ok"].as_u64().expect("a connection handle");
-    let r = call(
-        "users",
-        &users,
-        session,
+    // Users reaches its own database and store, and only those its
+    // manifest grants; its grants hold here too (no ATTACH of another file).
+    assert_eq!(as_users(session, open.clone()).await, json!({"ok": null}));
+    for body in [
         json!({"call": "sql-open", "database": "other"}),
-    )
-    .await
-    .unwrap();
-    let refused: Value = r.json().await.unwrap();
-    assert_eq!(refused["err"]["error"], "no-such-database", "{refused}");
-    // Its grants hold here too: no ATTACH of another file.
-    let r = call(
-        "users",
-        &users,
+        json!({"call": "sql-query", "database": "other", "statement": "SELECT 1", "params": []}),
+    ] {
+        let r = as_users(session, body).await;
+        assert_eq!(r["err"]["error"], "no-such-database", "{r}");
+    }
+    let r = as_users(
         session,
-        json!({"call": "sql-execute", "connection": handle,
+        json!({"call": "kv-get", "store": "sessions-of-another", "key": "x"}),
+    )
+    .await;
+    assert_eq!(r["err"]["error"], "no-such-store", "{r}");
+    let r = as_users(
+        session,
+        json!({"call": "sql-execute", "database": "default",
                "statement": "ATTACH DATABASE '/tmp/x.db' AS x", "params": []}),
     )
-    .await
-    .unwrap();
-    let refused: Value = r.json().await.unwrap();
-    assert_eq!(refused["err"]["error"], "not-allowed", "{refused}");
+    .await;
+    assert_eq!(r["err"]["error"], "not-allowed", "{r}");
 
-    // Another session cannot use this session's handle, nor can a bucket
-    // call use a connection's.
-    let other = "fedcba9876543210fedcba9876543210";
-    let query = json!({"call": "sql-query", "connection": handle,
-                       "statement": "SELECT 1", "params": []});
-    let r = call("users", &users, other, query.clone()).await.unwrap();
-    assert_eq!(r.status(), 400, "a handle of another session");
-    let r = call(
-        "users",
-        &users,
+    // Transactions and CAS handles live in their session: another session
+    // cannot name them, and one kind cannot stand for another.
+    let transaction =
+        as_users(session, json!({"call": "sql-begin", "database": "default"})).await["ok"].clone();
+    let cas = as_users(
         session,
-        json!({"call": "kv-get", "bucket": handle, "key": "x"}),
+        json!({"call": "kv-cas-new", "store": "default", "key": "k"}),
     )
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 400, "a connection used as a bucket");
-    let r = call("users", &users, session, query).await.unwrap();
-    assert_eq!(r.status(), 200, "the session's own handle still works");
+    .await["ok"]
+        .clone();
+    let query = |transaction: &Value| {
+        json!({"call": "tx-query", "transaction": transaction,
+               "statement": "SELECT 1", "params": []})
+    };
+    let other = "fedcba9876543210fedcba9876543210";
+    let r = call("users", &users, other, query(&transaction))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a handle of another session");
+    let r = call("users", &users, session, query(&cas)).await.unwrap();
+    assert_eq!(r.status(), 400, "a CAS handle used as a transaction");
+    let r = as_users(session, query(&transaction)).await;
+    assert!(r["ok"]["rows"].is_array(), "the session's own handle: {r}");
+    for close in [
+        json!({"call": "tx-close", "transaction": transaction}),
+        json!({"call": "kv-cas-close", "cas": cas}),
+    ] {
+        assert_eq!(as_users(session, close).await, json!({"ok": null}));
+    }
+    let r = call("users", &users, session, query(&transaction))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "the session ended with its last handle");
 
     // An instance that trapped never closes its transaction: when its
     // session goes idle the service rolls it back, and SQLite's write lock
     // is free again.
+    let create = |transaction: &Value| {
+        json!({"call": "tx-execute", "transaction": transaction,
+               "statement": "CREATE TABLE abandoned_write (x INTEGER)", "params": []})
+    };
     let abandoned = "11111111111111111111111111111111";
-    let ok = |reply: Value| reply["ok"].clone();
-    let reply = |r: reqwest::Response| async move { r.json::<Value>().await.unwrap() };
-    let connection = ok(reply(
-        call("users", &users, abandoned, open.clone())
-            .await
-            .unwrap(),
+    let transaction = as_users(
+        abandoned,
+        json!({"call": "sql-begin", "database": "default"}),
     )
-    .await);
-    let transaction = ok(reply(
-        call(
-            "users",
-            &users,
-            abandoned,
-            json!({"call": "sql-begin", "connection": connection}),
-        )
-        .await
-        .unwrap(),
-    )
-    .await);
-    let write = json!({"call": "tx-execute", "transaction": transaction,
-                       "statement": "CREATE TABLE abandoned_write (x INTEGER)", "params": []});
-    let r = reply(
-        call("users", &users, abandoned, write.clone())
-            .await
-            .unwrap(),
-    )
-    .await;
+    .await["ok"]
+        .clone();
+    let r = as_users(abandoned, create(&transaction)).await;
     assert!(r["ok"].is_u64(), "{r}");
     tokio::time::sleep(Duration::from_secs(18)).await;
-    let r = call("users", &users, abandoned, write).await.unwrap();
-    assert_eq!(r.status(), 400, "the abandoned session's handles are gone");
+    let r = call("users", &users, abandoned, create(&transaction))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "the abandoned session is gone");
     let later = "22222222222222222222222222222222";
-    let connection = ok(reply(call("users", &users, later, open.clone()).await.unwrap()).await);
-    let transaction = ok(reply(
-        call(
-            "users",
-            &users,
-            later,
-            json!({"call": "sql-begin", "connection": connection}),
-        )
-        .await
-        .unwrap(),
-    )
-    .await);
-    let r = reply(
-        call(
-            "users",
-            &users,
-            later,
-            json!({"call": "tx-execute", "transaction": transaction,
-                   "statement": "CREATE TABLE abandoned_write (x INTEGER)", "params": []}),
-        )
-        .await
-        .unwrap(),
-    )
-    .await;
+    let transaction =
+        as_users(later, json!({"call": "sql-begin", "database": "default"})).await["ok"].clone();
+    let r = as_users(later, create(&transaction)).await;
     assert!(r["ok"].is_u64(), "rolled back, and the lock released: {r}");
-    let r = reply(
-        call(
-            "users",
-            &users,
-            later,
-            json!({"call": "tx-rollback", "transaction": transaction}),
-        )
-        .await
-        .unwrap(),
+    let r = as_users(
+        later,
+        json!({"call": "tx-rollback", "transaction": transaction}),
     )
     .await;
     assert_eq!(r, json!({"ok": null}));

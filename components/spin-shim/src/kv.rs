@@ -14,7 +14,8 @@ use crate::bindings::exports::wasi::keyvalue::store::{
 };
 use crate::remote;
 
-pub struct RemoteBucket(Handle);
+/// A store the component may open: its name, checked when opened.
+pub struct RemoteBucket(String);
 pub struct RemoteCas(Handle);
 
 fn call<T: DeserializeOwned>(call: &Call) -> Result<T, Error> {
@@ -31,23 +32,25 @@ fn from_wire(e: wire::KvError) -> Error {
     }
 }
 
-fn handle(bucket: &BucketBorrow<'_>) -> Handle {
-    bucket.get::<RemoteBucket>().0
+fn store_of(bucket: &BucketBorrow<'_>) -> String {
+    bucket.get::<RemoteBucket>().0.clone()
 }
 
 impl store::Guest for crate::Shim {
     type Bucket = RemoteBucket;
 
     fn open(identifier: String) -> Result<Bucket, Error> {
-        let handle = call(&Call::KvOpen { store: identifier })?;
-        Ok(Bucket::new(RemoteBucket(handle)))
+        call::<()>(&Call::KvOpen {
+            store: identifier.clone(),
+        })?;
+        Ok(Bucket::new(RemoteBucket(identifier)))
     }
 }
 
 impl GuestBucket for RemoteBucket {
     fn get(&self, key: String) -> Result<Option<Vec<u8>>, Error> {
         let value: wire::MaybeBytes = call(&Call::KvGet {
-            bucket: self.0,
+            store: self.0.clone(),
             key,
         })?;
         Ok(value.0)
@@ -55,7 +58,7 @@ impl GuestBucket for RemoteBucket {
 
     fn set(&self, key: String, value: Vec<u8>) -> Result<(), Error> {
         call(&Call::KvSet {
-            bucket: self.0,
+            store: self.0.clone(),
             key,
             value,
         })
@@ -63,21 +66,21 @@ impl GuestBucket for RemoteBucket {
 
     fn delete(&self, key: String) -> Result<(), Error> {
         call(&Call::KvDelete {
-            bucket: self.0,
+            store: self.0.clone(),
             key,
         })
     }
 
     fn exists(&self, key: String) -> Result<bool, Error> {
         call(&Call::KvExists {
-            bucket: self.0,
+            store: self.0.clone(),
             key,
         })
     }
 
     fn list_keys(&self, cursor: Option<String>) -> Result<KeyResponse, Error> {
         let page: wire::KeyResponse = call(&Call::KvListKeys {
-            bucket: self.0,
+            store: self.0.clone(),
             cursor,
         })?;
         Ok(KeyResponse {
@@ -87,18 +90,12 @@ impl GuestBucket for RemoteBucket {
     }
 }
 
-impl Drop for RemoteBucket {
-    fn drop(&mut self) {
-        remote::close(Call::KvClose { bucket: self.0 });
-    }
-}
-
 impl atomics::Guest for crate::Shim {
     type Cas = RemoteCas;
 
     fn increment(bucket: BucketBorrow<'_>, key: String, delta: i64) -> Result<i64, Error> {
         call(&Call::KvIncrement {
-            bucket: handle(&bucket),
+            store: store_of(&bucket),
             key,
             delta,
         })
@@ -123,7 +120,7 @@ impl atomics::Guest for crate::Shim {
 impl GuestCas for RemoteCas {
     fn new(bucket: BucketBorrow<'_>, key: String) -> Result<Cas, Error> {
         let handle = call(&Call::KvCasNew {
-            bucket: handle(&bucket),
+            store: store_of(&bucket),
             key,
         })?;
         Ok(Cas::new(RemoteCas(handle)))
@@ -147,7 +144,7 @@ impl batch::Guest for crate::Shim {
         keys: Vec<String>,
     ) -> Result<Vec<(String, Option<Vec<u8>>)>, Error> {
         let found: Vec<wire::MaybeEntry> = call(&Call::KvGetMany {
-            bucket: handle(&bucket),
+            store: store_of(&bucket),
             keys,
         })?;
         Ok(found.into_iter().map(|e| (e.key, e.value)).collect())
@@ -155,7 +152,7 @@ impl batch::Guest for crate::Shim {
 
     fn set_many(bucket: BucketBorrow<'_>, key_values: Vec<(String, Vec<u8>)>) -> Result<(), Error> {
         call(&Call::KvSetMany {
-            bucket: handle(&bucket),
+            store: store_of(&bucket),
             entries: key_values
                 .into_iter()
                 .map(|(key, value)| wire::Entry { key, value })
@@ -165,7 +162,7 @@ impl batch::Guest for crate::Shim {
 
     fn delete_many(bucket: BucketBorrow<'_>, keys: Vec<String>) -> Result<(), Error> {
         call(&Call::KvDeleteMany {
-            bucket: handle(&bucket),
+            store: store_of(&bucket),
             keys,
         })
     }
@@ -179,7 +176,7 @@ impl kv_expiry::Guest for crate::Shim {
         ttl_ms: u64,
     ) -> Result<(), Error> {
         call(&Call::KvSetWithTtl {
-            bucket: handle(&bucket),
+            store: store_of(&bucket),
             key,
             value,
             ttl_ms,

@@ -14,7 +14,8 @@ impl Guest for crate::Shim {
     type Transaction = RemoteTransaction;
 }
 
-pub struct RemoteConnection(Handle);
+/// A database the component may open: its name, checked when opened.
+pub struct RemoteConnection(String);
 pub struct RemoteTransaction(Handle);
 
 fn call<T: serde::de::DeserializeOwned>(call: &Call) -> Result<T, Error> {
@@ -29,13 +30,15 @@ fn params(values: Vec<Value>) -> Vec<wire::Value> {
 
 impl GuestConnection for RemoteConnection {
     fn open(database: String) -> Result<Connection, Error> {
-        let handle = call(&Call::SqlOpen { database })?;
-        Ok(Connection::new(RemoteConnection(handle)))
+        call::<()>(&Call::SqlOpen {
+            database: database.clone(),
+        })?;
+        Ok(Connection::new(RemoteConnection(database)))
     }
 
     fn query(&self, statement: String, values: Vec<Value>) -> Result<RowSet, Error> {
         let rows: wire::RowSet = call(&Call::SqlQuery {
-            connection: self.0,
+            database: self.0.clone(),
             statement,
             params: params(values),
         })?;
@@ -44,21 +47,17 @@ impl GuestConnection for RemoteConnection {
 
     fn execute(&self, statement: String, values: Vec<Value>) -> Result<u64, Error> {
         call(&Call::SqlExecute {
-            connection: self.0,
+            database: self.0.clone(),
             statement,
             params: params(values),
         })
     }
 
     fn begin(&self) -> Result<Transaction, Error> {
-        let handle = call(&Call::SqlBegin { connection: self.0 })?;
+        let handle = call(&Call::SqlBegin {
+            database: self.0.clone(),
+        })?;
         Ok(Transaction::new(RemoteTransaction(handle)))
-    }
-}
-
-impl Drop for RemoteConnection {
-    fn drop(&mut self) {
-        remote::close(Call::SqlClose { connection: self.0 });
     }
 }
 

@@ -3,11 +3,13 @@
 //!
 //! Each call on a `folio:platform` or `wasi:keyvalue` import that the shim
 //! cannot answer itself is one `POST /v1/call` of a JSON [`Call`], answered
-//! with a [`Reply`]. Resources (connections, transactions, buckets, CAS
-//! handles) live in the service, in a table of the caller's session (one
-//! component instance); the wire carries their numbers. The request carries
-//! the component's name and a bearer token for it ([`component_token`]), and
-//! the session id the shim drew at random.
+//! with a [`Reply`]. Connections and buckets are names, kept by the shim:
+//! a call on one carries the name and leaves nothing behind. Transactions
+//! and CAS handles hold locks and values, so they live in the service, in a
+//! table of the caller's session (one component instance), and the wire
+//! carries their numbers. The request carries the component's name and a
+//! bearer token for it ([`component_token`]), and the session id the shim
+//! drew at random.
 //!
 //! The types mirror the WIT ones field for field; each side converts from
 //! and to its generated bindings.
@@ -26,24 +28,23 @@ pub type Handle = u32;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "call", rename_all = "kebab-case")]
 pub enum Call {
+    /// Whether the component may open `database`; nothing is kept.
     SqlOpen {
         database: String,
     },
     SqlQuery {
-        connection: Handle,
+        database: String,
         statement: String,
         params: Vec<Value>,
     },
     SqlExecute {
-        connection: Handle,
+        database: String,
         statement: String,
         params: Vec<Value>,
     },
+    /// Starts a transaction, held in the session until closed.
     SqlBegin {
-        connection: Handle,
-    },
-    SqlClose {
-        connection: Handle,
+        database: String,
     },
     TxQuery {
         transaction: Handle,
@@ -72,48 +73,47 @@ pub enum Call {
     Publish {
         event: OutgoingEvent,
     },
+    /// Whether the component may open `store`; nothing is kept.
     KvOpen {
         store: String,
     },
     KvGet {
-        bucket: Handle,
+        store: String,
         key: String,
     },
     KvSet {
-        bucket: Handle,
+        store: String,
         key: String,
         #[serde(with = "base64_bytes")]
         value: Vec<u8>,
     },
     KvSetWithTtl {
-        bucket: Handle,
+        store: String,
         key: String,
         #[serde(with = "base64_bytes")]
         value: Vec<u8>,
         ttl_ms: u64,
     },
     KvDelete {
-        bucket: Handle,
+        store: String,
         key: String,
     },
     KvExists {
-        bucket: Handle,
+        store: String,
         key: String,
     },
     KvListKeys {
-        bucket: Handle,
+        store: String,
         cursor: Option<String>,
     },
-    KvClose {
-        bucket: Handle,
-    },
     KvIncrement {
-        bucket: Handle,
+        store: String,
         key: String,
         delta: i64,
     },
+    /// Reads `key` for a compare-and-swap, held in the session until swapped or closed.
     KvCasNew {
-        bucket: Handle,
+        store: String,
         key: String,
     },
     KvCasCurrent {
@@ -128,15 +128,15 @@ pub enum Call {
         cas: Handle,
     },
     KvGetMany {
-        bucket: Handle,
+        store: String,
         keys: Vec<String>,
     },
     KvSetMany {
-        bucket: Handle,
+        store: String,
         entries: Vec<Entry>,
     },
     KvDeleteMany {
-        bucket: Handle,
+        store: String,
         keys: Vec<String>,
     },
 }
@@ -336,7 +336,7 @@ mod tests {
     #[test]
     fn calls_and_values_round_trip() {
         let call = Call::SqlQuery {
-            connection: 3,
+            database: "default".into(),
             statement: "SELECT $1, $2".into(),
             params: vec![Value::Blob(vec![0, 255]), Value::Null, Value::Real(1.5)],
         };

@@ -1,7 +1,8 @@
 //! One call from the shim, made on the same bindings a local instance calls:
-//! the same grants, limits, outbox and tracing. Handles are the session
-//! table's numbers; one of the wrong kind, or of another session, is not in
-//! the table and fails as a trap would.
+//! the same grants, limits, outbox and tracing. A connection or bucket is
+//! opened by name for the call and gone after it; transactions and CAS
+//! handles are the session table's numbers, and one of the wrong kind, or of
+//! another session, is not in the table and fails as a trap would.
 
 use folio_adapter_protocol::{self as wire, Call, Reply};
 use serde::Serialize;
@@ -35,46 +36,56 @@ pub async fn dispatch(
             kv_view(table, component, traceparent)
         };
     }
+    // The named database or store, opened in the table for this call; an
+    // answer of the interface's error when the component may not open it.
+    macro_rules! connection {
+        ($database:expr) => {
+            match HostConnection::open(&mut sql!(), $database).await? {
+                Ok(connection) => connection,
+                Err(e) => return reply::<(), _>(Err(sql_error(e))),
+            }
+        };
+    }
+    macro_rules! bucket {
+        ($store:expr) => {
+            match kv!().open($store).await? {
+                Ok(bucket) => bucket,
+                Err(e) => return reply::<(), _>(Err(kv_error(e))),
+            }
+        };
+    }
     match call {
         Call::SqlOpen { database } => {
-            let opened = HostConnection::open(&mut sql!(), database).await?;
-            reply(opened.map(|c| c.rep()).map_err(sql_error))
+            let connection = connection!(database);
+            HostConnection::drop(&mut sql!(), connection).await?;
+            reply::<(), wire::SqlError>(Ok(()))
         }
         Call::SqlQuery {
-            connection,
+            database,
             statement,
             params,
         } => {
-            let rows = HostConnection::query(
-                &mut sql!(),
-                Resource::new_own(connection),
-                statement,
-                values(params),
-            )
-            .await?;
+            let connection = connection!(database);
+            let rows =
+                HostConnection::query(&mut sql!(), connection, statement, values(params)).await?;
             reply(rows.map(row_set).map_err(sql_error))
         }
         Call::SqlExecute {
-            connection,
+            database,
             statement,
             params,
         } => {
-            let changed = HostConnection::execute(
-                &mut sql!(),
-                Resource::new_own(connection),
-                statement,
-                values(params),
-            )
-            .await?;
+            let connection = connection!(database);
+            let changed =
+                HostConnection::execute(&mut sql!(), connection, statement, values(params)).await?;
             reply(changed.map_err(sql_error))
         }
-        Call::SqlBegin { connection } => {
-            let begun = HostConnection::begin(&mut sql!(), Resource::new_own(connection)).await?;
+        Call::SqlBegin { database } => {
+            let connection = connection!(database);
+            let rep = connection.rep();
+            let begun = HostConnection::begin(&mut sql!(), connection).await?;
+            HostConnection::drop(&mut sql!(), Resource::new_own(rep)).await?;
             reply(begun.map(|t| t.rep()).map_err(sql_error))
-        }
-        Call::SqlClose { connection } => {
-            HostConnection::drop(&mut sql!(), Resource::new_own(connection)).await?;
-            reply::<(), ()>(Ok(()))
         }
         Call::TxQuery {
             transaction,
@@ -142,39 +153,44 @@ pub async fn dispatch(
             let id = events_view(component, traceparent).publish(event).await?;
             reply(id.map_err(events_error))
         }
-        Call::KvOpen { store: name } => {
-            let opened = kv!().open(name).await?;
-            reply(opened.map(|b| b.rep()).map_err(kv_error))
+        Call::KvOpen { store } => {
+            let bucket = bucket!(store);
+            store::HostBucket::drop(&mut kv!(), bucket).await?;
+            reply::<(), wire::KvError>(Ok(()))
         }
-        Call::KvGet { bucket, key } => {
-            let value = kv!().get(Resource::new_own(bucket), key).await?;
+        Call::KvGet { store, key } => {
+            let bucket = bucket!(store);
+            let value = kv!().get(bucket, key).await?;
             reply(value.map(wire::MaybeBytes).map_err(kv_error))
         }
-        Call::KvSet { bucket, key, value } => {
-            let done = kv!().set(Resource::new_own(bucket), key, value).await?;
+        Call::KvSet { store, key, value } => {
+            let bucket = bucket!(store);
+            let done = kv!().set(bucket, key, value).await?;
             reply(done.map_err(kv_error))
         }
         Call::KvSetWithTtl {
-            bucket,
+            store,
             key,
             value,
             ttl_ms,
         } => {
-            let done = kv!()
-                .set_with_ttl(Resource::new_own(bucket), key, value, ttl_ms)
-                .await?;
+            let bucket = bucket!(store);
+            let done = kv!().set_with_ttl(bucket, key, value, ttl_ms).await?;
             reply(done.map_err(kv_error))
         }
-        Call::KvDelete { bucket, key } => {
-            let done = kv!().delete(Resource::new_own(bucket), key).await?;
+        Call::KvDelete { store, key } => {
+            let bucket = bucket!(store);
+            let done = kv!().delete(bucket, key).await?;
             reply(done.map_err(kv_error))
         }
-        Call::KvExists { bucket, key } => {
-            let found = kv!().exists(Resource::new_own(bucket), key).await?;
+        Call::KvExists { store, key } => {
+            let bucket = bucket!(store);
+            let found = kv!().exists(bucket, key).await?;
             reply(found.map_err(kv_error))
         }
-        Call::KvListKeys { bucket, cursor } => {
-            let page = kv!().list_keys(Resource::new_own(bucket), cursor).await?;
+        Call::KvListKeys { store, cursor } => {
+            let bucket = bucket!(store);
+            let page = kv!().list_keys(bucket, cursor).await?;
             reply(
                 page.map(|p| wire::KeyResponse {
                     keys: p.keys,
@@ -183,18 +199,16 @@ pub async fn dispatch(
                 .map_err(kv_error),
             )
         }
-        Call::KvClose { bucket } => {
-            store::HostBucket::drop(&mut kv!(), Resource::new_own(bucket)).await?;
-            reply::<(), ()>(Ok(()))
-        }
-        Call::KvIncrement { bucket, key, delta } => {
-            let value = kv!()
-                .increment(Resource::new_own(bucket), key, delta)
-                .await?;
+        Call::KvIncrement { store, key, delta } => {
+            let bucket = bucket!(store);
+            let value = kv!().increment(bucket, key, delta).await?;
             reply(value.map_err(kv_error))
         }
-        Call::KvCasNew { bucket, key } => {
-            let cas = atomics::HostCas::new(&mut kv!(), Resource::new_own(bucket), key).await?;
+        Call::KvCasNew { store, key } => {
+            let bucket = bucket!(store);
+            let rep = bucket.rep();
+            let cas = atomics::HostCas::new(&mut kv!(), bucket, key).await?;
+            store::HostBucket::drop(&mut kv!(), Resource::new_own(rep)).await?;
             reply(cas.map(|c| c.rep()).map_err(kv_error))
         }
         Call::KvCasCurrent { cas } => {
@@ -212,8 +226,9 @@ pub async fn dispatch(
             atomics::HostCas::drop(&mut kv!(), Resource::new_own(cas)).await?;
             reply::<(), ()>(Ok(()))
         }
-        Call::KvGetMany { bucket, keys } => {
-            let found = kv!().get_many(Resource::new_own(bucket), keys).await?;
+        Call::KvGetMany { store, keys } => {
+            let bucket = bucket!(store);
+            let found = kv!().get_many(bucket, keys).await?;
             reply(
                 found
                     .map(|entries| {
@@ -225,15 +240,54 @@ pub async fn dispatch(
                     .map_err(kv_error),
             )
         }
-        Call::KvSetMany { bucket, entries } => {
+        Call::KvSetMany { store, entries } => {
             let entries = entries.into_iter().map(|e| (e.key, e.value)).collect();
-            let done = kv!().set_many(Resource::new_own(bucket), entries).await?;
+            let bucket = bucket!(store);
+            let done = kv!().set_many(bucket, entries).await?;
             reply(done.map_err(kv_error))
         }
-        Call::KvDeleteMany { bucket, keys } => {
-            let done = kv!().delete_many(Resource::new_own(bucket), keys).await?;
+        Call::KvDeleteMany { store, keys } => {
+            let bucket = bucket!(store);
+            let done = kv!().delete_many(bucket, keys).await?;
             reply(done.map_err(kv_error))
         }
+    }
+}
+
+/// Whether `call` makes or uses what a session holds (transactions, CAS
+/// handles); the others need no session.
+pub fn uses_session(call: &Call) -> bool {
+    matches!(
+        call,
+        Call::SqlBegin { .. }
+            | Call::TxQuery { .. }
+            | Call::TxExecute { .. }
+            | Call::TxPublish { .. }
+            | Call::TxCommit { .. }
+            | Call::TxRollback { .. }
+            | Call::TxClose { .. }
+            | Call::KvCasNew { .. }
+            | Call::KvCasCurrent { .. }
+            | Call::KvSwap { .. }
+            | Call::KvCasClose { .. }
+    )
+}
+
+/// Whether `call` may start a session (the others need one already).
+pub fn starts_session(call: &Call) -> bool {
+    matches!(call, Call::SqlBegin { .. } | Call::KvCasNew { .. })
+}
+
+/// How many handles `call`, answered `reply`, left in the session's table.
+pub fn handles_added(call: &Call, reply: &serde_json::Value) -> isize {
+    let ok = reply.get("ok").is_some();
+    match call {
+        Call::SqlBegin { .. } | Call::KvCasNew { .. } if ok => 1,
+        Call::TxClose { .. } | Call::KvCasClose { .. } => -1,
+        // The swap takes the handle; a lost race gives a new one back.
+        Call::KvSwap { .. } if reply["err"].get("cas-failed").is_some() => 0,
+        Call::KvSwap { .. } => -1,
+        _ => 0,
     }
 }
 

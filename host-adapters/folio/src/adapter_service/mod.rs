@@ -9,9 +9,11 @@
 //!   bearer token is the HMAC of that name under `FOLIO_ADAPTERS_SECRET`
 //!   (`folio_adapter_protocol::component_token`), compared in constant time.
 //!   A component reaches only what its manifest grants it.
-//! - **Sessions.** Resources live in a table per component instance, keyed
-//!   by the random `folio-session` id the shim draws; an instance can name
-//!   no other's handles. Spin does not say when an instance ends, so a
+//! - **Sessions.** Connections and buckets are opened by name for each call.
+//!   Transactions and CAS handles live in a table per component instance,
+//!   keyed by the random `folio-session` id the shim draws; an instance can
+//!   name no other's handles. A session ends when its last handle is closed;
+//!   Spin does not say when an instance ends (a trap closes nothing), so a
 //!   session idle for [`SESSION_IDLE`] is dropped, and with it its open
 //!   transactions, which roll back.
 //! - **Outbox.** Committed events are relayed to the event log as `folio
@@ -56,6 +58,8 @@ type SharedSession = Arc<tokio::sync::Mutex<Session>>;
 
 struct Session {
     table: ResourceTable,
+    /// Transactions and CAS handles open in it; at 0 the session ends.
+    handles: usize,
     last_used: Instant,
 }
 
@@ -167,14 +171,34 @@ impl AdapterService {
             Ok(call) => call,
             Err(e) => return text(StatusCode::BAD_REQUEST, &format!("not a call: {e}")),
         };
-        let Some(session) = self.session(&component, &session_id) else {
-            return text(StatusCode::SERVICE_UNAVAILABLE, "too many open sessions");
+        let outcome = if dispatch::uses_session(&call) {
+            let start = dispatch::starts_session(&call);
+            let Some(session) = self.session(&component, &session_id, start) else {
+                return match start {
+                    true => text(StatusCode::SERVICE_UNAVAILABLE, "too many open sessions"),
+                    false => text(StatusCode::BAD_REQUEST, "no such session: it went idle"),
+                };
+            };
+            let mut held = session.lock().await;
+            held.last_used = Instant::now();
+            let outcome =
+                dispatch::dispatch(call.clone(), &mut held.table, &loaded.states, &traceparent)
+                    .await;
+            held.last_used = Instant::now();
+            if let Ok(reply) = &outcome {
+                held.handles = held
+                    .handles
+                    .saturating_add_signed(dispatch::handles_added(&call, reply));
+                if held.handles == 0 {
+                    drop(held);
+                    self.end_session(&component, &session_id);
+                }
+            }
+            outcome
+        } else {
+            let mut scratch = ResourceTable::new();
+            dispatch::dispatch(call, &mut scratch, &loaded.states, &traceparent).await
         };
-        let mut session = session.lock().await;
-        session.last_used = Instant::now();
-        let outcome =
-            dispatch::dispatch(call, &mut session.table, &loaded.states, &traceparent).await;
-        session.last_used = Instant::now();
         match outcome {
             Ok(reply) => Response::builder()
                 .status(StatusCode::OK)
@@ -185,11 +209,15 @@ impl AdapterService {
         }
     }
 
-    fn session(&self, component: &str, id: &str) -> Option<Arc<tokio::sync::Mutex<Session>>> {
+    /// The session `id` of `component`; a new one only when `start`.
+    fn session(&self, component: &str, id: &str, start: bool) -> Option<SharedSession> {
         let mut sessions = self.sessions.lock().unwrap();
         let key = (component.to_string(), id.to_string());
         if let Some(session) = sessions.get(&key) {
             return Some(session.clone());
+        }
+        if !start {
+            return None;
         }
         let held = sessions.keys().filter(|(c, _)| c == component).count();
         if held >= MAX_SESSIONS_PER_COMPONENT {
@@ -197,10 +225,16 @@ impl AdapterService {
         }
         let session = Arc::new(tokio::sync::Mutex::new(Session {
             table: ResourceTable::new(),
+            handles: 0,
             last_used: Instant::now(),
         }));
         sessions.insert(key, session.clone());
         Some(session)
+    }
+
+    fn end_session(&self, component: &str, id: &str) {
+        let key = (component.to_string(), id.to_string());
+        self.sessions.lock().unwrap().remove(&key);
     }
 
     /// Drops sessions idle since before `now - SESSION_IDLE`; one in a call
