@@ -5,9 +5,9 @@
 # same .wasm under `folio up`, and compares their answers; with --bench,
 # drives both with wrk and prints requests/s and p99.
 #   bash infra/spin-check.sh [--bench] [path/to/folio]
-# Today only components that import nothing but WASI and Spin's own
-# interfaces run under Spin (meta, admin); the services import folio:platform/*,
-# which Spin does not provide (see the note at the end of the output).
+# meta and admin import nothing but WASI and Spin's own interfaces and run
+# as they are; the services run composed with the platform shim beside
+# `folio adapters` (tests/spin.rs checks them; --bench times users here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH=0
@@ -101,4 +101,45 @@ if [ "$BENCH" = 1 ]; then
     echo "spin-check bench: $1: $rps requests/s, p50 $p50, p99 $p99 (wrk -t2 -c16 -d10s, GET /api/v1)"
   done
 fi
-echo "spin-check: the services (users, content, media, search, ...) import folio:platform/* and do not link under Spin yet"
+if [ "$BENCH" = 1 ]; then
+  # The users service composed with the shim, beside `folio adapters`, and
+  # the same manifest under `folio up`: GET /api/v1/users/me, which checks
+  # the token and reads the account (one adapter call under Spin).
+  export FOLIO_ADAPTERS_SECRET="spin-check bench secret, thirty-two bytes or more"
+  export FOLIO_VAR_BOOTSTRAP_ADMIN_EMAIL=admin@folio.test
+  export FOLIO_VAR_BOOTSTRAP_ADMIN_PASSWORD='bootstrap admin passphrase 7'
+  adapters_port="$(free_port)"
+  users_spin_port="$(free_port)"
+  users_folio_port="$(free_port)"
+  # Both compile every component of the app once, into one cache.
+  mkdir -p "$work/adapters/compiled" "$work/folio-users"
+  ln -s "$work/adapters/compiled" "$work/folio-users/compiled"
+  "$FOLIO" adapters --manifest spin.toml --listen "127.0.0.1:$adapters_port" --data-dir "$work/adapters" >"$work/adapters.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 600); do
+    curl -sf "http://127.0.0.1:$adapters_port/_folio/health" >/dev/null && break
+    sleep 0.2
+  done
+  "$FOLIO" up --manifest spin.toml --listen "127.0.0.1:$users_folio_port" --data-dir "$work/folio-users" >"$work/folio-users.log" 2>&1 &
+  pids+=($!)
+  "$FOLIO" export spin --manifest spin.toml --out "$work/spin-users" --component-id users \
+    --adapters-url "http://127.0.0.1:$adapters_port" --data-dir "$work/adapters" >/dev/null
+  (cd "$work/spin-users" && set -a && . ./spin.env && exec "$SPIN" up -f spin.toml --listen "127.0.0.1:$users_spin_port" >"$work/spin-users.log" 2>&1) &
+  pids+=($!)
+  for target in "spin $users_spin_port" "folio $users_folio_port"; do
+    set -- $target
+    for _ in $(seq 1 600); do
+      [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$2/api/v1/users/me")" = 401 ] && break
+      sleep 0.2
+    done
+    token="$(curl -sf -X POST "http://127.0.0.1:$2/api/v1/auth/login" -H 'content-type: application/json' \
+      -d "{\"email\":\"$FOLIO_VAR_BOOTSTRAP_ADMIN_EMAIL\",\"password\":\"$FOLIO_VAR_BOOTSTRAP_ADMIN_PASSWORD\"}" |
+      python3 -c 'import json, sys; print(json.load(sys.stdin)["accessToken"])')"
+    wrk -t2 -c16 -d10s --latency -H "authorization: Bearer $token" "http://127.0.0.1:$2/api/v1/users/me" >"$work/wrk-users-$1.txt"
+    rps="$(awk '/Requests\/sec/ {print $2}' "$work/wrk-users-$1.txt")"
+    p50="$(awk '$1 == "50%" {print $2}' "$work/wrk-users-$1.txt")"
+    p99="$(awk '$1 == "99%" {print $2}' "$work/wrk-users-$1.txt")"
+    failed="$(awk '/Non-2xx/ {print $5}' "$work/wrk-users-$1.txt")"
+    echo "spin-check bench: users $1: $rps requests/s, p50 $p50, p99 $p99, non-2xx ${failed:-0} (wrk -t2 -c16 -d10s, GET /api/v1/users/me)"
+  done
+fi
