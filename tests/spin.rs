@@ -35,6 +35,15 @@ fn spin_binary() -> Option<PathBuf> {
     on_path.or(cached)
 }
 
+async fn refresh_with(api: &Api<'_>, refresh_token: &str) -> folio_tests::services::Reply {
+    api.post(
+        "/api/v1/auth/refresh",
+        None,
+        json!({"refreshToken": refresh_token}),
+    )
+    .await
+}
+
 /// `NAME='value'` as `folio export spin` writes it for `. spin.env`.
 fn shell_assignment(line: &str) -> Option<(String, String)> {
     let (name, quoted) = line.split_once('=')?;
@@ -194,22 +203,10 @@ async fn the_users_service_under_a_real_spin() {
 
     // Refresh tokens are single-use: the session's generation lives in the
     // key-value store behind the shim.
-    let r = api
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refreshToken": refresh}),
-        )
-        .await;
+    let r = refresh_with(&api, &refresh).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let (_, rotated) = tokens(&r);
-    let r = api
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refreshToken": refresh}),
-        )
-        .await;
+    let r = refresh_with(&api, &refresh).await;
     assert_eq!(r.status, 401, "a spent refresh token: {:?}", r.body);
 
     // Wrong passwords and forged tokens are refused as under `folio up`.
@@ -241,13 +238,7 @@ async fn the_users_service_under_a_real_spin() {
 
     // Reusing a spent refresh token revoked its whole family, the rotated
     // one too.
-    let r = api
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refreshToken": rotated}),
-        )
-        .await;
+    let r = refresh_with(&api, &rotated).await;
     assert_eq!(r.status, 401, "a revoked family: {:?}", r.body);
 
     // Sign-out ends the session: its refresh token no longer works.
@@ -260,13 +251,7 @@ async fn the_users_service_under_a_real_spin() {
         )
         .await;
     assert_eq!(r.status, 204, "{:?}", r.body);
-    let r = api
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refreshToken": refresh}),
-        )
-        .await;
+    let r = refresh_with(&api, &refresh).await;
     assert_eq!(r.status, 401, "after sign-out: {:?}", r.body);
 
     attack_the_adapter_service(&app.adapters).await;
