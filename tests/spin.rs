@@ -5,7 +5,8 @@
 //! Sign-up, sign-in, refresh, the admin's view and sign-out behave as under
 //! `folio up`, and so does the content service's editorial core (sanitized
 //! bodies, conditional writes, the workflow by role, its events through the
-//! outbox); the adapter service refuses callers without the component's
+//! outbox), and billing's (a plan bought, paid by transfer, its tiers
+//! granted, the hash-chained ledger intact); the adapter service refuses callers without the component's
 //! token, another component's name, and handles of another session.
 //! Skipped (and says so) where no `spin` binary is present.
 
@@ -105,6 +106,7 @@ fn start_spin_app(spin: &std::path::Path) -> SpinApp {
         .arg(out.path())
         .args(["--adapters-url", &adapters.url("")])
         .args(["--component-id", "users", "--component-id", "content"])
+        .args(["--component-id", "billing"])
         .arg("--data-dir")
         .arg(&data_dir)
         .arg("--shim")
@@ -119,7 +121,7 @@ fn start_spin_app(spin: &std::path::Path) -> SpinApp {
         String::from_utf8_lossy(&export.stderr)
     );
     assert!(
-        said.contains("composed with the shim: content, users"),
+        said.contains("composed with the shim: billing, content, users"),
         "{said}"
     );
 
@@ -378,6 +380,87 @@ async fn the_content_service_under_a_real_spin() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_billing_service_under_a_real_spin() {
+    let Some(spin) = spin_binary() else {
+        eprintln!("no spin binary (PATH or ~/.cache/folio/spin/bin/spin): skipped");
+        return;
+    };
+    let app = start_spin_app(&spin);
+    until_serving(&app).await;
+    let api = Api { host: &app.spin };
+    let run = unique();
+    let (admin, _) = api
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
+    let (reader, reader_id) = api.user_with_role(&admin, "rea", "consumer", &run).await;
+
+    let plan = json!({"name": format!("Plus {run}"), "tiers": ["plus"],
+        "prices": [{"interval": "month", "currency": "EUR", "amount": 700}]});
+    assert_eq!(
+        api.post("/api/v1/billing/plans", Some(&reader), plan.clone())
+            .await
+            .status,
+        403
+    );
+    let r = api.post("/api/v1/billing/plans", Some(&admin), plan).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let plan_id = r.body["id"].clone();
+    let r = api
+        .post(
+            "/api/v1/billing/subscriptions",
+            Some(&reader),
+            json!({"planId": plan_id}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["subscription"]["status"], "incomplete");
+    let invoice = r.body["invoice"]["id"].as_str().unwrap().to_string();
+    let tiers = api
+        .get("/api/v1/billing/entitlements/me", Some(&reader))
+        .await;
+    assert_eq!(tiers.body["tiers"], json!([]), "{:?}", tiers.body);
+
+    // Paid by bank transfer: the subscription is active and grants its tier.
+    let mark = format!("/api/v1/billing/invoices/{invoice}/mark-paid");
+    assert_eq!(api.post(&mark, Some(&reader), json!({})).await.status, 403);
+    let r = api.post(&mark, Some(&admin), json!({})).await;
+    assert_eq!(
+        (r.status, &r.body["status"]),
+        (200, &json!("paid")),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(api.post(&mark, Some(&admin), json!({})).await.status, 409);
+    let tiers = api
+        .get("/api/v1/billing/entitlements/me", Some(&reader))
+        .await;
+    assert_eq!(tiers.body["tiers"], json!(["plus"]), "{:?}", tiers.body);
+    let listed = api
+        .get(
+            &format!("/api/v1/billing/subscriptions?account={reader_id}"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        listed.body["items"][0]["status"], "active",
+        "{:?}",
+        listed.body
+    );
+
+    // Every change went into the account's hash chain, which still checks.
+    let ledger = api.get("/api/v1/billing/ledger", Some(&reader)).await;
+    assert!(
+        ledger.body["items"]
+            .as_array()
+            .is_some_and(|e| e.len() >= 3),
+        "{:?}",
+        ledger.body
+    );
+    let verified = api.get("/api/v1/billing/ledger/verify", Some(&admin)).await;
+    assert_eq!(verified.body["valid"], true, "{:?}", verified.body);
 }
 
 /// The adapter service as an attacker on the network sees it.
