@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { formText } from "../forms";
 import { api, message, session } from "../api";
 import { ErrorMessage, Notice } from "../components/Messages";
+import { useLoad } from "../load";
 import { money } from "../money";
 import { query } from "../router";
 
@@ -30,21 +31,10 @@ interface User {
 
 /** The plan catalog, and one account's invoices (admins). */
 export function Billing() {
-  const [plans, setPlans] = useState<Plan[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
-
-  function load() {
-    api<{ items: Plan[] }>("GET", "/api/v1/billing/plans").then(
-      (answer) => {
-        setPlans(answer.items);
-      },
-      (e: unknown) => {
-        setError(message(e));
-      },
-    );
-  }
-  useEffect(load, []);
+  const { data, reload } = useLoad<{ items: Plan[] }>("/api/v1/billing/plans", setError);
+  const plans = data?.items ?? null;
 
   async function create(event: SubmitEvent) {
     event.preventDefault();
@@ -71,7 +61,7 @@ export function Billing() {
       });
       setNotice(`Plan ${plan.name} created.`);
       element.reset();
-      load();
+      reload();
     } catch (e) {
       setError(message(e));
     }

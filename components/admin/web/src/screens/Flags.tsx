@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, api, call, message } from "../api";
 import { ErrorMessage, Notice } from "../components/Messages";
+import { useLoad } from "../load";
 
 interface FlagDefinition {
   state: "ENABLED" | "DISABLED";
@@ -33,19 +34,12 @@ function isBoolean(flag: FlagDefinition): boolean {
 /** Feature flags of one environment: on/off and a percentage rollout for boolean flags. */
 export function Flags() {
   const [environment, setEnvironment] = useState("production");
-  const [flags, setFlags] = useState<FlagDocument | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
-
-  function load() {
-    api<FlagDocument>("GET", `/api/v1/flags?environment=${environment}`).then(
-      setFlags,
-      (e: unknown) => {
-        setError(message(e));
-      },
-    );
-  }
-  useEffect(load, [environment]);
+  const { data: flags, reload: load } = useLoad<FlagDocument>(
+    `/api/v1/flags?environment=${environment}`,
+    setError,
+  );
 
   async function save(key: string, change: (flag: FlagDefinition) => FlagDefinition) {
     setError(null);

@@ -3,6 +3,7 @@ import { formText } from "../forms";
 import { api, message } from "../api";
 import { when } from "../content";
 import { ErrorMessage, Notice } from "../components/Messages";
+import { useLoad } from "../load";
 
 interface Channel {
   id: string;
@@ -48,22 +49,11 @@ export interface Distribution {
 
 /** Channels, the approvals queue and each channel's delivery log (admins). */
 export function Publishing() {
-  const [channels, setChannels] = useState<Channel[] | null>(null);
   const [log, setLog] = useState<Channel | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [created, setCreated] = useState<Channel | null>(null);
-
-  function load() {
-    api<{ items: Channel[] }>("GET", "/api/v1/channels").then(
-      (answer) => {
-        setChannels(answer.items);
-      },
-      (e: unknown) => {
-        setError(message(e));
-      },
-    );
-  }
-  useEffect(load, []);
+  const { data, reload: load } = useLoad<{ items: Channel[] }>("/api/v1/channels", setError);
+  const channels = data?.items ?? null;
 
   async function create(event: SubmitEvent) {
     event.preventDefault();

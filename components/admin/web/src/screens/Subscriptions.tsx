@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, message } from "../api";
 import { ErrorMessage, Notice } from "../components/Messages";
+import { useLoad } from "../load";
 import { money } from "../money";
 import { href } from "../router";
 
@@ -49,8 +50,6 @@ export function Subscriptions() {
   const [planId, setPlanId] = useState("");
   const [rows, setRows] = useState<Subscription[] | null>(null);
   const [next, setNext] = useState<string | null>(null);
-  const [plans, setPlans] = useState<Plan[]>([]);
-  const [summary, setSummary] = useState<Summary | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   // Account id → email, filled a page at a time through the users API.
@@ -58,23 +57,11 @@ export function Subscriptions() {
   // Answers to an earlier filter's requests are dropped.
   const generation = useRef(0);
 
-  function loadSummary() {
-    api<Summary>("GET", "/api/v1/billing/subscriptions/summary").then(setSummary, (e: unknown) => {
-      setError(message(e));
-    });
-  }
-
-  useEffect(() => {
-    api<{ items: Plan[] }>("GET", "/api/v1/billing/plans").then(
-      (answer) => {
-        setPlans(answer.items);
-      },
-      (e: unknown) => {
-        setError(message(e));
-      },
-    );
-    loadSummary();
-  }, []);
+  const { data: summary, reload: loadSummary } = useLoad<Summary>(
+    "/api/v1/billing/subscriptions/summary",
+    setError,
+  );
+  const plans = useLoad<{ items: Plan[] }>("/api/v1/billing/plans", setError).data?.items ?? [];
 
   async function loadPage(cursor: string | null) {
     const mine = cursor ? generation.current : ++generation.current;
