@@ -163,20 +163,28 @@ async fn until_serving(app: &SpinApp) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_users_service_under_a_real_spin() {
+/// The app under Spin, serving; `None` (and a note) where no Spin is here.
+async fn spin_app() -> Option<SpinApp> {
     let Some(spin) = spin_binary() else {
         eprintln!("no spin binary (PATH or ~/.cache/folio/spin/bin/spin): skipped");
-        return;
+        return None;
     };
     let started = Instant::now();
     let app = start_spin_app(&spin);
     until_serving(&app).await;
     eprintln!(
-        "{} serves the composed users component after {:.1} s",
+        "{} serves the composed components after {:.1} s",
         spin.display(),
         started.elapsed().as_secs_f64()
     );
+    Some(app)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_users_service_under_a_real_spin() {
+    let Some(app) = spin_app().await else {
+        return;
+    };
     let api = Api { host: &app.spin };
     let run = unique();
 
@@ -261,12 +269,9 @@ async fn the_users_service_under_a_real_spin() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_content_service_under_a_real_spin() {
-    let Some(spin) = spin_binary() else {
-        eprintln!("no spin binary (PATH or ~/.cache/folio/spin/bin/spin): skipped");
+    let Some(app) = spin_app().await else {
         return;
     };
-    let app = start_spin_app(&spin);
-    until_serving(&app).await;
     let api = Api { host: &app.spin };
     let run = unique();
     let (admin, _) = api
@@ -384,12 +389,9 @@ async fn the_content_service_under_a_real_spin() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_billing_service_under_a_real_spin() {
-    let Some(spin) = spin_binary() else {
-        eprintln!("no spin binary (PATH or ~/.cache/folio/spin/bin/spin): skipped");
+    let Some(app) = spin_app().await else {
         return;
     };
-    let app = start_spin_app(&spin);
-    until_serving(&app).await;
     let api = Api { host: &app.spin };
     let run = unique();
     let (admin, _) = api
