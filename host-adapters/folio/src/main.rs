@@ -182,15 +182,28 @@ fn main() -> ExitCode {
     }
 }
 
+/// The runtime config at `path`, or the embedded defaults without one.
+fn runtime_config_from(path: Option<&std::path::Path>) -> anyhow::Result<RuntimeConfig> {
+    match path {
+        Some(path) => RuntimeConfig::load(path),
+        None => Ok(RuntimeConfig::default()),
+    }
+}
+
+/// The host's limits as the runtime config sets them (flags may override).
+fn configured_limits(config: &RuntimeConfig) -> anyhow::Result<Limits> {
+    let mut limits = Limits::default();
+    config.limits.apply(&mut limits);
+    limits.outbound = config.outbound.policy()?;
+    Ok(limits)
+}
+
 fn check(
     manifest: &std::path::Path,
     runtime_config: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let app = App::load(manifest)?;
-    let mut config = match runtime_config {
-        Some(path) => RuntimeConfig::load(path)?,
-        None => RuntimeConfig::default(),
-    };
+    let mut config = runtime_config_from(runtime_config)?;
     config.outbound.policy()?;
     config.http.policy()?;
     // Parsed, not opened: a Kafka client would start connecting.
@@ -236,13 +249,8 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     if !retain.is_empty() {
         app.retain_components(&retain)?;
     }
-    let config = match &args.runtime_config {
-        Some(path) => RuntimeConfig::load(path)?,
-        None => RuntimeConfig::default(),
-    };
-    let mut limits = Limits::default();
-    config.limits.apply(&mut limits);
-    limits.outbound = config.outbound.policy()?;
+    let config = runtime_config_from(args.runtime_config.as_deref())?;
+    let mut limits = configured_limits(&config)?;
     if let Some(mb) = args.max_memory_mb {
         limits.max_memory_bytes = mb << 20;
     }
@@ -339,13 +347,8 @@ fn adapters_secret() -> anyhow::Result<Vec<u8>> {
 fn adapters(args: AdaptersArgs) -> anyhow::Result<()> {
     let secret = adapters_secret()?;
     let app = App::load(&args.manifest)?;
-    let config = match &args.runtime_config {
-        Some(path) => RuntimeConfig::load(path)?,
-        None => RuntimeConfig::default(),
-    };
-    let mut limits = Limits::default();
-    config.limits.apply(&mut limits);
-    limits.outbound = config.outbound.policy()?;
+    let config = runtime_config_from(args.runtime_config.as_deref())?;
+    let limits = configured_limits(&config)?;
     let data_dir = args
         .data_dir
         .or(config.data_dir)

@@ -20,7 +20,7 @@ use crate::gateway::{HttpPolicy, Preflight, address_key, browser};
 use crate::http_trigger::Invocation;
 use crate::problem::{Failure, full_body};
 use crate::releases::{Release, Releases};
-use crate::runtime::CallerContext;
+use crate::runtime::{AppRuntime, CallerContext};
 use crate::telemetry::{Attribute, SpanKind};
 use crate::trace::{TraceContext, random_hex};
 
@@ -460,33 +460,34 @@ impl Server {
         )
     }
 
-    /// Ready when every capability's backends answer; otherwise 503 naming
-    /// each one that does not.
     async fn readiness(&self) -> (StatusCode, &'static str, String) {
-        let failing: serde_json::Map<String, serde_json::Value> = self
-            .releases
-            .live()
-            .runtime
-            .check_ready()
-            .await
-            .into_iter()
-            .filter_map(|(name, result)| Some((name.to_string(), result.err()?.into())))
-            .collect();
-        if failing.is_empty() {
-            return (
-                StatusCode::OK,
-                "application/json",
-                r#"{"status":"ready"}"#.to_string(),
-            );
-        }
-        tracing::warn!(failing = %serde_json::Value::Object(failing.clone()), "not ready: a backend does not answer");
-        let body = serde_json::json!({ "status": "unavailable", "failing": failing });
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "application/json",
-            body.to_string(),
-        )
+        readiness(&self.releases.live().runtime).await
     }
+}
+
+/// Ready when every capability's backends answer; otherwise 503 naming
+/// each one that does not (`folio up` and `folio adapters` alike).
+pub(crate) async fn readiness(runtime: &AppRuntime) -> (StatusCode, &'static str, String) {
+    let failing: serde_json::Map<String, serde_json::Value> = runtime
+        .check_ready()
+        .await
+        .into_iter()
+        .filter_map(|(name, result)| Some((name.to_string(), result.err()?.into())))
+        .collect();
+    if failing.is_empty() {
+        return (
+            StatusCode::OK,
+            "application/json",
+            r#"{"status":"ready"}"#.to_string(),
+        );
+    }
+    tracing::warn!(failing = %serde_json::Value::Object(failing.clone()), "not ready: a backend does not answer");
+    let body = serde_json::json!({ "status": "unavailable", "failing": failing });
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "application/json",
+        body.to_string(),
+    )
 }
 
 /// The incoming `x-request-id` when it is a sane token, else a new one.

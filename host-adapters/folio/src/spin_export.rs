@@ -140,7 +140,10 @@ pub fn export(request: ExportRequest<'_>) -> anyhow::Result<ExportReport> {
                     format!("{{{{ {token_variable} }}}}").into(),
                 );
             }
-            variables.insert(token_variable.clone(), component_token(secret, &decl.id));
+            variables.insert(
+                token_variable.clone(),
+                folio_adapter_protocol::component_token(secret, &decl.id),
+            );
             token_variables.push(token_variable);
             report.composed.push(decl.id.clone());
         } else {
@@ -202,10 +205,6 @@ pub fn export(request: ExportRequest<'_>) -> anyhow::Result<ExportReport> {
     }
     write_private(&out.join("spin.env"), &env)?;
     Ok(report)
-}
-
-fn component_token(secret: &[u8], component: &str) -> String {
-    folio_adapter_protocol::component_token(secret, component)
 }
 
 fn component_table<'m>(

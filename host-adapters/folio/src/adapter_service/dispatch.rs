@@ -254,40 +254,44 @@ pub async fn dispatch(
     }
 }
 
-/// Whether `call` makes or uses what a session holds (transactions, CAS
-/// handles); the others need no session.
-pub fn uses_session(call: &Call) -> bool {
-    matches!(
-        call,
-        Call::SqlBegin { .. }
-            | Call::TxQuery { .. }
+/// What a call does with its instance's session: transactions and CAS
+/// handles live there; the other calls need none.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SessionUse {
+    None,
+    /// Makes a handle, and so may start the session.
+    Opens,
+    Uses,
+    Closes,
+    /// Takes a CAS handle, and gives a new one back when the race is lost.
+    Swaps,
+}
+
+impl SessionUse {
+    pub fn of(call: &Call) -> SessionUse {
+        match call {
+            Call::SqlBegin { .. } | Call::KvCasNew { .. } => SessionUse::Opens,
+            Call::TxQuery { .. }
             | Call::TxExecute { .. }
             | Call::TxPublish { .. }
             | Call::TxCommit { .. }
             | Call::TxRollback { .. }
-            | Call::TxClose { .. }
-            | Call::KvCasNew { .. }
-            | Call::KvCasCurrent { .. }
-            | Call::KvSwap { .. }
-            | Call::KvCasClose { .. }
-    )
-}
+            | Call::KvCasCurrent { .. } => SessionUse::Uses,
+            Call::TxClose { .. } | Call::KvCasClose { .. } => SessionUse::Closes,
+            Call::KvSwap { .. } => SessionUse::Swaps,
+            _ => SessionUse::None,
+        }
+    }
 
-/// Whether `call` may start a session (the others need one already).
-pub fn starts_session(call: &Call) -> bool {
-    matches!(call, Call::SqlBegin { .. } | Call::KvCasNew { .. })
-}
-
-/// How many handles `call`, answered `reply`, left in the session's table.
-pub fn handles_added(call: &Call, reply: &serde_json::Value) -> isize {
-    let ok = reply.get("ok").is_some();
-    match call {
-        Call::SqlBegin { .. } | Call::KvCasNew { .. } if ok => 1,
-        Call::TxClose { .. } | Call::KvCasClose { .. } => -1,
-        // The swap takes the handle; a lost race gives a new one back.
-        Call::KvSwap { .. } if reply["err"].get("cas-failed").is_some() => 0,
-        Call::KvSwap { .. } => -1,
-        _ => 0,
+    /// How many handles the call, answered `reply`, left in the session's table.
+    pub fn handles_added(self, reply: &serde_json::Value) -> isize {
+        match self {
+            SessionUse::Opens if reply.get("ok").is_some() => 1,
+            SessionUse::Closes => -1,
+            SessionUse::Swaps if reply["err"].get("cas-failed").is_some() => 0,
+            SessionUse::Swaps => -1,
+            _ => 0,
+        }
     }
 }
 

@@ -21,6 +21,8 @@
 
 mod dispatch;
 
+use dispatch::SessionUse;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -34,6 +36,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use wasmtime::component::ResourceTable;
 
+use crate::config::constant_time_eq;
 use crate::runtime::AppRuntime;
 
 /// A session nobody called for this long is dropped, and its transactions
@@ -49,11 +52,10 @@ const MAX_CALL_BYTES: usize = 32 << 20;
 pub struct AdapterService {
     runtime: Arc<AppRuntime>,
     secret: Vec<u8>,
-    sessions: Mutex<HashMap<SessionKey, SharedSession>>,
+    /// By component, then by the session id its instance drew.
+    sessions: Mutex<HashMap<String, HashMap<String, SharedSession>>>,
 }
 
-/// The component, and the session id its instance drew.
-type SessionKey = (String, String);
 type SharedSession = Arc<tokio::sync::Mutex<Session>>;
 
 struct Session {
@@ -118,17 +120,12 @@ impl AdapterService {
         match (request.method().as_str(), request.uri().path()) {
             ("GET", "/_folio/health") => return text(StatusCode::OK, "ok"),
             ("GET", "/_folio/ready") => {
-                let failing: Vec<String> = self
-                    .runtime
-                    .check_ready()
-                    .await
-                    .into_iter()
-                    .filter_map(|(name, r)| r.err().map(|e| format!("{name}: {e}")))
-                    .collect();
-                return match failing.is_empty() {
-                    true => text(StatusCode::OK, "ready"),
-                    false => text(StatusCode::SERVICE_UNAVAILABLE, &failing.join("; ")),
-                };
+                let (status, content_type, body) = crate::server::readiness(&self.runtime).await;
+                return Response::builder()
+                    .status(status)
+                    .header("content-type", content_type)
+                    .body(Full::new(Bytes::from(body)))
+                    .expect("a valid response");
             }
             ("POST", CALL_PATH) => {}
             (_, CALL_PATH) => return text(StatusCode::METHOD_NOT_ALLOWED, "POST only"),
@@ -171,8 +168,12 @@ impl AdapterService {
             Ok(call) => call,
             Err(e) => return text(StatusCode::BAD_REQUEST, &format!("not a call: {e}")),
         };
-        let outcome = if dispatch::uses_session(&call) {
-            let start = dispatch::starts_session(&call);
+        let session_use = SessionUse::of(&call);
+        let outcome = if session_use == SessionUse::None {
+            let mut scratch = ResourceTable::new();
+            dispatch::dispatch(call, &mut scratch, &loaded.states, &traceparent).await
+        } else {
+            let start = session_use == SessionUse::Opens;
             let Some(session) = self.session(&component, &session_id, start) else {
                 return match start {
                     true => text(StatusCode::SERVICE_UNAVAILABLE, "too many open sessions"),
@@ -182,22 +183,18 @@ impl AdapterService {
             let mut held = session.lock().await;
             held.last_used = Instant::now();
             let outcome =
-                dispatch::dispatch(call.clone(), &mut held.table, &loaded.states, &traceparent)
-                    .await;
+                dispatch::dispatch(call, &mut held.table, &loaded.states, &traceparent).await;
             held.last_used = Instant::now();
             if let Ok(reply) = &outcome {
                 held.handles = held
                     .handles
-                    .saturating_add_signed(dispatch::handles_added(&call, reply));
+                    .saturating_add_signed(session_use.handles_added(reply));
                 if held.handles == 0 {
                     drop(held);
                     self.end_session(&component, &session_id);
                 }
             }
             outcome
-        } else {
-            let mut scratch = ResourceTable::new();
-            dispatch::dispatch(call, &mut scratch, &loaded.states, &traceparent).await
         };
         match outcome {
             Ok(reply) => Response::builder()
@@ -212,15 +209,11 @@ impl AdapterService {
     /// The session `id` of `component`; a new one only when `start`.
     fn session(&self, component: &str, id: &str, start: bool) -> Option<SharedSession> {
         let mut sessions = self.sessions.lock().unwrap();
-        let key = (component.to_string(), id.to_string());
-        if let Some(session) = sessions.get(&key) {
+        let of_component = sessions.entry(component.to_string()).or_default();
+        if let Some(session) = of_component.get(id) {
             return Some(session.clone());
         }
-        if !start {
-            return None;
-        }
-        let held = sessions.keys().filter(|(c, _)| c == component).count();
-        if held >= MAX_SESSIONS_PER_COMPONENT {
+        if !start || of_component.len() >= MAX_SESSIONS_PER_COMPONENT {
             return None;
         }
         let session = Arc::new(tokio::sync::Mutex::new(Session {
@@ -228,25 +221,25 @@ impl AdapterService {
             handles: 0,
             last_used: Instant::now(),
         }));
-        sessions.insert(key, session.clone());
+        of_component.insert(id.to_string(), session.clone());
         Some(session)
     }
 
     fn end_session(&self, component: &str, id: &str) {
-        let key = (component.to_string(), id.to_string());
-        self.sessions.lock().unwrap().remove(&key);
+        if let Some(of_component) = self.sessions.lock().unwrap().get_mut(component) {
+            of_component.remove(id);
+        }
     }
 
     /// Drops sessions idle since before `now - SESSION_IDLE`; one in a call
     /// (its lock held) is kept.
     fn drop_idle_sessions(&self, now: Instant) {
-        self.sessions
-            .lock()
-            .unwrap()
-            .retain(|_, session| match session.try_lock() {
+        for of_component in self.sessions.lock().unwrap().values_mut() {
+            of_component.retain(|_, session| match session.try_lock() {
                 Ok(s) => now.duration_since(s.last_used) < SESSION_IDLE,
                 Err(_) => true,
             });
+        }
     }
 }
 
@@ -256,8 +249,4 @@ fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
         .header("content-type", "text/plain; charset=utf-8")
         .body(Full::new(Bytes::from(body.to_string())))
         .expect("a valid response")
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
