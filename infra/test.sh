@@ -54,7 +54,7 @@ cargo fmt --all -- --check
 bash infra/admin-web.sh check
 cargo clippy --release --locked -p folio -p folio-sql -p folio-kv -p folio-blobs -p folio-transcode -p folio-passwords -p folio-search-index -p folio-mail -p folio-observe -p folio-events -p folio-auth -p folio-imaging -p folio-adapter-protocol -p folio-tests --all-targets -- -D warnings
 cargo clippy --release --locked --target wasm32-wasip2 --target-dir target \
-  -p folio-meta -p folio-admin -p folio-hello -p folio-guest -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-auth -p folio-users -p folio-content -p folio-imaging -p folio-media -p folio-graphql -p folio-search -p folio-notifications -p folio-publishing -p folio-flags -p folio-analytics -p folio-billing -p folio-spin-shim -- -D warnings
+  -p folio-meta -p folio-admin -p folio-hello -p folio-guest -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-auth -p folio-users -p folio-content -p folio-imaging -p folio-media -p folio-graphql -p folio-search -p folio-notifications -p folio-publishing -p folio-flags -p folio-analytics -p folio-billing -p folio-spin-shim -p folio-spin-events -p folio-spin-cron -p folio-spin-gateway -- -D warnings
 
 # The build takes exactly the native packages the native tests take, so
 # features unify alike and `cargo test` reuses the build instead of compiling
@@ -68,7 +68,7 @@ step "build host and components"
 cargo build --release --locked "${NATIVE_PACKAGES[@]}"
 "$CARGO_TARGET_DIR/release/folio" build --manifest spin.toml
 cargo build --release --locked --target wasm32-wasip2 --target-dir target \
-  -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-hello -p folio-spin-shim
+  -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-hello -p folio-spin-shim -p folio-spin-events -p folio-spin-cron -p folio-spin-gateway
 
 step "kubernetes manifests and helm chart (offline)"
 if ! command -v npm >/dev/null; then

@@ -1,20 +1,30 @@
-//! The users service under a real Spin (built from source, see
+//! The services under a real Spin (built from source, see
 //! docs/ARCHITECTURE.md "Running on Spin"): `folio export spin` composes the
-//! same `folio_users.wasm` with the platform shim, `folio adapters` serves
-//! its database, outbox and key-value store, and Spin serves its routes.
-//! Sign-up, sign-in, refresh, the admin's view and sign-out behave as under
-//! `folio up`, and so does the content service's editorial core (sanitized
-//! bodies, conditional writes, the workflow by role, its events through the
-//! outbox), and billing's (a plan bought, paid by transfer, its tiers
-//! granted, the hash-chained ledger intact); the adapter service refuses callers without the component's
-//! token, another component's name, and handles of another session.
+//! same service components with the platform shim (and, for those with
+//! event or cron triggers, with a delivery route), `folio adapters` serves
+//! their databases, outboxes, stores, buckets, indexes and ffmpeg and
+//! delivers their events and cron ticks to Spin, and Spin serves their
+//! routes. The search and media suites run whole, as against `folio up`
+//! (`folio_tests::search::search_flow`, `folio_tests::media_flows`); users,
+//! content and billing run their core: sign-up to sign-out, the editorial
+//! workflow with its events, a plan bought and paid with the ledger intact.
+//! Attacks: the adapter service refuses callers without the component's
+//! token, another component's name and handles of another session; the
+//! delivery routes refuse anything but the service's delivery token; a
+//! caller's name without its proof opens no chained-only route.
 //! Skipped (and says so) where no `spin` binary is present.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use folio_adapter_protocol::{CALL_PATH, COMPONENT_HEADER, SESSION_HEADER, component_token};
+use folio_adapter_protocol::{
+    BLOBS_PATH, BUCKET_HEADER, CALL_PATH, COMPONENT_HEADER, KEY_HEADER, SESSION_HEADER,
+    component_token, delivery_token,
+};
+use folio_tests::media::MediaHost;
+use folio_tests::media_flows::{audio_and_video, images, resumable};
+use folio_tests::reqwest;
 use folio_tests::services::{Api, PASSWORD, tokens, unique};
 use folio_tests::{
     BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD, Host, client, folio_bin, repo_root,
@@ -68,8 +78,15 @@ fn free_port() -> u16 {
 struct SpinApp {
     adapters: Host,
     spin: Host,
+    /// Where `folio adapters` keeps the app's state (databases, buckets).
+    data_dir: PathBuf,
     _out: tempfile::TempDir,
 }
+
+/// The services Spin runs in these tests, and `folio adapters` serves.
+/// Search evaluates its flags with the flags service: Spin traps a chained
+/// call to a component it does not run, so flags runs too.
+const EXPORTED: [&str; 6] = ["users", "content", "billing", "search", "flags", "media"];
 
 fn start_spin_app(spin: &std::path::Path) -> SpinApp {
     let env = vec![
@@ -83,7 +100,18 @@ fn start_spin_app(spin: &std::path::Path) -> SpinApp {
             BOOTSTRAP_ADMIN_PASSWORD.to_string(),
         ),
     ];
-    let line: Vec<String> = [
+    let port = free_port();
+    let spin_url = format!("http://127.0.0.1:{port}");
+    // The suites make many accounts from 127.0.0.1, which is exempt; the
+    // flood comes from 127.0.0.2.
+    let runtime_config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        runtime_config.path(),
+        "[rate_limits]\nexempt = [\"127.0.0.1\"]\n",
+    )
+    .unwrap();
+    let runtime_config = runtime_config.into_temp_path().keep().unwrap();
+    let mut line: Vec<String> = [
         "adapters",
         "--manifest",
         "{manifest_dir}/spin.toml",
@@ -91,9 +119,16 @@ fn start_spin_app(spin: &std::path::Path) -> SpinApp {
         "127.0.0.1:0",
         "--data-dir",
         "{data_dir}",
+        "--deliver-to",
+        &spin_url,
+        "--runtime-config",
+        &runtime_config.display().to_string(),
     ]
     .map(String::from)
     .to_vec();
+    for id in EXPORTED {
+        line.extend(["--component-id".to_string(), id.to_string()]);
+    }
     let adapters = Host::start_command_line(&whole_app_manifest(), &line, env.clone(), None);
     let manifest = adapters.manifest_path();
     let data_dir = manifest.parent().unwrap().join(".folio");
@@ -105,8 +140,7 @@ fn start_spin_app(spin: &std::path::Path) -> SpinApp {
         .arg("--out")
         .arg(out.path())
         .args(["--adapters-url", &adapters.url("")])
-        .args(["--component-id", "users", "--component-id", "content"])
-        .args(["--component-id", "billing"])
+        .args(EXPORTED.iter().flat_map(|id| ["--component-id", id]))
         .arg("--data-dir")
         .arg(&data_dir)
         .arg("--shim")
@@ -121,11 +155,10 @@ fn start_spin_app(spin: &std::path::Path) -> SpinApp {
         String::from_utf8_lossy(&export.stderr)
     );
     assert!(
-        said.contains("composed with the shim: billing, content, users"),
+        said.contains("composed with the shim: billing, content, flags, media, search, users"),
         "{said}"
     );
 
-    let port = free_port();
     let spin_env = std::fs::read_to_string(out.path().join("spin.env")).unwrap();
     let log = std::fs::File::create(out.path().join("spin.log")).unwrap();
     let child = Command::new(spin)
@@ -141,6 +174,7 @@ fn start_spin_app(spin: &std::path::Path) -> SpinApp {
     SpinApp {
         adapters,
         spin,
+        data_dir,
         _out: out,
     }
 }
@@ -180,11 +214,7 @@ async fn spin_app() -> Option<SpinApp> {
     Some(app)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_users_service_under_a_real_spin() {
-    let Some(app) = spin_app().await else {
-        return;
-    };
+async fn users(app: &SpinApp) {
     let api = Api { host: &app.spin };
     let run = unique();
 
@@ -267,11 +297,7 @@ async fn the_users_service_under_a_real_spin() {
     attack_the_adapter_service(&app.adapters).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_content_service_under_a_real_spin() {
-    let Some(app) = spin_app().await else {
-        return;
-    };
+async fn content(app: &SpinApp) {
     let api = Api { host: &app.spin };
     let run = unique();
     let (admin, _) = api
@@ -387,11 +413,7 @@ async fn the_content_service_under_a_real_spin() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_billing_service_under_a_real_spin() {
-    let Some(app) = spin_app().await else {
-        return;
-    };
+async fn billing(app: &SpinApp) {
     let api = Api { host: &app.spin };
     let run = unique();
     let (admin, _) = api
@@ -465,6 +487,227 @@ async fn the_billing_service_under_a_real_spin() {
     assert_eq!(verified.body["valid"], true, "{:?}", verified.body);
 }
 
+async fn search(app: &SpinApp) {
+    // Content's events reach search's worker as CloudEvents over HTTP from
+    // `folio adapters`; the worker reads the content feed by a chained call
+    // that proves its name, and writes the index in the adapter service.
+    folio_tests::search::search_flow(&app.spin).await;
+    scheduled_content_publishes_on_the_cron_tick(app).await;
+    attack_the_delivery_routes(app).await;
+}
+
+/// One app for every suite: Spin compiles each composed component at
+/// start (media's takes a minute on two cores), so the suites share a
+/// start, in an order where none counts what another made (search's facets
+/// count every published article).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_services_under_a_real_spin() {
+    let Some(app) = spin_app().await else {
+        return;
+    };
+    search(&app).await;
+    a_sign_in_flood_is_refused_before_the_service(&app).await;
+    users(&app).await;
+    content(&app).await;
+    billing(&app).await;
+    let SpinApp {
+        adapters,
+        spin,
+        data_dir,
+        _out,
+    } = app;
+    // Uploads stream through the shim into the adapter service's bucket,
+    // image jobs reach media's worker as CloudEvents, transcodes run ffmpeg
+    // in the adapter service, and delivery streams the bytes back.
+    let mh = MediaHost::adopt(spin, "media", data_dir);
+    images(&mh, false).await;
+    audio_and_video(&mh).await;
+    resumable(&mh).await;
+    drop(adapters);
+}
+
+/// The users service's `sign-in` policy (30 per minute per address), which
+/// `folio up`'s gateway applies, applied under Spin by the gateway composed
+/// in front of users: from another address, the attempts past 30 (and what
+/// the window refilled meanwhile) are refused with the host's 429 and never
+/// reach the service.
+async fn a_sign_in_flood_is_refused_before_the_service(app: &SpinApp) {
+    let elsewhere = folio_tests::reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let mut passed = 0;
+    let mut refused = None;
+    let began = Instant::now();
+    for _ in 0..40 {
+        let r = elsewhere
+            .post(app.spin.url("/api/v1/auth/login"))
+            .json(&json!({"email": "nobody@example.com", "password": "not the password 1"}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let retry_after = r.headers().get("retry-after").cloned();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        let by_policy = body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("rate limit `sign-in`"));
+        if status == 429 && by_policy {
+            assert!(retry_after.is_some(), "{body:?}");
+            refused = Some(body);
+            break;
+        }
+        passed += 1;
+    }
+    // The window refills one attempt every 2 s while the flood goes on.
+    let refilled = began.elapsed().as_secs() / 2;
+    assert!(
+        (30..=30 + refilled + 1).contains(&passed),
+        "{passed} passed in {:?}, then refused: {refused:?}",
+        began.elapsed()
+    );
+    assert!(refused.is_some(), "never refused");
+    // The exempt address still signs in.
+    let api = Api { host: &app.spin };
+    api.login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
+}
+
+/// Content's cron trigger, run by `folio adapters` and sent to the
+/// `content-cron` route: an item scheduled two seconds ahead publishes itself.
+async fn scheduled_content_publishes_on_the_cron_tick(app: &SpinApp) {
+    let api = Api { host: &app.spin };
+    let (admin, _) = api
+        .login(BOOTSTRAP_ADMIN_EMAIL, BOOTSTRAP_ADMIN_PASSWORD)
+        .await;
+    let now_ms = folio_guest::util::now_ms();
+    let due = folio_guest::util::rfc3339(now_ms - now_ms % 1000 + 2_000);
+    let r = api
+        .post(
+            "/api/v1/content",
+            Some(&admin),
+            json!({"title": "Due on a tick", "type": "article", "scheduledAt": due}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    for (to, status) in [("review", 200), ("published", 202)] {
+        let r = api
+            .post(
+                &format!("/api/v1/content/{id}/transitions"),
+                Some(&admin),
+                json!({ "to": to }),
+            )
+            .await;
+        assert_eq!(r.status, status, "{to}: {:?}", r.body);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = api.get(&format!("/api/v1/content/{id}"), None).await;
+        if r.status == 200 {
+            assert_eq!(r.body["status"], "published", "{:?}", r.body);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never published: {:?}", r.body);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The delivery routes and chained-only routes as an outsider reaches them
+/// on the Spin app: without the service's delivery token nothing is
+/// delivered, and a caller's name without its proof opens nothing.
+async fn attack_the_delivery_routes(app: &SpinApp) {
+    let deliver = |path: &str, token: Option<String>| {
+        let mut request = client()
+            .post(app.spin.url(path))
+            .header("ce-specversion", "1.0")
+            .header("ce-id", "forged-1")
+            .header("ce-source", "/attacker")
+            .header("ce-type", "folio.content.deleted")
+            .header("ce-subject", "x")
+            .header("folio-topic", "folio.content")
+            .header("folio-attempt", "1")
+            .header("content-type", "application/json")
+            .body(r#"{"id":"x"}"#);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let secret = SECRET.as_bytes();
+    for (path, token, why) in [
+        ("/_folio/deliver/search/events", None, "no token"),
+        (
+            "/_folio/deliver/search/events",
+            Some("0".repeat(64)),
+            "a guessed token",
+        ),
+        (
+            "/_folio/deliver/search/events",
+            Some(component_token(secret, "search")),
+            "search's own call token",
+        ),
+        (
+            "/_folio/deliver/search/events",
+            Some(delivery_token(secret, "content")),
+            "content's delivery token",
+        ),
+        (
+            "/_folio/deliver/search/events",
+            Some(delivery_token(
+                b"another secret, also 32 bytes long",
+                "search",
+            )),
+            "a token under another secret",
+        ),
+        ("/_folio/deliver/content/cron", None, "no token"),
+        (
+            "/_folio/deliver/content/cron",
+            Some(delivery_token(secret, "search")),
+            "search's delivery token",
+        ),
+    ] {
+        let r = deliver(path, token).await.unwrap();
+        assert_eq!(r.status(), 401, "{path} with {why}");
+    }
+    // The right token, a malformed event: refused before the handler.
+    let r = client()
+        .post(app.spin.url("/_folio/deliver/search/events"))
+        .bearer_auth(delivery_token(secret, "search"))
+        .header("ce-specversion", "1.0")
+        .header("folio-topic", "folio.content")
+        .header("folio-attempt", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("ce-id"));
+    let r = client()
+        .get(app.spin.url("/_folio/deliver/search/events"))
+        .bearer_auth(delivery_token(secret, "search"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+
+    // Spin passes any header through: a caller's name alone, or with a
+    // forged proof, does not open the content feed (drafts, paid bodies).
+    for proof in [
+        None,
+        Some("0".repeat(64)),
+        Some(component_token(secret, "search")),
+    ] {
+        let mut request = client()
+            .get(app.spin.url("/api/v1/content/index-feed?limit=10"))
+            .header("folio-calling-component", "search");
+        if let Some(proof) = &proof {
+            request = request.header("folio-calling-proof", proof);
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 404, "proof {proof:?}");
+    }
+}
+
 /// The adapter service as an attacker on the network sees it.
 async fn attack_the_adapter_service(adapters: &Host) {
     let session = "0123456789abcdef0123456789abcdef";
@@ -509,6 +752,36 @@ async fn attack_the_adapter_service(adapters: &Host) {
     let ghost = component_token(SECRET.as_bytes(), "ghost");
     let r = call("ghost", &ghost, session, open.clone()).await.unwrap();
     assert_eq!(r.status(), 403);
+
+    // Object bytes stream beside the calls, behind the same token check, and
+    // reach only the buckets a component is granted: users has none, and
+    // media's is not users'. A refused upload writes nothing.
+    let media = component_token(SECRET.as_bytes(), "media");
+    let object = |method: reqwest::Method, component: &str, token: &str| {
+        client()
+            .request(method, adapters.url(BLOBS_PATH))
+            .header(COMPONENT_HEADER, component)
+            .header(SESSION_HEADER, session)
+            .header(BUCKET_HEADER, "media")
+            .header(KEY_HEADER, "media/planted/original")
+            .bearer_auth(token)
+            .body("planted")
+            .send()
+    };
+    for (component, token) in [("media", ""), ("media", users.as_str())] {
+        let r = object(reqwest::Method::GET, component, token)
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{component} with {token:?}");
+    }
+    for method in [reqwest::Method::GET, reqwest::Method::PUT] {
+        let r = object(method.clone(), "users", &users).await.unwrap();
+        assert_eq!(r.status(), 422, "{method} as users");
+        let error: Value = r.json().await.unwrap();
+        assert!(error.get("NoSuchBucket").is_some(), "{method}: {error}");
+    }
+    let r = object(reqwest::Method::GET, "media", &media).await.unwrap();
+    assert_eq!(r.status(), 404, "nothing was planted");
 
     // Users reaches its own database and store, and only those its
     // manifest grants; its grants hold here too (no ATTACH of another file).

@@ -52,6 +52,9 @@ pub struct MediaHost {
     pub component: String,
     pub data_dir: PathBuf,
     pub s3: Option<S3>,
+    /// Whether the app records `folio.media` events at `/ev/received`
+    /// (the events fixture), for the flows to check what they carry.
+    pub records_events: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -100,6 +103,7 @@ pub fn start_media(
         component,
         data_dir,
         s3,
+        records_events: true,
         _dir: dir,
     }
 }
@@ -162,6 +166,22 @@ pub fn runtime_config(s3: &S3) -> String {
 }
 
 impl MediaHost {
+    /// The media service as another process serves it (Spin, with `folio
+    /// adapters` keeping its buckets under `data_dir`), on local disk and
+    /// without the events fixture; it cannot be restarted from here.
+    pub fn adopt(host: Host, component: &str, data_dir: PathBuf) -> MediaHost {
+        MediaHost {
+            host,
+            manifest: String::new(),
+            args: Vec::new(),
+            component: component.to_string(),
+            data_dir,
+            s3: None,
+            records_events: false,
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     pub fn api(&self) -> Api<'_> {
         Api { host: &self.host }
     }

@@ -6,6 +6,7 @@ pub mod billing;
 pub mod flags;
 pub mod load;
 pub mod media;
+pub mod media_flows;
 pub mod notifications;
 pub mod publishing;
 pub mod search;
@@ -111,6 +112,12 @@ pub fn build_fixtures() {
                 "folio-billing",
                 "-p",
                 "folio-spin-shim",
+                "-p",
+                "folio-spin-events",
+                "-p",
+                "folio-spin-cron",
+                "-p",
+                "folio-spin-gateway",
                 "--target-dir",
                 "target",
             ])

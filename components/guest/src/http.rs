@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 use spin_sdk::http::{Request, Response};
+use subtle::ConstantTimeEq;
 
 /// An RFC 9457 `application/problem+json` error.
 #[derive(Debug)]
@@ -162,18 +163,66 @@ pub fn chained_service(variable: &str, default: &str) -> String {
 /// The header the host sets on chained calls to the calling component's
 /// name, and strips from outside requests.
 const CALLING_COMPONENT: &str = "folio-calling-component";
+/// Under Spin, which neither sets nor strips [`CALLING_COMPONENT`], the
+/// caller proves its name with this header: the hex HMAC-SHA256 of the name
+/// under the app's `folio_chain_secret` (which `folio export spin` gives
+/// every component, with its own name as `folio_component`).
+const CALLING_PROOF: &str = "folio-calling-proof";
 
 /// Whether `request` is a chained call from a component that the
-/// comma-separated list in `variable` names.
+/// comma-separated list in `variable` names. Where the app has a
+/// `folio_chain_secret` (under Spin), the caller's name counts only with
+/// its proof.
 pub fn chained_from(request: &Request, variable: &str) -> bool {
     let Some(caller) = header(request, CALLING_COMPONENT) else {
         return false;
     };
+    if let Some(secret) = chain_secret() {
+        let proof = header(request, CALLING_PROOF).unwrap_or_default();
+        let expected = caller_proof(&secret, caller);
+        if !bool::from(proof.as_bytes().ct_eq(expected.as_bytes())) {
+            return false;
+        }
+    }
     let allowed = spin_sdk::variables::get(variable).unwrap_or_default();
     allowed
         .split(',')
         .map(str::trim)
         .any(|name| !name.is_empty() && name == caller)
+}
+
+/// Names this component on a chained call where the host does not (under
+/// Spin): its name and the proof [`chained_from`] checks. Under `folio up`
+/// the host sets the name itself and this adds nothing.
+pub fn sign_chained_call(request: &mut spin_sdk::http::RequestBuilder) {
+    let Some(secret) = chain_secret() else {
+        return;
+    };
+    let Some(me) = spin_sdk::variables::get("folio_component")
+        .ok()
+        .filter(|name| !name.is_empty())
+    else {
+        return;
+    };
+    request.header(CALLING_PROOF, caller_proof(&secret, &me));
+    request.header(CALLING_COMPONENT, me);
+}
+
+fn chain_secret() -> Option<String> {
+    spin_sdk::variables::get("folio_chain_secret")
+        .ok()
+        .filter(|secret| !secret.is_empty())
+}
+
+fn caller_proof(secret: &str, caller: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(caller.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The request's path without the query, e.g. `/api/v1/users/42`.

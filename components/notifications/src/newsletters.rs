@@ -7,7 +7,7 @@
 //! is rendered, from the tiers they hold then.
 
 use folio_guest::columns::{optional_text, text};
-use folio_guest::http::{Problem, chained_service};
+use folio_guest::http::{Problem, chained_service, sign_chained_call};
 use folio_guest::util::now_ms;
 use folio_guest::{Connection, Value};
 use serde::Deserialize;
@@ -109,6 +109,7 @@ fn fetch(content_id: &str) -> Result<Option<FeedItem>, Problem> {
     );
     let mut request = Request::get(url);
     request.header("accept", "application/json");
+    sign_chained_call(&mut request);
     let response: Response = spin_sdk::http::run(spin_sdk::http::send(request))
         .map_err(|e| Problem::unavailable(format!("the content feed could not be reached: {e}")))?;
     let status = *response.status();

@@ -2,6 +2,7 @@
 //! from the content service's index feed (granted by its `index_readers`
 //! variable), author names from the users service's public profiles.
 
+use folio_guest::http::sign_chained_call;
 use serde::Deserialize;
 use spin_sdk::http::{Request, Response};
 
@@ -130,6 +131,7 @@ fn get<T: serde::de::DeserializeOwned>(service: &str, path: &str) -> Result<T, S
     let url = format!("http://{service}.spin.internal{path}");
     let mut request = Request::get(url);
     request.header("accept", "application/json");
+    sign_chained_call(&mut request);
     let response: Response = spin_sdk::http::run(spin_sdk::http::send(request))
         .map_err(|e| SourceError::Unavailable(format!("{service} could not be reached: {e}")))?;
     let status = *response.status();

@@ -4,7 +4,7 @@
 //! component name comes from the variable `content_service` (default
 //! `content`).
 
-use folio_guest::http::chained_service;
+use folio_guest::http::{chained_service, sign_chained_call};
 use serde::Deserialize;
 use spin_sdk::http::{Request, Response};
 
@@ -91,6 +91,7 @@ fn get(path_and_query: &str) -> Result<FeedPage, FeedError> {
     );
     let mut request = Request::get(url);
     request.header("accept", "application/json");
+    sign_chained_call(&mut request);
     let response: Response = spin_sdk::http::run(spin_sdk::http::send(request)).map_err(|e| {
         FeedError::Unavailable(format!("the content feed could not be reached: {e}"))
     })?;

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use folio_guest::Value;
 use folio_guest::columns::{integer, text, text_in_list};
-use folio_guest::http::chained_service;
+use folio_guest::http::{chained_service, sign_chained_call};
 use folio_guest::search::Hit;
 use folio_guest::util::{now_ms, rfc3339};
 use spin_sdk::http::{Request, Response};
@@ -120,8 +120,10 @@ fn audience(ids: &[&str]) -> Result<HashMap<String, f32>, String> {
         "http://{}.spin.internal{path}",
         chained_service("analytics_service", "analytics")
     );
+    let mut request = Request::get(url);
+    sign_chained_call(&mut request);
     let response: Response =
-        spin_sdk::http::run(spin_sdk::http::send(Request::get(url))).map_err(|e| e.to_string())?;
+        spin_sdk::http::run(spin_sdk::http::send(request)).map_err(|e| e.to_string())?;
     if *response.status() != 200 {
         return Err(format!(
             "the analytics service answered {}",

@@ -8,6 +8,8 @@ use serde::de::DeserializeOwned;
 use spin_sdk::http::{Method, Request, Response};
 
 struct Endpoint {
+    /// The service's base URL, without a trailing `/`.
+    base: String,
     url: String,
     component: String,
     authorization: String,
@@ -29,11 +31,10 @@ fn endpoint() -> Result<&'static Endpoint, String> {
             };
             let mut session = [0u8; 16];
             getrandom::fill(&mut session).map_err(|e| e.to_string())?;
+            let base = var("folio_adapters_url")?.trim_end_matches('/').to_string();
             Ok(Endpoint {
-                url: format!(
-                    "{}{CALL_PATH}",
-                    var("folio_adapters_url")?.trim_end_matches('/')
-                ),
+                url: format!("{base}{CALL_PATH}"),
+                base,
                 component: var("folio_adapters_component")?,
                 authorization: format!("Bearer {}", var("folio_adapters_token")?),
                 session: session.iter().map(|b| format!("{b:02x}")).collect(),
@@ -79,4 +80,20 @@ pub fn call<T: DeserializeOwned, E: DeserializeOwned>(call: &Call) -> Result<Res
 /// abandoned session is dropped by the service when it goes idle).
 pub fn close(call: Call) {
     let _ = self::call::<(), ()>(&call);
+}
+
+/// The headers every request to the service carries: who calls, and for
+/// which instance.
+pub fn caller_headers() -> Result<Vec<(String, String)>, String> {
+    let endpoint = endpoint()?;
+    Ok(vec![
+        ("authorization".into(), endpoint.authorization.clone()),
+        (COMPONENT_HEADER.into(), endpoint.component.clone()),
+        (SESSION_HEADER.into(), endpoint.session.clone()),
+    ])
+}
+
+/// `path` on the service, as a URL.
+pub fn url(path: &str) -> Result<String, String> {
+    Ok(format!("{}{path}", endpoint()?.base))
 }

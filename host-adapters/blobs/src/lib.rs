@@ -23,11 +23,14 @@ pub use presign::{PresignedTarget, Signer};
 pub use runtime_config::{BlobBackendConfig, BlobConfig};
 pub use s3::PART_BYTES;
 
-mod bindings {
+/// Public for `folio adapters`, which makes the shim's calls on them; their
+/// serde form is the wire format of those calls.
+pub mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "folio:platform/blob-storage",
         imports: { default: async | trappable },
+        additional_derives: [serde::Serialize, serde::Deserialize],
         with: {
             "folio:platform/blobs.bucket": crate::Bucket,
             "folio:platform/blobs.download": crate::Download,

@@ -85,7 +85,7 @@ impl EndpointAccess {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default();
-        match constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+        match folio_adapter_protocol::tokens_match(presented, expected) {
             true => Ok(()),
             false => Err(StatusCode::UNAUTHORIZED),
         }
@@ -99,17 +99,6 @@ fn is_loopback(ip: IpAddr) -> bool {
             v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
     }
-}
-
-/// Whether `a` and `b` are equal, in time that does not depend on where
-/// they differ (nor on their lengths: both are hashed first).
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    use sha2::{Digest, Sha256};
-    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
 }
 
 impl RuntimeConfig {

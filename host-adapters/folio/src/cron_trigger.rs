@@ -22,6 +22,7 @@ use wasmtime::Store;
 use crate::executor::{Admission, GuestCall};
 use crate::manifest::{App, CronTrigger as CronTriggerDecl};
 use crate::problem::Failure;
+use crate::remote_delivery::Answer;
 use crate::runtime::{AppRuntime, CallerContext, HostState, LoadedComponent};
 use crate::telemetry::{Attribute, SpanKind};
 use crate::trace::{TraceContext, random_hex};
@@ -127,7 +128,8 @@ impl GuestCall for HandleCronEvent {
 /// What became of one run.
 enum Outcome {
     Ok,
-    /// The handler returned `error::other(message)`.
+    /// The handler returned `error::other(message)` (or, delivered to a
+    /// Spin app, the delivery failed).
     Error(String),
     /// A trap, the deadline, the memory cap, no free instance slot.
     Failed(Failure),
@@ -155,6 +157,13 @@ async fn run_once(
     trace: &TraceContext,
 ) -> Outcome {
     let component = &trigger.decl.component;
+    let deadline = runtime.limits.request_timeout;
+    if let Some(remote) = runtime.remote_delivery.get() {
+        return match remote.cron(component, timestamp, deadline).await {
+            Answer::Done => Outcome::Ok,
+            Answer::Rejected(why) | Answer::Failed(why) => Outcome::Error(why),
+        };
+    }
     let caller = CallerContext::new(component, request_id, trace.clone(), "");
     let call = HandleCronEvent {
         pre: trigger.pre.clone(),
@@ -163,7 +172,6 @@ async fn run_once(
     let admission = Admission::Background {
         wait: Some(SLOT_WAIT),
     };
-    let deadline = runtime.limits.request_timeout;
     let result = match runtime
         .start_instance(component, caller, admission, deadline, call)
         .await

@@ -20,6 +20,7 @@ use wasmtime::Store;
 
 use crate::executor::{Admission, GuestCall};
 use crate::manifest::{App, EventTrigger as EventTriggerDecl};
+use crate::remote_delivery::Answer;
 use crate::runtime::{AppRuntime, CallerContext, HostState, LoadedComponent};
 use crate::telemetry::{Attribute, SpanKind};
 use crate::trace::TraceContext;
@@ -340,42 +341,20 @@ async fn handle(
 ) -> Option<Outcome> {
     let decl = &trigger.decl;
     let trace = TraceContext::from_header(event.extensions.get("traceparent").map(String::as_str));
-    let caller = CallerContext::new(&decl.component, &event.id, trace.clone(), "");
     let began = std::time::Instant::now();
-    let call = HandleEvent {
-        pre: trigger.pre.clone(),
-        event: Event {
-            id: event.id.clone(),
-            source: event.source.clone(),
-            type_: event.event_type.clone(),
-            subject: event.subject.clone(),
-            time: event.time.clone(),
-            datacontenttype: event.datacontenttype.clone(),
-            data: event.data.clone(),
-            topic: event.topic.clone(),
-            attempt,
-            extensions: event
-                .extensions
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        },
-    };
     let deadline = decl.timeout.unwrap_or(runtime.limits.request_timeout);
-    let admission = Admission::Background { wait: None };
-    let started = tokio::select! {
-        started = runtime.start_instance(&decl.component, caller, admission, deadline, call) => started,
-        _ = stop.changed() => return None,
-    };
-    let outcome = match started {
-        Ok(instance) => instance.finish().await,
-        Err(failure) => Err(failure),
-    };
-    let outcome = match outcome {
-        Ok(Ok(())) => Outcome::Handled,
-        Ok(Err(HandleError::Retry(m))) => Outcome::Retry(m),
-        Ok(Err(HandleError::Reject(m))) => Outcome::Reject(m),
-        Err(failure) => Outcome::Retry(format!("{}: {}", failure.kind(), failure.log_detail())),
+    let outcome = match runtime.remote_delivery.get() {
+        Some(remote) => {
+            match remote
+                .event(&decl.component, event, attempt, deadline)
+                .await
+            {
+                Answer::Done => Outcome::Handled,
+                Answer::Rejected(why) => Outcome::Reject(why),
+                Answer::Failed(why) => Outcome::Retry(why),
+            }
+        }
+        None => handle_locally(runtime, trigger, event, attempt, &trace, deadline, stop).await?,
     };
     crate::telemetry::finished(
         &trace,
@@ -407,6 +386,56 @@ async fn handle(
             Outcome::Retry(m) | Outcome::Reject(m) => Some(m.chars().take(512).collect()),
         },
     );
+    Some(outcome)
+}
+
+/// One try of `event` in a fresh local instance; `None` if stopped while
+/// waiting for a background slot.
+async fn handle_locally(
+    runtime: &AppRuntime,
+    trigger: &EventTrigger,
+    event: &CloudEvent,
+    attempt: u32,
+    trace: &TraceContext,
+    deadline: Duration,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Outcome> {
+    let decl = &trigger.decl;
+    let caller = CallerContext::new(&decl.component, &event.id, trace.clone(), "");
+    let call = HandleEvent {
+        pre: trigger.pre.clone(),
+        event: Event {
+            id: event.id.clone(),
+            source: event.source.clone(),
+            type_: event.event_type.clone(),
+            subject: event.subject.clone(),
+            time: event.time.clone(),
+            datacontenttype: event.datacontenttype.clone(),
+            data: event.data.clone(),
+            topic: event.topic.clone(),
+            attempt,
+            extensions: event
+                .extensions
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        },
+    };
+    let admission = Admission::Background { wait: None };
+    let started = tokio::select! {
+        started = runtime.start_instance(&decl.component, caller, admission, deadline, call) => started,
+        _ = stop.changed() => return None,
+    };
+    let outcome = match started {
+        Ok(instance) => instance.finish().await,
+        Err(failure) => Err(failure),
+    };
+    let outcome = match outcome {
+        Ok(Ok(())) => Outcome::Handled,
+        Ok(Err(HandleError::Retry(m))) => Outcome::Retry(m),
+        Ok(Err(HandleError::Reject(m))) => Outcome::Reject(m),
+        Err(failure) => Outcome::Retry(format!("{}: {}", failure.kind(), failure.log_detail())),
+    };
     Some(outcome)
 }
 

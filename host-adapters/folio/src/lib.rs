@@ -25,6 +25,7 @@ pub mod outbound;
 pub mod problem;
 pub mod release_api;
 pub mod releases;
+pub mod remote_delivery;
 pub mod resilience;
 pub mod routing;
 pub mod runtime;

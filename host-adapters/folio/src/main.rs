@@ -109,6 +109,15 @@ struct AdaptersArgs {
     runtime_config: Option<PathBuf>,
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// The Spin app's base URL: run the event and cron triggers here and
+    /// deliver each event and tick to its route there (`folio export spin`
+    /// adds the routes). Without it, no trigger runs.
+    #[arg(long)]
+    deliver_to: Option<String>,
+    /// Only these components (repeatable; `folio export spin` prints the ones
+    /// it exported).
+    #[arg(long = "component-id")]
+    component_ids: Vec<String>,
 }
 
 #[derive(Args)]
@@ -346,7 +355,15 @@ fn adapters_secret() -> anyhow::Result<Vec<u8>> {
 
 fn adapters(args: AdaptersArgs) -> anyhow::Result<()> {
     let secret = adapters_secret()?;
-    let app = App::load(&args.manifest)?;
+    let mut app = App::load(&args.manifest)?;
+    if !args.component_ids.is_empty() {
+        app.retain_components(&args.component_ids)?;
+    }
+    let delivery = args
+        .deliver_to
+        .as_deref()
+        .map(|url| folio::remote_delivery::RemoteDelivery::new(url, secret.clone()))
+        .transpose()?;
     let config = runtime_config_from(args.runtime_config.as_deref())?;
     let limits = configured_limits(&config)?;
     let data_dir = args
@@ -356,18 +373,30 @@ fn adapters(args: AdaptersArgs) -> anyhow::Result<()> {
     builder::build(&app, Which::Missing)?;
     let cache = CompileCache::new(data_dir.join("compiled"));
     tokio::runtime::Runtime::new()?.block_on(async move {
+        let rate_limits = RateLimiter::new(
+            &folio::releases::manifest_rate_limits(&app),
+            config.rate_limits,
+        )
+        .await?;
         let storage = Storage {
             tables: config.capabilities,
             data_dir,
         };
         let runtime =
             AppRuntime::load(&app, limits, &cache, storage, &|k| std::env::var(k).ok()).await?;
-        let service = folio::adapter_service::AdapterService::new(runtime.clone(), secret)?;
+        let service =
+            folio::adapter_service::AdapterService::new(runtime.clone(), secret, rate_limits)?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
         tracing::info!(address = %listener.local_addr()?, app = %app.name, role = "adapters", "serving");
-        runtime.start_relays();
+        match delivery {
+            Some(delivery) => {
+                runtime.deliver_remotely(delivery);
+                runtime.start_background();
+            }
+            None => runtime.start_relays(),
+        }
         let served = service.serve(listener).await;
         runtime.stop_background().await;
         served
@@ -406,15 +435,37 @@ fn export_spin(args: SpinExportArgs) -> anyhow::Result<()> {
     })?;
     println!("composed with the shim: {}", report.composed.join(", "));
     println!("unchanged: {}", report.unchanged.join(", "));
+    if !report.rate_limited.is_empty() {
+        println!(
+            "behind the rate-limit gateway: {}",
+            report.rate_limited.join(", ")
+        );
+    }
     for (component, why) in &report.left_out {
         println!("left out: {component}: {why}");
     }
     if !report.triggers_left_out.is_empty() {
         println!(
-            "triggers Spin does not run: {}",
+            "triggers of components left out: {}",
             report.triggers_left_out.join(", ")
         );
     }
+    if !report.triggers_delivered.is_empty() {
+        println!(
+            "triggers `folio adapters --deliver-to <the Spin app's URL>` runs: {}",
+            report.triggers_delivered.join(", ")
+        );
+    }
+    let ids: Vec<String> = report
+        .composed
+        .iter()
+        .map(|id| format!("--component-id {id}"))
+        .collect();
+    println!(
+        "serve the adapters for them with `folio adapters -f {} {} --deliver-to <the Spin app's URL>`",
+        args.manifest.display(),
+        ids.join(" ")
+    );
     println!(
         "wrote {0}/spin.toml and {0}/spin.env: run `set -a; . {0}/spin.env; spin up -f {0}/spin.toml`",
         args.out.display()

@@ -257,6 +257,9 @@ pub struct AppRuntime {
     cache: CompileCache,
     data_dir: PathBuf,
     pub(crate) self_ref: Weak<AppRuntime>,
+    /// Set by `folio adapters --deliver-to`: triggers send each try to the
+    /// Spin app instead of running a local instance.
+    pub(crate) remote_delivery: std::sync::OnceLock<crate::remote_delivery::RemoteDelivery>,
 }
 
 /// What every release of the process shares.
@@ -469,7 +472,16 @@ impl AppRuntime {
             cache,
             data_dir,
             self_ref: self_ref.clone(),
+            remote_delivery: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Makes event and cron triggers deliver to a Spin app (`folio adapters
+    /// --deliver-to`); set once, before the triggers start.
+    pub fn deliver_remotely(&self, delivery: crate::remote_delivery::RemoteDelivery) {
+        if self.remote_delivery.set(delivery).is_err() {
+            tracing::warn!("remote delivery was already set; the first one stays");
+        }
     }
 
     /// Where `component`'s once-per-cluster runs are claimed: its `default`

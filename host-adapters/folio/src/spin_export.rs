@@ -5,8 +5,19 @@
 //! imports, and the component's own bytes are unchanged inside. The
 //! manifest is the original one with those components' sources replaced,
 //! the adapter service added to their outbound hosts and variables, and
-//! what Spin cannot run (event and cron triggers, components needing
-//! interfaces the shim does not provide yet) left out and reported.
+//! what Spin cannot run (components needing interfaces the shim does not
+//! provide yet) left out and reported.
+//!
+//! Spin has no event trigger, and its cron trigger is a plugin: `folio
+//! adapters --deliver-to` runs both and sends each event and tick over
+//! HTTP. For a component with such triggers the export adds a component
+//! per kind (`<id>-events`, `<id>-cron`): the composed component wrapped by
+//! a delivery component (`components/spin-events`, `components/spin-cron`)
+//! that takes the request on `/_folio/deliver/<id>/...`, checks the
+//! service's delivery token and calls the component's own export. A
+//! component with `tool.folio` rate limits is put behind a gateway
+//! (`components/spin-gateway`) that asks the adapter service for the host's
+//! verdict on each request.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,12 +26,16 @@ use anyhow::Context;
 use wac_graph::types::Package;
 use wac_graph::{CompositionGraph, EncodeOptions};
 
+use folio_adapter_protocol::DELIVER_PREFIX;
+
 use crate::manifest::App;
 
 /// What `folio export spin` is asked for.
 pub struct ExportRequest<'a> {
     pub app: &'a App,
-    /// The shim component (`folio_spin_shim.wasm`).
+    /// The shim component (`folio_spin_shim.wasm`); the delivery components
+    /// (`folio_spin_events.wasm`, `folio_spin_cron.wasm`) and the rate-limit
+    /// gateway (`folio_spin_gateway.wasm`) are beside it.
     pub shim: &'a Path,
     /// Where the Spin app is written: `spin.toml`, composed components and
     /// `spin.env` (the variables Spin needs, secrets among them).
@@ -41,8 +56,12 @@ pub struct ExportReport {
     pub unchanged: Vec<String>,
     /// Component, and why Spin cannot run it yet.
     pub left_out: Vec<(String, String)>,
-    /// Triggers Spin has no equivalent of, as `kind: component`.
+    /// Triggers of components left out, as `kind: component`.
     pub triggers_left_out: Vec<String>,
+    /// Triggers `folio adapters --deliver-to` runs, as `kind: component`.
+    pub triggers_delivered: Vec<String>,
+    /// Components behind the rate-limit gateway (`components/spin-gateway`).
+    pub rate_limited: Vec<String>,
 }
 
 /// The interfaces the shim answers; a component importing any other
@@ -57,6 +76,10 @@ fn shim_answers(import: &str) -> bool {
             "folio:platform/kv-expiry",
             "folio:platform/access-tokens",
             "folio:platform/passwords",
+            "folio:platform/search",
+            "folio:platform/mail",
+            "folio:platform/blobs",
+            "folio:platform/transcode",
         ]
         .contains(&name)
 }
@@ -81,14 +104,27 @@ pub fn export(request: ExportRequest<'_>) -> anyhow::Result<ExportReport> {
         }
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let shim_bytes =
-        std::fs::read(shim).with_context(|| format!("cannot read the shim {}", shim.display()))?;
+    let read = |path: &Path| {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let shim_bytes = read(shim)?;
+    let beside_shim = |name: &str| shim.with_file_name(name);
+    let gateway_bytes = read(&beside_shim("folio_spin_gateway.wasm"))?;
+    let mut delivery_kinds = Vec::new();
+    if !app.event_triggers.is_empty() {
+        delivery_kinds.push(("events", read(&beside_shim("folio_spin_events.wasm"))?));
+    }
+    if !app.cron_triggers.is_empty() {
+        delivery_kinds.push(("cron", read(&beside_shim("folio_spin_cron.wasm"))?));
+    }
     let text = std::fs::read_to_string(&app.manifest_path)?;
     let mut manifest: toml::Table = toml::from_str(&text)?;
     let adapters_origin = origin(adapters_url)?;
 
     let mut report = ExportReport::default();
     let mut kept = Vec::new();
+    // The delivery components: id, manifest table, route.
+    let mut deliveries: Vec<(String, toml::Table, String)> = Vec::new();
     let mut token_variables = Vec::new();
     for decl in app.components.values() {
         if !only.is_empty() && !only.contains(&decl.id) {
@@ -113,11 +149,24 @@ pub fn export(request: ExportRequest<'_>) -> anyhow::Result<ExportReport> {
             continue;
         }
         let table = component_table(&mut manifest, &decl.id)?;
+        // The shim answers these; Spin would otherwise open its own.
+        table.remove("sqlite_databases");
+        table.remove("key_value_stores");
+        table.remove("build");
         if imports.iter().any(|i| needs_shim(i)) {
             let composed = compose(&bytes, &shim_bytes)
                 .with_context(|| format!("component `{}`: composing with the shim", decl.id))?;
             let path = out.join(format!("{}.wasm", decl.id));
-            std::fs::write(&path, composed)?;
+            if decl.rate_limits.is_empty() {
+                std::fs::write(&path, &composed)?;
+            } else {
+                // Its rate limits, asked of the adapter service before the
+                // service sees the request (deliveries below skip them).
+                let gated = compose(&gateway_bytes, &composed)
+                    .with_context(|| format!("component `{}`: composing the gateway", decl.id))?;
+                std::fs::write(&path, gated)?;
+                report.rate_limited.push(decl.id.clone());
+            }
             table.insert("source".into(), path.display().to_string().into());
             let hosts = table
                 .entry("allowed_outbound_hosts")
@@ -135,6 +184,13 @@ pub fn export(request: ExportRequest<'_>) -> anyhow::Result<ExportReport> {
                     "{{ folio_adapters_url }}".into(),
                 );
                 vars.insert("folio_adapters_component".into(), decl.id.clone().into());
+                // Spin does not name the caller of a chained call: components
+                // prove their names to each other (`folio_guest::http::chained_from`).
+                vars.insert("folio_component".into(), decl.id.clone().into());
+                vars.insert(
+                    "folio_chain_secret".into(),
+                    "{{ folio_chain_secret }}".into(),
+                );
                 vars.insert(
                     "folio_adapters_token".into(),
                     format!("{{{{ {token_variable} }}}}").into(),
@@ -146,15 +202,66 @@ pub fn export(request: ExportRequest<'_>) -> anyhow::Result<ExportReport> {
             );
             token_variables.push(token_variable);
             report.composed.push(decl.id.clone());
+            let service_table = table.clone();
+            for (kind, router) in &delivery_kinds {
+                let triggered = match *kind {
+                    "events" => app.event_triggers.iter().any(|t| t.component == decl.id),
+                    _ => app.cron_triggers.iter().any(|t| t.component == decl.id),
+                };
+                if !triggered {
+                    continue;
+                }
+                let id = format!("{}-{kind}", decl.id);
+                let wrapped = compose(router, &composed)
+                    .with_context(|| format!("component `{id}`: composing the delivery route"))?;
+                let path = out.join(format!("{id}.wasm"));
+                std::fs::write(&path, wrapped)?;
+                let mut delivery_table = service_table.clone();
+                delivery_table.insert("source".into(), path.display().to_string().into());
+                let token_variable = format!("folio_delivery_token_{}", decl.id.replace('-', "_"));
+                if let Some(toml::Value::Table(vars)) = delivery_table.get_mut("variables") {
+                    vars.insert(
+                        "folio_delivery_token".into(),
+                        format!("{{{{ {token_variable} }}}}").into(),
+                    );
+                }
+                if !variables.contains_key(&token_variable) {
+                    variables.insert(
+                        token_variable.clone(),
+                        folio_adapter_protocol::delivery_token(secret, &decl.id),
+                    );
+                    token_variables.push(token_variable);
+                }
+                deliveries.push((
+                    id,
+                    delivery_table,
+                    format!("{DELIVER_PREFIX}{}/{kind}", decl.id),
+                ));
+            }
         } else {
             table.insert("source".into(), decl.source.display().to_string().into());
             report.unchanged.push(decl.id.clone());
         }
-        // The shim answers these; Spin would otherwise open its own.
-        table.remove("sqlite_databases");
-        table.remove("key_value_stores");
-        table.remove("build");
         kept.push(decl.id.clone());
+    }
+    for (id, table, route) in deliveries {
+        manifest
+            .get_mut("component")
+            .and_then(toml::Value::as_table_mut)
+            .ok_or_else(|| anyhow::anyhow!("the manifest has no [component] tables"))?
+            .insert(id.clone(), table.into());
+        let mut trigger = toml::Table::new();
+        trigger.insert("route".into(), route.into());
+        trigger.insert("component".into(), id.clone().into());
+        http_triggers(&mut manifest)?.push(trigger.into());
+        kept.push(id);
+    }
+    if !report.composed.is_empty() {
+        variables.insert(
+            "folio_chain_secret".into(),
+            folio_adapter_protocol::component_token(secret, "chained calls"),
+        );
+        token_variables.push("folio_chain_secret".into());
     }
     for name in token_variables {
         let mut declared = toml::Table::new();
@@ -179,13 +286,16 @@ pub fn export(request: ExportRequest<'_>) -> anyhow::Result<ExportReport> {
                     .get("component")
                     .and_then(toml::Value::as_str)
                     .unwrap_or_default();
-                let keep = kind == "http" && kept.iter().any(|k| k == component);
-                if !keep && kept.iter().any(|k| k == component) {
-                    report
-                        .triggers_left_out
-                        .push(format!("{kind}: {component}"));
+                let exported = kept.iter().any(|k| k == component);
+                if kind != "http" {
+                    let delivered = report.composed.iter().any(|c| c == component);
+                    match delivered {
+                        true => &mut report.triggers_delivered,
+                        false => &mut report.triggers_left_out,
+                    }
+                    .push(format!("{kind}: {component}"));
                 }
-                keep
+                kind == "http" && exported
             });
         }
         triggers.retain(|kind, _| kind == "http");
@@ -216,6 +326,18 @@ fn component_table<'m>(
         .and_then(|c| c.get_mut(id))
         .and_then(toml::Value::as_table_mut)
         .ok_or_else(|| anyhow::anyhow!("no [component.{id}] table"))
+}
+
+fn http_triggers(manifest: &mut toml::Table) -> anyhow::Result<&mut Vec<toml::Value>> {
+    manifest
+        .entry("trigger")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .ok_or_else(|| anyhow::anyhow!("[trigger] is not a table"))?
+        .entry("http")
+        .or_insert_with(|| toml::Value::Array(Vec::new()))
+        .as_array_mut()
+        .ok_or_else(|| anyhow::anyhow!("[[trigger.http]] is not an array"))
 }
 
 fn app_variables(manifest: &mut toml::Table) -> anyhow::Result<&mut toml::Table> {
@@ -251,12 +373,13 @@ fn imports_of(id: &str, bytes: &[u8]) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-/// `service` with each import the shim exports plugged by one shim instance.
-fn compose(service: &[u8], shim: &[u8]) -> anyhow::Result<Vec<u8>> {
+/// `socket` with each import that `plug` exports filled by one instance of
+/// `plug`: a service and the shim, or a delivery component and a service.
+fn compose(socket: &[u8], plug: &[u8]) -> anyhow::Result<Vec<u8>> {
     let mut graph = CompositionGraph::new();
-    let socket = Package::from_bytes("folio:service", None, service.to_vec(), graph.types_mut())?;
+    let socket = Package::from_bytes("folio:socket", None, socket.to_vec(), graph.types_mut())?;
     let socket = graph.register_package(socket)?;
-    let plug = Package::from_bytes("folio:spin-shim", None, shim.to_vec(), graph.types_mut())?;
+    let plug = Package::from_bytes("folio:plug", None, plug.to_vec(), graph.types_mut())?;
     let plug = graph.register_package(plug)?;
     wac_graph::plug(&mut graph, vec![plug], socket)?;
     Ok(graph.encode(EncodeOptions::default())?)
@@ -290,8 +413,10 @@ mod tests {
     fn the_shim_answers_what_it_exports_and_nothing_else() {
         assert!(shim_answers("folio:platform/sql@0.1.0"));
         assert!(shim_answers("wasi:keyvalue/atomics@0.2.0-draft2"));
-        assert!(!shim_answers("folio:platform/blobs@0.1.0"));
+        assert!(shim_answers("folio:platform/search@0.1.0"));
+        assert!(shim_answers("folio:platform/blobs@0.1.0"));
         assert!(!shim_answers("folio:platform/sql-admin@0.1.0"));
+        assert!(!shim_answers("folio:platform/event-handler@0.1.0"));
         assert!(needs_shim("folio:platform/blobs@0.1.0"));
         assert!(!needs_shim("wasi:http/outgoing-handler@0.2.0"));
     }

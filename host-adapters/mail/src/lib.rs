@@ -26,11 +26,14 @@ use wasmtime::component::{HasData, Linker};
 pub use message::OutgoingMail;
 pub use runtime_config::{MailConfig, MailSettings, Tls, TransportSettings};
 
-mod bindings {
+/// Public for `folio adapters`, which makes the shim's calls on them; their
+/// serde form is the wire format of those calls.
+pub mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "folio:platform/outgoing-mail",
         imports: { default: async },
+        additional_derives: [serde::Serialize, serde::Deserialize],
     });
 }
 

@@ -139,7 +139,154 @@ pub enum Call {
         store: String,
         keys: Vec<String>,
     },
+    /// Whether the component may open `index`; nothing is kept. The search
+    /// calls carry the WIT records (`document`, `query`, `any-of`) in the
+    /// serde form both sides' generated bindings derive.
+    SearchOpen {
+        index: String,
+    },
+    SearchUpsert {
+        index: String,
+        documents: Json,
+    },
+    SearchDelete {
+        index: String,
+        ids: Vec<String>,
+        version: i64,
+    },
+    SearchQuery {
+        index: String,
+        query: Json,
+    },
+    SearchSuggest {
+        index: String,
+        text: String,
+        filters: Vec<Vec<(String, String)>>,
+        limit: u32,
+    },
+    SearchMoreLikeThis {
+        index: String,
+        id: String,
+        shared: Vec<String>,
+        filters: Vec<Vec<(String, String)>>,
+        limit: u32,
+    },
+    SearchStats {
+        index: String,
+    },
+    SearchBeginRebuild {
+        index: String,
+    },
+    SearchRebuildUpsert {
+        index: String,
+        rebuild: String,
+        documents: Json,
+    },
+    SearchFinishRebuild {
+        index: String,
+        rebuild: String,
+    },
+    SearchAbandonRebuild {
+        index: String,
+        rebuild: String,
+    },
+    /// `mail.send` of a WIT `message`, in its serde form.
+    MailSend {
+        message: Json,
+    },
+    /// Whether the component may open `bucket`; nothing is kept. Object
+    /// bytes do not go through calls: see [`BLOBS_PATH`].
+    BlobsOpen {
+        bucket: String,
+    },
+    BlobsHead {
+        bucket: String,
+        key: String,
+    },
+    BlobsDelete {
+        bucket: String,
+        key: String,
+    },
+    BlobsList {
+        bucket: String,
+        prefix: String,
+        start_after: Option<String>,
+        limit: u32,
+    },
+    BlobsPresignGet {
+        bucket: String,
+        key: String,
+        expires_secs: u32,
+    },
+    BlobsPresignPut {
+        bucket: String,
+        key: String,
+        content_type: String,
+        expires_secs: u32,
+    },
+    TranscodeProbe {
+        bucket: String,
+        key: String,
+    },
+    /// Starts a job (a WIT `transcode-request`), held in the session until
+    /// closed: closing one that has not succeeded kills ffmpeg.
+    TranscodeStart {
+        request: Json,
+    },
+    TranscodeWait {
+        job: Handle,
+        timeout_ms: u32,
+    },
+    TranscodeCancel {
+        job: Handle,
+    },
+    TranscodeClose {
+        job: Handle,
+    },
+    /// Under Spin, the host's rate-limit verdict on one request to the
+    /// component (its `tool.folio` policies, the runtime config's, the same
+    /// counters): the client's address as Spin saw it, and the bearer token
+    /// for policies keyed on the user.
+    RateCheck {
+        method: String,
+        path: String,
+        address: String,
+        bearer: Option<String>,
+    },
 }
+
+/// The answer to [`Call::RateCheck`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateVerdict {
+    /// Set when a policy is exhausted.
+    pub refusal: Option<RateRefusal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateRefusal {
+    pub detail: String,
+    pub retry_after_secs: u64,
+}
+
+/// Object bytes stream over their own requests, beside the calls:
+/// `GET` streams an object's bytes (404 when there is none; its metadata,
+/// JSON, in [`OBJECT_META_HEADER`]), `PUT` streams the request body into a
+/// new object and answers the JSON `Reply` of `finish`. Both name the
+/// object in [`BUCKET_HEADER`] and [`KEY_HEADER`] (percent-encoded, as
+/// [`encode_header_value`]); a `GET` may carry [`RANGE_HEADER`]
+/// (`offset-` or `offset-length`), a `PUT` its [`CONTENT_TYPE_HEADER`]. An
+/// answer of the interface's error is a 422 with the error as JSON.
+pub const BLOBS_PATH: &str = "/v1/blobs";
+pub const BUCKET_HEADER: &str = "folio-bucket";
+pub const KEY_HEADER: &str = "folio-key";
+pub const RANGE_HEADER: &str = "folio-range";
+pub const CONTENT_TYPE_HEADER: &str = "folio-content-type";
+pub const OBJECT_META_HEADER: &str = "folio-object-meta";
+
+/// A WIT record in the serde form of the generated bindings (field names
+/// as in WIT, snake_case): the shim and the service generate those types
+/// from the same WIT, so neither keeps a copy of them.
+pub type Json = serde_json::Value;
 
 /// The answer to a call: the WIT `result`, `ok` or `err`. A call the
 /// service cannot make at all (an unknown handle, a malformed body) is an
@@ -261,6 +408,85 @@ pub struct MaybeEntry {
     pub value: Option<Vec<u8>>,
 }
 
+/// Where the adapter service delivers a component's events and cron ticks,
+/// on the Spin app: `{DELIVER_PREFIX}{component}/events` and `.../cron`,
+/// each served by a delivery component composed around the component.
+pub const DELIVER_PREFIX: &str = "/_folio/deliver/";
+
+/// Headers of a delivery beside the CloudEvents ones: which try this is
+/// (from 1), and the topic the event was read from.
+pub const ATTEMPT_HEADER: &str = "folio-attempt";
+pub const TOPIC_HEADER: &str = "folio-topic";
+/// A cron tick's fire time, in Unix seconds.
+pub const SCHEDULED_AT_HEADER: &str = "folio-scheduled-at";
+
+/// The bearer token the service presents when it delivers to `component`:
+/// not the token `component` calls the service with, so a component cannot
+/// forge its own events or another's.
+pub fn delivery_token(secret: &[u8], component: &str) -> String {
+    component_token(secret, &format!("deliver {component}"))
+}
+
+/// Whether a delivery's `authorization` header is `Bearer <token>`, `token`
+/// being the receiving component's `folio_delivery_token`; with no token
+/// configured, nothing is.
+pub fn delivery_authorized(authorization: Option<&str>, token: Option<&str>) -> bool {
+    match token {
+        Some(token) if !token.is_empty() => tokens_match(
+            authorization.unwrap_or_default(),
+            &format!("Bearer {token}"),
+        ),
+        _ => false,
+    }
+}
+
+/// Whether a presented token is `expected`, in time that depends neither
+/// on where they differ nor on their lengths (both are hashed first).
+pub fn tokens_match(presented: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (
+        Sha256::digest(presented.as_bytes()),
+        Sha256::digest(expected.as_bytes()),
+    );
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// A CloudEvents attribute as an HTTP header value (binary content mode):
+/// space to `~` pass, except `"` and `%`; every other byte of its UTF-8 is
+/// percent-encoded.
+pub fn encode_header_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b' '..=b'~' if byte != b'"' && byte != b'%' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// The attribute an [`encode_header_value`] header carries; `None` when it
+/// is not well-formed percent-encoded UTF-8.
+pub fn decode_header_value(header: &str) -> Option<String> {
+    let bytes = header.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// The bearer token of `component`: the hex HMAC-SHA256 of its name under
 /// the service's secret, so the service needs no list of tokens and one
 /// component's token opens nothing of another's.
@@ -331,6 +557,51 @@ mod tests {
         assert_eq!(users.len(), 64);
         assert_ne!(users, component_token(b"secret one", "content"));
         assert_ne!(users, component_token(b"secret two", "users"));
+    }
+
+    #[test]
+    fn delivery_tokens_are_not_call_tokens() {
+        let secret = b"a secret of thirty-two bytes, ok";
+        assert_ne!(
+            delivery_token(secret, "search"),
+            component_token(secret, "search")
+        );
+        assert!(tokens_match(
+            &delivery_token(secret, "search"),
+            &delivery_token(secret, "search")
+        ));
+        assert!(!tokens_match(
+            &delivery_token(secret, "search"),
+            &delivery_token(secret, "content")
+        ));
+        assert!(!tokens_match("abc", "abcd"));
+        assert!(delivery_authorized(Some("Bearer t0k"), Some("t0k")));
+        assert!(!delivery_authorized(Some("Bearer "), Some("")));
+        assert!(!delivery_authorized(None, None));
+        assert!(!delivery_authorized(Some("t0k"), Some("t0k")));
+    }
+
+    #[test]
+    fn header_values_percent_encode_what_http_cannot_carry() {
+        for value in [
+            "plain /content/1",
+            "50% \"quoted\"",
+            "Grüße\r\nX-Injected: 1",
+            "",
+        ] {
+            let header = encode_header_value(value);
+            assert!(
+                header
+                    .bytes()
+                    .all(|b| (b' '..=b'~').contains(&b) && b != b'"'),
+                "{header}"
+            );
+            assert_eq!(decode_header_value(&header).as_deref(), Some(value));
+        }
+        assert_eq!(encode_header_value("a%b"), "a%25b");
+        assert_eq!(decode_header_value("%4"), None);
+        assert_eq!(decode_header_value("%zz"), None);
+        assert_eq!(decode_header_value("%FF"), None, "not UTF-8");
     }
 
     #[test]

@@ -19,11 +19,14 @@ pub use index::{
 };
 pub use runtime_config::SearchConfig;
 
-mod bindings {
+/// Public for `folio adapters`, which makes the shim's calls on them; their
+/// serde form is the wire format of those calls.
+pub mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "folio:platform/full-text-search",
         imports: { default: async | trappable },
+        additional_derives: [serde::Serialize, serde::Deserialize],
         with: {
             "folio:platform/search.index": crate::SearchIndex,
         },

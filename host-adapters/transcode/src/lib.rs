@@ -28,11 +28,14 @@ pub use jobs::{
 pub use probe::{MediaInfo, StreamInfo};
 pub use runtime_config::{TranscodeConfig, TranscodeSettings};
 
-mod bindings {
+/// Public for `folio adapters`, which makes the shim's calls on them; their
+/// serde form is the wire format of those calls.
+pub mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "folio:platform/transcoding",
         imports: { default: async | trappable },
+        additional_derives: [serde::Serialize, serde::Deserialize],
         with: {
             "folio:platform/transcode.job": crate::Job,
         },

@@ -17,7 +17,18 @@ use folio_kv::bindings::wasi::keyvalue::store::{self, Host as _, HostBucket as _
 use folio_sql::bindings::folio::platform::event_types::OutgoingEvent as SqlOutgoing;
 use folio_sql::bindings::folio::platform::sql::{self as sql_wit, HostConnection, HostTransaction};
 
-use crate::capability::{ComponentStates, events_view, kv_view, sql_view};
+use folio_mail::bindings::folio::platform::mail::Host as _;
+use folio_search_index::bindings::folio::platform::search::{self as search_wit, HostIndex};
+
+use folio_blobs::bindings::folio::platform::blobs::{self as blobs_wit, HostBucket};
+use folio_transcode::bindings::folio::platform::transcode::{
+    self as transcode_wit, Host as _, HostJob,
+};
+
+use crate::capability::{
+    ComponentStates, blobs_view, events_view, kv_view, mail_view, search_view, sql_view,
+    transcode_view,
+};
 
 /// The JSON reply to `call`; `Err` when it cannot be made (a trap).
 pub async fn dispatch(
@@ -43,6 +54,37 @@ pub async fn dispatch(
             match HostConnection::open(&mut sql!(), $database).await? {
                 Ok(connection) => connection,
                 Err(e) => return reply::<(), _>(Err(sql_error(e))),
+            }
+        };
+    }
+    macro_rules! search {
+        () => {
+            search_view(table, component, traceparent)
+        };
+    }
+    macro_rules! index {
+        ($index:expr) => {
+            match HostIndex::open(&mut search!(), $index).await? {
+                Ok(index) => index,
+                Err(e) => return reply::<(), _>(Err(e)),
+            }
+        };
+    }
+    macro_rules! blobs {
+        () => {
+            blobs_view(table, component, traceparent)
+        };
+    }
+    macro_rules! transcode {
+        () => {
+            transcode_view(table, component, traceparent)
+        };
+    }
+    macro_rules! blob_bucket {
+        ($bucket:expr) => {
+            match HostBucket::open(&mut blobs!(), $bucket).await? {
+                Ok(bucket) => bucket,
+                Err(e) => return reply::<(), _>(Err(e)),
             }
         };
     }
@@ -251,11 +293,146 @@ pub async fn dispatch(
             let done = kv!().delete_many(bucket, keys).await?;
             reply(done.map_err(kv_error))
         }
+        Call::SearchOpen { index } => {
+            index!(index);
+            reply::<(), search_wit::Error>(Ok(()))
+        }
+        Call::SearchUpsert { index, documents } => {
+            let documents: Vec<search_wit::Document> = serde_json::from_value(documents)?;
+            let index = index!(index);
+            reply(HostIndex::upsert(&mut search!(), index, documents).await?)
+        }
+        Call::SearchDelete {
+            index,
+            ids,
+            version,
+        } => {
+            let index = index!(index);
+            reply(HostIndex::delete(&mut search!(), index, ids, version).await?)
+        }
+        Call::SearchQuery { index, query } => {
+            let query: search_wit::Query = serde_json::from_value(query)?;
+            let index = index!(index);
+            reply(HostIndex::search(&mut search!(), index, query).await?)
+        }
+        Call::SearchSuggest {
+            index,
+            text,
+            filters,
+            limit,
+        } => {
+            let index = index!(index);
+            reply(HostIndex::suggest(&mut search!(), index, text, filters, limit).await?)
+        }
+        Call::SearchMoreLikeThis {
+            index,
+            id,
+            shared,
+            filters,
+            limit,
+        } => {
+            let index = index!(index);
+            let similar =
+                HostIndex::more_like_this(&mut search!(), index, id, shared, filters, limit)
+                    .await?;
+            reply(similar)
+        }
+        Call::SearchStats { index } => {
+            let index = index!(index);
+            reply(HostIndex::stats(&mut search!(), index).await?)
+        }
+        Call::SearchBeginRebuild { index } => {
+            let index = index!(index);
+            reply(HostIndex::begin_rebuild(&mut search!(), index).await?)
+        }
+        Call::SearchRebuildUpsert {
+            index,
+            rebuild,
+            documents,
+        } => {
+            let documents: Vec<search_wit::Document> = serde_json::from_value(documents)?;
+            let index = index!(index);
+            reply(HostIndex::rebuild_upsert(&mut search!(), index, rebuild, documents).await?)
+        }
+        Call::SearchFinishRebuild { index, rebuild } => {
+            let index = index!(index);
+            reply(HostIndex::finish_rebuild(&mut search!(), index, rebuild).await?)
+        }
+        Call::SearchAbandonRebuild { index, rebuild } => {
+            let index = index!(index);
+            reply(HostIndex::abandon_rebuild(&mut search!(), index, rebuild).await?)
+        }
+        Call::BlobsOpen { bucket } => {
+            blob_bucket!(bucket);
+            reply::<(), blobs_wit::Error>(Ok(()))
+        }
+        Call::BlobsHead { bucket, key } => {
+            let bucket = blob_bucket!(bucket);
+            reply(HostBucket::head(&mut blobs!(), bucket, key).await?)
+        }
+        Call::BlobsDelete { bucket, key } => {
+            let bucket = blob_bucket!(bucket);
+            reply(HostBucket::delete(&mut blobs!(), bucket, key).await?)
+        }
+        Call::BlobsList {
+            bucket,
+            prefix,
+            start_after,
+            limit,
+        } => {
+            let bucket = blob_bucket!(bucket);
+            reply(HostBucket::list(&mut blobs!(), bucket, prefix, start_after, limit).await?)
+        }
+        Call::BlobsPresignGet {
+            bucket,
+            key,
+            expires_secs,
+        } => {
+            let bucket = blob_bucket!(bucket);
+            reply(HostBucket::presign_get(&mut blobs!(), bucket, key, expires_secs).await?)
+        }
+        Call::BlobsPresignPut {
+            bucket,
+            key,
+            content_type,
+            expires_secs,
+        } => {
+            let bucket = blob_bucket!(bucket);
+            let url =
+                HostBucket::presign_put(&mut blobs!(), bucket, key, content_type, expires_secs)
+                    .await?;
+            reply(url)
+        }
+        Call::TranscodeProbe { bucket, key } => reply(transcode!().probe(bucket, key).await?),
+        Call::TranscodeStart { request } => {
+            let request: transcode_wit::TranscodeRequest = serde_json::from_value(request)?;
+            let job = HostJob::start(&mut transcode!(), request).await?;
+            reply(job.map(|job| job.rep()))
+        }
+        Call::TranscodeWait { job, timeout_ms } => {
+            let state =
+                HostJob::wait(&mut transcode!(), Resource::new_own(job), timeout_ms).await?;
+            reply::<_, ()>(Ok(state))
+        }
+        Call::TranscodeCancel { job } => {
+            HostJob::cancel(&mut transcode!(), Resource::new_own(job)).await?;
+            reply::<(), ()>(Ok(()))
+        }
+        Call::TranscodeClose { job } => {
+            HostJob::drop(&mut transcode!(), Resource::new_own(job)).await?;
+            reply::<(), ()>(Ok(()))
+        }
+        // The service answers it before dispatch: it needs the host's rate limiter.
+        Call::RateCheck { .. } => wasmtime::bail!("a rate check is not a binding call"),
+        Call::MailSend { message } => {
+            let message = serde_json::from_value(message)?;
+            reply(mail_view(component, traceparent).send(message).await)
+        }
     }
 }
 
-/// What a call does with its instance's session: transactions and CAS
-/// handles live there; the other calls need none.
+/// What a call does with its instance's session: transactions, CAS handles
+/// and transcode jobs live there; the other calls need none.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum SessionUse {
     None,
@@ -270,14 +447,20 @@ pub enum SessionUse {
 impl SessionUse {
     pub fn of(call: &Call) -> SessionUse {
         match call {
-            Call::SqlBegin { .. } | Call::KvCasNew { .. } => SessionUse::Opens,
+            Call::SqlBegin { .. } | Call::KvCasNew { .. } | Call::TranscodeStart { .. } => {
+                SessionUse::Opens
+            }
             Call::TxQuery { .. }
             | Call::TxExecute { .. }
             | Call::TxPublish { .. }
             | Call::TxCommit { .. }
             | Call::TxRollback { .. }
-            | Call::KvCasCurrent { .. } => SessionUse::Uses,
-            Call::TxClose { .. } | Call::KvCasClose { .. } => SessionUse::Closes,
+            | Call::KvCasCurrent { .. }
+            | Call::TranscodeWait { .. }
+            | Call::TranscodeCancel { .. } => SessionUse::Uses,
+            Call::TxClose { .. } | Call::KvCasClose { .. } | Call::TranscodeClose { .. } => {
+                SessionUse::Closes
+            }
             Call::KvSwap { .. } => SessionUse::Swaps,
             _ => SessionUse::None,
         }

@@ -17,8 +17,13 @@
 //!   session idle for [`SESSION_IDLE`] is dropped, and with it its open
 //!   transactions, which roll back.
 //! - **Outbox.** Committed events are relayed to the event log as `folio
-//!   up` does; event and cron triggers are not served here.
+//!   up` does. With `--deliver-to`, the event and cron triggers run here
+//!   too, and send each event and tick to the Spin app
+//!   ([`crate::remote_delivery`]).
+//! - **Objects** stream over `GET`/`PUT /v1/blobs` instead of calls
+//!   (`blob_streams.rs`).
 
+mod blob_streams;
 mod dispatch;
 
 use dispatch::SessionUse;
@@ -28,7 +33,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use folio_adapter_protocol::{CALL_PATH, COMPONENT_HEADER, Call, SESSION_HEADER, component_token};
+use folio_adapter_protocol::{
+    BLOBS_PATH, CALL_PATH, COMPONENT_HEADER, Call, RateRefusal, RateVerdict, Reply, SESSION_HEADER,
+    component_token, tokens_match,
+};
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -36,8 +45,12 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use wasmtime::component::ResourceTable;
 
-use crate::config::constant_time_eq;
-use crate::runtime::AppRuntime;
+use crate::gateway::client_address::address_key;
+use crate::gateway::rate_limit::{Caller, RateLimiter};
+use crate::runtime::{AppRuntime, LoadedComponent};
+
+/// What the service answers with: a whole reply, or a download's stream.
+type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
 /// A session nobody called for this long is dropped, and its transactions
 /// roll back. An instance that trapped never says it is gone, and an open
@@ -52,6 +65,8 @@ const MAX_CALL_BYTES: usize = 32 << 20;
 pub struct AdapterService {
     runtime: Arc<AppRuntime>,
     secret: Vec<u8>,
+    /// The host's rate-limit policies, for the gateways Spin runs.
+    rate_limits: RateLimiter,
     /// By component, then by the session id its instance drew.
     sessions: Mutex<HashMap<String, HashMap<String, SharedSession>>>,
 }
@@ -66,13 +81,18 @@ struct Session {
 }
 
 impl AdapterService {
-    pub fn new(runtime: Arc<AppRuntime>, secret: Vec<u8>) -> anyhow::Result<Arc<Self>> {
+    pub fn new(
+        runtime: Arc<AppRuntime>,
+        secret: Vec<u8>,
+        rate_limits: RateLimiter,
+    ) -> anyhow::Result<Arc<Self>> {
         if secret.len() < 32 {
             anyhow::bail!("FOLIO_ADAPTERS_SECRET must be at least 32 bytes");
         }
         Ok(Arc::new(AdapterService {
             runtime,
             secret,
+            rate_limits,
             sessions: Mutex::default(),
         }))
     }
@@ -116,7 +136,7 @@ impl AdapterService {
         Ok(())
     }
 
-    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
         match (request.method().as_str(), request.uri().path()) {
             ("GET", "/_folio/health") => return text(StatusCode::OK, "ok"),
             ("GET", "/_folio/ready") => {
@@ -124,11 +144,12 @@ impl AdapterService {
                 return Response::builder()
                     .status(status)
                     .header("content-type", content_type)
-                    .body(Full::new(Bytes::from(body)))
+                    .body(full(body))
                     .expect("a valid response");
             }
-            ("POST", CALL_PATH) => {}
+            ("POST", CALL_PATH) | ("GET" | "PUT", BLOBS_PATH) => {}
             (_, CALL_PATH) => return text(StatusCode::METHOD_NOT_ALLOWED, "POST only"),
+            (_, BLOBS_PATH) => return text(StatusCode::METHOD_NOT_ALLOWED, "GET or PUT only"),
             _ => return text(StatusCode::NOT_FOUND, "no such route"),
         }
         let header = |name: &str| {
@@ -138,17 +159,19 @@ impl AdapterService {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        let Some(component) = header(COMPONENT_HEADER) else {
-            return text(StatusCode::UNAUTHORIZED, "no folio-component header");
+        let (component, loaded) = match self.caller(&header) {
+            Ok(caller) => caller,
+            Err((status, why)) => return text(status, why),
         };
-        let presented = header("authorization").unwrap_or_default();
-        let expected = format!("Bearer {}", component_token(&self.secret, &component));
-        if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
-            return text(StatusCode::UNAUTHORIZED, "not that component's token");
+        let traceparent = header("traceparent").unwrap_or_default();
+        if request.uri().path() == BLOBS_PATH {
+            return match *request.method() {
+                hyper::Method::GET => {
+                    blob_streams::download(loaded, request.headers(), traceparent).await
+                }
+                _ => blob_streams::upload(loaded, request, traceparent).await,
+            };
         }
-        let Some(loaded) = self.runtime.components.get(&component).cloned() else {
-            return text(StatusCode::FORBIDDEN, "no such component in this app");
-        };
         let session_id = header(SESSION_HEADER).unwrap_or_default();
         if session_id.len() != 32 || !session_id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return text(
@@ -156,7 +179,6 @@ impl AdapterService {
                 "folio-session must be 32 hex digits",
             );
         }
-        let traceparent = header("traceparent").unwrap_or_default();
         let body = match Limited::new(request.into_body(), MAX_CALL_BYTES)
             .collect()
             .await
@@ -168,6 +190,24 @@ impl AdapterService {
             Ok(call) => call,
             Err(e) => return text(StatusCode::BAD_REQUEST, &format!("not a call: {e}")),
         };
+        if let Call::RateCheck {
+            method,
+            path,
+            address,
+            bearer,
+        } = call
+        {
+            let verdict = self
+                .rate_check(&component, &method, &path, &address, bearer)
+                .await;
+            return Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(full(
+                    serde_json::to_vec(&Reply::<_, ()>::Ok(verdict)).expect("verdicts serialize"),
+                ))
+                .expect("a valid response");
+        }
         let session_use = SessionUse::of(&call);
         let outcome = if session_use == SessionUse::None {
             let mut scratch = ResourceTable::new();
@@ -200,10 +240,81 @@ impl AdapterService {
             Ok(reply) => Response::builder()
                 .status(StatusCode::OK)
                 .header("content-type", "application/json")
-                .body(Full::new(Bytes::from(reply.to_string())))
+                .body(full(reply.to_string()))
                 .expect("a valid response"),
             Err(trap) => text(StatusCode::BAD_REQUEST, &format!("{trap:#}")),
         }
+    }
+
+    /// The host's rate limits on one request Spin received for `component`,
+    /// counted as `folio up`'s gateway counts them.
+    async fn rate_check(
+        &self,
+        component: &str,
+        method: &str,
+        path: &str,
+        address: &str,
+        bearer: Option<String>,
+    ) -> RateVerdict {
+        let allowed = RateVerdict { refusal: None };
+        let Ok(method) = http::Method::from_bytes(method.as_bytes()) else {
+            return allowed;
+        };
+        // `spin-client-addr` is `ip:port`; without one, every such request
+        // shares one count rather than escaping the limit.
+        let ip = address
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip())
+            .or_else(|_| address.parse::<std::net::IpAddr>())
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let address = address_key(ip);
+        let identity = || {
+            self.runtime
+                .verified_identity(component, bearer.as_deref()?)
+        };
+        let caller = Caller {
+            address_key: &address,
+            identity: &identity,
+        };
+        let Some(verdict) = self
+            .rate_limits
+            .check(component, &method, path, ip, &caller)
+            .await
+        else {
+            return allowed;
+        };
+        if let Some((policy, _)) = verdict.refusal() {
+            self.runtime
+                .metrics
+                .observe_rate_limited(component, &policy.rule.name);
+        }
+        RateVerdict {
+            refusal: verdict
+                .refusal_detail()
+                .map(|(detail, retry_after_secs)| RateRefusal {
+                    detail,
+                    retry_after_secs,
+                }),
+        }
+    }
+
+    /// The calling component, from its name and token; why not otherwise.
+    fn caller(
+        &self,
+        header: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(String, Arc<LoadedComponent>), (StatusCode, &'static str)> {
+        let Some(component) = header(COMPONENT_HEADER) else {
+            return Err((StatusCode::UNAUTHORIZED, "no folio-component header"));
+        };
+        let presented = header("authorization").unwrap_or_default();
+        let expected = format!("Bearer {}", component_token(&self.secret, &component));
+        if !tokens_match(&presented, &expected) {
+            return Err((StatusCode::UNAUTHORIZED, "not that component's token"));
+        }
+        let Some(loaded) = self.runtime.components.get(&component).cloned() else {
+            return Err((StatusCode::FORBIDDEN, "no such component in this app"));
+        };
+        Ok((component, loaded))
     }
 
     /// The session `id` of `component`; a new one only when `start`.
@@ -243,10 +354,16 @@ impl AdapterService {
     }
 }
 
-fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+fn text(status: StatusCode, body: &str) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", "text/plain; charset=utf-8")
-        .body(Full::new(Bytes::from(body.to_string())))
+        .body(full(body.to_string()))
         .expect("a valid response")
 }

@@ -7,12 +7,14 @@ use std::any::Any;
 use std::sync::{Arc, LazyLock};
 
 use futures_util::future::BoxFuture;
-use wasmtime::component::Linker;
+use wasmtime::component::{Linker, ResourceTable};
 
 use folio_blobs::{BlobConfig, BlobView, Bucket, ComponentBuckets, Signer};
 
 use super::Opened;
-use crate::capability::{Capability, ComponentOpening, ComponentState, HostContext};
+use crate::capability::{
+    Capability, ComponentOpening, ComponentState, ComponentStates, HostContext,
+};
 use crate::runtime::HostState;
 
 pub struct BlobsCapability {
@@ -51,8 +53,17 @@ impl BlobsCapability {
 }
 
 fn view(state: &mut HostState) -> BlobView<'_> {
-    static NONE: LazyLock<ComponentBuckets> = LazyLock::new(ComponentBuckets::default);
     let (table, component, traceparent) = state.capability_parts();
+    blobs_view(table, component, traceparent)
+}
+
+/// The blob bindings' view of one instance.
+pub(crate) fn blobs_view<'a>(
+    table: &'a mut ResourceTable,
+    component: &'a ComponentStates,
+    traceparent: &'a str,
+) -> BlobView<'a> {
+    static NONE: LazyLock<ComponentBuckets> = LazyLock::new(ComponentBuckets::default);
     BlobView {
         table,
         buckets: component.get::<ComponentBuckets>().unwrap_or(&NONE),

@@ -10,7 +10,9 @@ use wasmtime::component::Linker;
 
 use folio_mail::{MailConfig, MailView, Mailer};
 
-use crate::capability::{Capability, ComponentOpening, ComponentState, HostContext};
+use crate::capability::{
+    Capability, ComponentOpening, ComponentState, ComponentStates, HostContext,
+};
 use crate::runtime::HostState;
 
 pub struct MailCapability {
@@ -38,6 +40,11 @@ impl MailCapability {
 
 fn view(state: &mut HostState) -> MailView<'_> {
     let (_, component, traceparent) = state.capability_parts();
+    mail_view(component, traceparent)
+}
+
+/// The mail bindings' view of one instance.
+pub(crate) fn mail_view<'a>(component: &'a ComponentStates, traceparent: &'a str) -> MailView<'a> {
     let mail = component
         .get::<ComponentMail>()
         .expect("every component opens the mail capability");

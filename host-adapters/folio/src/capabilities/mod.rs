@@ -20,9 +20,13 @@ pub use search::SearchCapability;
 pub use sql::{ComponentSql, SqlCapability};
 pub use transcode::TranscodeCapability;
 
+pub(crate) use blobs::blobs_view;
 pub(crate) use events::events_view;
 pub(crate) use kv::kv_view;
+pub(crate) use mail::mail_view;
+pub(crate) use search::search_view;
 pub(crate) use sql::sql_view;
+pub(crate) use transcode::transcode_view;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

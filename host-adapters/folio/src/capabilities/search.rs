@@ -6,12 +6,14 @@ use std::any::Any;
 use std::sync::{Arc, LazyLock};
 
 use futures_util::future::BoxFuture;
-use wasmtime::component::Linker;
+use wasmtime::component::{Linker, ResourceTable};
 
 use folio_search_index::{ComponentIndexes, SearchConfig, SearchIndex, SearchView};
 
 use super::Opened;
-use crate::capability::{Capability, ComponentOpening, ComponentState, HostContext};
+use crate::capability::{
+    Capability, ComponentOpening, ComponentState, ComponentStates, HostContext,
+};
 use crate::runtime::HostState;
 
 pub struct SearchCapability {
@@ -31,8 +33,17 @@ impl SearchCapability {
 }
 
 fn view(state: &mut HostState) -> SearchView<'_> {
-    static NONE: LazyLock<ComponentIndexes> = LazyLock::new(ComponentIndexes::default);
     let (table, component, traceparent) = state.capability_parts();
+    search_view(table, component, traceparent)
+}
+
+/// The search bindings' view of one instance.
+pub(crate) fn search_view<'a>(
+    table: &'a mut ResourceTable,
+    component: &'a ComponentStates,
+    traceparent: &'a str,
+) -> SearchView<'a> {
+    static NONE: LazyLock<ComponentIndexes> = LazyLock::new(ComponentIndexes::default);
     SearchView {
         table,
         indexes: component.get::<ComponentIndexes>().unwrap_or(&NONE),

@@ -6,12 +6,14 @@ use std::any::Any;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use wasmtime::component::Linker;
+use wasmtime::component::{Linker, ResourceTable};
 
 use folio_blobs::ComponentBuckets;
 use folio_transcode::{JobReport, TranscodeConfig, TranscodeView, Transcoder};
 
-use crate::capability::{Capability, ComponentOpening, ComponentState, HostContext};
+use crate::capability::{
+    Capability, ComponentOpening, ComponentState, ComponentStates, HostContext,
+};
 use crate::runtime::HostState;
 
 pub struct TranscodeCapability {
@@ -48,6 +50,15 @@ impl TranscodeCapability {
 
 fn view(state: &mut HostState) -> TranscodeView<'_> {
     let (table, component, traceparent) = state.capability_parts();
+    transcode_view(table, component, traceparent)
+}
+
+/// The transcode bindings' view of one instance.
+pub(crate) fn transcode_view<'a>(
+    table: &'a mut ResourceTable,
+    component: &'a ComponentStates,
+    traceparent: &'a str,
+) -> TranscodeView<'a> {
     let transcoding = component
         .get::<ComponentTranscoding>()
         .expect("every component opens the transcode capability");
