@@ -80,6 +80,19 @@ fn trapped(trap: wasmtime::Error) -> Response<Body> {
     text(StatusCode::BAD_REQUEST, &format!("{trap:#}"))
 }
 
+/// A bucket call's value, or the answer its refusal or trap gets.
+#[expect(
+    clippy::result_large_err,
+    reason = "the answer goes straight back to the client"
+)]
+fn settled<T>(call: wasmtime::Result<Result<T, wit::Error>>) -> Result<T, Response<Body>> {
+    match call {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(refused(e)),
+        Err(trap) => Err(trapped(trap)),
+    }
+}
+
 /// `GET`: the object's bytes as they are read, its metadata in a header.
 pub async fn download(
     loaded: Arc<LoadedComponent>,
@@ -92,16 +105,14 @@ pub async fn download(
     };
     let mut table = ResourceTable::new();
     let mut view = blobs_view(&mut table, &loaded.states, &traceparent);
-    let bucket = match HostBucket::open(&mut view, bucket).await {
-        Ok(Ok(bucket)) => bucket,
-        Ok(Err(e)) => return refused(e),
-        Err(trap) => return trapped(trap),
+    let bucket = match settled(HostBucket::open(&mut view, bucket).await) {
+        Ok(bucket) => bucket,
+        Err(answer) => return answer,
     };
-    let download = match HostBucket::get(&mut view, bucket, key, range).await {
-        Ok(Ok(Some(download))) => download.rep(),
-        Ok(Ok(None)) => return text(StatusCode::NOT_FOUND, "no such object"),
-        Ok(Err(e)) => return refused(e),
-        Err(trap) => return trapped(trap),
+    let download = match settled(HostBucket::get(&mut view, bucket, key, range).await) {
+        Ok(Some(download)) => download.rep(),
+        Ok(None) => return text(StatusCode::NOT_FOUND, "no such object"),
+        Err(answer) => return answer,
     };
     let meta = match HostDownload::meta(&mut view, Resource::new_own(download)).await {
         Ok(meta) => meta,
@@ -150,15 +161,13 @@ pub async fn upload(
         .unwrap_or_else(|| "application/octet-stream".into());
     let mut table = ResourceTable::new();
     let mut view = blobs_view(&mut table, &loaded.states, &traceparent);
-    let bucket = match HostBucket::open(&mut view, bucket).await {
-        Ok(Ok(bucket)) => bucket,
-        Ok(Err(e)) => return refused(e),
-        Err(trap) => return trapped(trap),
+    let bucket = match settled(HostBucket::open(&mut view, bucket).await) {
+        Ok(bucket) => bucket,
+        Err(answer) => return answer,
     };
-    let upload = match HostBucket::put(&mut view, bucket, key, content_type).await {
-        Ok(Ok(upload)) => upload.rep(),
-        Ok(Err(e)) => return refused(e),
-        Err(trap) => return trapped(trap),
+    let upload = match settled(HostBucket::put(&mut view, bucket, key, content_type).await) {
+        Ok(upload) => upload.rep(),
+        Err(answer) => return answer,
     };
     let mut body = request.into_body();
     let mut pending = BytesMut::new();
@@ -178,10 +187,10 @@ pub async fn upload(
         }
         if pending.len() >= WRITE_CHUNK || (end && !pending.is_empty()) {
             let chunk = pending.split().to_vec();
-            match HostUpload::write(&mut view, Resource::new_own(upload), chunk).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return refused(e),
-                Err(trap) => return trapped(trap),
+            if let Err(answer) =
+                settled(HostUpload::write(&mut view, Resource::new_own(upload), chunk).await)
+            {
+                return answer;
             }
         }
         if end {
