@@ -4,6 +4,7 @@
 # cargo when missing, and prints its address for `[event_log] brokers = ...`.
 #   bash infra/kafka.sh          # start (or confirm running)
 #   bash infra/kafka.sh stop
+#   bash infra/kafka.sh install   # only install tansu when missing
 # Storage is tansu's in-memory engine: its Postgres engine needs a schema the
 # crate does not ship. A restart of this broker therefore starts empty.
 set -euo pipefail
@@ -17,6 +18,7 @@ if ! command -v tansu >/dev/null; then
   # dynostore is its in-memory engine; nothing here uses its Postgres one.
   bash "$(dirname "$0")/cargo-install.sh" tansu 0.6.0 --features dynostore >&2
 fi
+[ "${1:-start}" = install ] && exit 0
 if [ "${1:-start}" = stop ]; then
   [ -f "$DIR/pid" ] && kill "$(cat "$DIR/pid")" 2>/dev/null || true
   rm -f "$DIR/pid"

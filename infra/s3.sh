@@ -4,6 +4,7 @@
 # bucket, and prints the variables the object-storage tests read:
 #   eval "$(bash infra/s3.sh)"   # start (or confirm running), export the vars
 #   bash infra/s3.sh stop
+#   bash infra/s3.sh install   # only install garage when missing
 # The key below is for this loopback test server only; never reuse it.
 set -euo pipefail
 
@@ -24,6 +25,7 @@ if ! command -v garage >/dev/null; then
     bash "$(dirname "$0")/cargo-install.sh" garage 2.5.0 >&2
   fi
 fi
+[ "${1:-start}" = install ] && exit 0
 g() { garage -c "$CONFIG" "$@"; }
 
 if [ "${1:-start}" = stop ]; then

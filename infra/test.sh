@@ -27,25 +27,12 @@ done
 step "toolchain"
 bash infra/setup.sh
 
-step "backends on loopback"
-FOLIO_TEST_POSTGRES_URL="$(bash infra/postgres.sh)"
-export FOLIO_TEST_POSTGRES_URL
-FOLIO_TEST_REDIS_URL="$(bash infra/redis.sh)"
-export FOLIO_TEST_REDIS_URL
-eval "$(bash infra/s3.sh)"
-# A fresh (in-memory) broker for every run: the Kafka tests start new
-# consumer groups, which replay the topics from the beginning, and a broker
-# left running by earlier runs would hand each of them every event those
-# runs made (one notification test then waited behind hundreds of old
-# welcome mails).
-bash infra/kafka.sh stop
-FOLIO_TEST_KAFKA_BROKERS="$(bash infra/kafka.sh)"
-export FOLIO_TEST_KAFKA_BROKERS
-FOLIO_TEST_TANSU="$(PATH="$HOME/.cargo/bin:$PATH" command -v tansu)"
-export FOLIO_TEST_TANSU
-# Python with aiosmtpd (the SMTP server) and http-ece (the push receiver).
-FOLIO_TEST_PYTHON="$(bash infra/pytools.sh)"
-export FOLIO_TEST_PYTHON
+# On a fresh machine garage and tansu take ~18 minutes to compile. Built
+# beside the lints and the host's build, they use the cores those leave idle
+# (single-crate stretches, links) instead of going first.
+servers_log="$(mktemp)"
+(bash infra/kafka.sh install && bash infra/s3.sh install) >"$servers_log" 2>&1 &
+servers_installed=$!
 
 step "format and lints"
 cargo fmt --all -- --check
@@ -69,6 +56,31 @@ cargo build --release --locked "${NATIVE_PACKAGES[@]}"
 "$CARGO_TARGET_DIR/release/folio" build --manifest spin.toml
 cargo build --release --locked --target wasm32-wasip2 --target-dir target \
   -p folio-fixtures -p folio-fixture-unlinkable -p folio-fixture-state -p folio-fixture-events -p folio-hello -p folio-spin-shim -p folio-spin-events -p folio-spin-cron -p folio-spin-gateway
+
+step "backends on loopback"
+if ! wait "$servers_installed"; then
+  cat "$servers_log" >&2
+  echo "installing the test servers failed" >&2
+  exit 1
+fi
+FOLIO_TEST_POSTGRES_URL="$(bash infra/postgres.sh)"
+export FOLIO_TEST_POSTGRES_URL
+FOLIO_TEST_REDIS_URL="$(bash infra/redis.sh)"
+export FOLIO_TEST_REDIS_URL
+eval "$(bash infra/s3.sh)"
+# A fresh (in-memory) broker for every run: the Kafka tests start new
+# consumer groups, which replay the topics from the beginning, and a broker
+# left running by earlier runs would hand each of them every event those
+# runs made (one notification test then waited behind hundreds of old
+# welcome mails).
+bash infra/kafka.sh stop
+FOLIO_TEST_KAFKA_BROKERS="$(bash infra/kafka.sh)"
+export FOLIO_TEST_KAFKA_BROKERS
+FOLIO_TEST_TANSU="$(PATH="$HOME/.cargo/bin:$PATH" command -v tansu)"
+export FOLIO_TEST_TANSU
+# Python with aiosmtpd (the SMTP server) and http-ece (the push receiver).
+FOLIO_TEST_PYTHON="$(bash infra/pytools.sh)"
+export FOLIO_TEST_PYTHON
 
 step "kubernetes manifests and helm chart (offline)"
 if ! command -v npm >/dev/null; then
