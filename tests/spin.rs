@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use folio_adapter_protocol::{
-    BLOBS_PATH, BUCKET_HEADER, CALL_PATH, COMPONENT_HEADER, KEY_HEADER, SESSION_HEADER,
+    BLOBS_PATH, BUCKET_HEADER, CALL_PATH, COMPONENT_HEADER, KEY_HEADER, SESSION_HEADER, chain_key,
     component_token, delivery_token,
 };
 use folio_tests::media::MediaHost;
@@ -692,20 +692,60 @@ async fn attack_the_delivery_routes(app: &SpinApp) {
 
     // Spin passes any header through: a caller's name alone, or with a
     // forged proof, does not open the content feed (drafts, paid bodies).
-    for proof in [
-        None,
-        Some("0".repeat(64)),
-        Some(component_token(secret, "search")),
-    ] {
+    // Nor does a key another component holds: flags holds search's key for
+    // flags, not for content, and no component holds search's key for
+    // content but search and content.
+    let feed = |caller: &'static str, proof: Option<String>| {
         let mut request = client()
             .get(app.spin.url("/api/v1/content/index-feed?limit=10"))
-            .header("folio-calling-component", "search");
-        if let Some(proof) = &proof {
+            .header("folio-calling-component", caller);
+        if let Some(proof) = proof {
             request = request.header("folio-calling-proof", proof);
         }
-        let r = request.send().await.unwrap();
-        assert_eq!(r.status(), 404, "proof {proof:?}");
+        request.send()
+    };
+    for (caller, proof, why) in [
+        ("search", None, "no proof"),
+        ("search", Some("0".repeat(64)), "a guessed proof"),
+        (
+            "search",
+            Some(component_token(secret, "search")),
+            "search's adapter token",
+        ),
+        (
+            "search",
+            Some(chain_key(secret, "search", "flags")),
+            "search's key for flags",
+        ),
+        (
+            "search",
+            Some(chain_key(secret, "content", "search")),
+            "content's key for search",
+        ),
+        (
+            "notifications",
+            Some(chain_key(secret, "search", "content")),
+            "search's key, another name",
+        ),
+        (
+            "search",
+            Some(chain_key(
+                b"another secret, also 32 bytes long",
+                "search",
+                "content",
+            )),
+            "a key under another secret",
+        ),
+    ] {
+        let r = feed(caller, proof).await.unwrap();
+        assert_eq!(r.status(), 404, "{caller} with {why}");
     }
+    // The key search holds for content opens it: the refusals above are the
+    // proof's doing.
+    let r = feed("search", Some(chain_key(secret, "search", "content")))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 /// The adapter service as an attacker on the network sees it.

@@ -164,23 +164,26 @@ pub fn chained_service(variable: &str, default: &str) -> String {
 /// name, and strips from outside requests.
 const CALLING_COMPONENT: &str = "folio-calling-component";
 /// Under Spin, which neither sets nor strips [`CALLING_COMPONENT`], the
-/// caller proves its name with this header: the hex HMAC-SHA256 of the name
-/// under the app's `folio_chain_secret` (which `folio export spin` gives
-/// every component, with its own name as `folio_component`).
+/// caller proves its name with this header: the key `folio export spin`
+/// made for that caller and this callee alone (`folio_chain_to_<callee>`
+/// in the caller, `folio_chain_from_<caller>` in the callee). No component
+/// holds a key that would let it pass for another.
 const CALLING_PROOF: &str = "folio-calling-proof";
 
 /// Whether `request` is a chained call from a component that the
-/// comma-separated list in `variable` names. Where the app has a
-/// `folio_chain_secret` (under Spin), the caller's name counts only with
-/// its proof.
+/// comma-separated list in `variable` names. Under Spin (where the export
+/// names each component in `folio_component`), the caller's name counts
+/// only with the key this component shares with that caller.
 pub fn chained_from(request: &Request, variable: &str) -> bool {
     let Some(caller) = header(request, CALLING_COMPONENT) else {
         return false;
     };
-    if let Some(secret) = chain_secret() {
+    if own_name().is_some() {
+        let Some(key) = chain_key("from", caller) else {
+            return false;
+        };
         let proof = header(request, CALLING_PROOF).unwrap_or_default();
-        let expected = caller_proof(&secret, caller);
-        if !bool::from(proof.as_bytes().ct_eq(expected.as_bytes())) {
+        if !bool::from(proof.as_bytes().ct_eq(key.as_bytes())) {
             return false;
         }
     }
@@ -191,38 +194,39 @@ pub fn chained_from(request: &Request, variable: &str) -> bool {
         .any(|name| !name.is_empty() && name == caller)
 }
 
-/// Names this component on a chained call where the host does not (under
-/// Spin): its name and the proof [`chained_from`] checks. Under `folio up`
-/// the host sets the name itself and this adds nothing.
-pub fn sign_chained_call(request: &mut spin_sdk::http::RequestBuilder) {
-    let Some(secret) = chain_secret() else {
+/// Names this component on a chained call to `callee` where the host does
+/// not (under Spin): its name and the key it holds for `callee`. Under
+/// `folio up` the host sets the name itself and this adds nothing; without
+/// a key for `callee` the call goes unproven, and a chained-only route
+/// refuses it.
+pub fn sign_chained_call(request: &mut spin_sdk::http::RequestBuilder, callee: &str) {
+    let (Some(me), Some(key)) = (own_name(), chain_key("to", callee)) else {
         return;
     };
-    let Some(me) = spin_sdk::variables::get("folio_component")
-        .ok()
-        .filter(|name| !name.is_empty())
-    else {
-        return;
-    };
-    request.header(CALLING_PROOF, caller_proof(&secret, &me));
+    request.header(CALLING_PROOF, key);
     request.header(CALLING_COMPONENT, me);
 }
 
-fn chain_secret() -> Option<String> {
-    spin_sdk::variables::get("folio_chain_secret")
+fn own_name() -> Option<String> {
+    spin_sdk::variables::get("folio_component")
         .ok()
-        .filter(|secret| !secret.is_empty())
+        .filter(|name| !name.is_empty())
 }
 
-fn caller_proof(secret: &str, caller: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(caller.as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// `folio_chain_<direction>_<component>`'s value, for a component id
+/// (lowercase kebab case) and nothing else.
+fn chain_key(direction: &str, component: &str) -> Option<String> {
+    let is_id = !component.is_empty()
+        && component
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !is_id {
+        return None;
+    }
+    let name = format!("folio_chain_{direction}_{}", component.replace('-', "_"));
+    spin_sdk::variables::get(&name)
+        .ok()
+        .filter(|key| !key.is_empty())
 }
 
 /// The request's path without the query, e.g. `/api/v1/users/42`.

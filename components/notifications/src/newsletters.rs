@@ -103,13 +103,13 @@ pub fn for_reader(db: &Connection, source: &str, account: &str) -> Result<Option
 }
 
 fn fetch(content_id: &str) -> Result<Option<FeedItem>, Problem> {
+    let content = chained_service("content_service", "content");
     let url = format!(
-        "http://{}.spin.internal/api/v1/content/index-feed?html=true&ids={content_id}",
-        chained_service("content_service", "content")
+        "http://{content}.spin.internal/api/v1/content/index-feed?html=true&ids={content_id}"
     );
     let mut request = Request::get(url);
     request.header("accept", "application/json");
-    sign_chained_call(&mut request);
+    sign_chained_call(&mut request, &content);
     let response: Response = spin_sdk::http::run(spin_sdk::http::send(request))
         .map_err(|e| Problem::unavailable(format!("the content feed could not be reached: {e}")))?;
     let status = *response.status();

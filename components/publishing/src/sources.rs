@@ -131,7 +131,7 @@ fn get<T: serde::de::DeserializeOwned>(service: &str, path: &str) -> Result<T, S
     let url = format!("http://{service}.spin.internal{path}");
     let mut request = Request::get(url);
     request.header("accept", "application/json");
-    sign_chained_call(&mut request);
+    sign_chained_call(&mut request, service);
     let response: Response = spin_sdk::http::run(spin_sdk::http::send(request))
         .map_err(|e| SourceError::Unavailable(format!("{service} could not be reached: {e}")))?;
     let status = *response.status();

@@ -85,13 +85,11 @@ pub fn after(after: &str, limit: u32) -> Result<FeedPage, FeedError> {
 }
 
 fn get(path_and_query: &str) -> Result<FeedPage, FeedError> {
-    let url = format!(
-        "http://{}.spin.internal{path_and_query}",
-        chained_service("content_service", "content")
-    );
+    let content = chained_service("content_service", "content");
+    let url = format!("http://{content}.spin.internal{path_and_query}");
     let mut request = Request::get(url);
     request.header("accept", "application/json");
-    sign_chained_call(&mut request);
+    sign_chained_call(&mut request, &content);
     let response: Response = spin_sdk::http::run(spin_sdk::http::send(request)).map_err(|e| {
         FeedError::Unavailable(format!("the content feed could not be reached: {e}"))
     })?;

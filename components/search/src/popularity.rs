@@ -116,12 +116,10 @@ fn audience(ids: &[&str]) -> Result<HashMap<String, f32>, String> {
     }
     let ids = ids.join(",");
     let path = crate::url::with_query("/api/v1/analytics/popularity", [("ids", ids.as_str())]);
-    let url = format!(
-        "http://{}.spin.internal{path}",
-        chained_service("analytics_service", "analytics")
-    );
+    let analytics = chained_service("analytics_service", "analytics");
+    let url = format!("http://{analytics}.spin.internal{path}");
     let mut request = Request::get(url);
-    sign_chained_call(&mut request);
+    sign_chained_call(&mut request, &analytics);
     let response: Response =
         spin_sdk::http::run(spin_sdk::http::send(request)).map_err(|e| e.to_string())?;
     if *response.status() != 200 {

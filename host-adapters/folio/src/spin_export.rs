@@ -185,12 +185,8 @@ pub fn export(request: ExportRequest<'_>) -> anyhow::Result<ExportReport> {
                 );
                 vars.insert("folio_adapters_component".into(), decl.id.clone().into());
                 // Spin does not name the caller of a chained call: components
-                // prove their names to each other (`folio_guest::http::chained_from`).
+                // prove their names to each other (`give_chain_keys`).
                 vars.insert("folio_component".into(), decl.id.clone().into());
-                vars.insert(
-                    "folio_chain_secret".into(),
-                    "{{ folio_chain_secret }}".into(),
-                );
                 vars.insert(
                     "folio_adapters_token".into(),
                     format!("{{{{ {token_variable} }}}}").into(),
@@ -256,13 +252,13 @@ pub fn export(request: ExportRequest<'_>) -> anyhow::Result<ExportReport> {
         http_triggers(&mut manifest)?.push(trigger.into());
         kept.push(id);
     }
-    if !report.composed.is_empty() {
-        variables.insert(
-            "folio_chain_secret".into(),
-            folio_adapter_protocol::component_token(secret, "chained calls"),
-        );
-        token_variables.push("folio_chain_secret".into());
-    }
+    give_chain_keys(
+        &mut manifest,
+        &report.composed,
+        secret,
+        &mut variables,
+        &mut token_variables,
+    );
     for name in token_variables {
         let mut declared = toml::Table::new();
         declared.insert("required".into(), true.into());
@@ -315,6 +311,87 @@ pub fn export(request: ExportRequest<'_>) -> anyhow::Result<ExportReport> {
     }
     write_private(&out.join("spin.env"), &env)?;
     Ok(report)
+}
+
+/// Spin neither names the caller of a chained call nor strips a header that
+/// claims to, so callers prove their names (`folio_guest::http::chained_from`).
+/// Each composed component gets a key per composed callee it declares
+/// (`http://<callee>.spin.internal` among its outbound hosts;
+/// `*.spin.internal` declares them all) as `folio_chain_to_<callee>`, and
+/// the callee the same key as `folio_chain_from_<caller>`. A key opens one
+/// callee to one caller: no component holds what it would need to pass for
+/// another, and a proof one callee receives is worth nothing at the next.
+fn give_chain_keys(
+    manifest: &mut toml::Table,
+    composed: &[String],
+    secret: &[u8],
+    variables: &mut BTreeMap<String, String>,
+    secret_variables: &mut Vec<String>,
+) {
+    let Some(toml::Value::Table(components)) = manifest.get_mut("component") else {
+        return;
+    };
+    // A delivery component (`<id>-events`) carries its service's name.
+    let name_of = |table: &toml::Value| {
+        table
+            .get("variables")
+            .and_then(|vars| vars.get("folio_component"))
+            .and_then(toml::Value::as_str)
+            .map(str::to_string)
+    };
+    let mut pairs = std::collections::BTreeSet::new();
+    for table in components.values() {
+        let Some(caller) = name_of(table) else {
+            continue;
+        };
+        let hosts = table
+            .get("allowed_outbound_hosts")
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(toml::Value::as_str);
+        for host in hosts {
+            let Some(name) = host
+                .strip_prefix("http://")
+                .and_then(|host| host.strip_suffix(".spin.internal"))
+            else {
+                continue;
+            };
+            for callee in composed {
+                if (name == "*" || name == callee) && *callee != caller {
+                    pairs.insert((caller.clone(), callee.clone()));
+                }
+            }
+        }
+    }
+    let snake = |id: &str| id.replace('-', "_");
+    for (caller, callee) in pairs {
+        let app_variable = format!("folio_chain_{}_to_{}", snake(&caller), snake(&callee));
+        let reference = toml::Value::from(format!("{{{{ {app_variable} }}}}"));
+        for (_, table) in components.iter_mut() {
+            let me = name_of(table);
+            let Some(toml::Value::Table(vars)) = table.get_mut("variables") else {
+                continue;
+            };
+            if me.as_deref() == Some(caller.as_str()) {
+                vars.insert(
+                    format!("folio_chain_to_{}", snake(&callee)),
+                    reference.clone(),
+                );
+            }
+            if me.as_deref() == Some(callee.as_str()) {
+                vars.insert(
+                    format!("folio_chain_from_{}", snake(&caller)),
+                    reference.clone(),
+                );
+            }
+        }
+        variables.insert(
+            app_variable.clone(),
+            folio_adapter_protocol::chain_key(secret, &caller, &callee),
+        );
+        secret_variables.push(app_variable);
+    }
 }
 
 fn component_table<'m>(
@@ -419,6 +496,91 @@ mod tests {
         assert!(!shim_answers("folio:platform/event-handler@0.1.0"));
         assert!(needs_shim("folio:platform/blobs@0.1.0"));
         assert!(!needs_shim("wasi:http/outgoing-handler@0.2.0"));
+    }
+
+    #[test]
+    fn each_caller_and_declared_callee_share_a_key_no_other_component_holds() {
+        let mut manifest: toml::Table = toml::from_str(
+            r#"
+            [component.search]
+            allowed_outbound_hosts = ["http://content.spin.internal", "http://analytics.spin.internal", "https://example.com"]
+            variables = { folio_component = "search" }
+            [component.search-events]
+            allowed_outbound_hosts = ["http://content.spin.internal", "http://analytics.spin.internal"]
+            variables = { folio_component = "search" }
+            [component.content]
+            variables = { folio_component = "content" }
+            [component.analytics]
+            allowed_outbound_hosts = ["http://*.spin.internal", "http://billing.spin.internal"]
+            variables = { folio_component = "analytics" }
+            [component.meta]
+            allowed_outbound_hosts = ["http://content.spin.internal"]
+            "#,
+        )
+        .unwrap();
+        let composed = ["search", "content", "analytics"].map(String::from);
+        let (mut values, mut secrets) = (BTreeMap::new(), Vec::new());
+        give_chain_keys(&mut manifest, &composed, b"k", &mut values, &mut secrets);
+
+        let chain_variables = |id: &str| -> Vec<(String, String)> {
+            let mut found: Vec<(String, String)> = manifest["component"][id]
+                .get("variables")
+                .and_then(toml::Value::as_table)
+                .into_iter()
+                .flatten()
+                .filter(|(name, _)| name.starts_with("folio_chain_"))
+                .map(|(name, value)| (name.clone(), value.as_str().unwrap().to_string()))
+                .collect();
+            found.sort();
+            found
+        };
+        let pair = |name: &str, app: &str| (name.to_string(), format!("{{{{ {app} }}}}"));
+        let search = vec![
+            pair(
+                "folio_chain_from_analytics",
+                "folio_chain_analytics_to_search",
+            ),
+            pair(
+                "folio_chain_to_analytics",
+                "folio_chain_search_to_analytics",
+            ),
+            pair("folio_chain_to_content", "folio_chain_search_to_content"),
+        ];
+        assert_eq!(chain_variables("search"), search);
+        assert_eq!(chain_variables("search-events"), search);
+        assert_eq!(
+            chain_variables("content"),
+            vec![
+                pair(
+                    "folio_chain_from_analytics",
+                    "folio_chain_analytics_to_content"
+                ),
+                pair("folio_chain_from_search", "folio_chain_search_to_content"),
+            ]
+        );
+        // `*.spin.internal` reaches every composed component but itself;
+        // billing is not composed, and meta (not composed) gets nothing.
+        assert_eq!(
+            chain_variables("analytics"),
+            vec![
+                pair("folio_chain_from_search", "folio_chain_search_to_analytics"),
+                pair("folio_chain_to_content", "folio_chain_analytics_to_content"),
+                pair("folio_chain_to_search", "folio_chain_analytics_to_search"),
+            ]
+        );
+        assert!(chain_variables("meta").is_empty());
+
+        assert_eq!(secrets.len(), 4);
+        assert_eq!(
+            values["folio_chain_search_to_content"],
+            folio_adapter_protocol::chain_key(b"k", "search", "content")
+        );
+        let distinct: std::collections::BTreeSet<_> = values.values().collect();
+        assert_eq!(distinct.len(), 4);
+        assert_ne!(
+            folio_adapter_protocol::chain_key(b"k", "search", "content"),
+            folio_adapter_protocol::chain_key(b"k", "content", "search")
+        );
     }
 
     #[test]

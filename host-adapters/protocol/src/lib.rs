@@ -427,6 +427,13 @@ pub fn delivery_token(secret: &[u8], component: &str) -> String {
     component_token(secret, &format!("deliver {component}"))
 }
 
+/// The key a chained call from `caller` to `callee` carries under Spin
+/// (`folio-calling-proof`), which `folio export spin` gives those two
+/// components and no other.
+pub fn chain_key(secret: &[u8], caller: &str, callee: &str) -> String {
+    component_token(secret, &format!("chained call {caller} -> {callee}"))
+}
+
 /// Whether a delivery's `authorization` header is `Bearer <token>`, `token`
 /// being the receiving component's `folio_delivery_token`; with no token
 /// configured, nothing is.
